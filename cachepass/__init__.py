@@ -1,0 +1,15 @@
+"""cachepass: step caching for diffusion transformers inside torch.compile.
+
+    compiled = torch.compile(model, backend="cachepass", options={"cache": PABConfig(spatial_skip=2)})
+
+The backend captures the denoiser as one FX graph, tags its attention, plans which attention
+results each step computes or reuses, rewrites the graph into a fixed set of variants with explicit
+cache reads and writes, compiles each variant once with Inductor, and dispatches among them at run
+time. See README.md.
+"""
+
+from .backend import StageError, cachepass_backend, reset
+from .config import ConfigError, PABConfig
+
+__all__ = ["PABConfig", "ConfigError", "StageError", "cachepass_backend", "reset"]
+__version__ = "0.1.0"

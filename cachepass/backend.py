@@ -1,0 +1,110 @@
+"""The `torch.compile` backend: one driver that runs the stages in order.
+
+    capture -> tag -> plan -> (rewrite -> lower, per variant on first use) -> dispatch
+
+`torch.compile(model, backend="cachepass", options={"cache": cfg})` finds `cachepass_backend`
+through the `torch_dynamo_backends` entry point, with no `import cachepass` needed. Dynamo calls it
+once per captured graph as `cachepass_backend(gm, example_inputs, options=..., mode=...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import torch
+from torch import fx
+
+from .capture import CapturedGraph, capture
+from .config import BackendOptions, ConfigError, describe, parse_options
+from .dispatch import CachedGraph, live_graphs
+from .lower import compile_graph
+from .plan import make_plan
+from .tag import TagResult, tag
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class StageError(RuntimeError):
+    """A failure inside one stage of the cachepass pipeline; the message names the stage."""
+
+
+def cachepass_backend(gm: fx.GraphModule, example_inputs: Sequence[Any], *, options: Mapping[str, Any] | None = None,
+                      mode: str | None = None, **unexpected: Any) -> Callable[..., Any]:
+    if unexpected:
+        raise ConfigError(f"backend='cachepass' got unexpected arguments {sorted(unexpected)}; "
+                          f"use options={{'cache': ...}}.")
+    return compile_with_cache(gm, example_inputs, parse_options(options, mode))
+
+
+def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], options: BackendOptions) -> Callable[..., Any]:
+    """The driver. Options are already validated, so no stage below runs on bad input."""
+    captured = _stage("capture", capture, gm, example_inputs)
+    if torch.is_grad_enabled():
+        logger.warning("cachepass: compiling with grad enabled; attention caching is for inference, so this graph "
+                       "is compiled WITHOUT caching. Run the denoising loop under torch.no_grad() or "
+                       "torch.inference_mode() to cache.")
+        return _uncached(captured, options)
+    tags = _stage("tag", tag, captured, options.cache)
+    if not tags.cached_sites:
+        logger.warning("cachepass: no cacheable attention found in this graph (%d attention sites, %d rejected); "
+                       "compiling it without caching. Set TORCH_LOGS='+cachepass' to see why.",
+                       len(tags.sites), len(tags.rejected))
+        return _uncached(captured, options)
+    _check_timestep_source(captured, options)
+    plan = _stage("plan", make_plan, tags, options.cache)
+    _log_summary(tags, options)
+    return _stage("dispatch", CachedGraph, captured, tags, plan, options)
+
+
+def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return fn(*args)
+    except (ConfigError, StageError):
+        raise
+    except Exception as err:
+        raise StageError(f"cachepass stage '{name}' failed: {type(err).__name__}: {err}") from err
+
+
+def _uncached(captured: CapturedGraph, options: BackendOptions) -> Callable[..., Any]:
+    return compile_graph(captured.gm, captured.example_inputs(), options.compiler, options.inductor_config)
+
+
+def _check_timestep_source(captured: CapturedGraph, options: BackendOptions) -> None:
+    if options.cache.current_timestep_callback is None and captured.timestep_input is None:
+        raise ConfigError(
+            "cachepass reads the current timestep from the model's `timestep` tensor input, but this graph has none "
+            "(a Python number passed as timestep is baked into the graph as a constant). Pass the timestep as a "
+            "tensor, or give the cache config a current_timestep_callback.")
+
+
+def _log_summary(tags: TagResult, options: BackendOptions) -> None:
+    counts: dict[str, int] = {}
+    for site in tags.cached_sites:
+        counts[site.cache_kind] = counts.get(site.cache_kind, 0) + 1
+    logger.info("cachepass: caching %s with %s", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+                describe(options.cache))
+
+
+def reset(model: torch.nn.Module | None = None) -> None:
+    """Start a new generation: forget step counters and free the caches, for `model` or for all models.
+
+    `model` may be the compiled wrapper returned by `torch.compile` or the original module.
+    """
+    if model is None:
+        owner_ids = None
+    else:
+        model = getattr(model, "_orig_mod", model)
+        owner_ids = {id(p) for p in model.parameters()}
+    for graph in live_graphs():
+        graph.reset(owner_ids)
+
+
+def _reset_all() -> None:
+    reset(None)
+
+
+cachepass_backend.reset = _reset_all  # type: ignore[attr-defined]  # called by torch._dynamo.reset()

@@ -1,0 +1,277 @@
+"""Stage 6, dispatch: the callable Dynamo runs every step.
+
+Per call it reads the timestep, asks the plan which kinds to reuse, checks that every cached tensor
+it would read is valid, runs the matching compiled variant (building and compiling it the first time
+it is needed) and stores what the variant wrote.
+
+State lives per model instance: Dynamo serves every instance of a model class from one graph (their
+parameters are graph inputs), so the runtime keys its state by the identity of the caller's first
+parameter. A state holds the step counter, the last timestep, a generation number, and the cache
+tensors. A new generation starts -- counter reset, caches freed -- when the timestep rises above
+the previous call's, or on `cachepass.reset()`.
+
+Before any read, every cached tensor must have been written by this graph, in this generation, for
+inputs of the same shapes, dtypes and devices as the current call, and match the shape the graph
+expects for it now. A kind that fails any check is computed instead of read, and the user is told
+once why: never a stale read.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy
+import torch
+from torch.utils.weak import WeakIdKeyDictionary
+
+from .capture import CapturedGraph
+from .config import BackendOptions, Kind
+from .lower import Lowered, lower
+from .plan import Plan, StepDecision, VariantKey, variant_name
+from .rewrite import CacheSlot, build_variant, cache_slots
+from .tag import TagResult, TensorSpec
+
+logger = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 10_000
+_LIVE_GRAPHS: weakref.WeakSet[CachedGraph] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    tensor: torch.Tensor
+    graph_id: int
+    generation: int
+    signature: tuple
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    generation: int
+    iteration: int
+    timestep: float
+    planned: str  # the variant the plan asked for
+    ran: str  # the variant that ran (differs when a cache read was refused)
+
+
+@dataclass
+class ModelState:
+    """Step counter and caches of one model instance on one graph."""
+
+    generation: int = 0
+    iteration: int = 0
+    last_timestep: float | None = None
+    entries: dict[str, CacheEntry] = field(default_factory=dict)
+    history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+
+    def reset(self) -> None:
+        self.generation += 1
+        self.iteration = 0
+        self.last_timestep = None
+        self.entries.clear()
+
+    def drop(self, slots: Sequence[CacheSlot]) -> None:
+        for slot in slots:
+            self.entries.pop(slot.ident, None)
+
+    def cache_bytes(self) -> int:
+        storages = {}
+        for entry in self.entries.values():
+            storage = entry.tensor.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        return sum(storages.values())
+
+
+class CachedGraph:
+    """What the cachepass backend returns to Dynamo for one captured graph."""
+
+    def __init__(self, captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> None:
+        self.captured = captured
+        self.tags = tags
+        self.plan = plan
+        self.options = options
+        self.lowered: dict[VariantKey, Lowered] = {}
+        self._slots_by_kind = _slots_by_kind(tags)
+        self._shape_checks = _ShapeChecks(captured)
+        self._states: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self._unowned_state = ModelState()
+        self._warned: set[str] = set()
+        _LIVE_GRAPHS.add(self)
+        self.variant(frozenset())  # every generation starts with the compute variant
+
+    # -- the hot path -----------------------------------------------------------------------
+    def __call__(self, *args: Any) -> list[torch.Tensor]:
+        state = self.state_for(args)
+        timestep = self._timestep(args)
+        if state.last_timestep is not None and timestep > state.last_timestep:
+            logger.debug("dispatch: timestep rose %g -> %g: new generation", state.last_timestep, timestep)
+            state.reset()
+        decision = self.plan.decide(state.iteration, timestep)
+        signature = self._signature(args)
+        reuse = self._readable(decision, state, signature, args)
+        lowered = self.variant(reuse)
+        reads = [state.entries[slot.ident].tensor for slot in lowered.variant.reads]
+        state.drop(lowered.variant.writes)  # free old values before the new ones exist
+        outputs = lowered.fn(*args, *reads)
+        del reads
+        self._store(state, decision, lowered, outputs, signature)
+        state.history.append(StepRecord(state.generation, state.iteration, timestep, decision.variant,
+                                        variant_name(reuse)))
+        state.iteration += 1
+        state.last_timestep = timestep
+        return list(outputs[: self.captured.num_outputs])
+
+    def _store(self, state: ModelState, decision: StepDecision, lowered: Lowered, outputs: Sequence[torch.Tensor],
+               signature: tuple) -> None:
+        written = outputs[self.captured.num_outputs:]
+        for slot, tensor in zip(lowered.variant.writes, written):
+            if slot.kind in decision.store:
+                state.entries[slot.ident] = CacheEntry(tensor, id(self), state.generation, signature)
+
+    # -- variants ---------------------------------------------------------------------------
+    def variant(self, reuse: VariantKey) -> Lowered:
+        """The compiled variant reading `reuse` from the cache; rewritten and compiled on first use."""
+        lowered = self.lowered.get(reuse)
+        if lowered is None:
+            variant = build_variant(self.captured, self.tags, reuse)
+            lowered = lower(variant, self.options.compiler, self.options.inductor_config)
+            self.lowered[reuse] = lowered
+        return lowered
+
+    # -- state ------------------------------------------------------------------------------
+    def state_for(self, args: Sequence[Any]) -> ModelState:
+        owner_index = self.captured.owner_input
+        if owner_index is None:
+            return self._unowned_state
+        owner = args[owner_index]
+        state = self._states.get(owner)
+        if state is None:
+            state = self._states[owner] = ModelState()
+        return state
+
+    def states(self) -> list[tuple[torch.Tensor | None, ModelState]]:
+        return [*self._states.items(), (None, self._unowned_state)]
+
+    def reset(self, owner_ids: set[int] | None = None) -> None:
+        """Start a new generation for every model instance, or only for those whose first parameter's
+        id is in `owner_ids`."""
+        for owner, state in self.states():
+            if owner_ids is None or (owner is not None and id(owner) in owner_ids):
+                state.reset()
+
+    # -- checks -----------------------------------------------------------------------------
+    def _timestep(self, args: Sequence[Any]) -> float:
+        callback = self.options.cache.current_timestep_callback
+        if callback is not None:
+            return scalar_timestep(callback(), "current_timestep_callback()")
+        return scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
+
+    def _signature(self, args: Sequence[Any]) -> tuple:
+        parts = []
+        for graph_input in self.captured.inputs:
+            if graph_input.role == "input":
+                value = args[graph_input.index]
+                parts.append((tuple(value.shape), value.dtype, value.device))
+            elif graph_input.role == "symint":
+                parts.append(args[graph_input.index])
+        return tuple(parts)
+
+    def _readable(self, decision: StepDecision, state: ModelState, signature: tuple,
+                  args: Sequence[Any]) -> VariantKey:
+        readable = set()
+        for kind in decision.reuse:
+            problem = self._read_problem(kind, state, signature, args)
+            if problem is None:
+                readable.add(kind)
+            else:
+                self._warn_once(f"{kind}:{problem.split(':')[0]}",
+                                f"cachepass: not reusing {kind} attention at step {decision.iteration} "
+                                f"(timestep {decision.timestep:g}): {problem}; computing it instead.")
+        return frozenset(readable)
+
+    def _read_problem(self, kind: Kind, state: ModelState, signature: tuple, args: Sequence[Any]) -> str | None:
+        for slot in self._slots_by_kind[kind]:
+            entry = state.entries.get(slot.ident)
+            if entry is None:
+                return f"no cached value for {slot.site}"
+            if entry.graph_id != id(self) or entry.generation != state.generation:
+                return f"the cached value of {slot.site} belongs to another graph or generation"
+            if entry.signature != signature:
+                return f"inputs changed shape, dtype or device since {slot.site} was cached"
+            expected = self._shape_checks.expected_shape(slot.spec, args)
+            tensor = entry.tensor
+            if tensor.dtype != slot.spec.dtype or tensor.device.type != slot.spec.device.type or (
+                    expected is not None and tuple(tensor.shape) != expected):
+                return (f"cached {slot.site} output {slot.index} is {tuple(tensor.shape)} {tensor.dtype} on "
+                        f"{tensor.device}, expected {expected or slot.spec.shape} {slot.spec.dtype}")
+        return None
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message)
+        else:
+            logger.debug(message)
+
+
+def scalar_timestep(value: Any, what: str) -> float:
+    """One Python float from a timestep tensor or number; all elements of a batch must agree."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() == 0:
+            raise ValueError(f"cachepass: {what} is an empty tensor; PAB needs the current timestep.")
+        if value.numel() == 1:
+            return float(value.reshape(()))
+        low, high = torch.aminmax(value.reshape(-1).float())
+        low, high = torch.stack((low, high)).tolist()  # one device sync for both
+        if low != high:
+            raise ValueError(f"cachepass: {what} holds different timesteps in one call ({low:g} .. {high:g}); "
+                             "PAB decides per call. Pass current_timestep_callback to choose the timestep.")
+        return float(low)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"cachepass: {what} must be a tensor or a number, got {type(value).__name__}.")
+
+
+def live_graphs() -> list[CachedGraph]:
+    return list(_LIVE_GRAPHS)
+
+
+def _slots_by_kind(tags: TagResult) -> dict[Kind, tuple[CacheSlot, ...]]:
+    by_kind: dict[Kind, list[CacheSlot]] = {}
+    for slots in cache_slots(tags.sites).values():
+        for slot in slots:
+            by_kind.setdefault(slot.kind, []).append(slot)
+    return {kind: tuple(slots) for kind, slots in by_kind.items()}
+
+
+class _ShapeChecks:
+    """Turns symbolic cached shapes like ("s28", 32, 16) into ints for the current call's sizes."""
+
+    def __init__(self, captured: CapturedGraph) -> None:
+        self._symbols: dict[str, int] = {}  # symbol name -> input index
+        for graph_input, example in zip(captured.inputs, captured.example_inputs()):
+            if graph_input.role == "symint" and isinstance(example, torch.SymInt):
+                expr = example.node.expr
+                if isinstance(expr, sympy.Symbol):
+                    self._symbols[str(expr)] = graph_input.index
+        self._exprs: dict[str, sympy.Expr] = {}
+
+    def expected_shape(self, spec: TensorSpec, args: Sequence[Any]) -> tuple[int, ...] | None:
+        dims = []
+        for dim in spec.shape:
+            if isinstance(dim, int):
+                dims.append(dim)
+                continue
+            expr = self._exprs.get(dim)
+            if expr is None:
+                expr = self._exprs[dim] = sympy.sympify(dim)
+            bindings = {s: args[self._symbols[str(s)]] for s in expr.free_symbols if str(s) in self._symbols}
+            if len(bindings) != len(expr.free_symbols):
+                return None  # a size we cannot bind: the signature check still covers it
+            dims.append(int(expr.subs(bindings)))
+        return tuple(dims)

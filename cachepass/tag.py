@@ -1,0 +1,334 @@
+"""Stage 2, tag: find every attention site in the graph and decide its kind.
+
+A site is one attention module call. Its *region* is the set of graph nodes called from inside that
+module (its path appears in the node's `nn_module_stack`); its *outputs* are the region nodes used
+outside the region -- what the module returns, e.g. two tensors for CogVideoX's joint attention.
+Caching a site means storing its outputs and, on reuse steps, feeding them back instead of running
+the region.
+
+Sites come from two places:
+- modules of diffusers' attention classes (`Attention`, `MochiAttention`, `AttentionModuleMixin`
+  subclasses), whatever attention kernel they call;
+- any other module that calls an attention kernel (`F.scaled_dot_product_attention`, attention
+  custom ops) itself and looks like an attention module by its class or attribute name, so that plain
+  PyTorch DiTs are covered.
+
+Kinds, under cachepass's classification:
+- cross: the query reads graph values that key/value do not, or the reverse (structure, not names);
+- temporal: self attention in a module whose name contains "temporal";
+- spatial: every other self attention.
+Under `classification="diffusers"`, the kind that picks the cache schedule follows diffusers' PAB
+rule exactly (see `diffusers_kind`); the structural kind is still computed and disagreements are
+reported, because diffusers' rule files `temporal_transformer_blocks.N.attn1` under spatial.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import fx
+
+from .capture import CapturedGraph, ModuleInfo
+from .config import Kind, PABConfig
+
+logger = logging.getLogger(__name__)
+
+_ATTENTION_NAME = re.compile(r"attn|attention", re.IGNORECASE)
+_TEMPORAL_NAME = re.compile(r"temporal", re.IGNORECASE)
+_CALL_OPS = ("call_function", "call_method", "call_module")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Shape (ints, or str for symbolic sizes), dtype and device of a cached tensor."""
+
+    shape: tuple[int | str, ...]
+    dtype: torch.dtype
+    device: torch.device
+    nbytes_hint: int  # bytes at the sizes seen during capture
+
+
+@dataclass(frozen=True)
+class AttentionSite:
+    name: str  # named_modules() name
+    module_class: str
+    kind: Kind  # structural kind (cachepass's classification)
+    kind_reason: str
+    cache_kind: Kind | None  # the kind whose schedule applies to this site; None: not cached
+    cache_reason: str
+    region: tuple[str, ...]  # node names, graph order
+    outputs: tuple[str, ...]  # region nodes used outside the region
+    attention_calls: tuple[str, ...]  # attention kernel nodes in the region
+    output_specs: tuple[TensorSpec, ...]
+
+    @property
+    def cached(self) -> bool:
+        return self.cache_kind is not None
+
+    @property
+    def cache_bytes(self) -> int:
+        return sum(spec.nbytes_hint for spec in self.output_specs)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An attention-like node or module that was not tagged, and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TagResult:
+    sites: tuple[AttentionSite, ...]
+    rejected: tuple[Rejection, ...]
+    misclassified: tuple[AttentionSite, ...]  # diffusers' rule cached them under another kind than the graph shows
+
+    @property
+    def cached_sites(self) -> tuple[AttentionSite, ...]:
+        return tuple(s for s in self.sites if s.cached)
+
+    def cached_kinds(self) -> frozenset[Kind]:
+        return frozenset(s.cache_kind for s in self.cached_sites)
+
+
+def is_attention_call(node: fx.Node) -> bool:
+    """An attention kernel call: SDPA in any spelling, or a custom op with 'attention' in its name."""
+    if node.op != "call_function":
+        return False
+    target = node.target
+    if target in (torch._C._nn.scaled_dot_product_attention, torch.nn.functional.scaled_dot_product_attention):
+        return True
+    return isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)) and "attention" in str(target)
+
+
+def tag(captured: CapturedGraph, config: PABConfig) -> TagResult:
+    graph = captured.gm.graph
+    regions = _regions(graph)
+    rejected: list[Rejection] = []
+    candidates = _candidate_modules(captured, regions, rejected)
+    sites = []
+    for info in candidates:
+        site = _site(captured, info, regions[info.key], config, rejected)
+        if site is not None:
+            sites.append(site)
+    configured = config.rules()
+    misclassified = tuple(s for s in sites
+                          if s.cache_kind != s.kind and (s.cache_kind is not None or s.kind in configured))
+    result = TagResult(tuple(sites), tuple(rejected), misclassified)
+    _log(result)
+    return result
+
+
+def _regions(graph: fx.Graph) -> dict[str, list[fx.Node]]:
+    regions: dict[str, list[fx.Node]] = {}
+    for node in graph.nodes:
+        if node.op in _CALL_OPS:
+            for key in node.meta.get("nn_module_stack") or {}:
+                regions.setdefault(key, []).append(node)
+    return regions
+
+
+def _candidate_modules(captured: CapturedGraph, regions: dict[str, list[fx.Node]],
+                       rejected: list[Rejection]) -> list[ModuleInfo]:
+    """Attention modules, outermost only, in graph order."""
+    diffusers_classes = _diffusers_attention_classes()
+    picked: dict[str, ModuleInfo] = {}
+    for key, info in captured.modules.items():
+        if key in regions and issubclass(info.cls, diffusers_classes):
+            picked[key] = info
+    for node in captured.gm.graph.nodes:
+        if not is_attention_call(node):
+            continue
+        stack = list((node.meta.get("nn_module_stack") or {}).keys())
+        if any(key in picked for key in stack):
+            continue
+        if not stack:
+            rejected.append(Rejection(node.name, "attention call outside any module; cachepass caches module "
+                                                 "outputs, so wrap the attention in its own nn.Module"))
+            continue
+        info = captured.modules[stack[-1]]
+        if _ATTENTION_NAME.search(info.cls.__name__) or _ATTENTION_NAME.search(info.name.rsplit(".", 1)[-1]):
+            picked[info.key] = info
+        else:
+            rejected.append(Rejection(node.name, f"attention called directly in {info.name or '<root>'} "
+                                                 f"({info.cls.__name__}), which is not an attention module by class "
+                                                 f"or name; caching it would skip more than attention. Move the "
+                                                 f"attention into a module named like '*attn*'/'*Attention*'"))
+    # Drop modules nested inside another picked module: caching the outer one covers them.
+    outer = {}
+    for key, info in picked.items():
+        ancestors = _ancestors(regions[key][0], key)
+        holder = next((a for a in ancestors if a in picked), None)
+        if holder is None:
+            outer[key] = info
+        else:
+            rejected.append(Rejection(info.name, f"nested inside attention module {picked[holder].name}"))
+    order = {node: i for i, node in enumerate(captured.gm.graph.nodes)}
+    return sorted(outer.values(), key=lambda info: order[regions[info.key][0]])
+
+
+def _ancestors(node: fx.Node, key: str) -> list[str]:
+    stack = list((node.meta.get("nn_module_stack") or {}).keys())
+    return stack[: stack.index(key)]
+
+
+def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], config: PABConfig,
+          rejected: list[Rejection]) -> AttentionSite | None:
+    name = info.name
+    members = set(region)
+    problem = _contiguity_problem(captured.gm.graph, region)
+    if problem:
+        rejected.append(Rejection(name, problem))
+        return None
+    outputs = [n for n in region if any(user not in members for user in n.users)]
+    if not outputs:
+        rejected.append(Rejection(name, "no output of the module is used; nothing to cache"))
+        return None
+    non_tensor = [n.name for n in outputs if not isinstance(n.meta.get("example_value"), torch.Tensor)]
+    if non_tensor:
+        rejected.append(Rejection(name, f"module outputs {non_tensor} are not tensors; only tensor outputs "
+                                        f"can be cached"))
+        return None
+    calls = [n for n in region if is_attention_call(n)]
+    kind, kind_reason = structural_kind(info, calls, members)
+    if config.classification == "diffusers":
+        cache_kind, cache_reason = diffusers_kind(info, config, kind)
+    elif kind in config.rules():
+        cache_kind, cache_reason = kind, f"{kind}_skip={getattr(config, f'{kind}_skip')}"
+    else:
+        cache_kind, cache_reason = None, f"not cached: {kind}_skip is None"
+    return AttentionSite(
+        name=name,
+        module_class=f"{info.cls.__module__}.{info.cls.__qualname__}",
+        kind=kind,
+        kind_reason=kind_reason,
+        cache_kind=cache_kind,
+        cache_reason=cache_reason,
+        region=tuple(n.name for n in region),
+        outputs=tuple(n.name for n in outputs),
+        attention_calls=tuple(n.name for n in calls),
+        output_specs=tuple(tensor_spec(n.meta["example_value"]) for n in outputs),
+    )
+
+
+def _contiguity_problem(graph: fx.Graph, region: list[fx.Node]) -> str | None:
+    """A module called once per forward shows up as one unbroken run of call nodes."""
+    calls = [n for n in graph.nodes if n.op in _CALL_OPS]
+    position = {n: i for i, n in enumerate(calls)}
+    first, last = position[region[0]], position[region[-1]]
+    if last - first + 1 != len(region):
+        return ("its nodes are interleaved with other code: the module is called more than once per forward "
+                "(shared weights) or Dynamo reordered its ops; caching one call's output for another is unsafe")
+    return None
+
+
+def structural_kind(info: ModuleInfo, calls: list[fx.Node], members: set[fx.Node]) -> tuple[Kind, str]:
+    """Cross from the data flow, temporal from names, spatial otherwise."""
+    if calls:
+        query = _region_sources(calls[0].args[0], members)
+        key = _region_sources(calls[0].args[1] if len(calls[0].args) > 1 else calls[0].kwargs.get("key"), members)
+        if query != key:
+            return "cross", f"graph: query reads {_names(query - key) or '-'}, key/value read {_names(key - query) or '-'}"
+        self_reason = "graph: query and key/value read the same inputs"
+    else:
+        instance = info.instance
+        if instance is not None and getattr(instance, "is_cross_attention", False):
+            return "cross", "module.is_cross_attention=True (no attention kernel call in the graph)"
+        self_reason = "no attention kernel call in the graph; module.is_cross_attention is not set"
+    if _TEMPORAL_NAME.search(info.name):
+        return "temporal", f"{self_reason}; name contains 'temporal'"
+    return "spatial", f"{self_reason}; name has no 'temporal'"
+
+
+def _region_sources(start: fx.Node | None, members: set[fx.Node]) -> frozenset[fx.Node]:
+    """The activations from outside the region that `start` depends on (parameters excluded)."""
+    if not isinstance(start, fx.Node):
+        return frozenset()
+    seen, sources, todo = set(), set(), [start]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node not in members:
+            if not _is_parameter(node):
+                sources.add(node)
+            continue
+        todo.extend(node.all_input_nodes)
+    return frozenset(sources)
+
+
+def _is_parameter(node: fx.Node) -> bool:
+    grapharg = node.meta.get("grapharg")
+    source = grapharg.source.name if grapharg is not None and grapharg.source is not None else ""
+    return node.op in ("placeholder", "get_attr") and ("_parameters" in source or "_buffers" in source
+                                                       or node.op == "get_attr")
+
+
+def diffusers_kind(info: ModuleInfo, config: PABConfig, graph_kind: Kind) -> tuple[Kind | None, str]:
+    """diffusers' `_apply_pyramid_attention_broadcast_on_attention_class`, rule for rule.
+
+    Identifiers are searched anywhere in the module name (unanchored `re.search`) and spatial is
+    tested before temporal, so `temporal_transformer_blocks.0.attn1` matches spatial's "blocks".
+    """
+    if not issubclass(info.cls, _diffusers_attention_classes()):
+        return None, "not cached: diffusers' PAB hooks only diffusers attention classes; use cachepass.PABConfig"
+    instance = info.instance
+    if instance is not None:
+        is_cross, cross_from = bool(getattr(instance, "is_cross_attention", False)), "module.is_cross_attention"
+    else:
+        is_cross, cross_from = graph_kind == "cross", "graph (module not resolvable)"
+
+    def matches(kind: Kind) -> str | None:
+        return next((i for i in config.identifiers(kind) if re.search(i, info.name)), None)
+
+    for kind, wants_cross in (("spatial", False), ("temporal", False), ("cross", True)):
+        hit = matches(kind)
+        if hit is not None and getattr(config, f"{kind}_skip") is not None and is_cross == wants_cross:
+            return kind, f"diffusers rule: name matches {hit!r}, {cross_from}={is_cross}"
+    return None, f"not cached: diffusers rule matches no configured kind ({cross_from}={is_cross})"
+
+
+def tensor_spec(value: torch.Tensor) -> TensorSpec:
+    shape = tuple(int(s) if not isinstance(s, torch.SymInt) else str(s.node.expr) for s in value.shape)
+    numel = 1
+    for s in value.shape:
+        numel *= _hint(s)
+    return TensorSpec(shape, value.dtype, value.device, numel * value.element_size())
+
+
+def _hint(size: int | torch.SymInt) -> int:
+    if isinstance(size, torch.SymInt):
+        hint = size.node.hint
+        return int(hint) if hint is not None else 1
+    return int(size)
+
+
+def _names(nodes: Iterable[fx.Node]) -> str:
+    return ", ".join(sorted(n.name for n in nodes))
+
+
+def _diffusers_attention_classes() -> tuple[type, ...]:
+    try:
+        from diffusers.hooks._common import _ATTENTION_CLASSES
+    except ImportError:  # diffusers missing or reorganised: plain-module tagging still works
+        return ()
+    return tuple(_ATTENTION_CLASSES)
+
+
+def _log(result: TagResult) -> None:
+    for site in result.sites:
+        logger.debug("tag: %s (%s) kind=%s [%s] cache=%s [%s], %d nodes, outputs %s", site.name, site.module_class,
+                     site.kind, site.kind_reason, site.cache_kind, site.cache_reason, len(site.region), site.outputs)
+    for rejection in result.rejected:
+        logger.debug("tag: NOT tagged %s: %s", rejection.where, rejection.reason)
+    if result.misclassified:
+        names = ", ".join(f"{s.name} ({s.kind} -> {s.cache_kind or 'not cached'})" for s in result.misclassified)
+        logger.warning("cachepass: diffusers' PAB rule classifies %d layer(s) differently from the graph: %s. "
+                       "cachepass follows diffusers for identical outputs; pass cachepass.PABConfig(...) to cache "
+                       "them by their real kind.", len(result.misclassified), names)
