@@ -8,8 +8,9 @@ cache reads and writes, compiles each variant once with Inductor, and dispatches
 time. See README.md.
 """
 
-from .backend import StageError, cachepass_backend, reset
+from .api import compiled_graphs, reset
+from .backend import StageError, cachepass_backend
 from .config import ConfigError, PABConfig
 
-__all__ = ["PABConfig", "ConfigError", "StageError", "cachepass_backend", "reset"]
+__all__ = ["PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "reset"]
 __version__ = "0.1.0"

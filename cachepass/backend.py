@@ -18,7 +18,7 @@ from torch import fx
 
 from .capture import CapturedGraph, capture
 from .config import BackendOptions, ConfigError, describe, parse_options
-from .dispatch import CachedGraph, live_graphs
+from .dispatch import CachedGraph, UncachedGraph, live_graphs
 from .lower import compile_graph
 from .plan import make_plan
 from .tag import TagResult, tag
@@ -47,13 +47,13 @@ def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], option
         logger.warning("cachepass: compiling with grad enabled; attention caching is for inference, so this graph "
                        "is compiled WITHOUT caching. Run the denoising loop under torch.no_grad() or "
                        "torch.inference_mode() to cache.")
-        return _uncached(captured, options)
+        return _uncached(captured, None, "grad mode is enabled: caching is for inference", options)
     tags = _stage("tag", tag, captured, options.cache)
     if not tags.cached_sites:
         logger.warning("cachepass: no cacheable attention found in this graph (%d attention sites, %d rejected); "
                        "compiling it without caching. Set TORCH_LOGS='+cachepass' to see why.",
                        len(tags.sites), len(tags.rejected))
-        return _uncached(captured, options)
+        return _uncached(captured, tags, "no cacheable attention", options)
     _check_timestep_source(captured, options)
     plan = _stage("plan", make_plan, tags, options.cache)
     _log_summary(tags, options)
@@ -69,8 +69,10 @@ def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:
         raise StageError(f"cachepass stage '{name}' failed: {type(err).__name__}: {err}") from err
 
 
-def _uncached(captured: CapturedGraph, options: BackendOptions) -> Callable[..., Any]:
-    return compile_graph(captured.gm, captured.example_inputs(), options.compiler, options.inductor_config)
+def _uncached(captured: CapturedGraph, tags: TagResult | None, reason: str, options: BackendOptions) -> UncachedGraph:
+    fn = _stage("lower", compile_graph, captured.gm, captured.example_inputs(), options.compiler,
+                options.inductor_config)
+    return UncachedGraph(captured, tags, reason, fn)
 
 
 def _check_timestep_source(captured: CapturedGraph, options: BackendOptions) -> None:
@@ -89,22 +91,9 @@ def _log_summary(tags: TagResult, options: BackendOptions) -> None:
                 describe(options.cache))
 
 
-def reset(model: torch.nn.Module | None = None) -> None:
-    """Start a new generation: forget step counters and free the caches, for `model` or for all models.
-
-    `model` may be the compiled wrapper returned by `torch.compile` or the original module.
-    """
-    if model is None:
-        owner_ids = None
-    else:
-        model = getattr(model, "_orig_mod", model)
-        owner_ids = {id(p) for p in model.parameters()}
-    for graph in live_graphs():
-        graph.reset(owner_ids)
-
-
 def _reset_all() -> None:
-    reset(None)
+    for graph in live_graphs():
+        graph.reset()
 
 
 cachepass_backend.reset = _reset_all  # type: ignore[attr-defined]  # called by torch._dynamo.reset()

@@ -39,7 +39,7 @@ class GraphInput:
 class ModuleInfo:
     """A module some graph nodes were called from."""
 
-    key: str  # nn_module_stack key
+    key: str  # nn_module_stack key: "<id>" for a module's first call in the graph, "<id>@<n>" for later ones
     name: str  # its `named_modules()` name, "" for the root
     cls: type
     ref: weakref.ref | None  # the live instance seen at capture time, when it could be resolved
@@ -47,6 +47,17 @@ class ModuleInfo:
     @property
     def instance(self) -> nn.Module | None:
         return self.ref() if self.ref is not None else None
+
+    @property
+    def call(self) -> int:
+        """Which call of this module in the forward: 0 for the first."""
+        _, _, suffix = self.key.partition("@")
+        return int(suffix) if suffix.isdigit() else 0
+
+    @property
+    def call_name(self) -> str:
+        """`name` for a module's first call, `name#n` for its n-th repeated call."""
+        return f"{self.name}#{self.call}" if self.call else self.name
 
 
 @dataclass(frozen=True)
@@ -144,12 +155,14 @@ def _live_modules() -> dict[int, tuple[str, nn.Module]]:
 
         tx = InstructionTranslator.current_tx()
         frame_locals = tx.f_locals if tx is not None else {}
+        varnames = tx.f_code.co_varnames if tx is not None else ()
     except Exception:  # private API: degrade to path names, never fail the compile
         return {}
+    receiver = varnames[0] if varnames else "self"  # `self` of the compiled forward: names need no prefix
     live: dict[int, tuple[str, nn.Module]] = {}
     for local_name, value in frame_locals.items():
         if isinstance(value, nn.Module):
-            prefix = "" if local_name == "self" else local_name
+            prefix = "" if local_name == receiver else local_name
             for name, module in value.named_modules(remove_duplicate=False):
                 full = ".".join(p for p in (prefix, name) if p)
                 live.setdefault(id(module), (full, module))

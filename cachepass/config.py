@@ -229,7 +229,7 @@ def _check_identifiers(name: str, value: Any) -> tuple[str, ...]:
 
 def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(str(word), choices, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _mode_options(mode: str) -> dict[str, Any]:

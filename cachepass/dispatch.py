@@ -18,6 +18,7 @@ once why: never a stale read.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import weakref
 from collections import deque
@@ -39,7 +40,8 @@ from .tag import TagResult, TensorSpec
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
-_LIVE_GRAPHS: weakref.WeakSet[CachedGraph] = weakref.WeakSet()
+_LIVE_GRAPHS: weakref.WeakSet[CachedGraph | UncachedGraph] = weakref.WeakSet()
+_SERIALS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,12 @@ class StepRecord:
     generation: int
     iteration: int
     timestep: float
-    planned: str  # the variant the plan asked for
-    ran: str  # the variant that ran (differs when a cache read was refused)
+    planned: VariantKey  # the kinds the plan wanted to reuse
+    reused: VariantKey  # the kinds actually read (fewer when a cache read was refused)
+
+    @property
+    def variant(self) -> str:
+        return variant_name(self.reused)
 
 
 @dataclass
@@ -90,6 +96,8 @@ class ModelState:
 class CachedGraph:
     """What the cachepass backend returns to Dynamo for one captured graph."""
 
+    cached = True
+
     def __init__(self, captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> None:
         self.captured = captured
         self.tags = tags
@@ -101,6 +109,7 @@ class CachedGraph:
         self._states: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self._unowned_state = ModelState()
         self._warned: set[str] = set()
+        self.serial = next(_SERIALS)
         _LIVE_GRAPHS.add(self)
         self.variant(frozenset())  # every generation starts with the compute variant
 
@@ -120,8 +129,7 @@ class CachedGraph:
         outputs = lowered.fn(*args, *reads)
         del reads
         self._store(state, decision, lowered, outputs, signature)
-        state.history.append(StepRecord(state.generation, state.iteration, timestep, decision.variant,
-                                        variant_name(reuse)))
+        state.history.append(StepRecord(state.generation, state.iteration, timestep, decision.reuse, reuse))
         state.iteration += 1
         state.last_timestep = timestep
         return list(outputs[: self.captured.num_outputs])
@@ -156,6 +164,9 @@ class CachedGraph:
 
     def states(self) -> list[tuple[torch.Tensor | None, ModelState]]:
         return [*self._states.items(), (None, self._unowned_state)]
+
+    def owners(self) -> list[torch.Tensor]:
+        return list(self._states.keys())
 
     def reset(self, owner_ids: set[int] | None = None) -> None:
         """Start a new generation for every model instance, or only for those whose first parameter's
@@ -219,6 +230,33 @@ class CachedGraph:
             logger.debug(message)
 
 
+class UncachedGraph:
+    """A graph compiled without caching (grad mode, nothing to cache), kept so reports can say why."""
+
+    cached = False
+
+    def __init__(self, captured: CapturedGraph, tags: TagResult | None, reason: str, fn: Any) -> None:
+        self.captured = captured
+        self.tags = tags
+        self.reason = reason
+        self.fn = fn
+        self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.serial = next(_SERIALS)
+        _LIVE_GRAPHS.add(self)
+
+    def __call__(self, *args: Any) -> Any:
+        owner_index = self.captured.owner_input
+        if owner_index is not None:
+            self._owners[args[owner_index]] = True
+        return self.fn(*args)
+
+    def owners(self) -> list[torch.Tensor]:
+        return list(self._owners.keys())
+
+    def reset(self, owner_ids: set[int] | None = None) -> None:
+        """Nothing is cached."""
+
+
 def scalar_timestep(value: Any, what: str) -> float:
     """One Python float from a timestep tensor or number; all elements of a batch must agree."""
     if isinstance(value, torch.Tensor):
@@ -237,7 +275,7 @@ def scalar_timestep(value: Any, what: str) -> float:
     raise TypeError(f"cachepass: {what} must be a tensor or a number, got {type(value).__name__}.")
 
 
-def live_graphs() -> list[CachedGraph]:
+def live_graphs() -> list[CachedGraph | UncachedGraph]:
     return list(_LIVE_GRAPHS)
 
 

@@ -101,9 +101,12 @@ def is_attention_call(node: fx.Node) -> bool:
     if node.op != "call_function":
         return False
     target = node.target
-    if target in (torch._C._nn.scaled_dot_product_attention, torch.nn.functional.scaled_dot_product_attention):
-        return True
-    return isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)) and "attention" in str(target)
+    if isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+        return "attention" in str(target)
+    module = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__name__", "")
+    # F.scaled_dot_product_attention (torch._C._nn), F.multi_head_attention_forward, torch._native_multi_head_attention
+    return (module.startswith("torch") or module == "") and "attention" in name
 
 
 def tag(captured: CapturedGraph, config: PABConfig) -> TagResult:
@@ -111,6 +114,8 @@ def tag(captured: CapturedGraph, config: PABConfig) -> TagResult:
     regions = _regions(graph)
     rejected: list[Rejection] = []
     candidates = _candidate_modules(captured, regions, rejected)
+    if config.classification == "diffusers":
+        candidates = _single_calls(candidates, rejected)
     sites = []
     for info in candidates:
         site = _site(captured, info, regions[info.key], config, rejected)
@@ -147,17 +152,15 @@ def _candidate_modules(captured: CapturedGraph, regions: dict[str, list[fx.Node]
         stack = list((node.meta.get("nn_module_stack") or {}).keys())
         if any(key in picked for key in stack):
             continue
-        if not stack:
-            rejected.append(Rejection(node.name, "attention call outside any module; cachepass caches module "
-                                                 "outputs, so wrap the attention in its own nn.Module"))
-            continue
-        info = captured.modules[stack[-1]]
-        if _ATTENTION_NAME.search(info.cls.__name__) or _ATTENTION_NAME.search(info.name.rsplit(".", 1)[-1]):
+        info = captured.modules[stack[-1]] if stack else None
+        if info is not None and (_ATTENTION_NAME.search(info.cls.__name__)
+                                 or _ATTENTION_NAME.search(info.name.rsplit(".", 1)[-1])):
             picked[info.key] = info
         else:
-            rejected.append(Rejection(node.name, f"attention called directly in {info.name or '<root>'} "
-                                                 f"({info.cls.__name__}), which is not an attention module by class "
-                                                 f"or name; caching it would skip more than attention. Move the "
+            where = f"{info.name} ({info.cls.__name__})" if info is not None else "the compiled forward itself"
+            rejected.append(Rejection(node.name, f"attention called directly in {where}, which is not an attention "
+                                                 f"module by class or name; cachepass caches module outputs and "
+                                                 f"caching this one would skip more than attention. Move the "
                                                  f"attention into a module named like '*attn*'/'*Attention*'"))
     # Drop modules nested inside another picked module: caching the outer one covers them.
     outer = {}
@@ -167,9 +170,19 @@ def _candidate_modules(captured: CapturedGraph, regions: dict[str, list[fx.Node]
         if holder is None:
             outer[key] = info
         else:
-            rejected.append(Rejection(info.name, f"nested inside attention module {picked[holder].name}"))
+            rejected.append(Rejection(info.call_name, f"nested inside attention module {picked[holder].call_name}"))
     order = {node: i for i, node in enumerate(captured.gm.graph.nodes)}
     return sorted(outer.values(), key=lambda info: order[regions[info.key][0]])
+
+
+def _single_calls(candidates: list[ModuleInfo], rejected: list[Rejection]) -> list[ModuleInfo]:
+    """diffusers' hook keeps one cache per module, so a module called several times per forward would
+    hand one call's output to another; refuse those modules rather than reproduce that."""
+    repeated = {info.name for info in candidates if info.call > 0}
+    for name in sorted(repeated):
+        rejected.append(Rejection(name, "called more than once per forward; diffusers' hook would share one cache "
+                                        "between the calls. Use cachepass.PABConfig to cache each call separately"))
+    return [info for info in candidates if info.name not in repeated]
 
 
 def _ancestors(node: fx.Node, key: str) -> list[str]:
@@ -179,7 +192,7 @@ def _ancestors(node: fx.Node, key: str) -> list[str]:
 
 def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], config: PABConfig,
           rejected: list[Rejection]) -> AttentionSite | None:
-    name = info.name
+    name = info.call_name
     members = set(region)
     problem = _contiguity_problem(captured.gm.graph, region)
     if problem:
@@ -222,8 +235,8 @@ def _contiguity_problem(graph: fx.Graph, region: list[fx.Node]) -> str | None:
     position = {n: i for i, n in enumerate(calls)}
     first, last = position[region[0]], position[region[-1]]
     if last - first + 1 != len(region):
-        return ("its nodes are interleaved with other code: the module is called more than once per forward "
-                "(shared weights) or Dynamo reordered its ops; caching one call's output for another is unsafe")
+        return ("its nodes are interleaved with other code (Dynamo did not record its calls apart); caching one "
+                "call's output for another would be unsafe")
     return None
 
 

@@ -1,0 +1,136 @@
+"""The runtime: per-model state, generations, resets, and refusing every stale cache read."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from diffusers import PyramidAttentionBroadcastConfig
+from helpers import TIMESTEPS_12, HookedReference, max_diff, run_loop
+
+import cachepass
+from cachepass.models import Attention, build
+
+EAGER_PAB = {"cache": cachepass.PABConfig(spatial_skip=2), "compiler": "eager"}
+
+
+def state_of(compiled):
+    graphs = cachepass.compiled_graphs(compiled)
+    return graphs[-1].states()[0][1]
+
+
+def test_a_rising_timestep_starts_a_new_generation():
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER_PAB)
+    first = run_loop(demo, compiled, TIMESTEPS_12[:7])
+    second = run_loop(demo, compiled, TIMESTEPS_12)
+    state = state_of(compiled)
+    assert state.generation == 1 and state.iteration == len(TIMESTEPS_12)
+    assert [r.iteration for r in state.history][7:] == list(range(12))
+    for a, b in zip(first, second):
+        assert max_diff(a, b) == 0
+
+
+def test_explicit_reset_frees_caches_and_restarts_the_count():
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER_PAB)
+    run_loop(demo, compiled, TIMESTEPS_12[:4])
+    state = state_of(compiled)
+    assert state.cache_bytes() > 0
+    cachepass.reset(compiled)
+    assert state.cache_bytes() == 0 and state.iteration == 0
+    with torch.no_grad():
+        out = demo(compiled, TIMESTEPS_12[4])  # inside the range, but the first call of a generation
+        assert max_diff(out, demo(demo.module, TIMESTEPS_12[4])) == 0
+    assert state.history[-1].variant == "compute"
+
+
+def test_caches_are_dropped_once_no_later_step_can_read_them():
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER_PAB)
+    run_loop(demo, compiled, TIMESTEPS_12)  # ends at t=0, below the (100, 800) window
+    assert state_of(compiled).cache_bytes() == 0
+
+
+def test_two_models_of_one_class_keep_separate_state():
+    """Dynamo serves both instances from one graph; their caches must not mix."""
+    config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2)
+    demos = [build("cogvideox", seed=0), build("cogvideox", seed=1)]
+    compiled = [torch.compile(d.module, backend="cachepass", options={"cache": config, "compiler": "eager"})
+                for d in demos]
+    references = [HookedReference(d, config) for d in demos]
+    with torch.no_grad():
+        for t in TIMESTEPS_12:  # interleaved, step by step
+            for demo, model, reference in zip(demos, compiled, references):
+                assert max_diff(demo(model, t), reference(t)) <= 1e-6
+    assert len(cachepass.compiled_graphs(compiled[0])) == 1
+    assert cachepass.compiled_graphs(compiled[0]) == cachepass.compiled_graphs(compiled[1])
+    assert any(references[0].reused(i) for i in range(12))
+
+
+def test_batch_change_mid_generation_never_reads_the_old_cache(caplog):
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER_PAB)
+    with torch.no_grad():
+        demo(compiled, 999.0, batch=1)
+        demo(compiled, 999.0, batch=2)  # the recompile: a graph with a symbolic batch size
+        for t in TIMESTEPS_12[1:3]:
+            demo(compiled, t, batch=2)
+        with caplog.at_level(logging.WARNING, logger="cachepass"):
+            t = TIMESTEPS_12[3]  # the plan wants to reuse here, but the batch is now 3
+            out = demo(compiled, t, batch=3)
+        assert max_diff(out, demo(demo.module, t, batch=3)) <= 1e-6
+    state = state_of(compiled)
+    assert state.history[-1].planned == {"spatial"} and state.history[-1].variant == "compute"
+    assert "not reusing spatial attention at step 3" in caplog.text
+    assert "inputs changed shape, dtype or device" in caplog.text
+
+
+def test_timestep_values_must_agree_within_a_batch():
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER_PAB)
+    kwargs = demo.inputs(999.0, batch=2)
+    kwargs["timestep"] = torch.tensor([999.0, 500.0])
+    with pytest.raises(ValueError, match="holds different timesteps in one call \\(500 .. 999\\)"), torch.no_grad():
+        compiled(**kwargs)
+
+
+class NoTimestepName(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = Attention(8, 2)
+
+    def forward(self, x, t):
+        return self.attn(x + t)
+
+
+def test_graph_without_timestep_input_needs_a_callback():
+    model = NoTimestepName().eval()
+    compiled = torch.compile(model, backend="cachepass", options={"compiler": "eager"})
+    with pytest.raises(Exception, match="reads the current timestep from the model's `timestep` tensor input"), \
+            torch.no_grad():
+        compiled(torch.randn(1, 4, 8), torch.tensor(999.0))
+
+
+def test_grad_mode_compiles_without_caching(caplog):
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER_PAB)
+    with caplog.at_level(logging.WARNING, logger="cachepass"):
+        outs = [demo(compiled, t) for t in TIMESTEPS_12]
+    uncached = run_loop(demo, demo.module, TIMESTEPS_12)
+    assert all(max_diff(a.detach(), b) <= 1e-6 for a, b in zip(outs, uncached))
+    assert "compiling with grad enabled" in caplog.text and "WITHOUT caching" in caplog.text
+    [graph] = cachepass.compiled_graphs(compiled)
+    assert not graph.cached and graph.reason == "grad mode is enabled: caching is for inference"
+
+
+def test_model_without_attention_compiles_without_caching(caplog):
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU()).eval()
+    compiled = torch.compile(model, backend="cachepass", options={"compiler": "eager"})
+    with caplog.at_level(logging.WARNING, logger="cachepass"), torch.no_grad():
+        x = torch.randn(2, 8)
+        assert max_diff(compiled(x), model(x)) == 0
+    assert "no cacheable attention found in this graph" in caplog.text
+    [graph] = cachepass.compiled_graphs(compiled)
+    assert not graph.cached and graph.tags.sites == ()
