@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import fx
 
 from .capture import CapturedGraph
@@ -102,7 +103,7 @@ def build_variant(captured: CapturedGraph, tags: TagResult, reuse: VariantKey) -
     _insert_reads(graph, nodes, reads)
     _append_writes(graph, nodes, writes)
     before = len(graph.nodes)
-    graph.eliminate_dead_code()
+    graph.eliminate_dead_code(is_impure_node=is_impure)
     graph.lint()
     _check_attention_removed(graph, tags, reuse)
 
@@ -120,6 +121,20 @@ def _copy(source: fx.Graph) -> fx.Graph:
     result = graph.graph_copy(source, {})
     graph.output(result, type_expr=source.output_node().type)
     return graph
+
+
+def is_impure(node: fx.Node) -> bool:
+    """FX's own rule plus in-place tensor ops: Dynamo graphs keep eager code such as
+    `view.copy_(x)` (CogVideoX's positional embedding), which FX's DCE would drop as unused."""
+    if node.is_impure():
+        return True
+    if node.op not in ("call_method", "call_function"):
+        return False
+    target = node.target
+    if isinstance(target, torch._ops.OpOverload):
+        return target._schema.is_mutable
+    name = target if isinstance(target, str) else getattr(target, "__name__", "")
+    return (name.endswith("_") and not name.endswith("__")) or "out" in node.kwargs
 
 
 def _insert_reads(graph: fx.Graph, nodes: dict[str, fx.Node], reads: tuple[CacheSlot, ...]) -> None:

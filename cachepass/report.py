@@ -1,0 +1,141 @@
+"""What cachepass did to a model, as data and as tables.
+
+    print(cachepass.report(compiled_model))
+
+The backend keeps, for every graph it compiled, the attention sites it tagged (and the nodes it
+refused, with reasons), the plan, the variants it built and how long each took to compile, the
+cache bytes it holds now, and the variant every step ran. `report(model)` gathers these for one
+model; `cachepass dump` writes the same tables to files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tabulate import tabulate
+from torch import nn
+
+from .api import compiled_graphs
+from .config import describe
+from .dispatch import CachedGraph, StepRecord, UncachedGraph
+from .plan import Plan, StepDecision, variant_name
+from .rewrite import cache_slots
+from .tag import AttentionSite, Rejection
+
+
+@dataclass(frozen=True)
+class VariantReport:
+    name: str
+    reads: int  # cache tensors read
+    writes: int  # cache tensors written
+    nodes: int  # graph nodes left
+    compile_seconds: float
+    steps_run: int
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    serial: int
+    cached: bool
+    reason: str  # why the graph is not cached, or the config used
+    graph_nodes: int
+    sites: tuple[AttentionSite, ...]
+    rejected: tuple[Rejection, ...]
+    variants: tuple[VariantReport, ...]
+    cache_bytes: int  # bytes held now by the caches of the reported model
+    steps: tuple[StepRecord, ...]  # the reported model's steps, oldest first
+    plan: Plan | None
+
+    def tag_table(self, fmt: str = "simple") -> str:
+        return tag_table(self.sites, self.rejected, fmt)
+
+    def variant_table(self, fmt: str = "simple") -> str:
+        rows = [(v.name, v.reads, v.writes, v.nodes, f"{v.compile_seconds:.2f}", v.steps_run) for v in self.variants]
+        return tabulate(rows, headers=("variant", "cache reads", "cache writes", "graph nodes", "compile s", "steps"),
+                        tablefmt=fmt)
+
+    def step_table(self, fmt: str = "simple") -> str:
+        return step_table(self.steps, self.sites, fmt)
+
+    def __str__(self) -> str:
+        head = f"graph {self.serial}: {'cached' if self.cached else 'NOT cached'} ({self.reason}), " \
+               f"{self.graph_nodes} nodes, {len(self.sites)} attention sites, cache holds {self.cache_bytes:,} bytes"
+        parts = [head, self.tag_table()]
+        if self.variants:
+            parts.append(self.variant_table())
+        if self.steps:
+            parts.append(self.step_table())
+        return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Report:
+    graphs: tuple[GraphReport, ...]
+
+    def __str__(self) -> str:
+        if not self.graphs:
+            return "cachepass: no graph has run for this model yet"
+        return "\n\n".join(str(g) for g in self.graphs)
+
+
+def report(model: nn.Module) -> Report:
+    """The report of every cachepass graph that has run for `model` (compiled or original module)."""
+    owners = {id(p) for p in getattr(model, "_orig_mod", model).parameters()}
+    return Report(tuple(graph_report(g, owners) for g in compiled_graphs(model)))
+
+
+def graph_report(graph: CachedGraph | UncachedGraph, owners: set[int] | None = None) -> GraphReport:
+    tags = graph.tags
+    sites = tags.sites if tags is not None else ()
+    rejected = tags.rejected if tags is not None else ()
+    if not isinstance(graph, CachedGraph):
+        return GraphReport(graph.serial, False, graph.reason, len(graph.captured.gm.graph.nodes), sites, rejected,
+                           (), 0, (), None)
+    states = [s for owner, s in graph.states() if owners is None or (owner is not None and id(owner) in owners)]
+    steps = tuple(r for s in states for r in s.history)
+    ran = [r.reused for r in steps]
+    variants = tuple(
+        VariantReport(low.variant.name, len(low.variant.reads), len(low.variant.writes), len(low.variant.gm.graph.nodes),
+                      low.compile_seconds, ran.count(key))
+        for key, low in graph.lowered.items())
+    return GraphReport(graph.serial, True, describe(graph.options.cache), len(graph.captured.gm.graph.nodes), sites,
+                       rejected, variants, sum(s.cache_bytes() for s in states), steps, graph.plan)
+
+
+def tag_table(sites: Sequence[AttentionSite], rejected: Sequence[Rejection] = (), fmt: str = "simple") -> str:
+    rows = [(s.name, s.module_class.rsplit(".", 1)[-1], s.kind, s.cache_kind or "-", s.kind_reason, s.cache_reason,
+             len(s.region), len(s.outputs), s.cache_bytes if s.cached else 0) for s in sites]
+    rows += [(r.where, "-", "NOT tagged", "-", r.reason, "-", 0, 0, 0) for r in rejected]
+    return tabulate(rows, headers=("module", "class", "kind", "cached as", "kind decided by", "cache decided by",
+                                   "region nodes", "outputs", "bytes cached"), tablefmt=fmt)
+
+
+def plan_table(plan: Plan, sites: Sequence[AttentionSite], timesteps: Sequence[float], fmt: str = "simple") -> str:
+    """Each step of a schedule: timestep, variant, which layers compute and which reuse."""
+    return _steps_table(plan.simulate(timesteps), sites, fmt)
+
+
+def step_table(steps: Sequence[StepRecord], sites: Sequence[AttentionSite], fmt: str = "simple") -> str:
+    return _steps_table(steps, sites, fmt)
+
+
+def _steps_table(steps: Sequence[StepDecision | StepRecord], sites: Sequence[AttentionSite], fmt: str) -> str:
+    cached = [s for s in sites if s.cached]
+    rows = []
+    for step in steps:
+        reused = step.reused if isinstance(step, StepRecord) else step.reuse
+        reads = [s.name for s in cached if s.cache_kind in reused]
+        rows.append((step.iteration, f"{step.timestep:g}", variant_name(reused), len(cached) - len(reads), len(reads),
+                     ", ".join(reads) or "-"))
+    return tabulate(rows, headers=("step", "timestep", "variant", "computed", "reused", "reused layers"),
+                    tablefmt=fmt)
+
+
+def schedule_line(steps: Sequence[StepDecision | StepRecord]) -> str:
+    """A compact per-step picture: C = compute variant, R = a reuse variant."""
+    return "".join("R" if (s.reused if isinstance(s, StepRecord) else s.reuse) else "C" for s in steps)
+
+
+def slot_bytes(sites: Sequence[AttentionSite]) -> int:
+    return sum(slot.spec.nbytes_hint for slots in cache_slots(tuple(sites)).values() for slot in slots)
