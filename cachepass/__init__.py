@@ -9,8 +9,10 @@ time. See README.md.
 """
 
 from .api import compiled_graphs, reset
-from .backend import StageError, cachepass_backend
-from .config import ConfigError, PABConfig
+from .backend import cachepass_backend
+from .config import PABConfig
+from .errors import ConfigError, StageError
+from .report import report
 
-__all__ = ["PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "reset"]
+__all__ = ["PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report", "reset"]
 __version__ = "0.1.0"

@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import fx
 
 from .capture import CapturedGraph, capture
-from .config import BackendOptions, ConfigError, describe, parse_options
+from .config import BackendOptions, describe, parse_options
 from .dispatch import CachedGraph, UncachedGraph, live_graphs
+from .errors import ConfigError, run_stage
 from .lower import compile_graph
 from .plan import make_plan
 from .tag import TagResult, tag
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-class StageError(RuntimeError):
-    """A failure inside one stage of the cachepass pipeline; the message names the stage."""
-
 
 def cachepass_backend(gm: fx.GraphModule, example_inputs: Sequence[Any], *, options: Mapping[str, Any] | None = None,
                       mode: str | None = None, **unexpected: Any) -> Callable[..., Any]:
@@ -42,35 +36,26 @@ def cachepass_backend(gm: fx.GraphModule, example_inputs: Sequence[Any], *, opti
 
 def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], options: BackendOptions) -> Callable[..., Any]:
     """The driver. Options are already validated, so no stage below runs on bad input."""
-    captured = _stage("capture", capture, gm, example_inputs)
+    captured = run_stage("capture", capture, gm, example_inputs)
     if torch.is_grad_enabled():
         logger.warning("cachepass: compiling with grad enabled; attention caching is for inference, so this graph "
                        "is compiled WITHOUT caching. Run the denoising loop under torch.no_grad() or "
                        "torch.inference_mode() to cache.")
         return _uncached(captured, None, "grad mode is enabled: caching is for inference", options)
-    tags = _stage("tag", tag, captured, options.cache)
+    tags = run_stage("tag", tag, captured, options.cache)
     if not tags.cached_sites:
         logger.warning("cachepass: no cacheable attention found in this graph (%d attention sites, %d rejected); "
                        "compiling it without caching. Set TORCH_LOGS='+cachepass' to see why.",
                        len(tags.sites), len(tags.rejected))
         return _uncached(captured, tags, "no cacheable attention", options)
     _check_timestep_source(captured, options)
-    plan = _stage("plan", make_plan, tags, options.cache)
+    plan = run_stage("plan", make_plan, tags, options.cache)
     _log_summary(tags, options)
-    return _stage("dispatch", CachedGraph, captured, tags, plan, options)
-
-
-def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:
-    try:
-        return fn(*args)
-    except (ConfigError, StageError):
-        raise
-    except Exception as err:
-        raise StageError(f"cachepass stage '{name}' failed: {type(err).__name__}: {err}") from err
+    return run_stage("dispatch", CachedGraph, captured, tags, plan, options)
 
 
 def _uncached(captured: CapturedGraph, tags: TagResult | None, reason: str, options: BackendOptions) -> UncachedGraph:
-    fn = _stage("lower", compile_graph, captured.gm, captured.example_inputs(), options.compiler,
+    fn = run_stage("lower", compile_graph, captured.gm, captured.example_inputs(), options.compiler,
                 options.inductor_config)
     return UncachedGraph(captured, tags, reason, fn)
 

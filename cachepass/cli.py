@@ -1,49 +1,180 @@
-"""The `cachepass` command line: `cachepass demo`, `cachepass dump`."""
+"""The `cachepass` command line: `cachepass demo` and `cachepass dump`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-DEMO_EXAMPLE = "example: cachepass demo --steps 50"
+from .models import BUILDERS, SIZES
+
+DEMO_EXAMPLE = """example:
+  cachepass demo --steps 50            # small CogVideoX, ~1 minute on 2 CPU cores"""
+
+DUMP_EXAMPLE = """examples:
+  cachepass dump cogvideox --out dump-cog
+  cachepass dump latte --temporal-skip 3 --cross-skip 4 --cross-timesteps 50 950 --out dump-latte
+  cachepass dump --model-class LatteTransformer3DModel --model-config latte.json --frames 4 --height 16 --width 16
+  cachepass dump --checkpoint ./CogVideoX-2b --subfolder transformer --cache-config pab.json --steps 50
+
+A cache config file holds cachepass.PABConfig fields, e.g.
+  {"spatial_skip": 2, "cross_skip": 4, "cross_timesteps": [100, 900]}
+or diffusers' PyramidAttentionBroadcastConfig fields, e.g.
+  {"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": [100, 800]}"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cachepass",
-        description="Step caching for diffusion transformers inside torch.compile.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run `cachepass COMMAND --help` for each command's flags and an example.")
+        prog="cachepass", description="Step caching for diffusion transformers inside torch.compile.",
+        epilog="Run `cachepass COMMAND --help` for each command's flags and examples.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(commands)
+    _add_dump(commands)
+    return parser
 
+
+def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         "demo", help="time eager, diffusers' PAB hook, Inductor and cachepass on a small built-in model",
         description="Build a small model with random weights (no downloads), run a denoising loop with eager "
                     "PyTorch, diffusers' PAB hook, torch.compile and cachepass, and print the comparison "
-                    "and the cache plan.", epilog=DEMO_EXAMPLE)
-    demo.add_argument("--model", default="cogvideox", choices=("cogvideox", "latte", "pixart", "dit"),
+                    "and the cache plan.", epilog=DEMO_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--model", default="cogvideox", choices=tuple(BUILDERS),
                       help="built-in model to run (default: cogvideox)")
-    demo.add_argument("--size", default="small", choices=("tiny", "small"),
+    demo.add_argument("--size", default="small", choices=SIZES,
                       help="model size: tiny (seconds) or small (default; attention is a real share of the time)")
     demo.add_argument("--steps", type=int, default=50, help="denoising steps, timesteps 999 down to 0 (default: 50)")
     demo.add_argument("--repeats", type=int, default=3,
                       help="timed loops per configuration after one warm-up loop; the median is shown (default: 3)")
     demo.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    return parser
+
+
+def _add_dump(commands: Any) -> None:
+    dump = commands.add_parser(
+        "dump", help="write the captured graph, tags, plan and rewritten variants of a model to a folder",
+        description="Trace a model with the cachepass backend on synthetic inputs and write numbered, "
+                    "deterministically named files: the captured graph, the tag table, the plan for an N-step "
+                    "schedule, each variant's rewritten graph and a summary. Prints the tag table and the plan.",
+        epilog=DUMP_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    model = dump.add_argument_group("model (one of)")
+    model.add_argument("model", nargs="?", choices=tuple(BUILDERS), metavar="MODEL",
+                       help=f"a built-in demo model: {', '.join(BUILDERS)}")
+    model.add_argument("--model-class", metavar="CLASS",
+                       help="a diffusers model class, e.g. CogVideoXTransformer3DModel; needs --model-config")
+    model.add_argument("--model-config", type=Path, metavar="JSON",
+                       help="config JSON for --model-class; the model gets random weights")
+    model.add_argument("--checkpoint", type=Path, metavar="DIR",
+                       help="a local diffusers checkpoint folder, loaded with from_pretrained (weights if present)")
+    model.add_argument("--subfolder", default=None, help="subfolder of --checkpoint, e.g. transformer")
+    model.add_argument("--size", default="tiny", choices=SIZES, help="size of a built-in model (default: tiny)")
+    inputs = dump.add_argument_group("synthetic input size (for --model-class and --checkpoint)")
+    for flag, default, what in (("--batch", 1, "batch size"), ("--frames", 2, "latent frames"),
+                                ("--height", 8, "latent height"), ("--width", 8, "latent width"),
+                                ("--text-tokens", 8, "text tokens")):
+        inputs.add_argument(flag, type=int, default=default, help=f"{what} (default: {default})")
+    cache = dump.add_argument_group("cache config (flags, or a JSON file)")
+    cache.add_argument("--cache-config", type=Path, metavar="JSON",
+                       help="a JSON file with cachepass.PABConfig or diffusers PyramidAttentionBroadcastConfig fields")
+    cache.add_argument("--classification", choices=("cachepass", "diffusers"), default="cachepass",
+                       help="how layers get their kind: from the graph (cachepass, default) or diffusers' rule")
+    for kind, default in (("spatial", 2), ("temporal", None), ("cross", None)):
+        cache.add_argument(f"--{kind}-skip", type=int, default=default, metavar="N",
+                           help=f"reuse {kind} attention N-1 steps out of N (default: {default})")
+        cache.add_argument(f"--{kind}-timesteps", type=float, nargs=2, default=(100.0, 800.0), metavar=("LOW", "HIGH"),
+                           help=f"open timestep window where {kind} attention may be reused (default: 100 800)")
+    dump.add_argument("--steps", type=int, default=50, help="steps of the schedule to plan (default: 50)")
+    dump.add_argument("--out", type=Path, default=Path("cachepass-dump"), help="output folder (default: cachepass-dump)")
+    dump.add_argument("--compile", action="store_true",
+                      help="compile the variants with Inductor too and print their compile times (default: trace only)")
+    dump.add_argument("--svg", action="store_true", help="also draw each variant as SVG (needs pydot and graphviz)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "demo":
-        import torch
+        return _demo(args)
+    return _dump(parser, args)
 
-        from .demo import run_demo
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        print(run_demo(args.model, args.size, args.steps, args.repeats))
+def _demo(args: argparse.Namespace) -> int:
+    import torch
+
+    from .demo import run_demo
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(run_demo(args.model, args.size, args.steps, args.repeats))
     return 0
+
+
+def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .dump import dump
+
+    chosen = [bool(args.model), bool(args.model_class), bool(args.checkpoint)]
+    if sum(chosen) != 1:
+        parser.error("dump needs exactly one of MODEL, --model-class (with --model-config) or --checkpoint")
+    demo = _load_model(parser, args)
+    options = {"cache": _cache_config(parser, args), "compiler": "inductor" if args.compile else "eager"}
+    result = dump(demo, options, args.steps, args.out, svg=args.svg)
+    print(result.tag_table)
+    if result.plan_table:
+        print()
+        print(result.plan_table)
+    if args.compile:
+        print()
+        print(result.report.variant_table())
+    print(f"\nwrote {len(result.files)} files to {result.folder}/: {', '.join(p.name for p in result.files)}")
+    return 0
+
+
+def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    from .inputs import InputSize, demo_model
+    from .models import build
+
+    if args.model:
+        return build(args.model, args.size)
+    import diffusers
+
+    size = InputSize(args.batch, args.frames, args.height, args.width, args.text_tokens)
+    if args.model_class:
+        if args.model_config is None:
+            parser.error("--model-class needs --model-config JSON")
+        cls = getattr(diffusers, args.model_class, None)
+        if cls is None:
+            parser.error(f"diffusers has no class {args.model_class!r}")
+        module = cls.from_config(json.loads(args.model_config.read_text()))
+    else:
+        config = json.loads(((args.checkpoint / (args.subfolder or "")) / "config.json").read_text())
+        cls = getattr(diffusers, config.get("_class_name", ""), None)
+        if cls is None:
+            parser.error(f"{args.checkpoint}: config.json names no diffusers class (_class_name)")
+        module = cls.from_pretrained(args.checkpoint, subfolder=args.subfolder)
+    return demo_model(module, size)
+
+
+def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    from .config import ConfigError, PABConfig
+
+    try:
+        if args.cache_config is not None:
+            fields = json.loads(args.cache_config.read_text())
+            if any(key.endswith("_attention_block_skip_range") or key.endswith("_timestep_skip_range")
+                   for key in fields):
+                from diffusers import PyramidAttentionBroadcastConfig
+
+                return PyramidAttentionBroadcastConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                          for k, v in fields.items()})
+            return PABConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        return PABConfig(spatial_skip=args.spatial_skip, temporal_skip=args.temporal_skip, cross_skip=args.cross_skip,
+                         spatial_timesteps=tuple(args.spatial_timesteps),
+                         temporal_timesteps=tuple(args.temporal_timesteps),
+                         cross_timesteps=tuple(args.cross_timesteps), classification=args.classification)
+    except (ConfigError, TypeError) as err:
+        parser.error(f"bad cache config: {err}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 Kind = Literal["spatial", "temporal", "cross"]
@@ -34,10 +36,6 @@ DIFFUSERS_TEMPORAL_IDENTIFIERS = ("temporal_transformer_blocks",)
 DIFFUSERS_CROSS_IDENTIFIERS = ("blocks", "transformer_blocks", "layers")
 
 DEFAULT_TIMESTEPS = (100.0, 800.0)
-
-
-class ConfigError(ValueError):
-    """Raised for bad backend options or cache configs, before any compile work."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from .capture import CapturedGraph
 from .config import BackendOptions, Kind
+from .errors import run_stage
 from .lower import Lowered, lower
 from .plan import Plan, StepDecision, VariantKey, variant_name
 from .rewrite import CacheSlot, build_variant, cache_slots
@@ -130,6 +131,10 @@ class CachedGraph:
         del reads
         self._store(state, decision, lowered, outputs, signature)
         state.history.append(StepRecord(state.generation, state.iteration, timestep, decision.reuse, reuse))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("dispatch: generation %d step %d timestep %g ran %s (planned %s), stored %s",
+                         state.generation, state.iteration, timestep, variant_name(reuse), decision.variant,
+                         sorted(decision.store) or "nothing")
         state.iteration += 1
         state.last_timestep = timestep
         return list(outputs[: self.captured.num_outputs])
@@ -146,8 +151,8 @@ class CachedGraph:
         """The compiled variant reading `reuse` from the cache; rewritten and compiled on first use."""
         lowered = self.lowered.get(reuse)
         if lowered is None:
-            variant = build_variant(self.captured, self.tags, reuse)
-            lowered = lower(variant, self.options.compiler, self.options.inductor_config)
+            variant = run_stage("rewrite", build_variant, self.captured, self.tags, reuse)
+            lowered = run_stage("lower", lower, variant, self.options.compiler, self.options.inductor_config)
             self.lowered[reuse] = lowered
         return lowered
 

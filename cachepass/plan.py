@@ -15,11 +15,14 @@ Nothing here touches FX or tensors, so every policy question is testable in micr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .config import Kind, KindRule, PABConfig
 from .tag import TagResult
+
+logger = logging.getLogger(__name__)
 
 VariantKey = frozenset  # frozenset[Kind]: the kinds read from the cache
 
@@ -61,7 +64,13 @@ class Plan:
 
 def make_plan(tags: TagResult, config: PABConfig) -> Plan:
     present = tags.cached_kinds()
-    return Plan({kind: rule for kind, rule in config.rules().items() if kind in present})
+    plan = Plan({kind: rule for kind, rule in config.rules().items() if kind in present})
+    for kind, rule in plan.rules.items():
+        logger.debug("plan: %s attention reuses on iterations not divisible by %d while %g < timestep < %g",
+                     kind, rule.skip, rule.low, rule.high)
+    for kind in sorted(set(config.rules()) - present):
+        logger.debug("plan: %s is configured but no %s attention site is cached in this graph", kind, kind)
+    return plan
 
 
 def variant_name(reuse: Iterable[Kind]) -> str:

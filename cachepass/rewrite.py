@@ -41,6 +41,7 @@ from torch import fx
 
 from .capture import CapturedGraph
 from .config import Kind
+from .errors import located
 from .plan import VariantKey, variant_name
 from .tag import AttentionSite, TagResult, TensorSpec
 
@@ -140,12 +141,13 @@ def is_impure(node: fx.Node) -> bool:
 def _insert_reads(graph: fx.Graph, nodes: dict[str, fx.Node], reads: tuple[CacheSlot, ...]) -> None:
     last_placeholder = list(graph.find_nodes(op="placeholder"))[-1]
     for slot in reads:
-        original = nodes[slot.node]
-        with graph.inserting_after(last_placeholder):
-            placeholder = graph.placeholder(slot.read_name)
-        placeholder.meta["example_value"] = original.meta["example_value"]
-        original.replace_all_uses_with(placeholder)
-        last_placeholder = placeholder
+        with located(module=slot.site, node=slot.node):
+            original = nodes[slot.node]
+            with graph.inserting_after(last_placeholder):
+                placeholder = graph.placeholder(slot.read_name)
+            placeholder.meta["example_value"] = original.meta["example_value"]
+            original.replace_all_uses_with(placeholder)
+            last_placeholder = placeholder
 
 
 def _append_writes(graph: fx.Graph, nodes: dict[str, fx.Node], writes: tuple[CacheSlot, ...]) -> None:
@@ -153,7 +155,8 @@ def _append_writes(graph: fx.Graph, nodes: dict[str, fx.Node], writes: tuple[Cac
     results = output.args[0]
     results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
     for slot in writes:
-        nodes[slot.node]._rename(slot.write_name)
+        with located(module=slot.site, node=slot.node):
+            nodes[slot.node]._rename(slot.write_name)
     output.args = (results + tuple(nodes[s.node] for s in writes),)
 
 

@@ -34,6 +34,7 @@ from torch import fx
 
 from .capture import CapturedGraph, ModuleInfo
 from .config import Kind, PABConfig
+from .errors import located
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ def tag(captured: CapturedGraph, config: PABConfig) -> TagResult:
         candidates = _single_calls(candidates, rejected)
     sites = []
     for info in candidates:
-        site = _site(captured, info, regions[info.key], config, rejected)
+        with located(module=info.call_name):
+            site = _site(captured, info, regions[info.key], config, rejected)
         if site is not None:
             sites.append(site)
     configured = config.rules()

@@ -1,0 +1,51 @@
+"""Errors that say where they happened: the stage, the module and the graph node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """Bad backend options or cache config, raised before any compile work."""
+
+
+class StageError(RuntimeError):
+    """A failure inside one stage of the cachepass pipeline."""
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        where = getattr(cause, "_cachepass_where", {})
+        self.stage, self.module, self.node = stage, where.get("module"), where.get("node")
+        location = "".join(f", {key} {where[key]!r}" for key in ("module", "node") if key in where)
+        super().__init__(f"cachepass stage '{stage}' failed{location}: {type(cause).__name__}: {cause}")
+
+
+@contextmanager
+def located(**where: str) -> Iterator[None]:
+    """Tag any exception raised inside with `module=`/`node=`; the innermost location wins."""
+    try:
+        yield
+    except Exception as err:
+        known = getattr(err, "_cachepass_where", None)
+        if known is None:
+            known = {}
+            try:
+                err._cachepass_where = known  # type: ignore[attr-defined]
+            except AttributeError:  # exceptions with __slots__: no location, the message still names the stage
+                raise err from None
+        for key, value in where.items():
+            known.setdefault(key, value)
+        raise
+
+
+def run_stage(name: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run one stage; unexpected failures become a `StageError` naming the stage and location."""
+    try:
+        return fn(*args)
+    except (ConfigError, StageError):
+        raise
+    except Exception as err:
+        raise StageError(name, err) from err
