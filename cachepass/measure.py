@@ -1,4 +1,11 @@
-"""Timing and comparison helpers shared by the demo and bench/: denoising loops timed step by step."""
+"""Denoising loops for the demo and bench/: a real classifier-free-guidance Euler loop, timed step by
+step, plus the quality metrics the benchmark reports.
+
+Every step feeds the current latent, twice (unconditional and conditional text rows of one batch of
+2, as diffusers' CogVideoX and Latte pipelines do), combines the two predictions with the guidance
+scale and takes an Euler step. The final latent therefore depends on every step, so cache
+approximations show up in its error against the uncached loop.
+"""
 
 from __future__ import annotations
 
@@ -16,68 +23,111 @@ from .models import DemoModel
 
 
 @dataclass(frozen=True)
+class Trajectory:
+    final: torch.Tensor  # the latent after the last step
+    step_seconds: tuple[float, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
 class LoopTiming:
-    first_loop_seconds: float  # includes compilation
-    step_seconds: tuple[float, ...]  # each step of the median steady-state loop
-    loop_seconds: float  # median over repetitions of the steady-state loop
-    outputs: tuple[torch.Tensor, ...]  # each step's output from the last loop
+    first_loop_seconds: float  # the warm-up loop, compilation included
+    loop_seconds: float  # median steady-state loop
+    step_seconds: tuple[float, ...]  # each step of the median loop
+    final: torch.Tensor  # final latent of the median loop
 
     @property
     def ms_per_step(self) -> float:
         return 1000 * self.loop_seconds / len(self.step_seconds)
 
 
-def _sync(device: torch.device | str | None) -> None:
-    if device is not None and torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-def time_loop(step: Callable[[float], torch.Tensor], timesteps: Sequence[float], repeats: int = 3,
-              device: torch.device | str | None = None) -> LoopTiming:
-    """Run the loop once to warm up (and compile), then `repeats` more times; report the median loop."""
+def denoise(demo: DemoModel, module: Callable[..., Any], timesteps: Sequence[float], guidance: float | None = 5.0,
+            time_steps: bool = True) -> Trajectory:
+    """One generation: `len(timesteps)` CFG Euler steps from the model's seeded latent."""
+    batch = 2 if guidance is not None else 1
+    kwargs = demo.inputs(timesteps[0], batch)
+    latent = kwargs[demo.latent_key][:1].clone()
+    channels = latent.shape[demo.channel_dim]
+    per_step = []
+    start = time.perf_counter()
     with torch.no_grad():
-        start = time.perf_counter()
-        for t in timesteps:
-            step(t)
-        _sync(device)
-        first = time.perf_counter() - start
-        loops = []
-        for _ in range(repeats):
-            per_step, outputs = [], []
-            loop_start = time.perf_counter()
-            for t in timesteps:
-                step_start = time.perf_counter()
-                outputs.append(step(t))
-                _sync(device)
+        for i, t in enumerate(timesteps):
+            step_start = time.perf_counter()
+            kwargs[demo.latent_key] = latent.expand(batch, *latent.shape[1:]).contiguous()
+            kwargs["timestep"] = torch.full((batch,), float(t), device=demo.device)
+            out = module(**kwargs)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            velocity = out.narrow(demo.channel_dim, 0, channels)
+            if guidance is not None:
+                uncond, cond = velocity.chunk(2)
+                velocity = uncond + guidance * (cond - uncond)
+            t_next = timesteps[i + 1] if i + 1 < len(timesteps) else 0.0
+            latent = latent + (t_next - t) / 1000.0 * velocity
+            if time_steps:
+                sync(demo.device)
                 per_step.append(time.perf_counter() - step_start)
-            loops.append((time.perf_counter() - loop_start, tuple(per_step), tuple(outputs)))
-    loops.sort(key=lambda loop: loop[0])
-    loop_seconds, per_step, outputs = loops[len(loops) // 2]
-    return LoopTiming(first, per_step, loop_seconds, outputs)
+        sync(demo.device)
+    return Trajectory(latent, tuple(per_step), time.perf_counter() - start)
+
+
+def time_denoise(demo: DemoModel, module: Callable[..., Any], timesteps: Sequence[float], repeats: int = 3,
+                 guidance: float | None = 5.0, on_loop: Callable[[], None] | None = None) -> LoopTiming:
+    """A warm-up loop (which compiles), then `repeats` timed loops; the median loop is reported.
+
+    Steps are synchronised one by one so that each step's time is its own."""
+    first = denoise(demo, module, timesteps, guidance)
+    loops = []
+    for _ in range(repeats):
+        loops.append(denoise(demo, module, timesteps, guidance))
+        if on_loop is not None:
+            on_loop()
+    loops.sort(key=lambda loop: loop.seconds)
+    median_loop = loops[len(loops) // 2]
+    return LoopTiming(first.seconds, median_loop.seconds, median_loop.step_seconds, median_loop.final)
 
 
 class DiffusersHooked:
-    """An eager copy of a model with diffusers' own cache hook (`enable_cache`-style), stepped with an
-    explicit timestep and reset before every loop as diffusers pipelines do."""
+    """An eager copy of a model with one of diffusers' own cache hooks, used like the module.
 
-    def __init__(self, demo: DemoModel, config: Any) -> None:
-        from diffusers.hooks import HookRegistry, apply_pyramid_attention_broadcast
+    The hook's timestep callback returns the current `timestep` input as a 0-d tensor, as pipelines
+    do (`lambda: pipe.current_timestep`), and the hook state is reset whenever the timestep rises,
+    as pipelines do at the end of `__call__`.
+    """
 
-        self.demo = demo
-        self.module = copy.deepcopy(demo.module)
-        self._timestep: float | None = None
-        self._registry = HookRegistry.check_if_exists_or_initialize(self.module)
+    def __init__(self, demo: DemoModel, config: Any, copy_module: bool = True) -> None:
+        from diffusers.hooks import HookRegistry
+
+        self.module = copy.deepcopy(demo.module) if copy_module else demo.module
+        self._timestep: torch.Tensor | None = None
+        self._last: float | None = None
         config = dataclasses.replace(config, current_timestep_callback=lambda: self._timestep)
-        apply_pyramid_attention_broadcast(self.module, config)
+        _apply(self.module, config)
+        self._registry = HookRegistry.check_if_exists_or_initialize(self.module)
 
     def reset(self) -> None:
         self._registry.reset_stateful_hooks()
 
-    def __call__(self, timestep: float) -> torch.Tensor:
-        if self._timestep is not None and timestep > self._timestep:
-            self.reset()  # a new loop
-        self._timestep = timestep
-        return self.demo(self.module, timestep)
+    def __call__(self, **kwargs: Any) -> Any:
+        timestep = kwargs["timestep"].reshape(-1)[0]
+        value = float(timestep)
+        if self._last is not None and value > self._last:
+            self.reset()
+        self._timestep, self._last = timestep, value
+        return self.module(**kwargs)
+
+
+def _apply(module: torch.nn.Module, config: Any) -> None:
+    from diffusers.hooks import apply_faster_cache, apply_pyramid_attention_broadcast
+
+    if type(config).__name__ == "FasterCacheConfig":
+        apply_faster_cache(module, config)
+    else:
+        apply_pyramid_attention_broadcast(module, config)
 
 
 def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -88,7 +138,11 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR of `a` against reference `b`, with the reference's value range as the peak."""
     mse = float(((a.float() - b.float()) ** 2).mean())
     peak = float(b.float().max() - b.float().min())
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(peak * peak / mse)).item()
+    return float("inf") if mse == 0 else float(10 * torch.log10(torch.tensor(peak * peak / mse)))
+
+
+def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).abs().max())
 
 
 def median(values: Sequence[float]) -> float:

@@ -27,12 +27,22 @@ class DemoModel:
     make_inputs: Callable[[int], dict[str, Any]]  # batch -> call kwargs without the timestep
     batch: int = 1
     returns_dict: bool = True  # diffusers models take return_dict=
+    latent_key: str = "hidden_states"  # the input a denoising loop updates
+    channel_dim: int = 1  # channel dimension of the latent (2 for CogVideoX's B, F, C, H, W)
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+
+    def to(self, device: torch.device | str, dtype: torch.dtype) -> DemoModel:
+        self.module.to(device=device, dtype=dtype)
+        self.device, self.dtype = torch.device(device), dtype
+        return self
 
     def inputs(self, timestep: torch.Tensor | float, batch: int | None = None) -> dict[str, Any]:
         """Call kwargs for one denoising step; `timestep` is broadcast to the batch as a float tensor."""
         batch = self.batch if batch is None else batch
-        kwargs = self.make_inputs(batch)
-        kwargs["timestep"] = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1).expand(batch).clone()
+        kwargs = {k: v.to(self.device, self.dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+                  for k, v in self.make_inputs(batch).items()}
+        kwargs["timestep"] = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1).expand(batch).contiguous().to(self.device)
         if self.returns_dict:
             kwargs["return_dict"] = False
         return kwargs
@@ -58,8 +68,8 @@ def cogvideox(size: str = "tiny") -> DemoModel:
 
     if size == "tiny":  # 2 layers, 2x8 heads, 8 + 32 tokens
         dims = dict(num_attention_heads=2, attention_head_dim=8, num_layers=2, text_embed_dim=16, frames=2, hw=8, text=8)
-    else:  # 4 layers, 4x32 heads, 32 text + 3 frames x 16x16/4 video tokens = 224 tokens
-        dims = dict(num_attention_heads=4, attention_head_dim=32, num_layers=4, text_embed_dim=64, frames=3, hw=16,
+    else:  # 4 layers, 4x32 heads, 32 text + 3 frames x 24x24/4 video tokens = 464 tokens
+        dims = dict(num_attention_heads=4, attention_head_dim=32, num_layers=4, text_embed_dim=64, frames=3, hw=24,
                     text=32)
     module = CogVideoXTransformer3DModel(
         num_attention_heads=dims["num_attention_heads"], attention_head_dim=dims["attention_head_dim"],
@@ -68,7 +78,7 @@ def cogvideox(size: str = "tiny") -> DemoModel:
         patch_size=2, temporal_compression_ratio=4, max_text_seq_length=dims["text"]).eval()
     shapes = {"hidden_states": (dims["frames"], 4, dims["hw"], dims["hw"]),
               "encoder_hidden_states": (dims["text"], dims["text_embed_dim"])}
-    return DemoModel("cogvideox", size, module, _seeded_inputs(1, shapes))
+    return DemoModel("cogvideox", size, module, _seeded_inputs(1, shapes), channel_dim=2)
 
 
 def latte(size: str = "tiny") -> DemoModel:
@@ -101,7 +111,7 @@ def dit(size: str = "tiny") -> DemoModel:
     dim, heads, layers, frames, hw = (16, 2, 2, 2, 8) if size == "tiny" else (128, 4, 4, 4, 16)
     module = PlainVideoDiT(in_channels=4, dim=dim, heads=heads, layers=layers, context_dim=16).eval()
     shapes = {"x": (4, frames, hw, hw), "context": (8, 16)}
-    return DemoModel("dit", size, module, _seeded_inputs(4, shapes), returns_dict=False)
+    return DemoModel("dit", size, module, _seeded_inputs(4, shapes), returns_dict=False, latent_key="x")
 
 
 BUILDERS: dict[str, Callable[[str], DemoModel]] = {

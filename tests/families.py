@@ -77,7 +77,11 @@ def latte() -> DemoModel:
 
 
 def pixart() -> DemoModel:
-    return models.pixart("tiny")
+    """PixArt-alpha, plus the padded-prompt mask its pipeline passes (encoder_attention_mask)."""
+    demo = models.pixart("tiny")
+    make = demo.make_inputs
+    demo.make_inputs = lambda batch: {**make(batch), "encoder_attention_mask": _text_mask(batch, 8, 6)}
+    return demo
 
 
 # -- new families -----------------------------------------------------------------------------

@@ -1,0 +1,40 @@
+"""`python -m bench --smoke` runs every configuration in worker processes and writes a JSON file with
+every field; the cached configurations agree with diffusers' hooks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.configurations import CONFIGURATIONS
+from bench.worker import Measurement
+
+ROOT = Path(__file__).resolve().parent.parent
+QUALITY = ("speedup_vs_eager", "speedup_vs_inductor", "rel_l2_vs_uncached", "psnr_vs_uncached", "max_diff_vs_hook")
+
+
+def test_smoke_bench_writes_every_field(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads((tmp_path / "bench-smoke.json").read_text())
+    assert {"date", "machine", "preset", "compiler", "repeats", "results"} <= set(document)
+    results = {r["configuration"]: r for r in document["results"]}
+    assert set(results) == set(CONFIGURATIONS)
+    for name, result in results.items():
+        assert "error" not in result, (name, result.get("error"))
+        for field in [f.name for f in dataclasses.fields(Measurement)] + list(QUALITY):
+            assert field in result, (name, field)
+        assert len(result["step_ms"]) == result["steps"] == 8
+    cached = results["cachepass PAB"]
+    assert cached["variants"][0] == "compute" and "reuse-spatial" in cached["variants"]
+    assert cached["max_diff_vs_hook"] <= 1e-5
+    assert cached["rel_l2_vs_uncached"] > 0  # it did reuse
+    assert 0 < cached["efficiency"] and cached["ideal_loop_seconds"] > 0
+    assert set(cached["variant_ms"]) == set(cached["variants"])
+    assert (cached["dynamo_graphs"], cached["recompiles"], cached["graph_breaks"]) == (1, 0, 0)
+    assert results["diffusers PAB hook + torch.compile"]["graph_breaks"] > 0  # the problem cachepass solves
+    assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
