@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .dispatch import CachedGraph, UncachedGraph, live_graphs
+from .dispatch import CachedGraph, UncachedGraph, live_graphs, reset_states
 
 
 def _parameter_ids(model: nn.Module) -> set[int]:
@@ -18,9 +18,7 @@ def reset(model: nn.Module | None = None) -> None:
     `model` may be what `torch.compile` returned or the original module. cachepass also starts a new
     generation by itself whenever the timestep rises between two calls.
     """
-    owner_ids = None if model is None else _parameter_ids(model)
-    for graph in live_graphs():
-        graph.reset(owner_ids)
+    reset_states(None if model is None else _parameter_ids(model))
 
 
 def compiled_graphs(model: nn.Module) -> list[CachedGraph | UncachedGraph]:

@@ -18,7 +18,7 @@ from torch import fx
 
 from .capture import CapturedGraph, capture
 from .config import BackendOptions, describe, parse_options
-from .dispatch import CachedGraph, UncachedGraph, live_graphs
+from .dispatch import CachedGraph, UncachedGraph, reset_states
 from .errors import ConfigError, run_stage
 from .lower import compile_graph
 from .plan import make_plan
@@ -77,8 +77,7 @@ def _log_summary(tags: TagResult, options: BackendOptions) -> None:
 
 
 def _reset_all() -> None:
-    for graph in live_graphs():
-        graph.reset()
+    reset_states(None)
 
 
 cachepass_backend.reset = _reset_all  # type: ignore[attr-defined]  # called by torch._dynamo.reset()

@@ -68,6 +68,7 @@ class CapturedGraph:
     timestep_input: int | None  # index of the model's `timestep` tensor input, if any
     owner_input: int | None  # index of the first parameter: identifies the calling model instance
     modules: dict[str, ModuleInfo]  # by nn_module_stack key
+    root: weakref.ref | None = None  # the module whose forward Dynamo compiled, when it could be resolved
 
     def placeholders(self) -> list[fx.Node]:
         return list(self.gm.graph.find_nodes(op="placeholder"))
@@ -95,6 +96,7 @@ def capture(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> CapturedGraph:
         timestep_input=timestep[0] if timestep else None,
         owner_input=params[0] if params else None,
         modules=_modules(gm),
+        root=_receiver(),
     )
     logger.debug("capture: %d nodes, %d inputs (%d parameters), timestep input %s, %d modules",
                  len(gm.graph.nodes), len(inputs), len(params),
@@ -137,6 +139,17 @@ def _modules(gm: fx.GraphModule) -> dict[str, ModuleInfo]:
             else:
                 modules[key] = ModuleInfo(key, module_name_from_path(path), cls, None)
     return modules
+
+
+def _receiver() -> weakref.ref | None:
+    try:
+        from torch._dynamo.symbolic_convert import InstructionTranslator
+
+        tx = InstructionTranslator.current_tx()
+        value = tx.f_locals.get(tx.f_code.co_varnames[0]) if tx is not None and tx.f_code.co_varnames else None
+    except Exception:  # private API: the runtime then finds modules through their parameters
+        return None
+    return weakref.ref(value) if isinstance(value, nn.Module) else None
 
 
 def _module_id(key: str) -> int | None:

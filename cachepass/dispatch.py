@@ -4,11 +4,12 @@ Per call it reads the timestep, asks the plan which kinds to reuse, checks that 
 it would read is valid, runs the matching compiled variant (building and compiling it the first time
 it is needed) and stores what the variant wrote.
 
-State lives per model instance: Dynamo serves every instance of a model class from one graph (their
-parameters are graph inputs), so the runtime keys its state by the identity of the caller's first
-parameter. A state holds the step counter, the last timestep, a generation number, and the cache
-tensors. A new generation starts -- counter reset, caches freed -- when the timestep rises above
-the previous call's, or on `cachepass.reset()`.
+State lives per model instance, not per graph: Dynamo serves every instance of a model class from
+one graph (their parameters are graph inputs), and one instance may run through several graphs (a
+static and a dynamic-shape one, say). The runtime keys its state by the identity of the caller's
+first parameter. A state holds the step counter, the last timestep, a generation number, and the
+latest computed value of every cached tensor. A new generation starts -- counter reset, caches
+freed -- when the timestep rises above the previous call's, or on `cachepass.reset()`.
 
 Before any read, every cached tensor must have been written by this graph, in this generation, for
 inputs of the same shapes, dtypes and devices as the current call, and match the shape the graph
@@ -30,6 +31,7 @@ import sympy
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
+from . import listen
 from .capture import CapturedGraph
 from .config import BackendOptions, Kind
 from .errors import run_stage
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
 _LIVE_GRAPHS: weakref.WeakSet[CachedGraph | UncachedGraph] = weakref.WeakSet()
+_MODEL_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> ModelState
 _SERIALS = itertools.count()
 
 
@@ -55,6 +58,7 @@ class CacheEntry:
 
 @dataclass(frozen=True)
 class StepRecord:
+    graph: int  # serial of the graph that ran the step
     generation: int
     iteration: int
     timestep: float
@@ -73,6 +77,7 @@ class ModelState:
     generation: int = 0
     iteration: int = 0
     last_timestep: float | None = None
+    reuse_steps: int = 0  # steps of this generation that read the cache
     entries: dict[str, CacheEntry] = field(default_factory=dict)
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
 
@@ -80,6 +85,7 @@ class ModelState:
         self.generation += 1
         self.iteration = 0
         self.last_timestep = None
+        self.reuse_steps = 0
         self.entries.clear()
 
     def drop(self, slots: Sequence[CacheSlot]) -> None:
@@ -107,8 +113,8 @@ class CachedGraph:
         self.lowered: dict[VariantKey, Lowered] = {}
         self._slots_by_kind = _slots_by_kind(tags)
         self._shape_checks = _ShapeChecks(captured)
-        self._states: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self._unowned_state = ModelState()
+        self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
+        self._unowned_state = ModelState()  # for a graph without parameters
         self._warned: set[str] = set()
         self.serial = next(_SERIALS)
         _LIVE_GRAPHS.add(self)
@@ -120,6 +126,7 @@ class CachedGraph:
         timestep = self._timestep(args)
         if state.last_timestep is not None and timestep > state.last_timestep:
             logger.debug("dispatch: timestep rose %g -> %g: new generation", state.last_timestep, timestep)
+            self._check_generation_reused(state)
             state.reset()
         decision = self.plan.decide(state.iteration, timestep)
         signature = self._signature(args)
@@ -130,20 +137,23 @@ class CachedGraph:
         outputs = lowered.fn(*args, *reads)
         del reads
         self._store(state, decision, lowered, outputs, signature)
-        state.history.append(StepRecord(state.generation, state.iteration, timestep, decision.reuse, reuse))
+        state.history.append(StepRecord(self.serial, state.generation, state.iteration, timestep, decision.reuse,
+                                        reuse))
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("dispatch: generation %d step %d timestep %g ran %s (planned %s), stored %s",
                          state.generation, state.iteration, timestep, variant_name(reuse), decision.variant,
                          sorted(decision.store) or "nothing")
         state.iteration += 1
         state.last_timestep = timestep
+        state.reuse_steps += bool(reuse)
         return list(outputs[: self.captured.num_outputs])
 
     def _store(self, state: ModelState, decision: StepDecision, lowered: Lowered, outputs: Sequence[torch.Tensor],
                signature: tuple) -> None:
         written = outputs[self.captured.num_outputs:]
+        keep = decision.store | (decision.reuse - lowered.variant.key)  # a refused read was computed: keep it
         for slot, tensor in zip(lowered.variant.writes, written):
-            if slot.kind in decision.store:
+            if slot.kind in keep:
                 state.entries[slot.ident] = CacheEntry(tensor, id(self), state.generation, signature)
 
     # -- variants ---------------------------------------------------------------------------
@@ -162,23 +172,29 @@ class CachedGraph:
         if owner_index is None:
             return self._unowned_state
         owner = args[owner_index]
-        state = self._states.get(owner)
+        state = _MODEL_STATES.get(owner)
         if state is None:
-            state = self._states[owner] = ModelState()
+            state = _MODEL_STATES[owner] = ModelState()
+            self._listen(owner)
+        if owner not in self._owners:
+            self._owners[owner] = True
         return state
 
+    def _listen(self, owner: torch.Tensor) -> None:
+        """Follow the pipeline's end-of-call reset of this model (see listen.py)."""
+        root = self.captured.root() if self.captured.root is not None else None
+        holder = listen.holder_of(owner, root)
+        if holder is not None:
+            owner_ref = weakref.ref(owner)
+            listen.attach(holder, lambda _module: _reset_owner(owner_ref))
+
     def states(self) -> list[tuple[torch.Tensor | None, ModelState]]:
-        return [*self._states.items(), (None, self._unowned_state)]
+        """The states of the models that called this graph (shared with their other graphs)."""
+        owned = [(owner, _MODEL_STATES[owner]) for owner in self._owners.keys() if owner in _MODEL_STATES]
+        return [*owned, (None, self._unowned_state)]
 
     def owners(self) -> list[torch.Tensor]:
-        return list(self._states.keys())
-
-    def reset(self, owner_ids: set[int] | None = None) -> None:
-        """Start a new generation for every model instance, or only for those whose first parameter's
-        id is in `owner_ids`."""
-        for owner, state in self.states():
-            if owner_ids is None or (owner is not None and id(owner) in owner_ids):
-                state.reset()
+        return list(self._owners.keys())
 
     # -- checks -----------------------------------------------------------------------------
     def _timestep(self, args: Sequence[Any]) -> float:
@@ -227,6 +243,17 @@ class CachedGraph:
                         f"{tensor.device}, expected {expected or slot.spec.shape} {slot.spec.dtype}")
         return None
 
+    def _check_generation_reused(self, state: ModelState) -> None:
+        """A whole generation without one reuse means the config's windows never matched the timesteps
+        this model sees (e.g. a flow-matching model fed timesteps in [0, 1])."""
+        if state.iteration >= 3 and state.reuse_steps == 0:
+            seen = [r.timestep for r in state.history if r.generation == state.generation]
+            windows = ", ".join(f"{k} ({r.low:g}, {r.high:g})" for k, r in self.plan.rules.items())
+            self._warn_once("no-reuse", f"cachepass: a whole generation of {state.iteration} steps (timesteps "
+                                        f"{max(seen):g} .. {min(seen):g}) reused no attention: the windows {windows} "
+                                        f"never matched. Adjust the timestep ranges to the timesteps this model "
+                                        f"receives, or pass current_timestep_callback.")
+
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -258,9 +285,6 @@ class UncachedGraph:
     def owners(self) -> list[torch.Tensor]:
         return list(self._owners.keys())
 
-    def reset(self, owner_ids: set[int] | None = None) -> None:
-        """Nothing is cached."""
-
 
 def scalar_timestep(value: Any, what: str) -> float:
     """One Python float from a timestep tensor or number; all elements of a batch must agree."""
@@ -282,6 +306,25 @@ def scalar_timestep(value: Any, what: str) -> float:
 
 def live_graphs() -> list[CachedGraph | UncachedGraph]:
     return list(_LIVE_GRAPHS)
+
+
+def _reset_owner(owner_ref: weakref.ref) -> None:
+    owner = owner_ref()
+    state = _MODEL_STATES.get(owner) if owner is not None else None
+    if state is not None:
+        logger.debug("dispatch: the pipeline reset the model's caches: new generation")
+        state.reset()
+
+
+def reset_states(owner_ids: set[int] | None = None) -> None:
+    """Start a new generation for every model, or for those whose first parameter's id is in `owner_ids`."""
+    for owner, state in list(_MODEL_STATES.items()):
+        if owner_ids is None or id(owner) in owner_ids:
+            state.reset()
+    if owner_ids is None:
+        for graph in live_graphs():
+            if isinstance(graph, CachedGraph):
+                graph.states()[-1][1].reset()
 
 
 def _slots_by_kind(tags: TagResult) -> dict[Kind, tuple[CacheSlot, ...]]:

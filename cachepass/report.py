@@ -93,7 +93,7 @@ def graph_report(graph: CachedGraph | UncachedGraph, owners: set[int] | None = N
         return GraphReport(graph.serial, False, graph.reason, len(graph.captured.gm.graph.nodes), sites, rejected,
                            (), 0, (), None)
     states = [s for owner, s in graph.states() if owners is None or (owner is not None and id(owner) in owners)]
-    steps = tuple(r for s in states for r in s.history)
+    steps = tuple(r for s in states for r in s.history if r.graph == graph.serial)
     ran = [r.reused for r in steps]
     variants = tuple(
         VariantReport(low.variant.name, len(low.variant.reads), len(low.variant.writes), len(low.variant.gm.graph.nodes),

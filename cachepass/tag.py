@@ -245,8 +245,8 @@ def _contiguity_problem(graph: fx.Graph, region: list[fx.Node]) -> str | None:
 def structural_kind(info: ModuleInfo, calls: list[fx.Node], members: set[fx.Node]) -> tuple[Kind, str]:
     """Cross from the data flow, temporal from names, spatial otherwise."""
     if calls:
-        query = _region_sources(calls[0].args[0], members)
-        key = _region_sources(calls[0].args[1] if len(calls[0].args) > 1 else calls[0].kwargs.get("key"), members)
+        query = _region_sources(_argument(calls[0], 0, "query"), members)
+        key = _region_sources(_argument(calls[0], 1, "key"), members)
         if query != key:
             return "cross", f"graph: query reads {_names(query - key) or '-'}, key/value read {_names(key - query) or '-'}"
         self_reason = "graph: query and key/value read the same inputs"
@@ -258,6 +258,11 @@ def structural_kind(info: ModuleInfo, calls: list[fx.Node], members: set[fx.Node
     if _TEMPORAL_NAME.search(info.name):
         return "temporal", f"{self_reason}; name contains 'temporal'"
     return "spatial", f"{self_reason}; name has no 'temporal'"
+
+
+def _argument(node: fx.Node, index: int, name: str) -> fx.Node | None:
+    """An attention call's query/key, passed by position or, as diffusers' dispatcher does, by keyword."""
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name)
 
 
 def _region_sources(start: fx.Node | None, members: set[fx.Node]) -> frozenset[fx.Node]:

@@ -33,9 +33,12 @@ EXAMPLE = common.Example(
     frames_kwarg="num_frames",
     build_tiny=lambda seed: tiny_pipelines.cogvideox_pipeline(seed),
     tiny=common.Preset(_tiny["num_frames"], _tiny["height"], _tiny["width"], _tiny["num_inference_steps"],
-                       _tiny["guidance_scale"], {"max_sequence_length": _tiny["max_sequence_length"]}),
-    checkpoint=common.Preset(49, 480, 720, 50, 6.0, {"max_sequence_length": 226}),
+                       _tiny["guidance_scale"]),
+    checkpoint=common.Preset(49, 480, 720, 50, 6.0),
     checkpoint_hint="THUDM/CogVideoX-2b or CogVideoX-5b downloaded with huggingface-cli",
+    # The text length must equal the transformer's (CogVideoX 1.0 adds positional embeddings over text + video):
+    # 226 for the released checkpoints, 16 for the tiny model.
+    from_pipeline=lambda pipe: {"max_sequence_length": pipe.transformer.config.max_text_seq_length},
 )
 
 

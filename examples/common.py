@@ -38,7 +38,7 @@ class Preset:
     width: int
     steps: int
     guidance_scale: float
-    extra: dict[str, Any] = field(default_factory=dict)  # other pipeline kwargs (max_sequence_length, ...)
+    extra: dict[str, Any] = field(default_factory=dict)  # other pipeline kwargs (clean_caption, ...)
 
 
 @dataclass
@@ -52,6 +52,7 @@ class Example:
     tiny: Preset
     checkpoint: Preset  # defaults when --checkpoint is given
     checkpoint_hint: str  # which checkpoints fit, for --help
+    from_pipeline: Callable[[Any], dict[str, Any]] | None = None  # call kwargs read from the loaded pipeline
 
 
 @dataclass
@@ -157,8 +158,8 @@ def load_pipeline(example: Example, args: argparse.Namespace) -> Any:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype_name = args.dtype or ("bfloat16" if args.checkpoint is not None and device.type == "cuda" else "float32")
     if args.checkpoint is not None:
-        pipe = getattr(diffusers, example.pipeline_class).from_pretrained(args.checkpoint,
-                                                                          torch_dtype=DTYPES[dtype_name])
+        # diffusers >= 0.42 names it `dtype` (`torch_dtype` still works, with a deprecation warning)
+        pipe = getattr(diffusers, example.pipeline_class).from_pretrained(args.checkpoint, dtype=DTYPES[dtype_name])
     else:
         pipe = example.build_tiny(args.seed)  # float32
         if dtype_name != "float32":
@@ -167,11 +168,14 @@ def load_pipeline(example: Example, args: argparse.Namespace) -> Any:
     return pipe.to(device)
 
 
-def call_kwargs(example: Example, args: argparse.Namespace) -> dict[str, Any]:
+def call_kwargs(example: Example, args: argparse.Namespace, pipe: Any) -> dict[str, Any]:
+    """The pipeline call arguments (except the generator) from the flags, the preset and the pipeline."""
     from tiny_pipelines import NEGATIVE_PROMPT, PROMPT
 
     preset = example.checkpoint if args.checkpoint is not None else example.tiny
     kwargs = dict(preset.extra)
+    if example.from_pipeline is not None:
+        kwargs.update(example.from_pipeline(pipe))
     kwargs.update({
         "prompt": args.prompt or PROMPT,
         "negative_prompt": args.negative_prompt if args.negative_prompt is not None else NEGATIVE_PROMPT,
@@ -192,12 +196,14 @@ def run(example: Example, args: argparse.Namespace) -> Result:
     pipe = load_pipeline(example, args)
     if not args.no_compile:
         compile_transformer(pipe, args)
-    kwargs = call_kwargs(example, args)
+    kwargs = call_kwargs(example, args, pipe)
     seconds, video = [], None
     for _ in range(max(args.runs, 1)):
         generator = torch.Generator(device="cpu").manual_seed(args.seed)
         start = time.perf_counter()
         video = pipe(generator=generator, **kwargs).frames
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         seconds.append(time.perf_counter() - start)
     result = Result(pipe, video, seconds, args)
     if args.save_frames is not None:
@@ -222,7 +228,8 @@ def print_summary(example: Example, result: Result) -> None:
     print(f"{example.pipeline_class} [{source}] with {what}")
     print(f"output: {describe_video(result.video)}")
     times = ", ".join(f"{s:.2f}s" for s in result.seconds)
-    print(f"pipeline calls: {times} (the first includes compilation; {torch.get_num_threads()} CPU threads)")
+    note = "" if args.no_compile else "the first includes compilation; "
+    print(f"pipeline calls: {times} ({note}{torch.get_num_threads()} CPU threads)")
     if result.saved:
         print(f"saved {len(result.saved)} frames to {result.saved[0].parent}")
     if not args.no_compile and not args.quiet:

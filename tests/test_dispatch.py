@@ -73,17 +73,17 @@ def test_batch_change_mid_generation_never_reads_the_old_cache(caplog):
     demo = build("cogvideox")
     compiled = torch.compile(demo.module, backend="cachepass", options=EAGER_PAB)
     with torch.no_grad():
-        demo(compiled, 999.0, batch=1)
-        demo(compiled, 999.0, batch=2)  # the recompile: a graph with a symbolic batch size
-        for t in TIMESTEPS_12[1:3]:
+        demo(compiled, 999.0, batch=1)  # step 0
+        demo(compiled, 999.0, batch=2)  # step 1, the recompile: a graph with a symbolic batch size
+        for t in TIMESTEPS_12[1:4]:  # steps 2-4: the one at 726 writes the cache for batch 2
             demo(compiled, t, batch=2)
         with caplog.at_level(logging.WARNING, logger="cachepass"):
-            t = TIMESTEPS_12[3]  # the plan wants to reuse here, but the batch is now 3
+            t = TIMESTEPS_12[4]  # step 5: the plan wants to reuse here, but the batch is now 3
             out = demo(compiled, t, batch=3)
         assert max_diff(out, demo(demo.module, t, batch=3)) <= 1e-6
     state = state_of(compiled)
     assert state.history[-1].planned == {"spatial"} and state.history[-1].variant == "compute"
-    assert "not reusing spatial attention at step 3" in caplog.text
+    assert "not reusing spatial attention at step 5" in caplog.text
     assert "inputs changed shape, dtype or device" in caplog.text
 
 

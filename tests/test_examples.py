@@ -45,13 +45,22 @@ def as_tensor(video) -> torch.Tensor:
     return torch.as_tensor(np.asarray(video)) if not isinstance(video, torch.Tensor) else video
 
 
-def reference(example: common.Example, args, hooked: bool = True, **overrides) -> torch.Tensor:
-    """The same pipeline (same seed), eager, with diffusers' PAB hook (or no cache at all)."""
+def hooked_pipeline(example: common.Example, args, hooked: bool = True):
+    """The same tiny pipeline (same seed), eager, with diffusers' PAB hook (or no cache at all)."""
     pipe = example.build_tiny(args.seed)
     if hooked:
         pipe.transformer.enable_cache(common.cache_config(args, current_timestep_callback=lambda: pipe.current_timestep))
-    kwargs = {**common.call_kwargs(example, args), **overrides}
-    return as_tensor(pipe(generator=torch.Generator().manual_seed(args.seed), **kwargs).frames)
+    return pipe
+
+
+def call(pipe, example: common.Example, args, seed: int | None = None, **overrides):
+    """Call `pipe` as the example script did (same flags, same noise seed unless `seed` is given)."""
+    kwargs = {**common.call_kwargs(example, args, pipe), **overrides}
+    return pipe(generator=torch.Generator().manual_seed(args.seed if seed is None else seed), **kwargs).frames
+
+
+def reference(example: common.Example, args, hooked: bool = True) -> torch.Tensor:
+    return as_tensor(call(hooked_pipeline(example, args, hooked), example, args))
 
 
 def steps_of(model) -> list[cachepass.dispatch.StepRecord]:
@@ -69,12 +78,12 @@ def reused_steps(steps) -> list[int]:
 def test_cogvideox_example_matches_diffusers_hook(method, tmp_path):
     result = cogvideox_main([*FAST, "--compile-method", method, "--save-frames", str(tmp_path)])
     video = result.video
-    call = tiny_pipelines.COGVIDEOX_CALL
+    sizes = tiny_pipelines.COGVIDEOX_CALL
     # output_type="pt": (batch, frames, channels, height, width), values in [0, 1]
     assert isinstance(video, torch.Tensor)
-    assert video.shape == (1, call["num_frames"], 3, call["height"], call["width"])
+    assert video.shape == (1, sizes["num_frames"], 3, sizes["height"], sizes["width"])
     assert 0.0 <= float(video.min()) and float(video.max()) <= 1.0
-    assert len(list(tmp_path.glob("frame_*.png"))) == call["num_frames"]
+    assert len(list(tmp_path.glob("frame_*.png"))) == sizes["num_frames"]
     if method == "assign":
         assert isinstance(result.pipe.transformer, torch._dynamo.eval_frame.OptimizedModule)
     else:
@@ -95,10 +104,10 @@ def test_cogvideox_example_matches_diffusers_hook(method, tmp_path):
 def test_latte_example_matches_diffusers_hook():
     result = latte_main([*FAST, "--output-type", "np"])
     video = result.video
-    call = tiny_pipelines.LATTE_CALL
+    sizes = tiny_pipelines.LATTE_CALL
     # output_type="np": (batch, frames, height, width, channels)
     assert isinstance(video, np.ndarray)
-    assert video.shape == (1, call["video_length"], call["height"], call["width"], 3)
+    assert video.shape == (1, sizes["video_length"], sizes["height"], sizes["width"], 3)
 
     steps = steps_of(result.pipe.transformer)
     assert reused_steps(steps) == [3, 5, 7]
@@ -125,43 +134,31 @@ def test_consecutive_calls_start_new_generations():
     every pipeline call."""
     result = cogvideox_main([*FAST, "--steps", "10"])
     pipe, args = result.pipe, result.args
-    kwargs = {**common.call_kwargs(COGVIDEOX, args), "num_inference_steps": 6, "prompt": "a red cat"}
-    second = pipe(generator=torch.Generator().manual_seed(args.seed), **kwargs).frames
+    second = call(pipe, COGVIDEOX, args, num_inference_steps=6, prompt="a red cat")
 
     steps = steps_of(pipe.transformer)
     assert [(s.generation, s.iteration) for s in steps] == [(0, i) for i in range(10)] + [(1, i) for i in range(6)]
     assert [int(s.timestep) for s in steps[10:]] == [999, 832, 666, 499, 332, 166]
     assert reused_steps(steps[10:]) == [3, 5]
 
-    ref = COGVIDEOX.build_tiny(args.seed)
-    ref.transformer.enable_cache(common.cache_config(args, current_timestep_callback=lambda: ref.current_timestep))
-    first_ref = ref(generator=torch.Generator().manual_seed(args.seed), **common.call_kwargs(COGVIDEOX, args)).frames
-    second_ref = ref(generator=torch.Generator().manual_seed(args.seed), **kwargs).frames
+    ref = hooked_pipeline(COGVIDEOX, args)
+    first_ref = call(ref, COGVIDEOX, args)
+    second_ref = call(ref, COGVIDEOX, args, num_inference_steps=6, prompt="a red cat")
     assert float((result.video - first_ref).abs().max()) <= TOLERANCE
     assert float((second - second_ref).abs().max()) <= TOLERANCE
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cachepass only starts a new generation when the timestep rises; diffusers resets its hooks at the "
-    "end of every pipeline call (maybe_free_model_hooks -> _reset_stateful_cache). Two 1-step calls "
-    "(999 then 999) with a window containing 999 make the second call reuse the first call's attention."))
 def test_one_step_calls_do_not_share_cache():
     result = cogvideox_main([*FAST, "--steps", "1", "--timesteps", "100", "1000"])
     pipe, args = result.pipe, result.args
-    kwargs = {**common.call_kwargs(COGVIDEOX, args), "prompt": "a red cat"}
-    second = pipe(generator=torch.Generator().manual_seed(args.seed + 1), **kwargs).frames
+    second = call(pipe, COGVIDEOX, args, seed=args.seed + 1, prompt="a red cat")
     assert not any(s.reused for s in steps_of(pipe.transformer))
-    ref = COGVIDEOX.build_tiny(args.seed)
-    ref.transformer.enable_cache(common.cache_config(args, current_timestep_callback=lambda: ref.current_timestep))
-    ref(generator=torch.Generator().manual_seed(args.seed), **common.call_kwargs(COGVIDEOX, args))
-    second_ref = ref(generator=torch.Generator().manual_seed(args.seed + 1), **kwargs).frames
+    ref = hooked_pipeline(COGVIDEOX, args)
+    call(ref, COGVIDEOX, args)
+    second_ref = call(ref, COGVIDEOX, args, seed=args.seed + 1, prompt="a red cat")
     assert float((second - second_ref).abs().max()) <= TOLERANCE
 
 
-@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.BackendCompilerFailed, reason=(
-    "cachepass.tag.structural_kind reads calls[0].args[0], but diffusers' attention dispatcher "
-    "(WanAttention -> dispatch_attention_fn -> _native_attention) calls F.scaled_dot_product_attention "
-    "with query=/key=/value= keywords: IndexError in stage 'tag' at blocks.0.attn1"))
 def test_wan_pipeline_matches_diffusers_hook():
     """WanPipeline calls the transformer twice per step (cache_context "cond" then "uncond", same
     timestep). diffusers' PAB hook keeps one state per attention module, not per cache context, so its
@@ -170,20 +167,34 @@ def test_wan_pipeline_matches_diffusers_hook():
     from diffusers import PyramidAttentionBroadcastConfig
 
     config = dict(spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(100, 800))
-    call = dict(tiny_pipelines.WAN_CALL, prompt=tiny_pipelines.PROMPT, negative_prompt=tiny_pipelines.NEGATIVE_PROMPT,
+    wan_call = dict(tiny_pipelines.WAN_CALL, prompt=tiny_pipelines.PROMPT, negative_prompt=tiny_pipelines.NEGATIVE_PROMPT,
                 output_type="pt")
     pipe = tiny_pipelines.wan_pipeline(0)
     pipe.transformer = torch.compile(pipe.transformer, backend="cachepass", fullgraph=True, options={
         "cache": PyramidAttentionBroadcastConfig(**config), "compiler": "eager"})
-    video = pipe(generator=torch.Generator().manual_seed(0), **call).frames
+    video = pipe(generator=torch.Generator().manual_seed(0), **wan_call).frames
     ref = tiny_pipelines.wan_pipeline(0)
     ref.transformer.enable_cache(PyramidAttentionBroadcastConfig(**config,
                                                                  current_timestep_callback=lambda: ref.current_timestep))
-    expected = ref(generator=torch.Generator().manual_seed(0), **call).frames
+    expected = ref(generator=torch.Generator().manual_seed(0), **wan_call).frames
     steps = steps_of(pipe.transformer)
-    assert len(steps) == 2 * call["num_inference_steps"]
+    assert len(steps) == 2 * wan_call["num_inference_steps"]
     assert reused_steps(steps) == [9, 11, 13, 15, 17]  # the uncond calls at t = 790 .. 278
     assert float((video - expected).abs().max()) <= TOLERANCE
+
+
+def test_checkpoint_folder(tmp_path):
+    """--checkpoint loads a local diffusers folder with from_pretrained: here the tiny pipeline, saved."""
+    COGVIDEOX.build_tiny(0).save_pretrained(tmp_path)
+    sizes = tiny_pipelines.COGVIDEOX_CALL
+    result = cogvideox_main([*FAST, "--checkpoint", str(tmp_path), "--frames", str(sizes["num_frames"]),
+                             "--height", str(sizes["height"]), "--width", str(sizes["width"]),
+                             "--steps", str(sizes["num_inference_steps"])])
+    assert result.video.shape == (1, sizes["num_frames"], 3, sizes["height"], sizes["width"])
+    assert reused_steps(steps_of(result.pipe.transformer)) == [3, 5, 7]
+    hooked = hooked_pipeline(COGVIDEOX, result.args)
+    expected = call(hooked, COGVIDEOX, result.args)
+    assert float((result.video - expected).abs().max()) <= TOLERANCE
 
 
 def test_help_explains_flags():

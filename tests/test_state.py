@@ -1,0 +1,154 @@
+"""Serving-process safety: shape, batch, CFG and step-count changes never read a stale cache;
+memory does not grow over generations and is released by reset and garbage collection."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import torch
+from diffusers import PyramidAttentionBroadcastConfig
+from helpers import HookedReference, max_diff
+
+import cachepass
+from cachepass.models import build
+from cachepass.plan import timesteps_linspace
+
+CONFIG = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2)
+EAGER = {"cache": CONFIG, "compiler": "eager"}
+
+
+def compiled_and_reference(name="cogvideox"):
+    demo = build(name)
+    return demo, torch.compile(demo.module, backend="cachepass", options=EAGER), HookedReference(demo, CONFIG)
+
+
+def test_step_count_changes_between_generations_match_the_hook():
+    demo, compiled, reference = compiled_and_reference()
+    with torch.no_grad():
+        for steps in (12, 7, 20):
+            reference.reset()  # what pipelines do at the end of __call__; cachepass sees the timestep rise
+            for t in timesteps_linspace(steps):
+                assert max_diff(demo(compiled, t), reference(t)) <= 1e-6, (steps, t)
+
+
+def test_resolution_change_between_generations_uses_a_fresh_cache():
+    demo, compiled, reference = compiled_and_reference()
+    small, large = demo.make_inputs, None
+
+    def larger(batch):
+        inputs = small(batch)
+        inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
+        return inputs
+
+    with torch.no_grad():
+        for make_inputs in (small, larger, small):
+            demo.make_inputs = make_inputs
+            reference.reset()
+            for t in timesteps_linspace(8):
+                assert max_diff(demo(compiled, t), reference(t)) <= 1e-6
+    graphs = cachepass.compiled_graphs(compiled)
+    assert len(graphs) == 2  # Dynamo's one recompile to a dynamic-shape graph; later sizes reuse it
+
+
+def test_resolution_change_inside_a_generation_computes_instead_of_reading(caplog):
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
+    timesteps = timesteps_linspace(12)
+    original = demo.make_inputs
+
+    def larger(batch):
+        inputs = original(batch)
+        inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
+        return inputs
+
+    with torch.no_grad():
+        demo.make_inputs = larger
+        demo(compiled, 999.0)  # compiles the static 12x12 graph
+        demo(compiled, 999.0, batch=2)  # and the dynamic-shape one, which serves 8x8 and 12x12 alike
+        demo.make_inputs = original
+        for t in timesteps[:3]:
+            demo(compiled, t, batch=2)
+        demo.make_inputs = larger
+        with caplog.at_level(logging.WARNING, logger="cachepass"):
+            out = demo(compiled, timesteps[3], batch=2)  # planned reuse, but the cache holds 8x8 attention
+        assert max_diff(out, demo(demo.module, timesteps[3], batch=2)) <= 1e-6
+    record = cachepass.compiled_graphs(compiled)[-1].states()[0][1].history[-1]
+    assert record.planned == {"spatial"} and record.reused == frozenset()
+    assert "not reusing spatial attention at step 5 (timestep 726.545)" in caplog.text
+
+
+def test_cfg_switched_off_mid_generation_never_reads_the_batch_2_cache():
+    """Batch 1 and batch 2 run in different Dynamo graphs; the model's step counter and latest cached
+    values are shared, and a read must come from the same graph and input shapes."""
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
+    timesteps = timesteps_linspace(12)
+    with torch.no_grad():
+        demo(compiled, timesteps[0], batch=1)
+        for t in timesteps[1:3]:
+            demo(compiled, t, batch=2)  # CFG on: cond + uncond in one batch
+        outs = [demo(compiled, t, batch=1) for t in timesteps[3:6]]  # CFG off
+        for out, t in zip(outs[:2], timesteps[3:5]):
+            assert max_diff(out, demo(demo.module, t, batch=1)) <= 1e-6
+    history = cachepass.compiled_graphs(compiled)[0].states()[0][1].history
+    assert [r.iteration for r in history] == list(range(6))
+    assert history[3].planned == {"spatial"} and history[3].reused == frozenset()  # written by the batch-2 graph
+    assert history[5].reused == {"spatial"}  # written at step 4 by the batch-1 graph: a valid read
+    assert history[3].graph == history[0].graph != history[1].graph
+
+
+def test_a_hundred_generations_hold_no_more_memory_than_one():
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
+    timesteps = timesteps_linspace(6, 700.0, 300.0)  # ends inside the window: caches stay held
+
+    def live_tensors() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+    held = []
+    with torch.no_grad():
+        for generation in range(100):
+            for t in timesteps:
+                demo(compiled, t)
+            state = cachepass.compiled_graphs(compiled)[0].states()[0][1]
+            held.append((len(state.entries), state.cache_bytes()))
+            if generation == 10:
+                baseline = live_tensors()
+    assert len(set(held)) == 1 and held[0][1] > 0
+    assert live_tensors() <= baseline
+    assert state.generation == 99
+
+
+def test_reset_and_garbage_collection_release_the_caches():
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
+    with torch.no_grad():
+        for t in timesteps_linspace(6, 700.0, 300.0):
+            demo(compiled, t)
+    graph = cachepass.compiled_graphs(compiled)[0]
+    state = graph.states()[0][1]
+    assert state.cache_bytes() > 0
+    cachepass.reset(compiled)
+    assert state.cache_bytes() == 0 and not state.entries
+
+    with torch.no_grad():
+        for t in timesteps_linspace(6, 700.0, 300.0):
+            demo(compiled, t)
+    assert [owner for owner, _ in graph.states() if owner is not None]
+    del demo, compiled, state
+    gc.collect()
+    assert [owner for owner, _ in graph.states() if owner is not None] == []  # the model's state went with it
+
+
+def test_windows_that_never_match_are_reported(caplog):
+    demo = build("cogvideox")
+    config = cachepass.PABConfig(spatial_skip=2, spatial_timesteps=(100, 800))
+    compiled = torch.compile(demo.module, backend="cachepass", options={"cache": config, "compiler": "eager"})
+    with torch.no_grad(), caplog.at_level(logging.WARNING, logger="cachepass"):
+        for generation in range(2):
+            for t in timesteps_linspace(8, 1.0, 0.0):  # a flow-matching model fed sigmas in [0, 1]
+                demo(compiled, t)
+    assert "a whole generation of 8 steps (timesteps 1 .. 0) reused no attention" in caplog.text
+    assert "spatial (100, 800) never matched" in caplog.text
