@@ -121,9 +121,10 @@ class BackendOptions:
     compiler: str | Callable = "inductor"
     inductor_config: Mapping[str, Any] = field(default_factory=dict)
     cache_given: bool = True  # False when the user passed no cache config and defaults apply
+    cudagraphs: bool = False  # replay each variant as a CUDA graph (Inductor's cudagraph trees)
 
 
-OPTION_KEYS = ("cache", "compiler", "inductor_config")
+OPTION_KEYS = ("cache", "compiler", "inductor_config", "cudagraphs")
 INNER_COMPILERS = ("inductor", "eager")
 
 
@@ -149,10 +150,17 @@ def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) ->
     inductor_config = dict(options.get("inductor_config") or {})
     if mode is not None:
         inductor_config = {**_mode_options(mode), **inductor_config}
+    cudagraphs = options.get("cudagraphs", False)
+    if not isinstance(cudagraphs, bool):
+        raise ConfigError(f"option 'cudagraphs'={cudagraphs!r} must be True or False.")
+    cudagraphs = cudagraphs or bool(inductor_config.get("triton.cudagraphs"))  # also mode="reduce-overhead"
+    if cudagraphs:
+        inductor_config["triton.cudagraphs"] = True
     if inductor_config and compiler != "inductor":
-        raise ConfigError(f"inductor_config/mode only apply to compiler='inductor', not {compiler!r}; "
+        raise ConfigError(f"inductor_config/mode/cudagraphs only apply to compiler='inductor', not {compiler!r}; "
                           "drop them or use the inductor compiler.")
-    return BackendOptions(cache=cache, compiler=compiler, inductor_config=inductor_config, cache_given=cache_given)
+    return BackendOptions(cache=cache, compiler=compiler, inductor_config=inductor_config, cache_given=cache_given,
+                          cudagraphs=cudagraphs)
 
 
 def to_cache_config(cache: Any) -> PABConfig:

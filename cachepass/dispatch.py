@@ -43,7 +43,7 @@ from .tag import TagResult, TensorSpec
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
-_LIVE_GRAPHS: weakref.WeakSet[CachedGraph | UncachedGraph] = weakref.WeakSet()
+_LIVE_GRAPHS: weakref.WeakSet[Any] = weakref.WeakSet()  # CachedGraph, UncachedGraph, other methods' graphs
 _MODEL_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> ModelState
 _SERIALS = itertools.count()
 
@@ -116,8 +116,8 @@ class CachedGraph:
         self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
         self._unowned_state = ModelState()  # for a graph without parameters
         self._warned: set[str] = set()
-        self.serial = next(_SERIALS)
-        _LIVE_GRAPHS.add(self)
+        self._cudagraphs = options.cudagraphs and _on_cuda(captured)
+        self.serial = register_graph(self)
         self.variant(frozenset())  # every generation starts with the compute variant
 
     # -- the hot path -----------------------------------------------------------------------
@@ -134,6 +134,8 @@ class CachedGraph:
         lowered = self.variant(reuse)
         reads = [state.entries[slot.ident].tensor for slot in lowered.variant.reads]
         state.drop(lowered.variant.writes)  # free old values before the new ones exist
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()  # a new replay may reuse the last one's output memory
         outputs = lowered.fn(*args, *reads)
         del reads
         self._store(state, decision, lowered, outputs, signature)
@@ -154,6 +156,8 @@ class CachedGraph:
         keep = decision.store | (decision.reuse - lowered.variant.key)  # a refused read was computed: keep it
         for slot, tensor in zip(lowered.variant.writes, written):
             if slot.kind in keep:
+                if self._cudagraphs:  # outputs live in the CUDA graph pool until the next replay: copy them out
+                    tensor = tensor.clone()
                 state.entries[slot.ident] = CacheEntry(tensor, id(self), state.generation, signature)
 
     # -- variants ---------------------------------------------------------------------------
@@ -273,8 +277,7 @@ class UncachedGraph:
         self.reason = reason
         self.fn = fn
         self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self.serial = next(_SERIALS)
-        _LIVE_GRAPHS.add(self)
+        self.serial = register_graph(self)
 
     def __call__(self, *args: Any) -> Any:
         owner_index = self.captured.owner_input
@@ -304,7 +307,7 @@ def scalar_timestep(value: Any, what: str) -> float:
     raise TypeError(f"cachepass: {what} must be a tensor or a number, got {type(value).__name__}.")
 
 
-def live_graphs() -> list[CachedGraph | UncachedGraph]:
+def live_graphs() -> list[Any]:
     return list(_LIVE_GRAPHS)
 
 
@@ -316,15 +319,35 @@ def _reset_owner(owner_ref: weakref.ref) -> None:
         state.reset()
 
 
+def register_graph(graph: Any) -> int:
+    """Make a runtime graph visible to `cachepass.compiled_graphs`, `report` and `reset`; returns its serial.
+
+    A registered graph has `cached`, `captured`, `tags`, `owners()`; other methods than PAB also give
+    `reset(owner_ids)` and `report(owner_ids)` (see report.graph_report)."""
+    _LIVE_GRAPHS.add(graph)
+    return next(_SERIALS)
+
+
 def reset_states(owner_ids: set[int] | None = None) -> None:
     """Start a new generation for every model, or for those whose first parameter's id is in `owner_ids`."""
     for owner, state in list(_MODEL_STATES.items()):
         if owner_ids is None or id(owner) in owner_ids:
             state.reset()
-    if owner_ids is None:
-        for graph in live_graphs():
-            if isinstance(graph, CachedGraph):
+    for graph in live_graphs():
+        if isinstance(graph, CachedGraph):
+            if owner_ids is None:
                 graph.states()[-1][1].reset()
+        elif hasattr(graph, "reset"):
+            graph.reset(owner_ids)
+
+
+def _on_cuda(captured: CapturedGraph) -> bool:
+    devices = {e.device.type for e in captured.example_inputs() if isinstance(e, torch.Tensor)}
+    if "cuda" not in devices:
+        logger.warning("cachepass: cudagraphs applies to CUDA graphs; this graph runs on %s, so it is ignored",
+                       ", ".join(sorted(devices)))
+        return False
+    return True
 
 
 def _slots_by_kind(tags: TagResult) -> dict[Kind, tuple[CacheSlot, ...]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tabulate import tabulate
 from torch import nn
@@ -85,7 +86,9 @@ def report(model: nn.Module) -> Report:
     return Report(tuple(graph_report(g, owners) for g in compiled_graphs(model)))
 
 
-def graph_report(graph: CachedGraph | UncachedGraph, owners: set[int] | None = None) -> GraphReport:
+def graph_report(graph: Any, owners: set[int] | None = None) -> GraphReport:
+    if not isinstance(graph, (CachedGraph, UncachedGraph)):
+        return graph.report(owners)  # another method's runtime reports itself
     tags = graph.tags
     sites = tags.sites if tags is not None else ()
     rejected = tags.rejected if tags is not None else ()

@@ -25,7 +25,7 @@ def compile_and_call(options, model_name="cogvideox"):
 
 @pytest.mark.parametrize("options, message", [
     ({"cahce": cachepass.PABConfig()}, "unknown option 'cahce' for backend='cachepass' (did you mean 'cache'?). "
-                                       "Valid options: cache, compiler, inductor_config."),
+                                       "Valid options: cache, compiler, inductor_config, cudagraphs."),
     ({"cache": "pab"}, "option 'cache' must be a cachepass.PABConfig or a diffusers "
                        "PyramidAttentionBroadcastConfig, got str."),
     ({"cache": PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2,
@@ -35,7 +35,7 @@ def compile_and_call(options, model_name="cogvideox"):
      "PyramidAttentionBroadcastConfig.cross_attention_block_skip_range='3' must be an int >= 1 or None, got str."),
     ({"compiler": "tvm"}, "option 'compiler'='tvm' is not valid; choose one of 'inductor', 'eager' or pass a callable"),
     ({"compiler": "eager", "inductor_config": {"max_autotune": True}},
-     "inductor_config/mode only apply to compiler='inductor'"),
+     "inductor_config/mode/cudagraphs only apply to compiler='inductor'"),
 ])
 def test_bad_options_fail_before_compiling(options, message):
     with pytest.raises(Exception, match=re.escape(message)):

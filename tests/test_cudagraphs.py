@@ -1,0 +1,48 @@
+"""CUDA-graph replay of every variant (Inductor's cudagraph trees): cached tensors must survive the
+next replay. Runs where CUDA is available; on CPU the option is validated and reported as ignored."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from diffusers import PyramidAttentionBroadcastConfig
+from helpers import TIMESTEPS_12, HookedReference, max_diff
+
+import cachepass
+from cachepass.config import parse_options
+from cachepass.models import build
+
+CONFIG = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2)
+
+
+def test_option_sets_inductor_cudagraphs():
+    assert parse_options({"cudagraphs": True}).inductor_config["triton.cudagraphs"] is True
+    assert parse_options(None, mode="reduce-overhead").cudagraphs is True
+    with pytest.raises(cachepass.ConfigError, match="'cudagraphs'='yes' must be True or False"):
+        parse_options({"cudagraphs": "yes"})
+
+
+def test_cudagraphs_on_a_cpu_graph_is_ignored_with_a_warning(caplog):
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options={"cache": CONFIG, "cudagraphs": True})
+    with caplog.at_level(logging.WARNING, logger="cachepass"), torch.no_grad():
+        demo(compiled, 999.0)
+    assert "cudagraphs applies to CUDA graphs; this graph runs on cpu" in caplog.text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cudagraph_replay_keeps_cached_attention_intact():
+    demo = build("cogvideox").to("cuda", torch.float32)
+    reference = HookedReference(demo, CONFIG)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": CONFIG, "cudagraphs": True})
+    for generation in range(2):
+        reference.reset()
+        with torch.no_grad():
+            for t in TIMESTEPS_12:
+                ours = demo(compiled, t).clone()
+                assert max_diff(ours, reference(t)) <= 1e-4, (generation, t)
+    history = cachepass.compiled_graphs(compiled)[0].states()[0][1].history
+    assert any(r.reused for r in history)
