@@ -113,6 +113,8 @@ class CachedGraph:
         self.lowered: dict[VariantKey, Lowered] = {}
         self._slots_by_kind = _slots_by_kind(tags)
         self._shape_checks = _ShapeChecks(captured)
+        self._user_inputs = [i.index for i in captured.inputs_with_role("input")]
+        self._size_inputs = [i.index for i in captured.inputs_with_role("symint")]
         self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
         self._unowned_state = ModelState()  # for a graph without parameters
         self._warned: set[str] = set()
@@ -208,14 +210,10 @@ class CachedGraph:
         return scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
 
     def _signature(self, args: Sequence[Any]) -> tuple:
-        parts = []
-        for graph_input in self.captured.inputs:
-            if graph_input.role == "input":
-                value = args[graph_input.index]
-                parts.append((tuple(value.shape), value.dtype, value.device))
-            elif graph_input.role == "symint":
-                parts.append(args[graph_input.index])
-        return tuple(parts)
+        """Shapes, dtypes and devices of the user inputs, and the symbolic sizes: what a cached tensor's
+        validity depends on besides the weights."""
+        tensors = tuple((tuple(args[i].shape), args[i].dtype, args[i].device) for i in self._user_inputs)
+        return tensors + tuple(args[i] for i in self._size_inputs)
 
     def _readable(self, decision: StepDecision, state: ModelState, signature: tuple,
                   args: Sequence[Any]) -> VariantKey:
@@ -239,7 +237,7 @@ class CachedGraph:
                 return f"the cached value of {slot.site} belongs to another graph or generation"
             if entry.signature != signature:
                 return f"inputs changed shape, dtype or device since {slot.site} was cached"
-            expected = self._shape_checks.expected_shape(slot.spec, args)
+            expected = self._shape_checks.expected_shape(slot.spec, args, signature)
             tensor = entry.tensor
             if tensor.dtype != slot.spec.dtype or tensor.device.type != slot.spec.device.type or (
                     expected is not None and tuple(tensor.shape) != expected):
@@ -369,8 +367,18 @@ class _ShapeChecks:
                 if isinstance(expr, sympy.Symbol):
                     self._symbols[str(expr)] = graph_input.index
         self._exprs: dict[str, sympy.Expr] = {}
+        self._memo: dict[tuple, tuple[int, ...] | None] = {}
 
-    def expected_shape(self, spec: TensorSpec, args: Sequence[Any]) -> tuple[int, ...] | None:
+    def expected_shape(self, spec: TensorSpec, args: Sequence[Any], signature: tuple) -> tuple[int, ...] | None:
+        """Memoised per input signature: sympy runs once per new set of sizes, not every step."""
+        key = (spec.shape, signature)
+        if key not in self._memo:
+            if len(self._memo) > 1024:
+                self._memo.clear()
+            self._memo[key] = self._evaluate(spec, args)
+        return self._memo[key]
+
+    def _evaluate(self, spec: TensorSpec, args: Sequence[Any]) -> tuple[int, ...] | None:
         dims = []
         for dim in spec.shape:
             if isinstance(dim, int):

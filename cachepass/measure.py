@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -144,6 +143,3 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.float() - b.float()).abs().max())
 
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)

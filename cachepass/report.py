@@ -21,7 +21,6 @@ from .api import compiled_graphs
 from .config import describe
 from .dispatch import CachedGraph, StepRecord, UncachedGraph
 from .plan import Plan, StepDecision, variant_name
-from .rewrite import cache_slots
 from .tag import AttentionSite, Rejection
 
 
@@ -139,6 +138,3 @@ def schedule_line(steps: Sequence[StepDecision | StepRecord]) -> str:
     """A compact per-step picture: C = compute variant, R = a reuse variant."""
     return "".join("R" if (s.reused if isinstance(s, StepRecord) else s.reuse) else "C" for s in steps)
 
-
-def slot_bytes(sites: Sequence[AttentionSite]) -> int:
-    return sum(slot.spec.nbytes_hint for slots in cache_slots(tuple(sites)).values() for slot in slots)
