@@ -69,6 +69,7 @@ class CapturedGraph:
     owner_input: int | None  # index of the first parameter: identifies the calling model instance
     modules: dict[str, ModuleInfo]  # by nn_module_stack key
     root: weakref.ref | None = None  # the module whose forward Dynamo compiled, when it could be resolved
+    owner: weakref.ref | None = None  # the real first parameter Dynamo passed: the instance being compiled
 
     def placeholders(self) -> list[fx.Node]:
         return list(self.gm.graph.find_nodes(op="placeholder"))
@@ -97,6 +98,7 @@ def capture(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> CapturedGraph:
         owner_input=params[0] if params else None,
         modules=_modules(gm),
         root=_receiver(),
+        owner=weakref.ref(example_inputs[params[0]]) if params else None,
     )
     logger.debug("capture: %d nodes, %d inputs (%d parameters), timestep input %s, %d modules",
                  len(gm.graph.nodes), len(inputs), len(params),

@@ -19,6 +19,7 @@ once why: never a stale read.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import weakref
@@ -77,6 +78,7 @@ class ModelState:
     generation: int = 0
     iteration: int = 0
     last_timestep: float | None = None
+    last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
     reuse_steps: int = 0  # steps of this generation that read the cache
     entries: dict[str, CacheEntry] = field(default_factory=dict)
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
@@ -85,6 +87,7 @@ class ModelState:
         self.generation += 1
         self.iteration = 0
         self.last_timestep = None
+        self.last_input_timestep = None
         self.reuse_steps = 0
         self.entries.clear()
 
@@ -120,17 +123,27 @@ class CachedGraph:
         self._warned: set[str] = set()
         self._cudagraphs = options.cudagraphs and _on_cuda(captured)
         self.serial = register_graph(self)
+        self._follow_input = options.cache.current_timestep_callback is not None and captured.timestep_input is not None
         self.variant(frozenset())  # every generation starts with the compute variant
+        owner = captured.owner() if captured.owner is not None else None
+        if owner is not None:  # listen now, while Dynamo compiles: a registry attached later fails its guards
+            self._owner_state(owner)
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state = self.state_for(args)
         timestep = self._timestep(args)
-        if state.last_timestep is not None and timestep > state.last_timestep:
-            logger.debug("dispatch: timestep rose %g -> %g: new generation", state.last_timestep, timestep)
+        # A new generation starts when the timestep rises. With a callback, watch the model's own timestep input:
+        # the callback's value need not fall (MochiPipeline's current_timestep is 1000 - t).
+        order, last = ((self._input_timestep(args), state.last_input_timestep) if self._follow_input
+                       else (timestep, state.last_timestep))
+        if last is not None and order > last:
+            logger.debug("dispatch: timestep rose %g -> %g: new generation", last, order)
             self._check_generation_reused(state)
             state.reset()
         decision = self.plan.decide(state.iteration, timestep)
+        if self.options.cache.current_timestep_callback is not None:  # direction unknown: keep all, as the hooks do
+            decision = dataclasses.replace(decision, store=self.plan.kinds - decision.reuse)
         signature = self._signature(args)
         reuse = self._readable(decision, state, signature, args)
         lowered = self.variant(reuse)
@@ -149,6 +162,7 @@ class CachedGraph:
                          sorted(decision.store) or "nothing")
         state.iteration += 1
         state.last_timestep = timestep
+        state.last_input_timestep = order
         state.reuse_steps += bool(reuse)
         return list(outputs[: self.captured.num_outputs])
 
@@ -177,7 +191,9 @@ class CachedGraph:
         owner_index = self.captured.owner_input
         if owner_index is None:
             return self._unowned_state
-        owner = args[owner_index]
+        return self._owner_state(args[owner_index])
+
+    def _owner_state(self, owner: torch.Tensor) -> ModelState:
         state = _MODEL_STATES.get(owner)
         if state is None:
             state = _MODEL_STATES[owner] = ModelState()
@@ -191,8 +207,8 @@ class CachedGraph:
         root = self.captured.root() if self.captured.root is not None else None
         holder = listen.holder_of(owner, root)
         if holder is not None:
-            owner_ref = weakref.ref(owner)
-            listen.attach(holder, lambda _module: _reset_owner(owner_ref))
+            owner_ref, graph_ref = weakref.ref(owner), weakref.ref(self)
+            listen.attach(holder, lambda _module: _reset_owner(owner_ref, graph_ref))
 
     def states(self) -> list[tuple[torch.Tensor | None, ModelState]]:
         """The states of the models that called this graph (shared with their other graphs)."""
@@ -203,6 +219,9 @@ class CachedGraph:
         return list(self._owners.keys())
 
     # -- checks -----------------------------------------------------------------------------
+    def _input_timestep(self, args: Sequence[Any]) -> float:
+        return scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
+
     def _timestep(self, args: Sequence[Any]) -> float:
         callback = self.options.cache.current_timestep_callback
         if callback is not None:
@@ -309,11 +328,13 @@ def live_graphs() -> list[Any]:
     return list(_LIVE_GRAPHS)
 
 
-def _reset_owner(owner_ref: weakref.ref) -> None:
-    owner = owner_ref()
+def _reset_owner(owner_ref: weakref.ref, graph_ref: weakref.ref) -> None:
+    owner, graph = owner_ref(), graph_ref()
     state = _MODEL_STATES.get(owner) if owner is not None else None
     if state is not None:
         logger.debug("dispatch: the pipeline reset the model's caches: new generation")
+        if graph is not None:
+            graph._check_generation_reused(state)
         state.reset()
 
 

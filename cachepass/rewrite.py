@@ -125,17 +125,29 @@ def _copy(source: fx.Graph) -> fx.Graph:
 
 
 def is_impure(node: fx.Node) -> bool:
-    """FX's own rule plus in-place tensor ops: Dynamo graphs keep eager code such as
-    `view.copy_(x)` (CogVideoX's positional embedding), which FX's DCE would drop as unused."""
+    """Whether dead-code elimination must keep `node` although nothing uses its value.
+
+    FX's own rule misses side effects that Dynamo graphs keep from eager code: in-place writes such
+    as `view.copy_(x)` (CogVideoX's positional embedding) and interpreter state changes such as
+    `_vmap_decrement_nesting` (flex attention's mask building). So only pure tensor computations --
+    nodes whose value is a tensor or a tuple of tensors, not produced in place -- may be removed."""
     if node.is_impure():
         return True
     if node.op not in ("call_method", "call_function"):
         return False
     target = node.target
-    if isinstance(target, torch._ops.OpOverload):
-        return target._schema.is_mutable
+    if isinstance(target, torch._ops.OpOverload) and target._schema.is_mutable:
+        return True
     name = target if isinstance(target, str) else getattr(target, "__name__", "")
-    return (name.endswith("_") and not name.endswith("__")) or "out" in node.kwargs
+    if (name.endswith("_") and not name.endswith("__")) or "out" in node.kwargs:
+        return True
+    return not _is_tensor_value(node.meta.get("example_value"))
+
+
+def _is_tensor_value(value: object) -> bool:
+    if isinstance(value, (tuple, list)):
+        return len(value) > 0 and all(isinstance(v, torch.Tensor) or v is None for v in value)
+    return isinstance(value, torch.Tensor)
 
 
 def _insert_reads(graph: fx.Graph, nodes: dict[str, fx.Node], reads: tuple[CacheSlot, ...]) -> None:

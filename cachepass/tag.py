@@ -25,6 +25,7 @@ reported, because diffusers' rule files `temporal_transformer_blocks.N.attn1` un
 from __future__ import annotations
 
 import logging
+import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -98,16 +99,71 @@ class TagResult:
 
 
 def is_attention_call(node: fx.Node) -> bool:
-    """An attention kernel call: SDPA in any spelling, or a custom op with 'attention' in its name."""
+    """An attention kernel call (SDPA in any spelling, flex attention, a custom op with 'attention' in its
+    name) or attention written out by hand: softmax(Q K^T) V."""
+    return _is_attention_kernel(node) or _is_manual_attention(node)
+
+
+def _is_attention_kernel(node: fx.Node) -> bool:
     if node.op != "call_function":
         return False
     target = node.target
-    if isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+    if isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)):
         return "attention" in str(target)
     module = getattr(target, "__module__", None) or ""
     name = getattr(target, "__name__", "")
     # F.scaled_dot_product_attention (torch._C._nn), F.multi_head_attention_forward, torch._native_multi_head_attention
     return (module.startswith("torch") or module == "") and "attention" in name
+
+
+_SOFTMAX = (torch.softmax, torch.nn.functional.softmax, torch.Tensor.softmax)
+_MATMUL = (torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.Tensor.matmul, torch.Tensor.bmm,
+           torch.Tensor.baddbmm)
+_MATMUL_METHODS = ("matmul", "bmm", "baddbmm", "__matmul__")
+_SCORE_STEPS = 4  # elementwise ops allowed between Q K^T and the softmax (scale, mask, dtype casts)
+
+
+def _is_matmul(node: fx.Node) -> bool:
+    return ((node.op == "call_function" and node.target in _MATMUL)
+            or (node.op == "call_method" and node.target in _MATMUL_METHODS))
+
+
+def _is_manual_attention(node: fx.Node) -> bool:
+    """A softmax over the product of two tensors whose result is multiplied again: softmax(Q K^T) V."""
+    is_softmax = ((node.op == "call_function" and node.target in _SOFTMAX)
+                  or (node.op == "call_method" and node.target == "softmax"))
+    return is_softmax and _scores_matmul(node) is not None and any(_is_matmul(u) for u in _through_casts(node))
+
+
+def _scores_matmul(softmax: fx.Node) -> fx.Node | None:
+    """The Q K^T product feeding a softmax, a few elementwise steps up."""
+    node = softmax
+    for _ in range(_SCORE_STEPS + 1):
+        inputs = node.all_input_nodes
+        if not inputs:
+            return None
+        node = inputs[0]
+        if _is_matmul(node):
+            return node
+    return None
+
+
+def _through_casts(node: fx.Node) -> list[fx.Node]:
+    users = list(node.users)
+    for user in list(users):  # softmax(...).to(dtype) or dropout before the product with V
+        if user.op in ("call_method", "call_function") and not _is_matmul(user):
+            users.extend(user.users)
+    return users
+
+
+def _query_key(call: fx.Node) -> tuple[fx.Node | None, fx.Node | None]:
+    """What an attention call takes as query and key."""
+    if _is_manual_attention(call):
+        product = _scores_matmul(call)
+        operands = product.args[1:3] if product.target in (torch.baddbmm, torch.Tensor.baddbmm, "baddbmm") \
+            else product.args[:2]
+        return operands[0], operands[1]
+    return _argument(call, 0, "query"), _argument(call, 1, "key")
 
 
 def tag(captured: CapturedGraph, config: PABConfig) -> TagResult:
@@ -122,10 +178,13 @@ def tag(captured: CapturedGraph, config: PABConfig) -> TagResult:
         with located(module=info.call_name):
             site = _site(captured, info, regions[info.key], config, rejected)
         if site is not None:
-            sites.append(site)
+            sites.append((site, info))
     configured = config.rules()
-    misclassified = tuple(s for s in sites
-                          if s.cache_kind != s.kind and (s.cache_kind is not None or s.kind in configured))
+    hookable = _diffusers_attention_classes() if config.classification == "diffusers" else (object,)
+    misclassified = tuple(site for site, info in sites
+                          if site.cache_kind != site.kind and (site.cache_kind is not None or site.kind in configured)
+                          and issubclass(info.cls, hookable))
+    sites = [site for site, _ in sites]
     result = TagResult(tuple(sites), tuple(rejected), misclassified)
     _log(result)
     return result
@@ -196,11 +255,10 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
           rejected: list[Rejection]) -> AttentionSite | None:
     name = info.call_name
     members = set(region)
-    problem = _contiguity_problem(captured.gm.graph, region)
-    if problem:
-        rejected.append(Rejection(name, problem))
-        return None
     outputs = [n for n in region if any(user not in members for user in n.users)]
+    # Size arithmetic that Dynamo shares with later code (e.g. `batch * heads` for a mask, reused by the next
+    # block's attention) is no attention result: it stays in every variant, recomputed from input sizes.
+    outputs = [n for n in outputs if not _is_size_expression(n, members)]
     if not outputs:
         rejected.append(Rejection(name, "no output of the module is used; nothing to cache"))
         return None
@@ -210,7 +268,8 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
                                         f"can be cached"))
         return None
     calls = [n for n in region if is_attention_call(n)]
-    kind, kind_reason = structural_kind(info, calls, members)
+    params = {i.name for i in captured.inputs_with_role("parameter", "buffer")}
+    kind, kind_reason = structural_kind(info, calls, members, params)
     if config.classification == "diffusers":
         cache_kind, cache_reason = diffusers_kind(info, config, kind)
     elif kind in config.rules():
@@ -231,22 +290,29 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
     )
 
 
-def _contiguity_problem(graph: fx.Graph, region: list[fx.Node]) -> str | None:
-    """A module called once per forward shows up as one unbroken run of call nodes."""
-    calls = [n for n in graph.nodes if n.op in _CALL_OPS]
-    position = {n: i for i, n in enumerate(calls)}
-    first, last = position[region[0]], position[region[-1]]
-    if last - first + 1 != len(region):
-        return ("its nodes are interleaved with other code (Dynamo did not record its calls apart); caching one "
-                "call's output for another would be unsafe")
-    return None
+def _is_size_expression(node: fx.Node, members: set[fx.Node]) -> bool:
+    """A SymInt/SymFloat/SymBool (or constant number) computed without any tensor produced in the region."""
+    if not isinstance(node.meta.get("example_value"), (torch.SymInt, torch.SymFloat, torch.SymBool, int, float)):
+        return False
+    seen, todo = set(), [node]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in members:
+            continue
+        seen.add(current)
+        if isinstance(current.meta.get("example_value"), torch.Tensor):
+            return False
+        todo.extend(current.all_input_nodes)
+    return True
 
 
-def structural_kind(info: ModuleInfo, calls: list[fx.Node], members: set[fx.Node]) -> tuple[Kind, str]:
+def structural_kind(info: ModuleInfo, calls: list[fx.Node], members: set[fx.Node],
+                    params: set[str]) -> tuple[Kind, str]:
     """Cross from the data flow, temporal from names, spatial otherwise."""
     if calls:
-        query = _region_sources(_argument(calls[0], 0, "query"), members)
-        key = _region_sources(_argument(calls[0], 1, "key"), members)
+        query_node, key_node = _query_key(calls[0])
+        query = _region_sources(query_node, members, params)
+        key = _region_sources(key_node, members, params)
         if query != key:
             return "cross", f"graph: query reads {_names(query - key) or '-'}, key/value read {_names(key - query) or '-'}"
         self_reason = "graph: query and key/value read the same inputs"
@@ -265,8 +331,8 @@ def _argument(node: fx.Node, index: int, name: str) -> fx.Node | None:
     return node.args[index] if len(node.args) > index else node.kwargs.get(name)
 
 
-def _region_sources(start: fx.Node | None, members: set[fx.Node]) -> frozenset[fx.Node]:
-    """The activations from outside the region that `start` depends on (parameters excluded)."""
+def _region_sources(start: fx.Node | None, members: set[fx.Node], params: set[str]) -> frozenset[fx.Node]:
+    """The activations from outside the region that `start` depends on (parameters and buffers excluded)."""
     if not isinstance(start, fx.Node):
         return frozenset()
     seen, sources, todo = set(), set(), [start]
@@ -276,18 +342,11 @@ def _region_sources(start: fx.Node | None, members: set[fx.Node]) -> frozenset[f
             continue
         seen.add(node)
         if node not in members:
-            if not _is_parameter(node):
+            if node.name not in params and node.op != "get_attr":
                 sources.add(node)
             continue
         todo.extend(node.all_input_nodes)
     return frozenset(sources)
-
-
-def _is_parameter(node: fx.Node) -> bool:
-    grapharg = node.meta.get("grapharg")
-    source = grapharg.source.name if grapharg is not None and grapharg.source is not None else ""
-    return node.op in ("placeholder", "get_attr") and ("_parameters" in source or "_buffers" in source
-                                                       or node.op == "get_attr")
 
 
 def diffusers_kind(info: ModuleInfo, config: PABConfig, graph_kind: Kind) -> tuple[Kind | None, str]:

@@ -14,7 +14,8 @@ Timestep notes (what the pipelines really pass; `DemoModel.inputs` always passes
   diffusers requires anyway) for the windows to mean the same thing.
 - Mochi's pipeline passes t decreasing but its `current_timestep` (what a PAB callback returns) is
   1000 - t, increasing.
-- CogVideoX, Latte, PixArt, Allegro pipelines pass integer (int64) timesteps from DDIM/DPM schedulers.
+- CogVideoX, Latte, PixArt, Allegro pipelines pass integer (int64) timesteps from DDIM/DPM schedulers;
+  all 12 families were also checked with int64 timesteps (same parity), but this file passes floats.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def cogvideox15() -> DemoModel:
         return {"image_rotary_emb": rotary, "ofs": torch.full((1,), 2.0)}
 
     shapes = {"hidden_states": (frames, 8, hw, hw), "encoder_hidden_states": (8, 16)}
-    return DemoModel("cogvideox15", "tiny", module, _maker(11, shapes, extra))
+    # I2V: in_channels (8) = noisy latent (4) + image latent (4); a denoising loop updates only the first 4.
+    return DemoModel("cogvideox15", "tiny", module, _maker(11, shapes, extra), channel_dim=2)
 
 
 def allegro() -> DemoModel:
@@ -158,7 +160,8 @@ def flux() -> DemoModel:
                 "guidance": torch.full((batch,), 3.5)}
 
     shapes = {"hidden_states": (grid * grid, 8), "encoder_hidden_states": (text, 16), "pooled_projections": (16,)}
-    return ScaledTimestepModel("flux", "tiny", module, _maker(13, shapes, extra), timestep_scale=1 / 1000)
+    return ScaledTimestepModel("flux", "tiny", module, _maker(13, shapes, extra), channel_dim=2,
+                               timestep_scale=1 / 1000)
 
 
 def hunyuanvideo() -> DemoModel:
@@ -220,7 +223,7 @@ def ltx() -> DemoModel:
                 "rope_interpolation_scale": (8 / 25, 32, 32)}
 
     shapes = {"hidden_states": (frames * hw * hw, 8), "encoder_hidden_states": (8, 16)}
-    return DemoModel("ltx", "tiny", module, _maker(17, shapes, extra))
+    return DemoModel("ltx", "tiny", module, _maker(17, shapes, extra), channel_dim=2)
 
 
 def sd3() -> DemoModel:
