@@ -12,7 +12,9 @@ from .api import compiled_graphs, reset
 from .backend import cachepass_backend
 from .config import PABConfig
 from .errors import ConfigError, StageError
+from .fastercache.config import FCConfig
 from .report import report
 
-__all__ = ["PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report", "reset"]
+__all__ = ["FCConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
+           "reset"]
 __version__ = "0.1.0"

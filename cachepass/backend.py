@@ -17,9 +17,10 @@ import torch
 from torch import fx
 
 from .capture import CapturedGraph, capture
-from .config import BackendOptions, describe, parse_options
+from .config import BackendOptions, PABConfig, describe, parse_options
 from .dispatch import CachedGraph, UncachedGraph, reset_states
 from .errors import ConfigError, run_stage
+from .fastercache import compile_fastercache
 from .lower import compile_graph
 from .plan import make_plan
 from .tag import TagResult, tag
@@ -36,6 +37,8 @@ def cachepass_backend(gm: fx.GraphModule, example_inputs: Sequence[Any], *, opti
 
 def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], options: BackendOptions) -> Callable[..., Any]:
     """The driver. Options are already validated, so no stage below runs on bad input."""
+    if not isinstance(options.cache, PABConfig):  # FasterCache: its own stages, see fastercache/__init__.py
+        return compile_fastercache(gm, example_inputs, options)
     captured = run_stage("capture", capture, gm, example_inputs)
     if torch.is_grad_enabled():
         logger.warning("cachepass: compiling with grad enabled; attention caching is for inference, so this graph "

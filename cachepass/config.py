@@ -19,9 +19,12 @@ import logging
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # fastercache.config imports this module's checks
+    from .fastercache.config import FCConfig
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ class PABConfig:
 class BackendOptions:
     """Everything the backend was asked for, after validation."""
 
-    cache: PABConfig
+    cache: PABConfig | FCConfig
     compiler: str | Callable = "inductor"
     inductor_config: Mapping[str, Any] = field(default_factory=dict)
     cache_given: bool = True  # False when the user passed no cache config and defaults apply
@@ -163,14 +166,18 @@ def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) ->
                           cudagraphs=cudagraphs)
 
 
-def to_cache_config(cache: Any) -> PABConfig:
-    """Accept cachepass's own config or diffusers' config object."""
-    if isinstance(cache, PABConfig):
+def to_cache_config(cache: Any) -> PABConfig | FCConfig:
+    """Accept cachepass's own configs or diffusers' config objects (PAB or FasterCache)."""
+    from .fastercache import config as fastercache
+
+    if isinstance(cache, (PABConfig, fastercache.FCConfig)):
         return cache
     if type(cache).__name__ == "PyramidAttentionBroadcastConfig":
         return from_diffusers(cache)
-    raise ConfigError(f"option 'cache' must be a cachepass.PABConfig or a diffusers PyramidAttentionBroadcastConfig, "
-                      f"got {type(cache).__name__}.")
+    if fastercache.is_diffusers_config(cache):
+        return fastercache.from_diffusers(cache)
+    raise ConfigError(f"option 'cache' must be a cachepass.PABConfig or cachepass.FCConfig, or diffusers' "
+                      f"PyramidAttentionBroadcastConfig or FasterCacheConfig; got {type(cache).__name__}.")
 
 
 def from_diffusers(cfg: Any) -> PABConfig:
@@ -200,7 +207,9 @@ def from_diffusers(cfg: Any) -> PABConfig:
     )
 
 
-def describe(cache: PABConfig) -> str:
+def describe(cache: PABConfig | FCConfig) -> str:
+    if not isinstance(cache, PABConfig):
+        return cache.describe()
     parts = [f"{r.kind}: skip {r.skip} in ({r.low:g}, {r.high:g})" for r in cache.rules().values()]
     return f"PAB[{'; '.join(parts)}; classification={cache.classification}]"
 

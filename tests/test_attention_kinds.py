@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from diffusers import PyramidAttentionBroadcastConfig
 from diffusers.models.attention_processor import Attention, AttnProcessor
@@ -82,7 +83,17 @@ def test_hand_written_attention_in_a_plain_module_is_tagged_and_cached():
     assert all(max_diff(outs[i], plain[i]) <= 1e-6 for i in range(len(outs)) if i not in reused)
 
 
-def test_flex_attention_backend_is_tagged_and_matches_the_hooks():
+@pytest.fixture
+def restore_attention_backend():
+    """`set_attention_backend` also sets diffusers' process-wide active backend: put it back."""
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    active = _AttentionBackendRegistry._active_backend
+    yield
+    _AttentionBackendRegistry.set_active_backend(active)
+
+
+def test_flex_attention_backend_is_tagged_and_matches_the_hooks(restore_attention_backend):
     demo = build_family("wan")
     demo.module.set_attention_backend("flex")  # diffusers' dispatcher -> torch.ops.higher_order.flex_attention
     reference = HookedReference(demo, CONFIG)
