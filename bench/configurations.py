@@ -70,6 +70,7 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("diffusers FasterCache hook + torch.compile", "fastercache", True, False, _hook("fastercache", True)),
     Configuration("torch.compile (inductor)", "none", True, False, _inductor),
     Configuration("cachepass PAB", "pab", True, True, _cachepass("pab")),
+    Configuration("cachepass FasterCache", "fastercache", True, True, _cachepass("fastercache")),
 )}
 
 # The diffusers hook each cached configuration is compared with.

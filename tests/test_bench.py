@@ -37,4 +37,8 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert set(cached["variant_ms"]) == set(cached["variants"])
     assert (cached["dynamo_graphs"], cached["recompiles"], cached["graph_breaks"]) == (1, 0, 0)
     assert results["diffusers PAB hook + torch.compile"]["graph_breaks"] > 0  # the problem cachepass solves
+    faster = results["cachepass FasterCache"]
+    assert faster["max_diff_vs_hook"] <= 1e-4 and faster["rel_l2_vs_uncached"] > 0
+    assert (faster["dynamo_graphs"], faster["recompiles"], faster["graph_breaks"]) == (2, 0, 0)
+    assert {"full", "half"} <= set(faster["variants"])
     assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
