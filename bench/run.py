@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), help="override the preset's workloads")
     parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS), default=list(CONFIGURATIONS),
                         metavar="NAME", help=f"configurations to run (default: all): {', '.join(CONFIGURATIONS)}")
-    parser.add_argument("--repeats", type=int, default=None, help="timed loops after the warm-up (default: 3; smoke 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed loops after the warm-up (default: 5; smoke 1)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for JSON and PNG")
     parser.add_argument("--warm-cache", action="store_true",
                         help="share one Inductor cache between workers (compile times are then not cold)")
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     preset = "gpu" if args.gpu else "smoke" if args.smoke else "cpu"
     workloads = args.workloads or list(PRESETS[preset])
-    repeats = args.repeats or (1 if args.smoke else 3)
+    repeats = args.repeats or (1 if args.smoke else 5)
     compiler = "eager" if args.smoke else "inductor"
     args.out.mkdir(parents=True, exist_ok=True)
     results = run_all(workloads, args.configurations, repeats, compiler, args.out, args.warm_cache)

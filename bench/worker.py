@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import resource
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -46,7 +47,8 @@ class Measurement:
     cache_bytes: int | None = None  # cachepass: bytes its caches held at the end of the last loop
     variants: list[str] = field(default_factory=list)  # cachepass: the variant each step ran
     variant_ms: dict[str, float] = field(default_factory=dict)  # cachepass: each variant alone, median
-    ideal_loop_seconds: float | None = None  # sum over steps of the variant's time alone
+    loop_work_ms: float | None = None  # the denoising loop's own per-step work, around a free model
+    ideal_loop_seconds: float | None = None  # sum over steps of (the variant alone + loop work)
     efficiency: float | None = None  # ideal / measured
     compile_seconds: dict[str, float] = field(default_factory=dict)  # cachepass: per variant
 
@@ -70,7 +72,9 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
         torch.cuda.reset_peak_memory_stats()
     module = configuration.prepare(demo, workload, compiler)
     timesteps = workload.timesteps()
-    timing = time_denoise(demo, module, timesteps, repeats, workload.guidance)
+    alone = _VariantsAlone(demo, module, timesteps, workload.guidance) if configuration.cachepass else None
+    timing = time_denoise(demo, module, timesteps, repeats, workload.guidance,
+                          after_warmup=alone.record if alone else None, after_loop=alone.sample if alone else None)
     inductor = counters["inductor"]
     result = Measurement(
         workload=workload_name, configuration=configuration_name, method=configuration.method,
@@ -83,8 +87,8 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
         fell_back_to_eager=watcher.hit,
         inductor_compiles=inductor["fxgraph_cache_miss"] + inductor["fxgraph_cache_hit"] + inductor["fxgraph_cache_bypass"],
         peak_memory_bytes=_peak_memory(demo.device))
-    if configuration.cachepass:
-        _cachepass_fields(result, module, demo, workload, timesteps)
+    if alone is not None:
+        alone.fill(result)
     return result, timing.final
 
 
@@ -94,44 +98,79 @@ def _peak_memory(device: torch.device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _cachepass_fields(result: Measurement, module: Any, demo: Any, workload: Any, timesteps: list[float]) -> None:
-    graphs = [g for g in cachepass.compiled_graphs(module) if g.cached]
-    if not graphs:
-        return
-    graph = graphs[-1]  # PAB's CachedGraph or FasterCache's FasterCacheGraph: the same reporting surface
-    state = graph.states()[0][1]
-    last = [r for r in state.history if r.generation == state.generation]
-    result.variants = [r.variant for r in last]
-    result.cache_bytes = sum(s.cache_bytes() for _, s in graph.states())
-    result.compile_seconds = {low.variant.name: low.compile_seconds for low in graph.lowered.values()}
-    result.variant_ms = _time_variants_alone(graph, demo, module, timesteps)
-    result.ideal_loop_seconds = sum(result.variant_ms[name] for name in result.variants) / 1000
-    result.efficiency = result.ideal_loop_seconds / result.loop_seconds
+class _VariantsAlone:
+    """The limit of a cachepass schedule: each variant's compiled function called on its own, with the
+    arguments it got in a real loop, plus the loop's own per-step work (CFG combination, Euler update,
+    input building) timed with a model that costs nothing. Samples are taken between the timed loops
+    (interleaved), so that both sides see the same machine state.
+
+    ideal = sum over steps of (the step's variant alone) + steps x (loop work per step)
+    efficiency = ideal / measured: what Dynamo's guards plus cachepass's dispatch cost on top."""
+
+    def __init__(self, demo: Any, module: Any, timesteps: list[float], guidance: float | None) -> None:
+        self.demo, self.module, self.timesteps, self.guidance = demo, module, timesteps, guidance
+        self.args: dict[str, tuple] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.loop_work: list[float] = []
+
+    def graph(self) -> Any:
+        graphs = [g for g in cachepass.compiled_graphs(self.module) if g.cached]
+        return graphs[-1] if graphs else None  # PAB's CachedGraph or FasterCache's FasterCacheGraph
+
+    def record(self) -> None:
+        graph = self.graph()
+        if graph is None:
+            return
+        originals = dict(graph.lowered)
+        for key, low in originals.items():
+            graph.lowered[key] = Lowered(low.variant, _recorder(low, self.args), low.compiler, low.compile_seconds)
+        try:
+            denoise(self.demo, self.module, self.timesteps, self.guidance, time_steps=False)
+        finally:
+            graph.lowered.update(originals)
+        self.functions = {low.variant.name: low.fn for low in originals.values()}
+
+    def sample(self, calls: int = 3) -> None:
+        for name, args in self.args.items():
+            for _ in range(calls):
+                start = time.perf_counter()
+                self.functions[name](*args)
+                _sync(self.demo.device)
+                self.samples.setdefault(name, []).append(time.perf_counter() - start)
+        if self.args:
+            self.loop_work.append(_loop_work(self.demo, self.timesteps, self.guidance))
+
+    def fill(self, result: Measurement) -> None:
+        graph = self.graph()
+        if graph is None:
+            return
+        state = graph.states()[0][1]
+        last = [r for r in state.history if r.generation == state.generation]
+        result.variants = [r.variant for r in last]
+        result.cache_bytes = sum(s.cache_bytes() for _, s in graph.states())
+        result.compile_seconds = {low.variant.name: low.compile_seconds for low in graph.lowered.values()}
+        result.variant_ms = {name: 1000 * statistics.median(times) for name, times in self.samples.items()}
+        work = statistics.median(self.loop_work) if self.loop_work else 0.0
+        result.loop_work_ms = 1000 * work
+        result.ideal_loop_seconds = (sum(result.variant_ms.get(name, 0.0) for name in result.variants) / 1000
+                                     + work * len(result.variants))
+        result.efficiency = result.ideal_loop_seconds / result.loop_seconds
 
 
-def _time_variants_alone(graph: Any, demo: Any, module: Any, timesteps: list[float], calls: int = 5) -> dict:
-    """Each variant's compiled function called directly, with the arguments it got in a real loop:
-    the limit the runtime's own overhead is measured against."""
-    recorded: dict[str, tuple] = {}
-    originals = dict(graph.lowered)
-    for key, low in originals.items():
-        graph.lowered[key] = Lowered(low.variant, _recorder(low, recorded), low.compiler, low.compile_seconds)
-    try:
-        denoise(demo, module, timesteps, time_steps=False)
-    finally:
-        graph.lowered.update(originals)
-    timings = {}
-    for name, args in recorded.items():
-        fn = next(low.fn for low in originals.values() if low.variant.name == name)
-        samples = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            fn(*args)
-            if demo.device.type == "cuda":
-                torch.cuda.synchronize()
-            samples.append(time.perf_counter() - start)
-        timings[name] = 1000 * sorted(samples)[len(samples) // 2]
-    return timings
+def _loop_work(demo: Any, timesteps: list[float], guidance: float | None) -> float:
+    """Per-step time of the denoising loop around a model that costs nothing."""
+    kwargs = demo.inputs(timesteps[0], 2 if guidance is not None else 1)
+    output = torch.zeros_like(kwargs[demo.latent_key])
+
+    def free_model(**_: Any) -> tuple[torch.Tensor]:
+        return (output,)
+
+    return statistics.median(denoise(demo, free_model, timesteps, guidance).step_seconds)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _recorder(low: Lowered, recorded: dict[str, tuple]):

@@ -75,16 +75,20 @@ def denoise(demo: DemoModel, module: Callable[..., Any], timesteps: Sequence[flo
 
 
 def time_denoise(demo: DemoModel, module: Callable[..., Any], timesteps: Sequence[float], repeats: int = 3,
-                 guidance: float | None = 5.0, on_loop: Callable[[], None] | None = None) -> LoopTiming:
+                 guidance: float | None = 5.0, after_warmup: Callable[[], None] | None = None,
+                 after_loop: Callable[[], None] | None = None) -> LoopTiming:
     """A warm-up loop (which compiles), then `repeats` timed loops; the median loop is reported.
 
-    Steps are synchronised one by one so that each step's time is its own."""
+    Steps are synchronised one by one so that each step's time is its own. `after_warmup` and
+    `after_loop` let a caller interleave its own measurements with the timed loops."""
     first = denoise(demo, module, timesteps, guidance)
+    if after_warmup is not None:
+        after_warmup()
     loops = []
     for _ in range(repeats):
         loops.append(denoise(demo, module, timesteps, guidance))
-        if on_loop is not None:
-            on_loop()
+        if after_loop is not None:
+            after_loop()
     loops.sort(key=lambda loop: loop.seconds)
     median_loop = loops[len(loops) // 2]
     return LoopTiming(first.seconds, median_loop.seconds, median_loop.step_seconds, median_loop.final)
