@@ -19,11 +19,14 @@ DUMP_EXAMPLE = """examples:
   cachepass dump latte --temporal-skip 3 --cross-skip 4 --cross-timesteps 50 950 --out dump-latte
   cachepass dump --model-class LatteTransformer3DModel --model-config latte.json --frames 4 --height 16 --width 16
   cachepass dump --checkpoint ./CogVideoX-2b --subfolder transformer --cache-config pab.json --steps 50
+  cachepass dump cogvideox --method fastercache --steps 20 --out dump-fc
 
 A cache config file holds cachepass.PABConfig fields, e.g.
   {"spatial_skip": 2, "cross_skip": 4, "cross_timesteps": [100, 900]}
 or diffusers' PyramidAttentionBroadcastConfig fields, e.g.
-  {"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": [100, 800]}"""
+  {"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": [100, 800]}
+or cachepass.FCConfig fields, e.g. {"uncond_skip": 5, "spatial_timesteps": [-1, 681]}
+or diffusers' FasterCacheConfig fields, e.g. {"unconditional_batch_skip_range": 5, "tensor_format": "BFCHW"}"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +79,14 @@ def _add_dump(commands: Any) -> None:
                                 ("--text-tokens", 8, "text tokens")):
         inputs.add_argument(flag, type=int, default=default, help=f"{what} (default: {default})")
     cache = dump.add_argument_group("cache config (flags, or a JSON file)")
+    cache.add_argument("--method", choices=("pab", "fastercache"), default="pab",
+                       help="pab: Pyramid Attention Broadcast (default); fastercache: FasterCache with diffusers' "
+                            "defaults (traced with a batched-CFG batch of 2 unless --guidance-distilled)")
+    cache.add_argument("--guidance-distilled", action="store_true",
+                       help="fastercache only: the model has no unconditional branch (e.g. Flux-dev)")
     cache.add_argument("--cache-config", type=Path, metavar="JSON",
-                       help="a JSON file with cachepass.PABConfig or diffusers PyramidAttentionBroadcastConfig fields")
+                       help="a JSON file with the fields of cachepass.PABConfig / cachepass.FCConfig or of diffusers' "
+                            "PyramidAttentionBroadcastConfig / FasterCacheConfig; the fields tell the method")
     cache.add_argument("--classification", choices=("cachepass", "diffusers"), default="cachepass",
                        help="how layers get their kind: from the graph (cachepass, default) or diffusers' rule")
     for kind, default in (("spatial", 2), ("temporal", None), ("cross", None)):
@@ -118,8 +127,12 @@ def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if sum(chosen) != 1:
         parser.error("dump needs exactly one of MODEL, --model-class (with --model-config) or --checkpoint")
     demo = _load_model(parser, args)
-    options = {"cache": _cache_config(parser, args), "compiler": "inductor" if args.compile else "eager"}
-    result = dump(demo, options, args.steps, args.out, svg=args.svg)
+    cache = _cache_config(parser, args)
+    options = {"cache": cache, "compiler": "inductor" if args.compile else "eager"}
+    fastercache = type(cache).__name__ in ("FCConfig", "FasterCacheConfig")
+    distilled = getattr(cache, "guidance_distilled", False) or getattr(cache, "is_guidance_distilled", False)
+    batch = 2 * demo.batch if fastercache and not distilled else None  # CFG-Cache needs a batched [uncond, cond]
+    result = dump(demo, options, args.steps, args.out, svg=args.svg, batch=batch)
     print(result.tag_table)
     if result.plan_table:
         print()
@@ -156,25 +169,44 @@ def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
     return demo_model(module, size)
 
 
+_DIFFUSERS_PAB_FIELDS = ("_attention_block_skip_range", "_attention_timestep_skip_range")
+_DIFFUSERS_FC_FIELDS = ("unconditional_batch_skip_range", "tensor_format", "is_guidance_distilled",
+                        "low_frequency_weight_update_timestep_range", "alpha_low_frequency")
+_FC_FIELDS = ("uncond_skip", "uncond_timesteps", "guidance_distilled", "cfg_calls", "alpha_low", "attention_weight")
+
+
 def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
     from .config import ConfigError, PABConfig
+    from .fastercache.config import FCConfig
 
     try:
         if args.cache_config is not None:
-            fields = json.loads(args.cache_config.read_text())
-            if any(key.endswith("_attention_block_skip_range") or key.endswith("_timestep_skip_range")
-                   for key in fields):
-                from diffusers import PyramidAttentionBroadcastConfig
-
-                return PyramidAttentionBroadcastConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                          for k, v in fields.items()})
-            return PABConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+            fields = {k: tuple(v) if isinstance(v, list) else v
+                      for k, v in json.loads(args.cache_config.read_text()).items()}
+            return _config_from_fields(fields, FCConfig, PABConfig)
+        if args.method == "fastercache":
+            return FCConfig(guidance_distilled=args.guidance_distilled, classification=args.classification)
         return PABConfig(spatial_skip=args.spatial_skip, temporal_skip=args.temporal_skip, cross_skip=args.cross_skip,
                          spatial_timesteps=tuple(args.spatial_timesteps),
                          temporal_timesteps=tuple(args.temporal_timesteps),
                          cross_timesteps=tuple(args.cross_timesteps), classification=args.classification)
     except (ConfigError, TypeError) as err:
         parser.error(f"bad cache config: {err}")
+
+
+def _config_from_fields(fields: dict[str, Any], fc_config: type, pab_config: type):
+    """The config type a JSON file describes, told apart by its field names."""
+    if any(key in fields for key in _DIFFUSERS_FC_FIELDS):
+        from diffusers import FasterCacheConfig
+
+        return FasterCacheConfig(**fields)
+    if any(key.endswith(_DIFFUSERS_PAB_FIELDS) for key in fields):
+        from diffusers import PyramidAttentionBroadcastConfig
+
+        return PyramidAttentionBroadcastConfig(**fields)
+    if any(key in fields for key in _FC_FIELDS):
+        return fc_config(**fields)
+    return pab_config(**fields)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tabulate import tabulate
 
 from .api import compiled_graphs
 from .config import describe
 from .dispatch import CachedGraph
+from .fastercache.dispatch import FasterCacheGraph
 from .lower import Lowered
 from .models import DemoModel
 from .plan import timesteps_linspace
@@ -39,16 +41,19 @@ class DumpResult:
     plan_table: str
 
 
-def dump(demo: DemoModel, options: dict[str, Any], steps: int, folder: Path, svg: bool = False) -> DumpResult:
+def dump(demo: DemoModel, options: dict[str, Any], steps: int, folder: Path, svg: bool = False,
+         batch: int | None = None) -> DumpResult:
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options=options)
     with torch.no_grad():
-        demo(compiled, timesteps_linspace(steps)[0])
+        demo(compiled, timesteps_linspace(steps)[0], batch)
     graph = compiled_graphs(compiled)[-1]
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("[0-9][0-9]-*"):
         stale.unlink()
     writer = _Writer(folder)
     tags = tag_table(graph.tags.sites if graph.tags else (), graph.tags.rejected if graph.tags else ())
+    if isinstance(graph, FasterCacheGraph):
+        return _dump_fastercache(demo, graph, steps, writer, tags, svg)
     if not isinstance(graph, CachedGraph):
         writer.write("summary.txt", f"model: {type(demo.module).__name__}\nNOT cached: {graph.reason}\n")
         writer.write("captured-graph.py", graph.captured.gm.code)
@@ -67,6 +72,44 @@ def dump(demo: DemoModel, options: dict[str, Any], steps: int, folder: Path, svg
         if svg:
             _draw(low, path.with_suffix(".svg"))
     return DumpResult(folder, tuple(writer.files), graph_report(graph), tags, plan)
+
+
+def _dump_fastercache(demo: DemoModel, graph: FasterCacheGraph, steps: int, writer: _Writer, tags: str,
+                      svg: bool) -> DumpResult:
+    """The same files for FasterCache: both captured graphs, and the plan in FasterCache's terms."""
+    timesteps = timesteps_linspace(steps)
+    decisions = graph.plan.simulate(timesteps)
+    plan = tabulate([(d.iteration, f"{d.timestep:g}", d.call or "-", d.step_kind, d.variant.name if d.variant else "-",
+                      ", ".join(sorted(d.variant.extrapolate)) if d.variant else "-",
+                      "estimated" if d.skip_uncond else "computed") for d in decisions],
+                    headers=("step", "timestep", "call", "step kind", "variant", "extrapolated", "uncond"))
+    lowered = [graph.variant(key) for key in graph.plan.variants(timesteps)]
+    half = graph.fc.half
+    used = Counter(d.variant.name for d in decisions if d.variant is not None)
+    summary = [f"model: {type(demo.module).__name__}",
+               f"config: {graph.config.describe()}",
+               f"mode: {decisions[0].mode}",
+               f"captured graphs: full batch, {len(graph.captured.gm.graph.nodes)} nodes; half batch: "
+               + (f"batch {half.batch}, {len(half.captured.gm.graph.nodes)} nodes" if half else
+                  f"none ({graph.fc.half_reason})"),
+               f"attention sites: {len(graph.tags.sites)} tagged, {len(graph.fc_tags.cached_sites)} extrapolated "
+               f"({', '.join(sorted(graph.fc_tags.kinds_present())) or 'none'})",
+               f"schedule: {len(timesteps)} steps, {sum(d.skip_uncond for d in decisions)} skip the unconditional "
+               f"branch, {sum(bool(d.variant and d.variant.extrapolate) for d in decisions)} extrapolate attention",
+               "variants, in order of first use:"]
+    summary += [f"  {low.variant.name}: {used[low.variant.name]} steps, {len(low.variant.gm.graph.nodes)} graph nodes"
+                for low in lowered]
+    writer.write("summary.txt", "\n".join(summary) + "\n")
+    writer.write("captured-graph.py", graph.captured.gm.code)
+    if half is not None:
+        writer.write("captured-half-batch-graph.py", half.captured.gm.code)
+    writer.write("tags.txt", tags + "\n")
+    writer.write("plan.txt", f"{len(timesteps)} steps, timesteps evenly spaced from 999 to 0\n\n{plan}\n")
+    for low in lowered:
+        path = writer.write(f"variant-{low.variant.name}.py", f"# variant {low.variant.name}\n" + low.variant.gm.code)
+        if svg:
+            _draw(low, path.with_suffix(".svg"))
+    return DumpResult(writer.folder, tuple(writer.files), graph.report(), tags, plan)
 
 
 class _Writer:
