@@ -103,10 +103,77 @@ class ModelState:
         return sum(storages.values())
 
 
-class CachedGraph:
-    """What the cachepass backend returns to Dynamo for one captured graph."""
+class GraphRuntime:
+    """What the runtime graphs of every caching method share.
+
+    - per-model state: keyed by the caller's first parameter in the method's own registry
+      (`_states`), shared by all the graphs a model runs through; a graph without parameters keeps
+      one state of its own;
+    - the pipeline listener (listen.py): a diffusers pipeline's end-of-call reset starts a new
+      generation for that model;
+    - registration for `compiled_graphs`, `report` and `reset`, and warnings said once.
+    Subclasses set `_states` and give `new_state()`; `before_reset(state)` may inspect a generation
+    that ends.
+    """
 
     cached = True
+    _states: WeakIdKeyDictionary
+
+    def _init_runtime(self) -> None:
+        self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
+        self._unowned_state = self.new_state()
+        self._warned: set[str] = set()
+        self.serial = register_graph(self)
+
+    def new_state(self) -> Any:
+        raise NotImplementedError
+
+    def before_reset(self, state: Any) -> None:
+        """Called when a pipeline resets a model, before its state is cleared."""
+
+    def state_for(self, args: Sequence[Any]) -> Any:
+        owner_index = self.captured.owner_input
+        if owner_index is None:
+            return self._unowned_state
+        return self._owner_state(args[owner_index])
+
+    def _owner_state(self, owner: torch.Tensor) -> Any:
+        state = self._states.get(owner)
+        if state is None:
+            state = self._states[owner] = self.new_state()
+            self._listen(owner)
+        if owner not in self._owners:
+            self._owners[owner] = True
+        return state
+
+    def _listen(self, owner: torch.Tensor) -> None:
+        """Follow the pipeline's end-of-call reset of this model (see listen.py)."""
+        root = self.captured.root() if self.captured.root is not None else None
+        holder = listen.holder_of(owner, root)
+        if holder is not None:
+            owner_ref, graph_ref = weakref.ref(owner), weakref.ref(self)
+            listen.attach(holder, lambda _module: _pipeline_reset(owner_ref, graph_ref))
+
+    def states(self) -> list[tuple[torch.Tensor | None, Any]]:
+        """The states of the models that called this graph (shared with their other graphs)."""
+        owned = [(owner, self._states[owner]) for owner in self._owners.keys() if owner in self._states]
+        return [*owned, (None, self._unowned_state)]
+
+    def owners(self) -> list[torch.Tensor]:
+        return list(self._owners.keys())
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message)
+        else:
+            logger.debug(message)
+
+
+class CachedGraph(GraphRuntime):
+    """What the cachepass backend returns to Dynamo for one captured graph under PAB."""
+
+    _states = _MODEL_STATES
 
     def __init__(self, captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> None:
         self.captured = captured
@@ -118,11 +185,8 @@ class CachedGraph:
         self._shape_checks = _ShapeChecks(captured)
         self._user_inputs = [i.index for i in captured.inputs_with_role("input")]
         self._size_inputs = [i.index for i in captured.inputs_with_role("symint")]
-        self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
-        self._unowned_state = ModelState()  # for a graph without parameters
-        self._warned: set[str] = set()
-        self._cudagraphs = options.cudagraphs and _on_cuda(captured)
-        self.serial = register_graph(self)
+        self._cudagraphs = options.cudagraphs and on_cuda(captured)
+        self._init_runtime()
         self._follow_input = options.cache.current_timestep_callback is not None and captured.timestep_input is not None
         self.variant(frozenset())  # every generation starts with the compute variant
         owner = captured.owner() if captured.owner is not None else None
@@ -187,36 +251,11 @@ class CachedGraph:
         return lowered
 
     # -- state ------------------------------------------------------------------------------
-    def state_for(self, args: Sequence[Any]) -> ModelState:
-        owner_index = self.captured.owner_input
-        if owner_index is None:
-            return self._unowned_state
-        return self._owner_state(args[owner_index])
+    def new_state(self) -> ModelState:
+        return ModelState()
 
-    def _owner_state(self, owner: torch.Tensor) -> ModelState:
-        state = _MODEL_STATES.get(owner)
-        if state is None:
-            state = _MODEL_STATES[owner] = ModelState()
-            self._listen(owner)
-        if owner not in self._owners:
-            self._owners[owner] = True
-        return state
-
-    def _listen(self, owner: torch.Tensor) -> None:
-        """Follow the pipeline's end-of-call reset of this model (see listen.py)."""
-        root = self.captured.root() if self.captured.root is not None else None
-        holder = listen.holder_of(owner, root)
-        if holder is not None:
-            owner_ref, graph_ref = weakref.ref(owner), weakref.ref(self)
-            listen.attach(holder, lambda _module: _reset_owner(owner_ref, graph_ref))
-
-    def states(self) -> list[tuple[torch.Tensor | None, ModelState]]:
-        """The states of the models that called this graph (shared with their other graphs)."""
-        owned = [(owner, _MODEL_STATES[owner]) for owner in self._owners.keys() if owner in _MODEL_STATES]
-        return [*owned, (None, self._unowned_state)]
-
-    def owners(self) -> list[torch.Tensor]:
-        return list(self._owners.keys())
+    def before_reset(self, state: ModelState) -> None:
+        self._check_generation_reused(state)
 
     # -- checks -----------------------------------------------------------------------------
     def _input_timestep(self, args: Sequence[Any]) -> float:
@@ -275,14 +314,6 @@ class CachedGraph:
                                         f"never matched. Adjust the timestep ranges to the timesteps this model "
                                         f"receives, or pass current_timestep_callback.")
 
-    def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            logger.warning(message)
-        else:
-            logger.debug(message)
-
-
 class UncachedGraph:
     """A graph compiled without caching (grad mode, nothing to cache), kept so reports can say why."""
 
@@ -304,6 +335,9 @@ class UncachedGraph:
 
     def owners(self) -> list[torch.Tensor]:
         return list(self._owners.keys())
+
+    def states(self) -> list[tuple[torch.Tensor | None, Any]]:
+        return []  # nothing is cached
 
 
 def scalar_timestep(value: Any, what: str) -> float:
@@ -328,39 +362,38 @@ def live_graphs() -> list[Any]:
     return list(_LIVE_GRAPHS)
 
 
-def _reset_owner(owner_ref: weakref.ref, graph_ref: weakref.ref) -> None:
+def _pipeline_reset(owner_ref: weakref.ref, graph_ref: weakref.ref) -> None:
     owner, graph = owner_ref(), graph_ref()
-    state = _MODEL_STATES.get(owner) if owner is not None else None
+    state = graph._states.get(owner) if owner is not None and graph is not None else None
     if state is not None:
         logger.debug("dispatch: the pipeline reset the model's caches: new generation")
-        if graph is not None:
-            graph._check_generation_reused(state)
+        graph.before_reset(state)
         state.reset()
 
 
 def register_graph(graph: Any) -> int:
     """Make a runtime graph visible to `cachepass.compiled_graphs`, `report` and `reset`; returns its serial.
 
-    A registered graph has `cached`, `captured`, `tags`, `owners()`; other methods than PAB also give
-    `reset(owner_ids)` and `report(owner_ids)` (see report.graph_report)."""
+    A registered graph has `cached`, `captured`, `tags`, `owners()` and `states()`; other methods than
+    PAB also give `report(owner_ids)` (see report.graph_report)."""
     _LIVE_GRAPHS.add(graph)
     return next(_SERIALS)
 
 
 def reset_states(owner_ids: set[int] | None = None) -> None:
-    """Start a new generation for every model, or for those whose first parameter's id is in `owner_ids`."""
-    for owner, state in list(_MODEL_STATES.items()):
-        if owner_ids is None or id(owner) in owner_ids:
-            state.reset()
+    """Start a new generation for every model, or for those whose first parameter's id is in
+    `owner_ids`. A state shared by several graphs is reset once."""
+    done: set[int] = set()
     for graph in live_graphs():
-        if isinstance(graph, CachedGraph):
-            if owner_ids is None:
-                graph.states()[-1][1].reset()
-        elif hasattr(graph, "reset"):
-            graph.reset(owner_ids)
+        for owner, state in graph.states():
+            if id(state) in done or not (owner_ids is None or (owner is not None and id(owner) in owner_ids)):
+                continue
+            done.add(id(state))
+            state.reset()
 
 
-def _on_cuda(captured: CapturedGraph) -> bool:
+def on_cuda(captured: CapturedGraph) -> bool:
+    """Whether the graph runs on CUDA, for the cudagraphs option (a warning when it does not)."""
     devices = {e.device.type for e in captured.example_inputs() if isinstance(e, torch.Tensor)}
     if "cuda" not in devices:
         logger.warning("cachepass: cudagraphs applies to CUDA graphs; this graph runs on %s, so it is ignored",

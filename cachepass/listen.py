@@ -25,36 +25,44 @@ logger = logging.getLogger(__name__)
 LISTENER = "cachepass_listener"
 
 
-def attach(root: nn.Module, on_reset: Callable[[nn.Module], None]) -> bool:
-    """Add the listener to `root`'s diffusers hook registry; False when diffusers is not there."""
+def attach(holder: nn.Module, on_reset: Callable[[nn.Module], None]) -> bool:
+    """Call `on_reset` whenever a pipeline resets `holder`'s model; False when diffusers is not there.
+
+    One listener per module; each caching method that follows the module adds its callback to it."""
     try:
         from diffusers.hooks.hooks import HookFunctionReference, HookRegistry
     except ImportError:
         return False
-    registry = HookRegistry.check_if_exists_or_initialize(root)
-    if LISTENER in registry.hooks:
-        return True
-    hook = _listener_hook(on_reset)
-    reference = HookFunctionReference()
-    reference.forward = reference.original_forward = root.forward  # what remove_hook would restore: unchanged
-    registry.hooks[LISTENER] = hook
-    registry._hook_order.append(LISTENER)
-    registry._fn_refs.append(reference)
-    invalidate = getattr(registry, "invalidate_child_registries_cache", None)
-    if invalidate is not None:
-        invalidate()
-    logger.debug("listen: attached to %s", type(root).__name__)
+    registry = HookRegistry.check_if_exists_or_initialize(holder)
+    hook = registry.hooks.get(LISTENER)
+    if hook is None:
+        hook = _listener_hook()
+        reference = HookFunctionReference()
+        reference.forward = reference.original_forward = holder.forward  # what remove_hook restores: unchanged
+        registry.hooks[LISTENER] = hook
+        registry._hook_order.append(LISTENER)
+        registry._fn_refs.append(reference)
+        invalidate = getattr(registry, "invalidate_child_registries_cache", None)
+        if invalidate is not None:
+            invalidate()
+        logger.debug("listen: attached to %s", type(holder).__name__)
+    hook.callbacks.append(on_reset)
     return True
 
 
-def _listener_hook(on_reset: Callable[[nn.Module], None]) -> Any:
+def _listener_hook() -> Any:
     from diffusers.hooks.hooks import ModelHook
 
     class PipelineListener(ModelHook):
         _is_stateful = True
 
+        def __init__(self) -> None:
+            super().__init__()
+            self.callbacks: list[Callable[[nn.Module], None]] = []
+
         def reset_state(self, module: nn.Module) -> nn.Module:
-            on_reset(module)
+            for callback in self.callbacks:
+                callback(module)
             return module
 
     return PipelineListener()

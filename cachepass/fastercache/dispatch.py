@@ -26,7 +26,6 @@ otherwise the step computes instead and says why once.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,9 +34,8 @@ from typing import Any
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
-from .. import listen
 from ..config import BackendOptions
-from ..dispatch import register_graph, scalar_timestep
+from ..dispatch import GraphRuntime, on_cuda, scalar_timestep
 from ..errors import ConfigError, run_stage
 from ..lower import Lowered, lower
 from ..report import GraphReport, VariantReport
@@ -183,10 +181,10 @@ class FCGraphReport(GraphReport):
         return "\n\n".join(parts)
 
 
-class FasterCacheGraph:
+class FasterCacheGraph(GraphRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under FasterCache."""
 
-    cached = True
+    _states = _STATES
 
     def __init__(self, captured: FCCapture, tags: FCTags, half_tags: FCTags | None, plan: FCPlan,
                  options: BackendOptions) -> None:
@@ -199,16 +197,13 @@ class FasterCacheGraph:
         self.options = options
         self.config: FCConfig = options.cache  # type: ignore[assignment]
         self.lowered: dict[VariantKey, Lowered] = {}
-        self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self._unowned_state = FCState()
-        self._warned: set[str] = set()
         self._masks: dict[tuple, torch.Tensor] = {}
-        self._cudagraphs = options.cudagraphs and _on_cuda(self.captured)
+        self._cudagraphs = options.cudagraphs and on_cuda(self.captured)
         self._fixed_mode: Mode | None = ("distilled" if self.config.guidance_distilled else
                                          None if self.config.cfg_calls == "auto" else self.config.cfg_calls)
         self._num_outputs = self.captured.num_outputs
         self._device, self._mask_size = _prediction_layout(captured)
-        self.serial = register_graph(self)
+        self._init_runtime()
         self.variant(VariantKey("full"))  # every generation starts with it
         owner = captured.owner() if captured.owner is not None else None
         if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
@@ -548,41 +543,8 @@ class FasterCacheGraph:
                 parts.append(args[graph_input.index])
         return tuple(parts)
 
-    def state_for(self, args: Sequence[Any]) -> FCState:
-        owner_index = self.captured.owner_input
-        if owner_index is None:
-            return self._unowned_state
-        return self._owner_state(args[owner_index])
-
-    def _owner_state(self, owner: torch.Tensor) -> FCState:
-        state = _STATES.get(owner)
-        if state is None:
-            state = _STATES[owner] = FCState()
-            self._listen(owner)
-        if owner not in self._owners:
-            self._owners[owner] = True
-        return state
-
-    def _listen(self, owner: torch.Tensor) -> None:
-        """Follow the pipeline's end-of-call reset of this model (see cachepass/listen.py)."""
-        root = self.captured.root() if self.captured.root is not None else None
-        holder = listen.holder_of(owner, root)
-        if holder is not None:
-            owner_ref = weakref.ref(owner)
-            listen.attach(holder, lambda _module: _reset_owner(owner_ref))
-
-    def states(self) -> list[tuple[torch.Tensor | None, FCState]]:
-        owned = [(owner, _STATES[owner]) for owner in self._owners.keys() if owner in _STATES]
-        return [*owned, (None, self._unowned_state)]
-
-    def owners(self) -> list[torch.Tensor]:
-        return list(self._owners.keys())
-
-    def reset(self, owner_ids: set[int] | None = None) -> None:
-        """Start a new generation for the models in `owner_ids` (all when None): frees every cache."""
-        for owner, state in self.states():
-            if owner_ids is None or (owner is not None and id(owner) in owner_ids):
-                state.reset()
+    def new_state(self) -> FCState:
+        return FCState()
 
     def report(self, owner_ids: set[int] | None = None) -> FCGraphReport:
         states = [s for owner, s in self.states()
@@ -602,14 +564,6 @@ class FasterCacheGraph:
             modes=tuple(s.mode or "pending" for s in states if s.iteration >= 0),
             half_batch_graph=f"batch {half.batch}" if half is not None else f"none ({self.fc.half_reason})")
 
-    def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            logger.warning(message)
-        else:
-            logger.debug(message)
-
-
 def _as_tensor(values: list[Any], device: torch.device) -> torch.Tensor:
     """Per-step values as one fp32 tensor input (callbacks may return tensors: no host sync for those)."""
     if any(isinstance(v, torch.Tensor) for v in values):
@@ -627,20 +581,3 @@ def _prediction_layout(captured: FCCapture) -> tuple[torch.device, tuple[int, in
         return torch.device("cpu"), ()
     size = tuple(value.shape[-2:]) if value.dim() >= 2 else ()
     return value.device, (tuple(int(s) for s in size) if all(isinstance(s, int) for s in size) and size else ())
-
-
-def _reset_owner(owner_ref: weakref.ref) -> None:
-    owner = owner_ref()
-    state = _STATES.get(owner) if owner is not None else None
-    if state is not None:
-        logger.debug("dispatch: the pipeline reset the model's caches: new generation")
-        state.reset()
-
-
-def _on_cuda(captured: Any) -> bool:
-    devices = {e.device.type for e in captured.example_inputs() if isinstance(e, torch.Tensor)}
-    if "cuda" not in devices:
-        logger.warning("cachepass: cudagraphs applies to CUDA graphs; this graph runs on %s, so it is ignored",
-                       ", ".join(sorted(devices)))
-        return False
-    return True
