@@ -1,9 +1,12 @@
 """`python -m bench`: every configuration on every workload of a preset, side by side in one run.
 
 Each (workload, configuration) runs in its own worker process (bench/worker.py) with a fresh
-Inductor cache, so compile times are cold and memory peaks are its own. This process then computes
-quality against the uncached eager run, prints a table, and writes a JSON file and, when matplotlib
-is installed, a PNG of the time per step with the cachepass variant of each step marked.
+Inductor cache, so compile times are cold and memory peaks are its own. On CPU workloads every worker
+also times an uncached eager copy of the model between its timed loops: speedups are taken against
+that, so that the machine's drift between workers does not enter them (Inductor's speedup is likewise
+the ratio of the two configurations' speedups over their own eager references). This process then
+computes quality against the uncached eager run, prints a table, and writes a JSON file and, when
+matplotlib is installed, a PNG of the time per step with the cachepass variant of each step marked.
 """
 
 from __future__ import annotations
@@ -106,11 +109,21 @@ def add_quality(results: list[dict[str, Any]], out: Path) -> None:
         inductor = by_key.get((workload, "torch.compile (inductor)"))
         hook = by_key.get((workload, HOOK_OF.get(result["method"], "")))
         mine = latent(result)
-        result["speedup_vs_eager"] = eager["loop_seconds"] / result["loop_seconds"] if eager else None
-        result["speedup_vs_inductor"] = inductor["loop_seconds"] / result["loop_seconds"] if inductor else None
+        result["speedup_vs_eager"] = _speedup(result, eager)
+        inductor_speedup = _speedup(inductor, eager) if inductor else None
+        result["speedup_vs_inductor"] = (result["speedup_vs_eager"] / inductor_speedup
+                                         if inductor_speedup and result["speedup_vs_eager"] else None)
         result["rel_l2_vs_uncached"] = rel_l2(mine, latent(eager)) if eager else None
         result["psnr_vs_uncached"] = psnr(mine, latent(eager)) if eager else None
         result["max_diff_vs_hook"] = max_abs(mine, latent(hook)) if hook else None
+
+
+def _speedup(result: dict[str, Any], eager: dict[str, Any] | None) -> float | None:
+    """Against the eager loop timed in the same worker between this configuration's loops when there is
+    one (drift-free), else against the eager configuration's own worker."""
+    if result.get("eager_interleaved_seconds"):
+        return result["eager_interleaved_seconds"] / result["loop_seconds"]
+    return eager["loop_seconds"] / result["loop_seconds"] if eager else None
 
 
 def table(results: list[dict[str, Any]]) -> str:

@@ -51,6 +51,9 @@ class Measurement:
     ideal_loop_seconds: float | None = None  # sum over steps of (the variant alone + loop work)
     efficiency: float | None = None  # ideal / measured
     compile_seconds: dict[str, float] = field(default_factory=dict)  # cachepass: per variant
+    # The uncached eager loop timed between this configuration's loops (CPU). Every CPU worker holds that
+    # extra model copy, so peak_memory_bytes stay comparable between configurations.
+    eager_interleaved_seconds: float | None = None
 
 
 class _RecompileLimitWatcher(logging.Handler):
@@ -73,8 +76,16 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
     module = configuration.prepare(demo, workload, compiler)
     timesteps = workload.timesteps()
     alone = _VariantsAlone(demo, module, timesteps, workload.guidance) if configuration.cachepass else None
+    reference = _EagerReference(workload, timesteps) if workload.interleave_eager else None
+
+    def after_loop() -> None:
+        if alone is not None:
+            alone.sample()
+        if reference is not None:
+            reference.loop()
+
     timing = time_denoise(demo, module, timesteps, repeats, workload.guidance,
-                          after_warmup=alone.record if alone else None, after_loop=alone.sample if alone else None)
+                          after_warmup=alone.record if alone else None, after_loop=after_loop)
     inductor = counters["inductor"]
     result = Measurement(
         workload=workload_name, configuration=configuration_name, method=configuration.method,
@@ -86,7 +97,8 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
         graph_breaks=sum(counters["graph_break"].values()),
         fell_back_to_eager=watcher.hit,
         inductor_compiles=inductor["fxgraph_cache_miss"] + inductor["fxgraph_cache_hit"] + inductor["fxgraph_cache_bypass"],
-        peak_memory_bytes=_peak_memory(demo.device))
+        peak_memory_bytes=_peak_memory(demo.device),
+        eager_interleaved_seconds=reference.median() if reference else None)
     if alone is not None:
         alone.fill(result)
     return result, timing.final
@@ -96,6 +108,21 @@ def _peak_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _EagerReference:
+    """An uncached eager copy of the model, its loop timed after each timed loop of the configuration:
+    speedups computed from it are immune to the machine's drift between worker processes."""
+
+    def __init__(self, workload: Any, timesteps: list[float]) -> None:
+        self.demo, self.timesteps, self.guidance = workload.model(), timesteps, workload.guidance
+        self.seconds: list[float] = []
+
+    def loop(self) -> None:
+        self.seconds.append(denoise(self.demo, self.demo.module, self.timesteps, self.guidance).seconds)
+
+    def median(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
 
 
 class _VariantsAlone:
