@@ -22,6 +22,12 @@ class Configuration:
     cachepass: bool
     prepare: Callable[[DemoModel, Workload, str], Callable[..., Any]]  # (demo, workload, compiler) -> module
 
+    @property
+    def paired(self) -> bool:
+        """Timed in the shared paired process (bench/paired.py): all but diffusers' hooks under compile,
+        whose recompiles would disturb the other compiled configurations there."""
+        return not self.compiled or self.cachepass or self.method == "none"
+
 
 def diffusers_config(workload: Workload, method: str) -> Any:
     from diffusers import FasterCacheConfig, PyramidAttentionBroadcastConfig

@@ -1,12 +1,18 @@
 """`python -m bench`: every configuration on every workload of a preset, side by side in one run.
 
-Each (workload, configuration) runs in its own worker process (bench/worker.py) with a fresh
-Inductor cache, so compile times are cold and memory peaks are its own. On CPU workloads every worker
-also times an uncached eager copy of the model between its timed loops: speedups are taken against
-that, so that the machine's drift between workers does not enter them (Inductor's speedup is likewise
-the ratio of the two configurations' speedups over their own eager references). This process then
-computes quality against the uncached eager run, prints a table, and writes a JSON file and, when
-matplotlib is installed, a PNG of the time per step with the cachepass variant of each step marked.
+Each (workload, configuration) runs in its own worker process (bench/worker.py) with a fresh Inductor
+cache: compile times are cold, memory peaks and Dynamo counters are its own, and a cachepass worker times
+each of its variants alone between its loops (the schedule's ideal time, and the efficiency).
+
+Steady-state times on CPU come from a second phase (bench/paired.py): a shared CPU drifts by +-20% over
+seconds, so the configurations of a workload are built in one process (on the Inductor cache its workers
+left) and run one loop each in turn, for several rounds; speedups are medians of per-round ratios.
+diffusers' hooks under torch.compile cannot join that process (their recompiles would disturb the
+others); their speedup over eager is taken against an eager copy timed inside their own worker.
+
+This process then computes quality against the uncached eager run, prints a table, and writes a JSON
+file and, when matplotlib is installed, a PNG of the time per step with the cachepass variant of each
+step marked.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import datetime
 import json
 import os
 import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +36,7 @@ from tabulate import tabulate
 from cachepass.measure import max_abs, psnr, rel_l2
 
 from .configurations import CONFIGURATIONS, HOOK_OF
+from .paired import paired_configurations, speedup
 from .workloads import PRESETS, WORKLOADS
 
 EXAMPLES = """examples:
@@ -48,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS), default=list(CONFIGURATIONS),
                         metavar="NAME", help=f"configurations to run (default: all): {', '.join(CONFIGURATIONS)}")
     parser.add_argument("--repeats", type=int, default=None, help="timed loops after the warm-up (default: 5; smoke 1)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of the paired timing on CPU workloads (default: 7; smoke 2)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for JSON and PNG")
     parser.add_argument("--warm-cache", action="store_true",
                         help="share one Inductor cache between workers (compile times are then not cold)")
@@ -61,10 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (1 if args.smoke else 5)
     compiler = "eager" if args.smoke else "inductor"
     args.out.mkdir(parents=True, exist_ok=True)
-    results = run_all(workloads, args.configurations, repeats, compiler, args.out, args.warm_cache)
+    rounds = args.rounds or (2 if args.smoke else 7)
+    results = run_all(workloads, args.configurations, repeats, compiler, args.out, args.warm_cache, rounds)
     add_quality(results, args.out)
     document = {"date": datetime.date.today().isoformat(), "machine": machine(), "preset": preset,
-                "compiler": compiler, "repeats": repeats, "results": results}
+                "compiler": compiler, "repeats": repeats, "rounds": rounds, "results": results}
     json_path = args.out / f"bench-{preset}.json"
     json_path.write_text(json.dumps(document, indent=1))
     print(table(results))
@@ -75,25 +87,61 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(workloads: list[str], configurations: list[str], repeats: int, compiler: str, out: Path,
-            warm_cache: bool) -> list[dict[str, Any]]:
-    jobs = [(w, c) for w in workloads for c in configurations]
+            warm_cache: bool, rounds: int) -> list[dict[str, Any]]:
+    """Every (workload, configuration) in a cold worker; then, per CPU workload, the paired timing process
+    on an Inductor cache merged from its workers (it compiles nothing new)."""
+    paired = [w for w in workloads if WORKLOADS[w].paired_timing and len(paired_configurations(configurations)) > 1]
+    labels = [f"{w}: {c}" for w in workloads for c in [*configurations, *(["paired timing"] if w in paired else [])]]
+    progress = iter(enumerate(labels))
     results = []
     shared_cache = tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
-    for index, (workload, configuration) in enumerate(jobs):
-        _progress(index, len(jobs), f"{workload}: {configuration}")
-        stem = out / f"{workload}--{_slug(configuration)}"
-        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": shared_cache if warm_cache else tempfile.mkdtemp(
-            prefix="cachepass-bench-inductor-")}
-        command = [sys.executable, "-m", "bench.worker", workload, configuration, "--repeats", str(repeats),
-                   "--compiler", compiler, "--json", f"{stem}.json", "--latent", f"{stem}.pt"]
-        done = subprocess.run(command, env=env, capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
-        if done.returncode != 0:
-            results.append({"workload": workload, "configuration": configuration, "error": done.stderr[-2000:]})
-            continue
-        results.append(json.loads(Path(f"{stem}.json").read_text()))
-    _progress(len(jobs), len(jobs), "done")
+    for workload in workloads:
+        for configuration in configurations:
+            _progress(*next(progress), len(labels))
+            cache = shared_cache if warm_cache else tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
+            results.append(_run_worker(workload, configuration, repeats, compiler, out, cache))
+            if cache != shared_cache:
+                shutil.copytree(cache, shared_cache, dirs_exist_ok=True)
+        if workload in paired:
+            _progress(*next(progress), len(labels))
+            loops = _run_paired(workload, configurations, rounds, compiler, out, shared_cache)
+            _attach_paired(results, workload, loops)
+    _progress(len(labels), "done", len(labels))
     return results
+
+
+def _run_worker(workload: str, configuration: str, repeats: int, compiler: str, out: Path,
+                cache: str) -> dict[str, Any]:
+    stem = out / f"{workload}--{_slug(configuration)}"
+    done = _python(["bench.worker", workload, configuration, "--repeats", str(repeats), "--compiler", compiler,
+                    "--json", f"{stem}.json", "--latent", f"{stem}.pt"], cache)
+    if done.returncode != 0:
+        return {"workload": workload, "configuration": configuration, "error": done.stderr[-2000:]}
+    return json.loads(Path(f"{stem}.json").read_text())
+
+
+def _run_paired(workload: str, configurations: list[str], rounds: int, compiler: str, out: Path,
+                cache: str) -> dict[str, list[float]] | str:
+    path = out / f"{workload}--paired.json"
+    done = _python(["bench.paired", workload, "--configurations", *configurations, "--rounds", str(rounds),
+                    "--compiler", compiler, "--json", str(path)], cache)
+    return json.loads(path.read_text()) if done.returncode == 0 else done.stderr[-2000:]
+
+
+def _python(arguments: list[str], inductor_cache: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *arguments], env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": inductor_cache},
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def _attach_paired(results: list[dict[str, Any]], workload: str, loops: dict[str, list[float]] | str) -> None:
+    for result in results:
+        if result["workload"] != workload or "error" in result:
+            continue
+        if isinstance(loops, str):
+            result["paired_error"] = loops
+        elif result["configuration"] in loops:
+            result["paired_loops"] = loops[result["configuration"]]
+            result["paired_loop_seconds"] = statistics.median(loops[result["configuration"]])
 
 
 def add_quality(results: list[dict[str, Any]], out: Path) -> None:
@@ -109,21 +157,28 @@ def add_quality(results: list[dict[str, Any]], out: Path) -> None:
         inductor = by_key.get((workload, "torch.compile (inductor)"))
         hook = by_key.get((workload, HOOK_OF.get(result["method"], "")))
         mine = latent(result)
-        result["speedup_vs_eager"] = _speedup(result, eager)
-        inductor_speedup = _speedup(inductor, eager) if inductor else None
-        result["speedup_vs_inductor"] = (result["speedup_vs_eager"] / inductor_speedup
-                                         if inductor_speedup and result["speedup_vs_eager"] else None)
+        result["timing"] = "paired" if "paired_loops" in result else "own worker"
+        result["speedup_vs_eager"], result["speedup_vs_inductor"] = _speedups(result, eager, inductor)
         result["rel_l2_vs_uncached"] = rel_l2(mine, latent(eager)) if eager else None
         result["psnr_vs_uncached"] = psnr(mine, latent(eager)) if eager else None
         result["max_diff_vs_hook"] = max_abs(mine, latent(hook)) if hook else None
 
 
-def _speedup(result: dict[str, Any], eager: dict[str, Any] | None) -> float | None:
-    """Against the eager loop timed in the same worker between this configuration's loops when there is
-    one (drift-free), else against the eager configuration's own worker."""
+def _speedups(result: dict[str, Any], eager: dict[str, Any] | None,
+              inductor: dict[str, Any] | None) -> tuple[float | None, float | None]:
+    """(vs eager, vs Inductor). Paired configurations: medians of per-round ratios from the paired process.
+    Others: against the eager copy timed in their own worker between their loops, and through Inductor's
+    paired speedup over eager; without either (GPU preset), plain ratios of the workers' loop times."""
+    if "paired_loops" in result:
+        rounds = {name: r["paired_loops"] for name, r in (("eager", eager), ("inductor", inductor), ("self", result))
+                  if r and "paired_loops" in r}
+        return speedup(rounds, "self", "eager"), speedup(rounds, "self", "inductor")
     if result.get("eager_interleaved_seconds"):
-        return result["eager_interleaved_seconds"] / result["loop_seconds"]
-    return eager["loop_seconds"] / result["loop_seconds"] if eager else None
+        vs_eager = result["eager_interleaved_seconds"] / result["loop_seconds"]
+        inductor_vs_eager = _speedups(inductor, eager, inductor)[0] if inductor else None
+        return vs_eager, vs_eager / inductor_vs_eager if inductor_vs_eager else None
+    return (eager["loop_seconds"] / result["loop_seconds"] if eager else None,
+            inductor["loop_seconds"] / result["loop_seconds"] if inductor else None)
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -132,16 +187,25 @@ def table(results: list[dict[str, Any]]) -> str:
         if "error" in r:
             rows.append((r["workload"], r["configuration"], "FAILED: " + r["error"].strip().splitlines()[-1][:80]))
             continue
-        rows.append((r["workload"], r["configuration"], f"{r['loop_seconds']:.3f}", f"{r['ms_per_step']:.2f}",
+        loop = r.get("paired_loop_seconds") or r["loop_seconds"]
+        mark = "" if "paired_loop_seconds" in r else "*"
+        rows.append((r["workload"], r["configuration"], f"{loop:.3f}{mark}", f"{1000 * loop / r['steps']:.2f}{mark}",
                      _x(r["speedup_vs_eager"]), _x(r["speedup_vs_inductor"]), f"{r['warmup_seconds']:.1f}",
                      f"{r['dynamo_graphs']}/{r['recompiles']}/{r['graph_breaks']}" + (" eager!" if r["fell_back_to_eager"] else ""),
                      r["inductor_compiles"], f"{r['peak_memory_bytes'] / 2**20:,.0f}",
                      _num(r["rel_l2_vs_uncached"], ".1e"), _num(r["psnr_vs_uncached"], ".1f"),
                      _num(r["max_diff_vs_hook"], ".1e"),
                      "-" if r["efficiency"] is None else f"{r['ideal_loop_seconds']:.3f} ({r['efficiency']:.2f})"))
-    return tabulate(rows, headers=("workload", "configuration", "loop s", "ms/step", "vs eager", "vs inductor",
+    text = tabulate(rows, headers=("workload", "configuration", "loop s", "ms/step", "vs eager", "vs inductor",
                                    "warm-up s", "graphs/recompiles/breaks", "inductor compiles", "peak MiB",
                                    "rel L2", "PSNR dB", "max diff vs hook", "ideal s (efficiency)"))
+    notes = ["loop s, ms/step: median of the paired timing's rounds (one process, configurations in turn); "
+             "* = median of the configuration's own worker's loops",
+             "ideal s (efficiency): from the cachepass worker, variants timed alone between its loops; "
+             "efficiency = ideal / that worker's median loop"]
+    notes += [f"paired timing of {r['workload']} failed: {r['paired_error'].strip().splitlines()[-1][:200]}"
+              for r in results if r.get("paired_error") and r["configuration"] == "eager"]
+    return "\n".join([text, "", *notes])
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> Path | None:
@@ -186,7 +250,7 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def _progress(done: int, total: int, label: str) -> None:
+def _progress(done: int, label: str, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
     print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:60]:<60}", end="" if done < total else "\n",

@@ -51,8 +51,8 @@ class Measurement:
     ideal_loop_seconds: float | None = None  # sum over steps of (the variant alone + loop work)
     efficiency: float | None = None  # ideal / measured
     compile_seconds: dict[str, float] = field(default_factory=dict)  # cachepass: per variant
-    # The uncached eager loop timed between this configuration's loops (CPU). Every CPU worker holds that
-    # extra model copy, so peak_memory_bytes stay comparable between configurations.
+    # CPU, configurations not in the paired timing: the uncached eager loop timed between this one's loops
+    # (its model copy adds the eager model's weights to peak_memory_bytes).
     eager_interleaved_seconds: float | None = None
 
 
@@ -76,7 +76,9 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
     module = configuration.prepare(demo, workload, compiler)
     timesteps = workload.timesteps()
     alone = _VariantsAlone(demo, module, timesteps, workload.guidance) if configuration.cachepass else None
-    reference = _EagerReference(workload, timesteps) if workload.interleave_eager else None
+    # Configurations left out of the paired process get their own drift-free eager baseline.
+    reference = (_EagerReference(workload, timesteps) if workload.paired_timing and not configuration.paired
+                 else None)
 
     def after_loop() -> None:
         if alone is not None:
@@ -111,8 +113,9 @@ def _peak_memory(device: torch.device) -> int:
 
 
 class _EagerReference:
-    """An uncached eager copy of the model, its loop timed after each timed loop of the configuration:
-    speedups computed from it are immune to the machine's drift between worker processes."""
+    """An uncached eager copy of the model, its loop timed after each timed loop of the configuration, for
+    configurations that cannot join the paired timing: a speedup over eager that the machine's drift between
+    worker processes does not enter."""
 
     def __init__(self, workload: Any, timesteps: list[float]) -> None:
         self.demo, self.timesteps, self.guidance = workload.model(), timesteps, workload.guidance

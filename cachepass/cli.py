@@ -50,8 +50,9 @@ def _add_demo(commands: Any) -> None:
     demo.add_argument("--size", default="small", choices=SIZES,
                       help="model size: tiny (seconds) or small (default; attention is a real share of the time)")
     demo.add_argument("--steps", type=int, default=50, help="denoising steps, timesteps 999 down to 0 (default: 50)")
-    demo.add_argument("--repeats", type=int, default=3,
-                      help="timed loops per configuration after one warm-up loop; the median is shown (default: 3)")
+    demo.add_argument("--rounds", type=int, default=3,
+                      help="after one warm-up loop each, rounds of one timed loop per configuration, taken in turn; "
+                           "medians are shown (default: 3)")
     demo.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
@@ -116,7 +117,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(run_demo(args.model, args.size, args.steps, args.repeats))
+    print(run_demo(args.model, args.size, args.steps, args.rounds))
     return 0
 
 

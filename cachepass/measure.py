@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,40 @@ def time_denoise(demo: DemoModel, module: Callable[..., Any], timesteps: Sequenc
     loops.sort(key=lambda loop: loop.seconds)
     median_loop = loops[len(loops) // 2]
     return LoopTiming(first.seconds, median_loop.seconds, median_loop.step_seconds, median_loop.final)
+
+
+@dataclass(frozen=True)
+class InTurnTiming:
+    """Loops of several configurations taken in turn: round after round, each runs one loop."""
+
+    first_loop_seconds: dict[str, float]  # the warm-up loop of each, compilation included
+    rounds: dict[str, list[Trajectory]]  # each configuration's loop of every round
+
+    def seconds(self, name: str) -> list[float]:
+        return [loop.seconds for loop in self.rounds[name]]
+
+    def median_seconds(self, name: str) -> float:
+        return statistics.median(self.seconds(name))
+
+    def speedup(self, name: str, baseline: str) -> float:
+        """Median over rounds of baseline loop / this loop: drift slower than a round cancels."""
+        return statistics.median(b / s for b, s in zip(self.seconds(baseline), self.seconds(name)))
+
+
+def time_in_turn(demo: DemoModel, modules: dict[str, Callable[..., Any]], timesteps: Sequence[float],
+                 rounds: int = 5, guidance: float | None = 5.0) -> InTurnTiming:
+    """Time several configurations side by side on a machine whose speed drifts (a shared CPU drifts by
+    +-20% over seconds): a warm-up loop each, then `rounds` rounds of one loop each, in an order that
+    rotates every round so that no configuration always follows the same one."""
+    first = {name: denoise(demo, module, timesteps, guidance, time_steps=False).seconds
+             for name, module in modules.items()}
+    names = list(modules)
+    loops: dict[str, list[Trajectory]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in [*names[shift:], *names[:shift]]:
+            loops[name].append(denoise(demo, modules[name], timesteps, guidance))
+    return InTurnTiming(first, loops)
 
 
 class DiffusersHooked:

@@ -13,7 +13,8 @@ from bench.configurations import CONFIGURATIONS
 from bench.worker import Measurement
 
 ROOT = Path(__file__).resolve().parent.parent
-QUALITY = ("speedup_vs_eager", "speedup_vs_inductor", "rel_l2_vs_uncached", "psnr_vs_uncached", "max_diff_vs_hook")
+QUALITY = ("speedup_vs_eager", "speedup_vs_inductor", "rel_l2_vs_uncached", "psnr_vs_uncached", "max_diff_vs_hook",
+           "timing")
 
 
 def test_smoke_bench_writes_every_field(tmp_path):
@@ -42,3 +43,10 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert (faster["dynamo_graphs"], faster["recompiles"], faster["graph_breaks"]) == (2, 0, 0)
     assert {"full", "half"} <= set(faster["variants"])
     assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
+    # Timing: all but the hooks under compile take turns in one process; the others get an eager baseline.
+    for name, result in results.items():
+        paired = CONFIGURATIONS[name].paired
+        assert result["timing"] == ("paired" if paired else "own worker"), name
+        assert len(result.get("paired_loops", [])) == (document["rounds"] if paired else 0), name
+        assert (result["eager_interleaved_seconds"] is None) == paired, name
+        assert result["speedup_vs_eager"] > 0 and result["speedup_vs_inductor"] > 0, name

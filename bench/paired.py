@@ -1,0 +1,85 @@
+"""Paired timing: the configurations of one workload in one process, their loops taken in turn.
+
+This machine's speed drifts by +-20% over seconds (a shared CPU: the same eager loop measured 1.4 s and
+2.1 s in one minute), so loop times taken in different worker processes cannot be compared. Here every
+configuration whose Dynamo graphs are bounded (eager, diffusers' hooks in eager, Inductor, cachepass)
+is built in one process and timed with `cachepass.measure.time_in_turn`: a warm-up loop each, then,
+round after round, one loop each, in an order that rotates every round. A speedup is the median over
+rounds of the ratio of two loops of the same round, so drift slower than a round cancels.
+
+diffusers' hooks under torch.compile stay out: their recompiles would share the recompile limit of the
+model class's `forward` with the other compiled configurations and change what they measure.
+
+    python -m bench.paired WORKLOAD --configurations eager "cachepass PAB" --rounds 7 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+import cachepass
+from cachepass.measure import time_in_turn
+
+from .configurations import CONFIGURATIONS
+from .workloads import WORKLOADS
+
+
+def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler: str) -> dict[str, list[float]]:
+    """Loop seconds per configuration, one entry per round."""
+    workload = WORKLOADS[workload_name]
+    timesteps = workload.timesteps()
+    demos = {name: workload.model() for name in names}  # one model each (same seed): nothing shared
+    modules = {name: CONFIGURATIONS[name].prepare(demos[name], workload, compiler) for name in names}
+    # The demos differ only in their module: any of them builds the loop's inputs.
+    timing = time_in_turn(demos[names[0]], modules, timesteps, rounds, workload.guidance)
+    for name in names:
+        if CONFIGURATIONS[name].cachepass:
+            _check_ran(name, modules[name], len(timesteps) * (rounds + 1))
+    return {name: timing.seconds(name) for name in names}
+
+
+def _check_ran(name: str, module: Any, calls: int) -> None:
+    """Guard the measurement itself: had Dynamo served one configuration's model from another one's graph
+    (same class, same `forward`), the cachepass runtime would miss calls or see a second model."""
+    graphs = cachepass.compiled_graphs(module)
+    seen = sum(len(state.history) for graph in graphs for _, state in graph.states())
+    models = {id(owner) for graph in graphs for owner in graph.owners()}
+    if seen < calls or len(models) != 1:
+        raise RuntimeError(f"{name}: the cachepass runtime saw {seen} of {calls} calls from {len(models)} models; "
+                           "the paired timing is invalid")
+
+
+def speedup(seconds: dict[str, list[float]], name: str, baseline: str) -> float | None:
+    """Median over rounds of baseline loop / this loop."""
+    if name not in seconds or baseline not in seconds:
+        return None
+    return statistics.median(b / s for b, s in zip(seconds[baseline], seconds[name]))
+
+
+def paired_configurations(names: Sequence[str]) -> list[str]:
+    return [name for name in names if CONFIGURATIONS[name].paired]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("--configurations", nargs="+", required=True, choices=sorted(CONFIGURATIONS))
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--compiler", default="inductor", choices=("inductor", "eager"))
+    parser.add_argument("--json", required=True, help="where to write {configuration: [loop seconds per round]}")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    loops: dict[str, Any] = paired_loops(args.workload, paired_configurations(args.configurations), args.rounds,
+                                         args.compiler)
+    with open(args.json, "w") as handle:
+        json.dump(loops, handle)
+
+
+if __name__ == "__main__":
+    main()
