@@ -31,6 +31,7 @@ Each variant keeps the original inputs in order, so the runtime calls any of the
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class CacheSlot:
     node: str  # the output's node name in the captured graph
     spec: TensorSpec
 
-    @property
+    @functools.cached_property  # the runtime looks it up on every cache read and write
     def ident(self) -> str:
         return f"{re.sub(r'[^0-9a-zA-Z]+', '_', self.site).strip('_')}__{self.index}"
 
