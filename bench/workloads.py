@@ -78,7 +78,7 @@ WORKLOADS: dict[str, Workload] = {
     "cogvideox-2b": Workload("cogvideox-2b", "CogVideoX-2b transformer config, 13x60x90 latents + 226 text tokens, "
                                              "bf16, batched CFG", _cogvideox_2b, 20, PAB_DEFAULT,
                              FASTERCACHE_COGVIDEOX, device="cuda", dtype=torch.bfloat16, paired_timing=False),
-    "smoke": Workload("smoke", "tiny CogVideoX (seconds; checks every configuration and field)",
+    "smoke": Workload("smoke", "tiny CogVideoX, 8 steps (checks every configuration and field)",
                       lambda: build("cogvideox", "tiny"), 8, PAB_DEFAULT, FASTERCACHE_COGVIDEOX),
 }
 
