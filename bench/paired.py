@@ -5,7 +5,9 @@ This machine's speed drifts by +-20% over seconds (a shared CPU: the same eager 
 configuration whose Dynamo graphs are bounded (eager, diffusers' hooks in eager, Inductor, cachepass)
 is built in one process and timed with `cachepass.measure.time_in_turn`: a warm-up loop each, then,
 round after round, one loop each, in an order that rotates every round. A speedup is the median over
-rounds of the ratio of two loops of the same round, so drift slower than a round cancels.
+rounds of the ratio of two loops of the same round, so drift slower than a round cancels. After each
+cachepass loop, its variants are timed alone (bench/ideal.py): the efficiency is the median over rounds
+of that round's ideal / that round's loop.
 
 diffusers' hooks under torch.compile stay out: their recompiles would share the recompile limit of the
 model class's `forward` with the other compiled configurations and change what they measure.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from dataclasses import asdict, dataclass
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,21 +30,39 @@ import cachepass
 from cachepass.measure import time_in_turn
 
 from .configurations import CONFIGURATIONS
+from .ideal import VariantsAlone
 from .workloads import WORKLOADS
 
 
-def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler: str) -> dict[str, list[float]]:
-    """Loop seconds per configuration, one entry per round."""
+@dataclass
+class Paired:
+    loops: dict[str, list[float]]  # loop seconds of each configuration, one per round
+    ideal: dict[str, list[float]]  # cachepass: the schedule's ideal loop sampled right after each loop
+
+
+def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler: str) -> Paired:
     workload = WORKLOADS[workload_name]
     timesteps = workload.timesteps()
     demos = {name: workload.model() for name in names}  # one model each (same seed): nothing shared
     modules = {name: CONFIGURATIONS[name].prepare(demos[name], workload, compiler) for name in names}
+    alone = {name: VariantsAlone(demos[name], modules[name], timesteps, workload.guidance)
+             for name in names if CONFIGURATIONS[name].cachepass}
+    ideal: dict[str, list[float]] = {name: [] for name in alone}
+
+    def record() -> None:
+        for variants in alone.values():
+            variants.record()
+
+    def sample(name: str) -> None:  # right after the loop, so that both see the same machine state
+        if name in alone:
+            alone[name].sample()
+            ideal[name].append(alone[name].latest_ideal_seconds())
+
     # The demos differ only in their module: any of them builds the loop's inputs.
-    timing = time_in_turn(demos[names[0]], modules, timesteps, rounds, workload.guidance)
-    for name in names:
-        if CONFIGURATIONS[name].cachepass:
-            _check_ran(name, modules[name], len(timesteps) * (rounds + 1))
-    return {name: timing.seconds(name) for name in names}
+    timing = time_in_turn(demos[names[0]], modules, timesteps, rounds, workload.guidance, record, sample)
+    for name in alone:
+        _check_ran(name, modules[name], len(timesteps) * (rounds + 2))  # warm-up, recording, rounds
+    return Paired({name: timing.seconds(name) for name in names}, ideal)
 
 
 def _check_ran(name: str, module: Any, calls: int) -> None:
@@ -72,13 +93,13 @@ def main() -> None:
     parser.add_argument("--configurations", nargs="+", required=True, choices=sorted(CONFIGURATIONS))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--compiler", default="inductor", choices=("inductor", "eager"))
-    parser.add_argument("--json", required=True, help="where to write {configuration: [loop seconds per round]}")
+    parser.add_argument("--json", required=True,
+                        help="where to write {loops: {configuration: [seconds per round]}, ideal: {...}}")
     args = parser.parse_args()
     torch.manual_seed(0)
-    loops: dict[str, Any] = paired_loops(args.workload, paired_configurations(args.configurations), args.rounds,
-                                         args.compiler)
+    paired = paired_loops(args.workload, paired_configurations(args.configurations), args.rounds, args.compiler)
     with open(args.json, "w") as handle:
-        json.dump(loops, handle)
+        json.dump(asdict(paired), handle)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def _run_worker(workload: str, configuration: str, repeats: int, compiler: str, 
 
 
 def _run_paired(workload: str, configurations: list[str], rounds: int, compiler: str, out: Path,
-                cache: str) -> dict[str, list[float]] | str:
+                cache: str) -> dict[str, Any] | str:
     path = out / f"{workload}--paired.json"
     done = _python(["bench.paired", workload, "--configurations", *configurations, "--rounds", str(rounds),
                     "--compiler", compiler, "--json", str(path)], cache)
@@ -133,15 +133,25 @@ def _python(arguments: list[str], inductor_cache: str) -> subprocess.CompletedPr
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
 
 
-def _attach_paired(results: list[dict[str, Any]], workload: str, loops: dict[str, list[float]] | str) -> None:
+def _attach_paired(results: list[dict[str, Any]], workload: str, paired: dict[str, Any] | str) -> None:
+    """Paired loop times, and for cachepass the paired efficiency: the median over rounds of (ideal sampled
+    right after the loop) / (the loop). The worker's own figures stay under `worker_*`."""
     for result in results:
         if result["workload"] != workload or "error" in result:
             continue
-        if isinstance(loops, str):
-            result["paired_error"] = loops
-        elif result["configuration"] in loops:
-            result["paired_loops"] = loops[result["configuration"]]
-            result["paired_loop_seconds"] = statistics.median(loops[result["configuration"]])
+        name = result["configuration"]
+        if isinstance(paired, str):
+            result["paired_error"] = paired
+            continue
+        if name in paired["loops"]:
+            result["paired_loops"] = paired["loops"][name]
+            result["paired_loop_seconds"] = statistics.median(paired["loops"][name])
+        if paired["ideal"].get(name):
+            ideal = paired["ideal"][name]
+            result["worker_ideal_loop_seconds"] = result["ideal_loop_seconds"]
+            result["worker_efficiency"] = result["efficiency"]
+            result["ideal_loop_seconds"] = statistics.median(ideal)
+            result["efficiency"] = statistics.median(i / loop for i, loop in zip(ideal, result["paired_loops"]))
 
 
 def add_quality(results: list[dict[str, Any]], out: Path) -> None:
@@ -201,8 +211,8 @@ def table(results: list[dict[str, Any]]) -> str:
                                    "rel L2", "PSNR dB", "max diff vs hook", "ideal s (efficiency)"))
     notes = ["loop s, ms/step: median of the paired timing's rounds (one process, configurations in turn); "
              "* = median of the configuration's own worker's loops",
-             "ideal s (efficiency): from the cachepass worker, variants timed alone between its loops; "
-             "efficiency = ideal / that worker's median loop"]
+             "ideal s (efficiency): the schedule's variants timed alone right after each paired loop; "
+             "efficiency = median over rounds of ideal / loop"]
     notes += [f"paired timing of {r['workload']} failed: {r['paired_error'].strip().splitlines()[-1][:200]}"
               for r in results if r.get("paired_error") and r["configuration"] == "eager"]
     return "\n".join([text, "", *notes])

@@ -19,10 +19,10 @@ import torch
 from torch._dynamo.utils import counters, guard_failures
 
 import cachepass
-from cachepass.lower import Lowered
 from cachepass.measure import denoise, time_denoise
 
 from .configurations import CONFIGURATIONS
+from .ideal import VariantsAlone
 from .workloads import WORKLOADS
 
 
@@ -75,7 +75,7 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
         torch.cuda.reset_peak_memory_stats()
     module = configuration.prepare(demo, workload, compiler)
     timesteps = workload.timesteps()
-    alone = _VariantsAlone(demo, module, timesteps, workload.guidance) if configuration.cachepass else None
+    alone = VariantsAlone(demo, module, timesteps, workload.guidance) if configuration.cachepass else None
     # Configurations left out of the paired process get their own drift-free eager baseline.
     reference = (_EagerReference(workload, timesteps) if workload.paired_timing and not configuration.paired
                  else None)
@@ -126,89 +126,6 @@ class _EagerReference:
 
     def median(self) -> float | None:
         return statistics.median(self.seconds) if self.seconds else None
-
-
-class _VariantsAlone:
-    """The limit of a cachepass schedule: each variant's compiled function called on its own, with the
-    arguments it got in a real loop, plus the loop's own per-step work (CFG combination, Euler update,
-    input building) timed with a model that costs nothing. Samples are taken between the timed loops
-    (interleaved), so that both sides see the same machine state.
-
-    ideal = sum over steps of (the step's variant alone) + steps x (loop work per step)
-    efficiency = ideal / measured: what Dynamo's guards plus cachepass's dispatch cost on top."""
-
-    def __init__(self, demo: Any, module: Any, timesteps: list[float], guidance: float | None) -> None:
-        self.demo, self.module, self.timesteps, self.guidance = demo, module, timesteps, guidance
-        self.args: dict[str, tuple] = {}
-        self.samples: dict[str, list[float]] = {}
-        self.loop_work: list[float] = []
-
-    def graph(self) -> Any:
-        graphs = [g for g in cachepass.compiled_graphs(self.module) if g.cached]
-        return graphs[-1] if graphs else None  # PAB's CachedGraph or FasterCache's FasterCacheGraph
-
-    def record(self) -> None:
-        graph = self.graph()
-        if graph is None:
-            return
-        originals = dict(graph.lowered)
-        for key, low in originals.items():
-            graph.lowered[key] = Lowered(low.variant, _recorder(low, self.args), low.compiler, low.compile_seconds)
-        try:
-            denoise(self.demo, self.module, self.timesteps, self.guidance, time_steps=False)
-        finally:
-            graph.lowered.update(originals)
-        self.functions = {low.variant.name: low.fn for low in originals.values()}
-
-    def sample(self, calls: int = 3) -> None:
-        for name, args in self.args.items():
-            for _ in range(calls):
-                start = time.perf_counter()
-                self.functions[name](*args)
-                _sync(self.demo.device)
-                self.samples.setdefault(name, []).append(time.perf_counter() - start)
-        if self.args:
-            self.loop_work.append(_loop_work(self.demo, self.timesteps, self.guidance))
-
-    def fill(self, result: Measurement) -> None:
-        graph = self.graph()
-        if graph is None:
-            return
-        state = graph.states()[0][1]
-        last = [r for r in state.history if r.generation == state.generation]
-        result.variants = [r.variant for r in last]
-        result.cache_bytes = sum(s.cache_bytes() for _, s in graph.states())
-        result.compile_seconds = {low.variant.name: low.compile_seconds for low in graph.lowered.values()}
-        result.variant_ms = {name: 1000 * statistics.median(times) for name, times in self.samples.items()}
-        work = statistics.median(self.loop_work) if self.loop_work else 0.0
-        result.loop_work_ms = 1000 * work
-        result.ideal_loop_seconds = (sum(result.variant_ms.get(name, 0.0) for name in result.variants) / 1000
-                                     + work * len(result.variants))
-        result.efficiency = result.ideal_loop_seconds / result.loop_seconds
-
-
-def _loop_work(demo: Any, timesteps: list[float], guidance: float | None) -> float:
-    """Per-step time of the denoising loop around a model that costs nothing."""
-    kwargs = demo.inputs(timesteps[0], 2 if guidance is not None else 1)
-    output = torch.zeros_like(kwargs[demo.latent_key])
-
-    def free_model(**_: Any) -> tuple[torch.Tensor]:
-        return (output,)
-
-    return statistics.median(denoise(demo, free_model, timesteps, guidance).step_seconds)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _recorder(low: Lowered, recorded: dict[str, tuple]):
-    def call(*args: Any) -> Any:
-        recorded.setdefault(low.variant.name, args)
-        return low.fn(*args)
-
-    return call
 
 
 def main() -> None:

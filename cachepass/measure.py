@@ -114,18 +114,24 @@ class InTurnTiming:
 
 
 def time_in_turn(demo: DemoModel, modules: dict[str, Callable[..., Any]], timesteps: Sequence[float],
-                 rounds: int = 5, guidance: float | None = 5.0) -> InTurnTiming:
+                 rounds: int = 5, guidance: float | None = 5.0, after_warmup: Callable[[], None] | None = None,
+                 after_loop: Callable[[str], None] | None = None) -> InTurnTiming:
     """Time several configurations side by side on a machine whose speed drifts (a shared CPU drifts by
     +-20% over seconds): a warm-up loop each, then `rounds` rounds of one loop each, in an order that
-    rotates every round so that no configuration always follows the same one."""
+    rotates every round so that no configuration always follows the same one. `after_loop(name)` runs
+    after each timed loop, for measurements that must see the same machine state as that loop."""
     first = {name: denoise(demo, module, timesteps, guidance, time_steps=False).seconds
              for name, module in modules.items()}
+    if after_warmup is not None:
+        after_warmup()
     names = list(modules)
     loops: dict[str, list[Trajectory]] = {name: [] for name in names}
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in [*names[shift:], *names[:shift]]:
             loops[name].append(denoise(demo, modules[name], timesteps, guidance))
+            if after_loop is not None:
+                after_loop(name)
     return InTurnTiming(first, loops)
 
 

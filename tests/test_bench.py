@@ -50,3 +50,5 @@ def test_smoke_bench_writes_every_field(tmp_path):
         assert len(result.get("paired_loops", [])) == (document["rounds"] if paired else 0), name
         assert (result["eager_interleaved_seconds"] is None) == paired, name
         assert result["speedup_vs_eager"] > 0 and result["speedup_vs_inductor"] > 0, name
+    for name in ("cachepass PAB", "cachepass FasterCache"):  # efficiency from the paired rounds, worker's kept
+        assert results[name]["worker_efficiency"] > 0 and results[name]["efficiency"] > 0, name

@@ -1,0 +1,109 @@
+"""The limit of a cachepass schedule: each step's compiled variant timed alone.
+
+ideal = sum over steps of (the step's variant alone) + steps x (the loop's own work per step)
+efficiency = ideal / measured loop: what Dynamo's guards plus the cachepass runtime cost on top.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+
+import cachepass
+from cachepass.lower import Lowered
+from cachepass.measure import denoise
+
+
+class VariantsAlone:
+    """Each variant's compiled function called on its own, with the arguments it got in a real loop, plus
+    the loop's own per-step work (CFG combination, Euler update, input building) timed with a model that
+    costs nothing. `sample()` runs between timed loops, so that both sides see the same machine state."""
+
+    def __init__(self, demo: Any, module: Any, timesteps: list[float], guidance: float | None) -> None:
+        self.demo, self.module, self.timesteps, self.guidance = demo, module, timesteps, guidance
+        self.args: dict[str, tuple] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.loop_work: list[float] = []
+        self.calls = 3  # calls of each variant per sample
+
+    def graph(self) -> Any:
+        graphs = [g for g in cachepass.compiled_graphs(self.module) if g.cached]
+        return graphs[-1] if graphs else None  # PAB's CachedGraph or FasterCache's FasterCacheGraph
+
+    def record(self) -> None:
+        graph = self.graph()
+        if graph is None:
+            return
+        originals = dict(graph.lowered)
+        for key, low in originals.items():
+            graph.lowered[key] = Lowered(low.variant, _recorder(low, self.args), low.compiler, low.compile_seconds)
+        try:
+            denoise(self.demo, self.module, self.timesteps, self.guidance, time_steps=False)
+        finally:
+            graph.lowered.update(originals)
+        self.functions = {low.variant.name: low.fn for low in originals.values()}
+
+    def variants(self) -> list[str]:
+        """The variant each step of the model's latest generation ran."""
+        state = self.graph().states()[0][1]
+        return [r.variant for r in state.history if r.generation == state.generation]
+
+    def latest_ideal_seconds(self) -> float:
+        """The ideal loop from the latest `sample()` alone: one round's figure."""
+        latest = {name: statistics.median(times[-self.calls:]) for name, times in self.samples.items()}
+        variants = self.variants()
+        return sum(latest[name] for name in variants) + self.loop_work[-1] * len(variants)
+
+    def sample(self) -> None:
+        for name, args in self.args.items():
+            for _ in range(self.calls):
+                start = time.perf_counter()
+                self.functions[name](*args)
+                _sync(self.demo.device)
+                self.samples.setdefault(name, []).append(time.perf_counter() - start)
+        if self.args:
+            self.loop_work.append(_loop_work(self.demo, self.timesteps, self.guidance))
+
+    def fill(self, result: Any) -> None:
+        """Set the cachepass fields of a bench.worker.Measurement, from the medians of all samples."""
+        graph = self.graph()
+        if graph is None:
+            return
+        result.variants = self.variants()
+        result.cache_bytes = sum(s.cache_bytes() for _, s in graph.states())
+        result.compile_seconds = {low.variant.name: low.compile_seconds for low in graph.lowered.values()}
+        result.variant_ms = {name: 1000 * statistics.median(times) for name, times in self.samples.items()}
+        work = statistics.median(self.loop_work) if self.loop_work else 0.0
+        result.loop_work_ms = 1000 * work
+        result.ideal_loop_seconds = (sum(result.variant_ms.get(name, 0.0) for name in result.variants) / 1000
+                                     + work * len(result.variants))
+        result.efficiency = result.ideal_loop_seconds / result.loop_seconds
+
+
+def _loop_work(demo: Any, timesteps: list[float], guidance: float | None) -> float:
+    """Per-step time of the denoising loop around a model that costs nothing."""
+    kwargs = demo.inputs(timesteps[0], 2 if guidance is not None else 1)
+    output = torch.zeros_like(kwargs[demo.latent_key])
+
+    def free_model(**_: Any) -> tuple[torch.Tensor]:
+        return (output,)
+
+    return statistics.median(denoise(demo, free_model, timesteps, guidance).step_seconds)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _recorder(low: Lowered, recorded: dict[str, tuple]):
+    def call(*args: Any) -> Any:
+        recorded.setdefault(low.variant.name, args)
+        return low.fn(*args)
+
+    return call
+
+
