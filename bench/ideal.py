@@ -46,6 +46,29 @@ class VariantsAlone:
             graph.lowered.update(originals)
         self.functions = {low.variant.name: low.fn for low in originals.values()}
 
+    def clock_in_loop(self) -> None:
+        """From now on, also time every variant call the runtime makes inside real loops: the same loop's
+        variant time, free of the drift between a loop and a later sample."""
+        graph = self.graph()
+        self.in_graph = 0.0
+        for key, low in dict(graph.lowered).items():
+            graph.lowered[key] = Lowered(low.variant, self._clocked(low.fn), low.compiler, low.compile_seconds)
+
+    def take_in_loop_ideal_seconds(self) -> float:
+        """The ideal of the loop that just ran: its variants' own time inside it plus the loop work."""
+        seconds, self.in_graph = self.in_graph, 0.0
+        return seconds + self.loop_work[-1] * len(self.variants())
+
+    def _clocked(self, fn: Any) -> Any:
+        def call(*args: Any) -> Any:
+            start = time.perf_counter()
+            outputs = fn(*args)
+            _sync(self.demo.device)
+            self.in_graph += time.perf_counter() - start
+            return outputs
+
+        return call
+
     def variants(self) -> list[str]:
         """The variant each step of the model's latest generation ran."""
         state = self.graph().states()[0][1]

@@ -5,9 +5,13 @@ This machine's speed drifts by +-20% over seconds (a shared CPU: the same eager 
 configuration whose Dynamo graphs are bounded (eager, diffusers' hooks in eager, Inductor, cachepass)
 is built in one process and timed with `cachepass.measure.time_in_turn`: a warm-up loop each, then,
 round after round, one loop each, in an order that rotates every round. A speedup is the median over
-rounds of the ratio of two loops of the same round, so drift slower than a round cancels. After each
-cachepass loop, its variants are timed alone (bench/ideal.py): the efficiency is the median over rounds
-of that round's ideal / that round's loop.
+rounds of the ratio of two loops of the same round, so drift slower than a round cancels.
+
+Efficiency of a cachepass loop = ideal / loop, where ideal = the time its compiled variants themselves
+took inside that very loop + the loop's own per-step work: what is left is what Dynamo's guards and the
+cachepass runtime cost. Timing the variants inside the loop makes the ratio drift-free; the variants are
+also timed alone right after each loop (bench/ideal.py), and that ratio is reported as
+`efficiency_alone` (noisier: the sample and the loop run at different moments).
 
 diffusers' hooks under torch.compile stay out: their recompiles would share the recompile limit of the
 model class's `forward` with the other compiled configurations and change what they measure.
@@ -37,7 +41,8 @@ from .workloads import WORKLOADS
 @dataclass
 class Paired:
     loops: dict[str, list[float]]  # loop seconds of each configuration, one per round
-    ideal: dict[str, list[float]]  # cachepass: the schedule's ideal loop sampled right after each loop
+    ideal: dict[str, list[float]]  # cachepass: each loop's variants timed inside it, plus the loop work
+    ideal_alone: dict[str, list[float]]  # cachepass: the variants timed alone right after each loop
 
 
 def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler: str) -> Paired:
@@ -48,21 +53,24 @@ def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler
     alone = {name: VariantsAlone(demos[name], modules[name], timesteps, workload.guidance)
              for name in names if CONFIGURATIONS[name].cachepass}
     ideal: dict[str, list[float]] = {name: [] for name in alone}
+    ideal_alone: dict[str, list[float]] = {name: [] for name in alone}
 
     def record() -> None:
         for variants in alone.values():
             variants.record()
+            variants.clock_in_loop()
 
     def sample(name: str) -> None:  # right after the loop, so that both see the same machine state
         if name in alone:
             alone[name].sample()
-            ideal[name].append(alone[name].latest_ideal_seconds())
+            ideal[name].append(alone[name].take_in_loop_ideal_seconds())
+            ideal_alone[name].append(alone[name].latest_ideal_seconds())
 
     # The demos differ only in their module: any of them builds the loop's inputs.
     timing = time_in_turn(demos[names[0]], modules, timesteps, rounds, workload.guidance, record, sample)
     for name in alone:
         _check_ran(name, modules[name], len(timesteps) * (rounds + 2))  # warm-up, recording, rounds
-    return Paired({name: timing.seconds(name) for name in names}, ideal)
+    return Paired({name: timing.seconds(name) for name in names}, ideal, ideal_alone)
 
 
 def _check_ran(name: str, module: Any, calls: int) -> None:

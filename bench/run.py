@@ -134,8 +134,9 @@ def _python(arguments: list[str], inductor_cache: str) -> subprocess.CompletedPr
 
 
 def _attach_paired(results: list[dict[str, Any]], workload: str, paired: dict[str, Any] | str) -> None:
-    """Paired loop times, and for cachepass the paired efficiency: the median over rounds of (ideal sampled
-    right after the loop) / (the loop). The worker's own figures stay under `worker_*`."""
+    """Paired loop times, and for cachepass the paired efficiency (bench/paired.py): the median over rounds
+    of ideal / loop, with the variants timed inside the loop (`efficiency`) or alone right after it
+    (`efficiency_alone`). The worker's own figures stay under `worker_*`."""
     for result in results:
         if result["workload"] != workload or "error" in result:
             continue
@@ -147,11 +148,12 @@ def _attach_paired(results: list[dict[str, Any]], workload: str, paired: dict[st
             result["paired_loops"] = paired["loops"][name]
             result["paired_loop_seconds"] = statistics.median(paired["loops"][name])
         if paired["ideal"].get(name):
-            ideal = paired["ideal"][name]
+            loops = result["paired_loops"]
             result["worker_ideal_loop_seconds"] = result["ideal_loop_seconds"]
             result["worker_efficiency"] = result["efficiency"]
-            result["ideal_loop_seconds"] = statistics.median(ideal)
-            result["efficiency"] = statistics.median(i / loop for i, loop in zip(ideal, result["paired_loops"]))
+            result["ideal_loop_seconds"] = statistics.median(paired["ideal"][name])
+            result["efficiency"] = statistics.median(i / loop for i, loop in zip(paired["ideal"][name], loops))
+            result["efficiency_alone"] = statistics.median(i / loop for i, loop in zip(paired["ideal_alone"][name], loops))
 
 
 def add_quality(results: list[dict[str, Any]], out: Path) -> None:
@@ -211,8 +213,9 @@ def table(results: list[dict[str, Any]]) -> str:
                                    "rel L2", "PSNR dB", "max diff vs hook", "ideal s (efficiency)"))
     notes = ["loop s, ms/step: median of the paired timing's rounds (one process, configurations in turn); "
              "* = median of the configuration's own worker's loops",
-             "ideal s (efficiency): the schedule's variants timed alone right after each paired loop; "
-             "efficiency = median over rounds of ideal / loop"]
+             "ideal s (efficiency): the time the variants themselves took inside each paired loop, plus the loop's "
+             "own work; efficiency = median over rounds of ideal / loop (variants timed alone instead: "
+             "efficiency_alone in the JSON)"]
     notes += [f"paired timing of {r['workload']} failed: {r['paired_error'].strip().splitlines()[-1][:200]}"
               for r in results if r.get("paired_error") and r["configuration"] == "eager"]
     return "\n".join([text, "", *notes])
