@@ -14,7 +14,7 @@ import torch
 
 import cachepass
 from cachepass.lower import Lowered
-from cachepass.measure import denoise
+from cachepass.measure import denoise, sync
 
 
 class VariantsAlone:
@@ -63,7 +63,7 @@ class VariantsAlone:
         def call(*args: Any) -> Any:
             start = time.perf_counter()
             outputs = fn(*args)
-            _sync(self.demo.device)
+            sync(self.demo.device)
             self.in_graph += time.perf_counter() - start
             return outputs
 
@@ -85,7 +85,7 @@ class VariantsAlone:
             for _ in range(self.calls):
                 start = time.perf_counter()
                 self.functions[name](*args)
-                _sync(self.demo.device)
+                sync(self.demo.device)
                 self.samples.setdefault(name, []).append(time.perf_counter() - start)
         if self.args:
             self.loop_work.append(_loop_work(self.demo, self.timesteps, self.guidance))
@@ -115,11 +115,6 @@ def _loop_work(demo: Any, timesteps: list[float], guidance: float | None) -> flo
         return (output,)
 
     return statistics.median(denoise(demo, free_model, timesteps, guidance).step_seconds)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _recorder(low: Lowered, recorded: dict[str, tuple]):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -82,13 +81,6 @@ def _check_ran(name: str, module: Any, calls: int) -> None:
     if seen < calls or len(models) != 1:
         raise RuntimeError(f"{name}: the cachepass runtime saw {seen} of {calls} calls from {len(models)} models; "
                            "the paired timing is invalid")
-
-
-def speedup(seconds: dict[str, list[float]], name: str, baseline: str) -> float | None:
-    """Median over rounds of baseline loop / this loop."""
-    if name not in seconds or baseline not in seconds:
-        return None
-    return statistics.median(b / s for b, s in zip(seconds[baseline], seconds[name]))
 
 
 def paired_configurations(names: Sequence[str]) -> list[str]:

@@ -33,10 +33,10 @@ from typing import Any
 import torch
 from tabulate import tabulate
 
-from cachepass.measure import max_abs, psnr, rel_l2
+from cachepass.measure import max_abs, median_ratio, psnr, rel_l2
 
 from .configurations import CONFIGURATIONS, HOOK_OF
-from .paired import paired_configurations, speedup
+from .paired import paired_configurations
 from .workloads import PRESETS, WORKLOADS
 
 EXAMPLES = """examples:
@@ -152,8 +152,8 @@ def _attach_paired(results: list[dict[str, Any]], workload: str, paired: dict[st
             result["worker_ideal_loop_seconds"] = result["ideal_loop_seconds"]
             result["worker_efficiency"] = result["efficiency"]
             result["ideal_loop_seconds"] = statistics.median(paired["ideal"][name])
-            result["efficiency"] = statistics.median(i / loop for i, loop in zip(paired["ideal"][name], loops))
-            result["efficiency_alone"] = statistics.median(i / loop for i, loop in zip(paired["ideal_alone"][name], loops))
+            result["efficiency"] = median_ratio(paired["ideal"][name], loops)
+            result["efficiency_alone"] = median_ratio(paired["ideal_alone"][name], loops)
 
 
 def add_quality(results: list[dict[str, Any]], out: Path) -> None:
@@ -182,9 +182,9 @@ def _speedups(result: dict[str, Any], eager: dict[str, Any] | None,
     Others: against the eager copy timed in their own worker between their loops, and through Inductor's
     paired speedup over eager; without either (GPU preset), plain ratios of the workers' loop times."""
     if "paired_loops" in result:
-        rounds = {name: r["paired_loops"] for name, r in (("eager", eager), ("inductor", inductor), ("self", result))
-                  if r and "paired_loops" in r}
-        return speedup(rounds, "self", "eager"), speedup(rounds, "self", "inductor")
+        vs_eager, vs_inductor = (median_ratio(base["paired_loops"], result["paired_loops"])
+                                 if base and "paired_loops" in base else None for base in (eager, inductor))
+        return vs_eager, vs_inductor
     if result.get("eager_interleaved_seconds"):
         vs_eager = result["eager_interleaved_seconds"] / result["loop_seconds"]
         inductor_vs_eager = _speedups(inductor, eager, inductor)[0] if inductor else None

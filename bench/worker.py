@@ -11,14 +11,12 @@ import json
 import logging
 import resource
 import statistics
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch._dynamo.utils import counters, guard_failures
 
-import cachepass
 from cachepass.measure import denoise, time_denoise
 
 from .configurations import CONFIGURATIONS

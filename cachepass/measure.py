@@ -110,7 +110,12 @@ class InTurnTiming:
 
     def speedup(self, name: str, baseline: str) -> float:
         """Median over rounds of baseline loop / this loop: drift slower than a round cancels."""
-        return statistics.median(b / s for b, s in zip(self.seconds(baseline), self.seconds(name)))
+        return median_ratio(self.seconds(baseline), self.seconds(name))
+
+
+def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """The median of per-round ratios: a figure measured in rounds, free of drift slower than a round."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
 
 
 def time_in_turn(demo: DemoModel, modules: dict[str, Callable[..., Any]], timesteps: Sequence[float],

@@ -34,7 +34,7 @@ def test_step_count_changes_between_generations_match_the_hook():
 
 def test_resolution_change_between_generations_uses_a_fresh_cache():
     demo, compiled, reference = compiled_and_reference()
-    small, large = demo.make_inputs, None
+    small = demo.make_inputs
 
     def larger(batch):
         inputs = small(batch)
