@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -87,7 +88,8 @@ def _add_dump(commands: Any) -> None:
                        help="fastercache only: the model has no unconditional branch (e.g. Flux-dev)")
     cache.add_argument("--cache-config", type=Path, metavar="JSON",
                        help="a JSON file with the fields of cachepass.PABConfig / cachepass.FCConfig or of diffusers' "
-                            "PyramidAttentionBroadcastConfig / FasterCacheConfig; the fields tell the method")
+                            "PyramidAttentionBroadcastConfig / FasterCacheConfig; the field names tell the class, "
+                            "--method decides where they fit both methods")
     cache.add_argument("--classification", choices=("cachepass", "diffusers"), default="cachepass",
                        help="how layers get their kind: from the graph (cachepass, default) or diffusers' rule")
     for kind, default in (("spatial", 2), ("temporal", None), ("cross", None)):
@@ -122,7 +124,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .config import to_cache_config
     from .dump import dump
+    from .fastercache.config import FCConfig
 
     chosen = [bool(args.model), bool(args.model_class), bool(args.checkpoint)]
     if sum(chosen) != 1:
@@ -130,9 +134,9 @@ def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     demo = _load_model(parser, args)
     cache = _cache_config(parser, args)
     options = {"cache": cache, "compiler": "inductor" if args.compile else "eager"}
-    fastercache = type(cache).__name__ in ("FCConfig", "FasterCacheConfig")
-    distilled = getattr(cache, "guidance_distilled", False) or getattr(cache, "is_guidance_distilled", False)
-    batch = 2 * demo.batch if fastercache and not distilled else None  # CFG-Cache needs a batched [uncond, cond]
+    config = to_cache_config(cache)
+    batched_cfg = isinstance(config, FCConfig) and not config.guidance_distilled
+    batch = 2 * demo.batch if batched_cfg else None  # CFG-Cache needs a batched [uncond, cond]
     result = dump(demo, options, args.steps, args.out, svg=args.svg, batch=batch)
     print(result.tag_table)
     if result.plan_table:
@@ -170,12 +174,6 @@ def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
     return demo_model(module, size)
 
 
-_DIFFUSERS_PAB_FIELDS = ("_attention_block_skip_range", "_attention_timestep_skip_range")
-_DIFFUSERS_FC_FIELDS = ("unconditional_batch_skip_range", "tensor_format", "is_guidance_distilled",
-                        "low_frequency_weight_update_timestep_range", "alpha_low_frequency")
-_FC_FIELDS = ("uncond_skip", "uncond_timesteps", "guidance_distilled", "cfg_calls", "alpha_low", "attention_weight")
-
-
 def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
     from .config import ConfigError, PABConfig
     from .fastercache.config import FCConfig
@@ -184,7 +182,7 @@ def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
         if args.cache_config is not None:
             fields = {k: tuple(v) if isinstance(v, list) else v
                       for k, v in json.loads(args.cache_config.read_text()).items()}
-            return _config_from_fields(fields, FCConfig, PABConfig)
+            return _config_from_fields(fields, args.method)
         if args.method == "fastercache":
             return FCConfig(guidance_distilled=args.guidance_distilled, classification=args.classification)
         return PABConfig(spatial_skip=args.spatial_skip, temporal_skip=args.temporal_skip, cross_skip=args.cross_skip,
@@ -195,19 +193,23 @@ def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
         parser.error(f"bad cache config: {err}")
 
 
-def _config_from_fields(fields: dict[str, Any], fc_config: type, pab_config: type):
-    """The config type a JSON file describes, told apart by its field names."""
-    if any(key in fields for key in _DIFFUSERS_FC_FIELDS):
-        from diffusers import FasterCacheConfig
+def _config_from_fields(fields: dict[str, Any], method: str):
+    """The config class a JSON file describes: the one whose fields hold all its keys (diffusers' or
+    cachepass's, PAB or FasterCache); `--method` decides between classes that both fit."""
+    from diffusers import FasterCacheConfig, PyramidAttentionBroadcastConfig
 
-        return FasterCacheConfig(**fields)
-    if any(key.endswith(_DIFFUSERS_PAB_FIELDS) for key in fields):
-        from diffusers import PyramidAttentionBroadcastConfig
+    from .config import ConfigError, PABConfig
+    from .fastercache.config import FCConfig
 
-        return PyramidAttentionBroadcastConfig(**fields)
-    if any(key in fields for key in _FC_FIELDS):
-        return fc_config(**fields)
-    return pab_config(**fields)
+    classes = ((PABConfig, "pab"), (FCConfig, "fastercache"), (PyramidAttentionBroadcastConfig, "pab"),
+               (FasterCacheConfig, "fastercache"))
+    fitting = [(cls, kind) for cls, kind in classes if set(fields) <= {f.name for f in dataclasses.fields(cls)}]
+    if not fitting:
+        raise ConfigError(f"the keys {sorted(fields)} are not all fields of one of cachepass.PABConfig, "
+                          "cachepass.FCConfig, diffusers' PyramidAttentionBroadcastConfig or FasterCacheConfig; "
+                          "use the field names of one of them")
+    fitting.sort(key=lambda fit: (fit[1] != method, fit[0].__module__.startswith("diffusers")))
+    return fitting[0][0](**fields)
 
 
 if __name__ == "__main__":

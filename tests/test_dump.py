@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import cachepass
-from cachepass.cli import main
+from cachepass.cli import _config_from_fields, main
+from cachepass.config import ConfigError
 from cachepass.models import build
 from cachepass.plan import timesteps_linspace
 
@@ -95,3 +96,19 @@ def test_torch_logs_show_every_stage_and_refused_nodes():
                   "lower: variant compute", "dispatch: generation 0 step 1 timestep 700 ran reuse-spatial",
                   "tag: NOT tagged scaled_dot_product_attention: attention called directly"):
         assert stage in result.stderr, stage
+
+
+@pytest.mark.parametrize("fields, method, expected", [
+    ({"spatial_attention_block_skip_range": 2, "alpha_high_frequency": 1.2}, "pab", "FasterCacheConfig"),
+    ({"spatial_attention_block_skip_range": 2}, "pab", "PyramidAttentionBroadcastConfig"),
+    ({"spatial_attention_block_skip_range": 2}, "fastercache", "FasterCacheConfig"),
+    ({"alpha_high": 1.2}, "pab", "FCConfig"),
+    ({"spatial_skip": 3}, "pab", "PABConfig"),
+])
+def test_cache_config_json_is_read_as_the_class_whose_fields_it_uses(fields, method, expected):
+    assert type(_config_from_fields(fields, method)).__name__ == expected
+
+
+def test_cache_config_json_with_unknown_keys_names_them():
+    with pytest.raises(ConfigError, match=r"\['bogus'\] are not all fields"):
+        _config_from_fields({"bogus": 1}, "pab")
