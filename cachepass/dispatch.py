@@ -120,10 +120,32 @@ class GraphRuntime:
     _states: WeakIdKeyDictionary
 
     def _init_runtime(self) -> None:
+        """After `captured` and `options` are set."""
         self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
         self._unowned_state = self.new_state()
         self._warned: set[str] = set()
+        self._user_inputs = [i.index for i in self.captured.inputs_with_role("input")]
+        self._size_inputs = [i.index for i in self.captured.inputs_with_role("symint")]
+        self._follow_input = (self.options.cache.current_timestep_callback is not None
+                              and self.captured.timestep_input is not None)
         self.serial = register_graph(self)
+
+    def _rise(self, args: Sequence[Any], timestep: float, state: Any) -> tuple[float, bool]:
+        """(the value that orders this generation's calls, whether it rose: a new generation). With a
+        callback, the model's own timestep input: the callback's value need not fall (MochiPipeline's
+        current_timestep is 1000 - t). The state keeps `last_timestep` and `last_input_timestep`."""
+        order, last = ((self._input_timestep(args), state.last_input_timestep) if self._follow_input
+                       else (timestep, state.last_timestep))
+        return order, last is not None and order > last
+
+    def _input_timestep(self, args: Sequence[Any]) -> float:
+        return scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
+
+    def _signature(self, args: Sequence[Any]) -> tuple:
+        """Shapes, dtypes and devices of the user inputs, and the symbolic sizes: what a cached tensor's
+        validity depends on besides the weights."""
+        tensors = tuple((tuple(args[i].shape), args[i].dtype, args[i].device) for i in self._user_inputs)
+        return tensors + tuple(args[i] for i in self._size_inputs)
 
     def new_state(self) -> Any:
         raise NotImplementedError
@@ -151,8 +173,10 @@ class GraphRuntime:
         root = self.captured.root() if self.captured.root is not None else None
         holder = listen.holder_of(owner, root)
         if holder is not None:
-            owner_ref, graph_ref = weakref.ref(owner), weakref.ref(self)
-            listen.attach(holder, lambda _module: _pipeline_reset(owner_ref, graph_ref))
+            # The registry, not this graph: the state outlives the graph that created it (a recompile, a
+            # torch._dynamo.reset()), and a later graph of the same model finds it without listening again.
+            owner_ref, states, graph_ref = weakref.ref(owner), self._states, weakref.ref(self)
+            listen.attach(holder, lambda _module: _pipeline_reset(owner_ref, states, graph_ref))
 
     def states(self) -> list[tuple[torch.Tensor | None, Any]]:
         """The states of the models that called this graph (shared with their other graphs)."""
@@ -183,11 +207,10 @@ class CachedGraph(GraphRuntime):
         self.lowered: dict[VariantKey, Lowered] = {}
         self._slots_by_kind = _slots_by_kind(tags)
         self._shape_checks = _ShapeChecks(captured)
-        self._user_inputs = [i.index for i in captured.inputs_with_role("input")]
-        self._size_inputs = [i.index for i in captured.inputs_with_role("symint")]
         self._cudagraphs = options.cudagraphs and on_cuda(captured)
+        self._store_all = options.cache.current_timestep_callback is not None  # plan.decide assumes t falls
+        self._all_kinds = plan.kinds
         self._init_runtime()
-        self._follow_input = options.cache.current_timestep_callback is not None and captured.timestep_input is not None
         self.variant(frozenset())  # every generation starts with the compute variant
         owner = captured.owner() if captured.owner is not None else None
         if owner is not None:  # listen now, while Dynamo compiles: a registry attached later fails its guards
@@ -197,17 +220,14 @@ class CachedGraph(GraphRuntime):
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state = self.state_for(args)
         timestep = self._timestep(args)
-        # A new generation starts when the timestep rises. With a callback, watch the model's own timestep input:
-        # the callback's value need not fall (MochiPipeline's current_timestep is 1000 - t).
-        order, last = ((self._input_timestep(args), state.last_input_timestep) if self._follow_input
-                       else (timestep, state.last_timestep))
-        if last is not None and order > last:
-            logger.debug("dispatch: timestep rose %g -> %g: new generation", last, order)
-            self._check_generation_reused(state)
+        order, rose = self._rise(args, timestep, state)
+        if rose:
+            logger.debug("dispatch: timestep rose to %g: new generation", order)
+            self.before_reset(state)
             state.reset()
         decision = self.plan.decide(state.iteration, timestep)
-        if self.options.cache.current_timestep_callback is not None:  # direction unknown: keep all, as the hooks do
-            decision = dataclasses.replace(decision, store=self.plan.kinds - decision.reuse)
+        if self._store_all:  # the callback's direction is unknown: keep all, as the hooks do
+            decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
         signature = self._signature(args)
         reuse = self._readable(decision, state, signature, args)
         lowered = self.variant(reuse)
@@ -258,20 +278,11 @@ class CachedGraph(GraphRuntime):
         self._check_generation_reused(state)
 
     # -- checks -----------------------------------------------------------------------------
-    def _input_timestep(self, args: Sequence[Any]) -> float:
-        return scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
-
     def _timestep(self, args: Sequence[Any]) -> float:
         callback = self.options.cache.current_timestep_callback
         if callback is not None:
             return scalar_timestep(callback(), "current_timestep_callback()")
-        return scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
-
-    def _signature(self, args: Sequence[Any]) -> tuple:
-        """Shapes, dtypes and devices of the user inputs, and the symbolic sizes: what a cached tensor's
-        validity depends on besides the weights."""
-        tensors = tuple((tuple(args[i].shape), args[i].dtype, args[i].device) for i in self._user_inputs)
-        return tensors + tuple(args[i] for i in self._size_inputs)
+        return self._input_timestep(args)
 
     def _readable(self, decision: StepDecision, state: ModelState, signature: tuple,
                   args: Sequence[Any]) -> VariantKey:
@@ -362,12 +373,14 @@ def live_graphs() -> list[Any]:
     return list(_LIVE_GRAPHS)
 
 
-def _pipeline_reset(owner_ref: weakref.ref, graph_ref: weakref.ref) -> None:
-    owner, graph = owner_ref(), graph_ref()
-    state = graph._states.get(owner) if owner is not None and graph is not None else None
+def _pipeline_reset(owner_ref: weakref.ref, states: WeakIdKeyDictionary, graph_ref: weakref.ref) -> None:
+    owner = owner_ref()
+    state = states.get(owner) if owner is not None else None
     if state is not None:
         logger.debug("dispatch: the pipeline reset the model's caches: new generation")
-        graph.before_reset(state)
+        graph = graph_ref()
+        if graph is not None:  # its end-of-generation checks; the reset itself needs no graph
+            graph.before_reset(state)
         state.reset()
 
 

@@ -19,6 +19,8 @@ python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffuser
 out="${OUT:-bench/results}"
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-python3 -m pytest -q tests/test_cudagraphs.py tests/test_fastercache.py::test_cudagraph_replay_keeps_cached_tensors_intact 2>&1 | tail -5 | tee "$out/cudagraphs-test.txt"
+# A failing test must not cost the bench its run: record it and go on; bounded so the call fits 600 s.
+timeout 90 python3 -m pytest -q tests/test_cudagraphs.py \
+  tests/test_fastercache.py::test_cudagraph_replay_keeps_cached_tensors_intact 2>&1 | tail -5 | tee "$out/cudagraphs-test.txt" || true
 timeout 480 python3 -m bench --gpu --warm-cache --repeats 3 --out "$out" --configurations \
   eager "diffusers PAB hook (eager)" "torch.compile (inductor)" "cachepass PAB" "cachepass FasterCache"

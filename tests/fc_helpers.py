@@ -27,6 +27,13 @@ class Clock:
         return self.t
 
 
+class MirroredClock(Clock):
+    """A callback that rises while the timestep falls, as MochiPipeline's `current_timestep` (1000 - t)."""
+
+    def __call__(self) -> float | None:
+        return None if self.t is None else 1000.0 - self.t
+
+
 @dataclass
 class Case:
     name: str

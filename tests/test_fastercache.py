@@ -9,8 +9,8 @@ import re
 import pytest
 import torch
 from diffusers import FasterCacheConfig
-from fc_helpers import (CASES, SPLIT, FasterCacheReference, cogvideox_case, flux_case, halves, inductor_compiles,
-                        latte_case, max_diff)
+from fc_helpers import (CASES, SPLIT, FasterCacheReference, MirroredClock, cogvideox_case, flux_case, halves,
+                        inductor_compiles, latte_case, max_diff)
 from helpers import TIMESTEPS_12
 from torch._dynamo.utils import counters
 
@@ -414,3 +414,20 @@ def test_cudagraph_replay_keeps_cached_tensors_intact():
                 ours = case(compiled, t).clone()
                 assert max_diff(ours, reference(t)) <= 1e-4, (run, t)
     assert any(r.estimated for r in generation(fc_graph(compiled)))
+
+
+def test_a_callback_that_rises_within_a_generation_does_not_restart_it():
+    """A callback need not fall (MochiPipeline's current_timestep is 1000 - t): a new generation is then
+    told by the model's own timestep input, as PAB does, and the hooks' outputs are matched step by step."""
+    case = cogvideox_case()
+    case.clock = MirroredClock()
+    case.config = dataclasses.replace(case.config, current_timestep_callback=case.clock)
+    reference = FasterCacheReference(case)
+    compiled = compile_case(case)
+    for run in range(2):
+        reference.reset()
+        with torch.no_grad():
+            for step, t in enumerate(TIMESTEPS_12):
+                assert max_diff(case(compiled, t), reference(t)) <= 1e-4, f"run {run} step {step} t={t:g}"
+        steps = generation(fc_graph(compiled))
+        assert len(steps) == len(TIMESTEPS_12) and any(r.estimated for r in steps)

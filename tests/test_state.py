@@ -152,3 +152,24 @@ def test_windows_that_never_match_are_reported(caplog):
                 demo(compiled, t)
     assert "a whole generation of 8 steps (timesteps 1 .. 0) reused no attention" in caplog.text
     assert "spatial (100, 800) never matched" in caplog.text
+
+
+def test_a_pipeline_reset_reaches_the_model_after_the_graph_that_first_listened_is_gone():
+    """A model's state outlives its graphs (a recompile, torch._dynamo.reset()): the pipeline's
+    end-of-call reset must still reach it through the listener attached by the first graph."""
+    demo = build("cogvideox")
+    options = {"cache": PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2), "compiler": "eager"}
+    first = torch.compile(demo.module, backend="cachepass", options=options)
+    with torch.no_grad():
+        demo(first, 700.0)
+    state = cachepass.compiled_graphs(first)[0].states()[0][1]
+    del first
+    torch._dynamo.reset()
+    gc.collect()
+    second = torch.compile(demo.module, backend="cachepass", options=options)
+    with torch.no_grad():
+        demo(second, 650.0)
+    assert cachepass.compiled_graphs(second)[0].states()[0][1] is state  # same model, same state
+    generation = state.generation
+    demo.module._reset_stateful_cache()  # what a pipeline does at the end of __call__
+    assert state.generation == generation + 1

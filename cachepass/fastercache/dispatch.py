@@ -114,6 +114,7 @@ class FCState:
     generation: int = 0
     iteration: int = -1  # the current step; -1 before the first call of a generation
     last_timestep: float | None = None
+    last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
     step_calls: int = 0  # calls seen at the current step
     mode: Mode | None = None
     blocks: dict[str, BlockCache] = field(default_factory=dict)
@@ -129,7 +130,7 @@ class FCState:
         if self.iteration >= 0:
             self.generation_peaks.append(self.peak_bytes)
         self.generation += 1
-        self.iteration, self.last_timestep, self.step_calls, self.mode = -1, None, 0, None
+        self.iteration, self.last_timestep, self.last_input_timestep, self.step_calls, self.mode = -1, None, None, 0, None
         self.blocks.clear()
         self.deltas, self.alpha, self.pending, self.cond_outputs = None, (1.0, 1.0), None, None
         self.peak_bytes = 0
@@ -213,8 +214,9 @@ class FasterCacheGraph(GraphRuntime):
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state = self.state_for(args)
         timestep = self._timestep(args, state)
-        if state.last_timestep is not None and timestep > state.last_timestep:
-            logger.debug("dispatch: timestep rose %g -> %g: new generation", state.last_timestep, timestep)
+        order, rose = self._rise(args, timestep, state)
+        if rose:
+            logger.debug("dispatch: timestep rose to %g: new generation", order)
             state.reset()
         signature = self._signature(args)
         call = self._place(state, timestep)
@@ -226,7 +228,7 @@ class FasterCacheGraph(GraphRuntime):
             outputs, ran = self._distilled(state, timestep, args, signature)
         else:
             outputs, ran = self._sequential(state, timestep, args, signature, call)
-        state.last_timestep = timestep
+        state.last_timestep, state.last_input_timestep = timestep, order
         held = state.cache_bytes()
         state.peak_bytes = max(state.peak_bytes, held)
         state.history.append(FCStepRecord(self.serial, state.generation, state.iteration, timestep,
@@ -518,7 +520,7 @@ class FasterCacheGraph(GraphRuntime):
         if callback is not None:
             value = scalar_timestep(callback(), "current_timestep_callback()")
         else:
-            value = scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
+            value = self._input_timestep(args)
             if state.iteration < 0 and value <= 1.0 and self._max_window() > 1.0:
                 self._warn_once("scale", f"cachepass FasterCache: the model's timestep input is {value:g}, but the "
                                          f"timestep ranges reach {self._max_window():g}: the model may take "
@@ -532,16 +534,6 @@ class FasterCacheGraph(GraphRuntime):
 
     def _stamp(self, state: FCState, signature: tuple) -> Stamp:
         return Stamp(id(self), state.generation, signature)
-
-    def _signature(self, args: Sequence[Any]) -> tuple:
-        parts = []
-        for graph_input in self.captured.inputs:
-            if graph_input.role == "input":
-                value = args[graph_input.index]
-                parts.append((tuple(value.shape), value.dtype, value.device))
-            elif graph_input.role == "symint":
-                parts.append(args[graph_input.index])
-        return tuple(parts)
 
     def new_state(self) -> FCState:
         return FCState()

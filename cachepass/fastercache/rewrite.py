@@ -42,7 +42,7 @@ from torch import fx
 
 from ..capture import CapturedGraph
 from ..errors import located
-from ..rewrite import CacheSlot, _copy, is_impure
+from ..rewrite import CacheSlot, _check_attention_removed, _copy, is_impure
 from .plan import VariantKey
 from .tag import FCTags
 
@@ -91,6 +91,7 @@ def build_fc_variant(captured: CapturedGraph, tags: FCTags, key: VariantKey, out
     graph.output_node().args = (tuple(outputs) + tuple(extra_outputs),)
     before = len(graph.nodes)
     graph.eliminate_dead_code(is_impure_node=is_impure)
+    _check_attention_removed(graph, tags.result, key.extrapolate)
     graph.lint()
     gm = fx.GraphModule(captured.gm, graph, class_name=f"FCVariant_{key.name.replace('+', '_').replace('-', '_')}")
     variant = FCVariant(key, gm, reads, writes, tuple(cursor.names), estimate, deltas, tuple(examples),
