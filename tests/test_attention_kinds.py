@@ -4,11 +4,13 @@ attention-dispatcher backends other than native (flex attention)."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
 from diffusers import PyramidAttentionBroadcastConfig
+from diffusers.hooks.pyramid_attention_broadcast import _apply_pyramid_attention_broadcast_hook
 from diffusers.models.attention_processor import Attention, AttnProcessor
 from families import build_family
 from helpers import TIMESTEPS_12, HookedReference, max_diff
@@ -71,13 +73,24 @@ class HandWrittenModel(torch.nn.Module):
 def test_hand_written_attention_in_a_plain_module_is_tagged_and_cached():
     model = HandWrittenModel().eval()
     x, context = torch.randn(1, 4, 8), torch.randn(1, 3, 8)
+    window = (100.0, 800.0)
     compiled = torch.compile(model, backend="cachepass", fullgraph=True, options={
-        "cache": cachepass.PABConfig(spatial_skip=2, cross_skip=2), "compiler": "eager"})
+        "cache": cachepass.PABConfig(spatial_skip=2, cross_skip=2, spatial_timesteps=window, cross_timesteps=window),
+        "compiler": "eager"})
+    # The oracle: diffusers' own PAB hook on both attention modules of an eager copy.
+    hooked, clock = copy.deepcopy(model), {"t": None}
+    for name in ("self_attn", "cross_attn"):
+        _apply_pyramid_attention_broadcast_hook(getattr(hooked, name), window, 2, lambda: clock["t"])
     with torch.no_grad():
         outs = [compiled(x, context, torch.tensor([t])) for t in TIMESTEPS_12]
         plain = [model(x, context, torch.tensor([t])) for t in TIMESTEPS_12]
+        expected = []
+        for t in TIMESTEPS_12:
+            clock["t"] = t
+            expected.append(hooked(x, context, torch.tensor([t])))
     graph = cachepass.compiled_graphs(compiled)[0]
     assert {s.name: s.kind for s in graph.tags.sites} == {"self_attn": "spatial", "cross_attn": "cross"}
+    assert all(max_diff(o, e) <= 1e-6 for o, e in zip(outs, expected))
     reused = [i for i, r in enumerate(graph.states()[0][1].history) if r.reused]
     assert reused and all(max_diff(outs[i], plain[i]) > 0 for i in reused)
     assert all(max_diff(outs[i], plain[i]) <= 1e-6 for i in range(len(outs)) if i not in reused)
