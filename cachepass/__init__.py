@@ -13,8 +13,12 @@ from .backend import cachepass_backend
 from .config import PABConfig
 from .errors import ConfigError, StageError
 from .fastercache.config import FCConfig
+from .fbc.config import FBCConfig
+from .listen import record_contexts
 from .report import report
 
-__all__ = ["FCConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
+record_contexts()  # see listen.py, NOTE [The context of the first call]
+
+__all__ = ["FBCConfig", "FCConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
            "reset"]
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .methods import METHODS
 from .models import BUILDERS, SIZES
 
 DEMO_EXAMPLE = """example:
@@ -21,13 +22,15 @@ DUMP_EXAMPLE = """examples:
   cachepass dump --model-class LatteTransformer3DModel --model-config latte.json --frames 4 --height 16 --width 16
   cachepass dump --checkpoint ./CogVideoX-2b --subfolder transformer --cache-config pab.json --steps 50
   cachepass dump cogvideox --method fastercache --steps 20 --out dump-fc
+  cachepass dump cogvideox --method fbc --threshold 0.3 --out dump-fbc
 
 A cache config file holds cachepass.PABConfig fields, e.g.
   {"spatial_skip": 2, "cross_skip": 4, "cross_timesteps": [100, 900]}
 or diffusers' PyramidAttentionBroadcastConfig fields, e.g.
   {"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": [100, 800]}
 or cachepass.FCConfig fields, e.g. {"uncond_skip": 5, "spatial_timesteps": [-1, 681]}
-or diffusers' FasterCacheConfig fields, e.g. {"unconditional_batch_skip_range": 5, "tensor_format": "BFCHW"}"""
+or diffusers' FasterCacheConfig fields, e.g. {"unconditional_batch_skip_range": 5, "tensor_format": "BFCHW"}
+or cachepass.FBCConfig fields, e.g. {"threshold": 0.1, "block_lists": ["transformer_blocks"]}"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,15 +84,20 @@ def _add_dump(commands: Any) -> None:
                                 ("--text-tokens", 8, "text tokens")):
         inputs.add_argument(flag, type=int, default=default, help=f"{what} (default: {default})")
     cache = dump.add_argument_group("cache config (flags, or a JSON file)")
-    cache.add_argument("--method", choices=("pab", "fastercache"), default="pab",
+    cache.add_argument("--method", choices=tuple(m.name for m in METHODS), default="pab",
                        help="pab: Pyramid Attention Broadcast (default); fastercache: FasterCache with diffusers' "
-                            "defaults (traced with a batched-CFG batch of 2 unless --guidance-distilled)")
+                            "defaults (traced with a batched-CFG batch of 2 unless --guidance-distilled); fbc: "
+                            "FirstBlockCache (--threshold)")
+    cache.add_argument("--threshold", type=float, default=0.05,
+                       help="fbc only: skip the blocks after the first when its residual changed by at most this "
+                            "(default: 0.05, diffusers' default)")
     cache.add_argument("--guidance-distilled", action="store_true",
                        help="fastercache only: the model has no unconditional branch (e.g. Flux-dev)")
     cache.add_argument("--cache-config", type=Path, metavar="JSON",
-                       help="a JSON file with the fields of cachepass.PABConfig / cachepass.FCConfig or of diffusers' "
-                            "PyramidAttentionBroadcastConfig / FasterCacheConfig; the field names tell the class, "
-                            "--method decides where they fit both methods")
+                       help="a JSON file with the fields of a cachepass config (PABConfig, FCConfig, FBCConfig) or "
+                            "of diffusers' (PyramidAttentionBroadcastConfig, FasterCacheConfig, "
+                            "FirstBlockCacheConfig); the field names tell the class, --method decides where they "
+                            "fit several")
     cache.add_argument("--classification", choices=("cachepass", "diffusers"), default="cachepass",
                        help="how layers get their kind: from the graph (cachepass, default) or diffusers' rule")
     for kind, default in (("spatial", 2), ("temporal", None), ("cross", None)):
@@ -124,9 +132,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .config import to_cache_config
     from .dump import dump
-    from .fastercache.config import FCConfig
+    from .methods import method_of, to_cache_config
 
     chosen = [bool(args.model), bool(args.model_class), bool(args.checkpoint)]
     if sum(chosen) != 1:
@@ -135,8 +142,7 @@ def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     cache = _cache_config(parser, args)
     options = {"cache": cache, "compiler": "inductor" if args.compile else "eager"}
     config = to_cache_config(cache)
-    batched_cfg = isinstance(config, FCConfig) and not config.guidance_distilled
-    batch = 2 * demo.batch if batched_cfg else None  # CFG-Cache needs a batched [uncond, cond]
+    batch = 2 * demo.batch if method_of(config).needs_cfg_batch(config) else None  # CFG-Cache needs a batched [uncond, cond]
     result = dump(demo, options, args.steps, args.out, svg=args.svg, batch=batch)
     print(result.tag_table)
     if result.plan_table:
@@ -175,20 +181,15 @@ def _load_model(parser: argparse.ArgumentParser, args: argparse.Namespace):
 
 
 def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
-    from .config import ConfigError, PABConfig
-    from .fastercache.config import FCConfig
+    from .errors import ConfigError
+    from .methods import method_named
 
     try:
         if args.cache_config is not None:
             fields = {k: tuple(v) if isinstance(v, list) else v
                       for k, v in json.loads(args.cache_config.read_text()).items()}
             return _config_from_fields(fields, args.method)
-        if args.method == "fastercache":
-            return FCConfig(guidance_distilled=args.guidance_distilled, classification=args.classification)
-        return PABConfig(spatial_skip=args.spatial_skip, temporal_skip=args.temporal_skip, cross_skip=args.cross_skip,
-                         spatial_timesteps=tuple(args.spatial_timesteps),
-                         temporal_timesteps=tuple(args.temporal_timesteps),
-                         cross_timesteps=tuple(args.cross_timesteps), classification=args.classification)
+        return method_named(args.method).config_from_flags(vars(args))
     except (ConfigError, TypeError) as err:
         parser.error(f"bad cache config: {err}")
 
@@ -196,18 +197,17 @@ def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
 def _config_from_fields(fields: dict[str, Any], method: str):
     """The config class a JSON file describes: the one whose fields hold all its keys (diffusers' or
     cachepass's, PAB or FasterCache); `--method` decides between classes that both fit."""
-    from diffusers import FasterCacheConfig, PyramidAttentionBroadcastConfig
+    import diffusers
 
-    from .config import ConfigError, PABConfig
-    from .fastercache.config import FCConfig
+    from .errors import ConfigError
+    from .methods import accepted
 
-    classes = ((PABConfig, "pab"), (FCConfig, "fastercache"), (PyramidAttentionBroadcastConfig, "pab"),
-               (FasterCacheConfig, "fastercache"))
+    classes = [(m.config_type, m.name) for m in METHODS]
+    classes += [(getattr(diffusers, m.diffusers_config), m.name) for m in METHODS if hasattr(diffusers, m.diffusers_config)]
     fitting = [(cls, kind) for cls, kind in classes if set(fields) <= {f.name for f in dataclasses.fields(cls)}]
     if not fitting:
-        raise ConfigError(f"the keys {sorted(fields)} are not all fields of one of cachepass.PABConfig, "
-                          "cachepass.FCConfig, diffusers' PyramidAttentionBroadcastConfig or FasterCacheConfig; "
-                          "use the field names of one of them")
+        raise ConfigError(f"the keys {sorted(fields)} are not all fields of one config class: {accepted()}; use the "
+                          "field names of one of them")
     fitting.sort(key=lambda fit: (fit[1] != method, fit[0].__module__.startswith("diffusers")))
     return fitting[0][0](**fields)
 

@@ -19,12 +19,10 @@ import logging
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .errors import ConfigError
 
-if TYPE_CHECKING:  # fastercache.config imports this module's checks
-    from .fastercache.config import FCConfig
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +39,27 @@ DIFFUSERS_CROSS_IDENTIFIERS = ("blocks", "transformer_blocks", "layers")
 DEFAULT_TIMESTEPS = (100.0, 800.0)
 
 
+def reject_unknown_fields(cls: type) -> type:
+    """A config dataclass whose constructor names a mistyped field and the closest valid one
+    (`ConfigError`), instead of Python's bare `TypeError: unexpected keyword argument`."""
+    import dataclasses
+    import functools
+
+    init = cls.__init__
+    names = tuple(f.name for f in dataclasses.fields(cls))
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        unknown = [key for key in kwargs if key not in names]
+        if unknown:
+            raise ConfigError(f"{cls.__name__} has no field {unknown[0]!r}{_did_you_mean(unknown[0], names)}. "
+                              f"Fields: {', '.join(names)}.")
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
 @dataclass(frozen=True)
 class KindRule:
     """When attention of one kind may be reused: inside the open timestep interval `(low, high)`,
@@ -55,6 +74,7 @@ class KindRule:
         return iteration > 0 and self.low < timestep < self.high and iteration % self.skip != 0
 
 
+@reject_unknown_fields
 @dataclass(frozen=True)
 class PABConfig:
     """Pyramid Attention Broadcast, cachepass's own config.
@@ -115,12 +135,16 @@ class PABConfig:
     def identifiers(self, kind: Kind) -> tuple[str, ...]:
         return getattr(self, f"{kind}_identifiers")
 
+    def describe(self) -> str:
+        parts = [f"{r.kind}: skip {r.skip} in ({r.low:g}, {r.high:g})" for r in self.rules().values()]
+        return f"PAB[{'; '.join(parts)}; classification={self.classification}]"
+
 
 @dataclass(frozen=True)
 class BackendOptions:
     """Everything the backend was asked for, after validation."""
 
-    cache: PABConfig | FCConfig
+    cache: Any  # a cachepass config of a registered method (methods.py)
     compiler: str | Callable = "inductor"
     inductor_config: Mapping[str, Any] = field(default_factory=dict)
     cache_given: bool = True  # False when the user passed no cache config and defaults apply
@@ -166,18 +190,11 @@ def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) ->
                           cudagraphs=cudagraphs)
 
 
-def to_cache_config(cache: Any) -> PABConfig | FCConfig:
-    """Accept cachepass's own configs or diffusers' config objects (PAB or FasterCache)."""
-    from .fastercache import config as fastercache
+def to_cache_config(cache: Any) -> Any:
+    """Accept cachepass's own configs or diffusers' config objects, of any registered method."""
+    from .methods import to_cache_config as convert
 
-    if isinstance(cache, (PABConfig, fastercache.FCConfig)):
-        return cache
-    if type(cache).__name__ == "PyramidAttentionBroadcastConfig":
-        return from_diffusers(cache)
-    if fastercache.is_diffusers_config(cache):
-        return fastercache.from_diffusers(cache)
-    raise ConfigError(f"option 'cache' must be a cachepass.PABConfig or cachepass.FCConfig, or diffusers' "
-                      f"PyramidAttentionBroadcastConfig or FasterCacheConfig; got {type(cache).__name__}.")
+    return convert(cache)
 
 
 def from_diffusers(cfg: Any) -> PABConfig:
@@ -207,11 +224,8 @@ def from_diffusers(cfg: Any) -> PABConfig:
     )
 
 
-def describe(cache: PABConfig | FCConfig) -> str:
-    if not isinstance(cache, PABConfig):
-        return cache.describe()
-    parts = [f"{r.kind}: skip {r.skip} in ({r.low:g}, {r.high:g})" for r in cache.rules().values()]
-    return f"PAB[{'; '.join(parts)}; classification={cache.classification}]"
+def describe(cache: Any) -> str:
+    return cache.describe()
 
 
 def _check_skip(name: str, value: Any) -> None:

@@ -47,6 +47,7 @@ HISTORY_LIMIT = 10_000
 _LIVE_GRAPHS: weakref.WeakSet[Any] = weakref.WeakSet()  # CachedGraph, UncachedGraph, other methods' graphs
 _MODEL_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> ModelState
 _SERIALS = itertools.count()
+_CONTEXTS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> the listener's cache_context cell
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class GraphRuntime:
         self._warned: set[str] = set()
         self._user_inputs = [i.index for i in self.captured.inputs_with_role("input")]
         self._size_inputs = [i.index for i in self.captured.inputs_with_role("symint")]
-        self._follow_input = (self.options.cache.current_timestep_callback is not None
+        self._follow_input = (getattr(self.options.cache, "current_timestep_callback", None) is not None
                               and self.captured.timestep_input is not None)
         self.serial = register_graph(self)
 
@@ -176,7 +177,15 @@ class GraphRuntime:
             # The registry, not this graph: the state outlives the graph that created it (a recompile, a
             # torch._dynamo.reset()), and a later graph of the same model finds it without listening again.
             owner_ref, states, graph_ref = weakref.ref(owner), self._states, weakref.ref(self)
-            listen.attach(holder, lambda _module: _pipeline_reset(owner_ref, states, graph_ref))
+            hook = listen.attach(holder, lambda _module: _pipeline_reset(owner_ref, states, graph_ref), root)
+            if hook is not None:
+                _CONTEXTS[owner] = hook.context
+
+    def context_name(self, args: Sequence[Any]) -> str | None:
+        """The model's current diffusers `cache_context` name (None outside one, or without diffusers)."""
+        owner_index = self.captured.owner_input
+        cell = _CONTEXTS.get(args[owner_index]) if owner_index is not None else None
+        return cell.name if cell is not None else None
 
     def states(self) -> list[tuple[torch.Tensor | None, Any]]:
         """The states of the models that called this graph (shared with their other graphs)."""
@@ -314,6 +323,20 @@ class CachedGraph(GraphRuntime):
                         f"{tensor.device}, expected {expected or slot.spec.shape} {slot.spec.dtype}")
         return None
 
+    def report(self, owner_ids: set[int] | None = None) -> Any:
+        from .report import GraphReport, VariantReport
+
+        states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
+        steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
+        ran = [r.reused for r in steps]
+        variants = tuple(
+            VariantReport(low.variant.name, len(low.variant.reads), len(low.variant.writes),
+                          len(low.variant.gm.graph.nodes), low.compile_seconds, ran.count(key))
+            for key, low in self.lowered.items())
+        return GraphReport(self.serial, True, self.options.cache.describe(), len(self.captured.gm.graph.nodes),
+                           self.tags.sites, self.tags.rejected, variants, sum(s.cache_bytes() for s in states), steps,
+                           self.plan)
+
     def _check_generation_reused(self, state: ModelState) -> None:
         """A whole generation without one reuse means the config's windows never matched the timesteps
         this model sees (e.g. a flow-matching model fed timesteps in [0, 1])."""
@@ -349,6 +372,15 @@ class UncachedGraph:
 
     def states(self) -> list[tuple[torch.Tensor | None, Any]]:
         return []  # nothing is cached
+
+    def report(self, owner_ids: set[int] | None = None) -> Any:
+        from .report import GraphReport
+
+        tags = self.tags
+        sites = getattr(tags, "sites", ())
+        rejected = getattr(tags, "rejected", ())
+        return GraphReport(self.serial, False, self.reason, len(self.captured.gm.graph.nodes), sites, rejected, (), 0,
+                           (), None)
 
 
 def scalar_timestep(value: Any, what: str) -> float:

@@ -13,8 +13,10 @@ catches what a timestep cannot show (two one-step calls at the same timestep, sa
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,16 +25,57 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 LISTENER = "cachepass_listener"
+_LAST_CONTEXT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its current CacheContext
 
 
-def attach(holder: nn.Module, on_reset: Callable[[nn.Module], None]) -> bool:
-    """Call `on_reset` whenever a pipeline resets `holder`'s model; False when diffusers is not there.
+# NOTE [The context of the first call]
+# diffusers' `model.cache_context(name)` hands the context to the StateManagers of the hooks that exist
+# when the `with` block is entered (`diffusers.hooks.hooks._set_cache_context`). The listener that
+# follows contexts is attached while Dynamo compiles the model's first call -- inside that block -- so
+# it would miss the first call's context. `record_contexts` wraps `_set_cache_context` (once, when
+# cachepass is imported, which `torch.compile(backend="cachepass")` does before the first call) to
+# remember each model's current context; a new listener starts from it. This is the one use of a
+# private diffusers function; tests/test_fbc.py fails loudly if diffusers changes it.
+def record_contexts() -> bool:
+    try:
+        from diffusers.hooks import hooks
+    except ImportError:
+        return False
+    original = getattr(hooks, "_set_cache_context", None)
+    if original is None:
+        logger.warning("cachepass: diffusers.hooks.hooks._set_cache_context is gone (diffusers changed); the first "
+                       "call of a model compiled inside a cache_context is seen outside any context.")
+        return False
+    if getattr(original, "_cachepass_recorder", False):
+        return True
+
+    @functools.wraps(original)
+    def set_cache_context(module: nn.Module, context: Any) -> None:
+        original(module, context)
+        try:
+            _LAST_CONTEXT[module] = context
+        except TypeError:  # not weak-referenceable: nothing to remember
+            pass
+
+    set_cache_context._cachepass_recorder = True  # type: ignore[attr-defined]
+    hooks._set_cache_context = set_cache_context
+    return True
+
+
+def current_context(model: nn.Module | None) -> Any:
+    """The CacheContext `model.cache_context(...)` set last (None outside a context)."""
+    return _LAST_CONTEXT.get(model) if model is not None else None
+
+
+def attach(holder: nn.Module, on_reset: Callable[[nn.Module], None], root: nn.Module | None = None) -> Any:
+    """Call `on_reset` whenever a pipeline resets `holder`'s model; returns the listener (None when
+    diffusers is not there), whose `context` follows the model's `cache_context(name)`.
 
     One listener per module; each caching method that follows the module adds its callback to it."""
     try:
         from diffusers.hooks.hooks import HookFunctionReference, HookRegistry
     except ImportError:
-        return False
+        return None
     registry = HookRegistry.check_if_exists_or_initialize(holder)
     hook = registry.hooks.get(LISTENER)
     if hook is None:
@@ -45,9 +88,29 @@ def attach(holder: nn.Module, on_reset: Callable[[nn.Module], None]) -> bool:
         invalidate = getattr(registry, "invalidate_child_registries_cache", None)
         if invalidate is not None:
             invalidate()
+        root_registry = getattr(root, "_diffusers_hook", None) if root is not None else None
+        if root_registry is not None:  # its cached list of child registries predates this one
+            root_registry._child_registries_cache = None
+        hook.context.set_context(current_context(root))  # see NOTE [The context of the first call]
         logger.debug("listen: attached to %s", type(holder).__name__)
     hook.callbacks.append(on_reset)
-    return True
+    return hook
+
+
+def context_cell() -> Any:
+    """What diffusers' `_set_cache_context` writes the current `cache_context` into: it sets the context
+    on every `StateManager` attribute of a stateful hook, so the cell is one (that never raises)."""
+    from diffusers.hooks.hooks import StateManager
+
+    class ContextCell(StateManager):
+        def __init__(self) -> None:
+            super().__init__(object)
+
+        @property
+        def name(self) -> str | None:
+            return self._context.name if self._context is not None else None
+
+    return ContextCell()
 
 
 def _listener_hook() -> Any:
@@ -59,6 +122,7 @@ def _listener_hook() -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.callbacks: list[Callable[[nn.Module], None]] = []
+            self.context = context_cell()  # the model's current cache_context
 
         def reset_state(self, module: nn.Module) -> nn.Module:
             for callback in self.callbacks:

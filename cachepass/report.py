@@ -18,8 +18,6 @@ from tabulate import tabulate
 from torch import nn
 
 from .api import compiled_graphs
-from .config import describe
-from .dispatch import CachedGraph, StepRecord, UncachedGraph
 from .plan import Plan, StepDecision, variant_name
 from .tag import AttentionSite, Rejection
 
@@ -44,8 +42,8 @@ class GraphReport:
     rejected: tuple[Rejection, ...]
     variants: tuple[VariantReport, ...]
     cache_bytes: int  # bytes held now by the caches of the reported model
-    steps: tuple[StepRecord, ...]  # the reported model's steps, oldest first
-    plan: Plan | None
+    steps: tuple[Any, ...]  # the reported model's steps (the method's step records), oldest first
+    plan: Any
 
     def tag_table(self, fmt: str = "simple") -> str:
         return tag_table(self.sites, self.rejected, fmt)
@@ -86,23 +84,8 @@ def report(model: nn.Module) -> Report:
 
 
 def graph_report(graph: Any, owners: set[int] | None = None) -> GraphReport:
-    if not isinstance(graph, (CachedGraph, UncachedGraph)):
-        return graph.report(owners)  # another method's runtime reports itself
-    tags = graph.tags
-    sites = tags.sites if tags is not None else ()
-    rejected = tags.rejected if tags is not None else ()
-    if not isinstance(graph, CachedGraph):
-        return GraphReport(graph.serial, False, graph.reason, len(graph.captured.gm.graph.nodes), sites, rejected,
-                           (), 0, (), None)
-    states = [s for owner, s in graph.states() if owners is None or (owner is not None and id(owner) in owners)]
-    steps = tuple(r for s in states for r in s.history if r.graph == graph.serial)
-    ran = [r.reused for r in steps]
-    variants = tuple(
-        VariantReport(low.variant.name, len(low.variant.reads), len(low.variant.writes), len(low.variant.gm.graph.nodes),
-                      low.compile_seconds, ran.count(key))
-        for key, low in graph.lowered.items())
-    return GraphReport(graph.serial, True, describe(graph.options.cache), len(graph.captured.gm.graph.nodes), sites,
-                       rejected, variants, sum(s.cache_bytes() for s in states), steps, graph.plan)
+    """Every runtime graph reports itself: `report(owner_ids)` (dispatch.GraphRuntime and UncachedGraph)."""
+    return graph.report(owners)
 
 
 def tag_table(sites: Sequence[AttentionSite], rejected: Sequence[Rejection] = (), fmt: str = "simple") -> str:
@@ -118,15 +101,20 @@ def plan_table(plan: Plan, sites: Sequence[AttentionSite], timesteps: Sequence[f
     return _steps_table(plan.simulate(timesteps), sites, fmt)
 
 
-def step_table(steps: Sequence[StepRecord], sites: Sequence[AttentionSite], fmt: str = "simple") -> str:
+def step_table(steps: Sequence[Any], sites: Sequence[AttentionSite], fmt: str = "simple") -> str:
     return _steps_table(steps, sites, fmt)
 
 
-def _steps_table(steps: Sequence[StepDecision | StepRecord], sites: Sequence[AttentionSite], fmt: str) -> str:
+def _reused(step: Any) -> frozenset:
+    """What a step did not compute: a runtime record's `reused`, or a plan decision's `reuse`."""
+    return step.reuse if isinstance(step, StepDecision) else step.reused
+
+
+def _steps_table(steps: Sequence[Any], sites: Sequence[AttentionSite], fmt: str) -> str:
     cached = [s for s in sites if s.cached]
     rows = []
     for step in steps:
-        reused = step.reused if isinstance(step, StepRecord) else step.reuse
+        reused = _reused(step)
         reads = [s.name for s in cached if s.cache_kind in reused]
         rows.append((step.iteration, f"{step.timestep:g}", variant_name(reused), len(cached) - len(reads), len(reads),
                      ", ".join(reads) or "-"))
@@ -134,7 +122,7 @@ def _steps_table(steps: Sequence[StepDecision | StepRecord], sites: Sequence[Att
                     tablefmt=fmt)
 
 
-def schedule_line(steps: Sequence[StepDecision | StepRecord]) -> str:
+def schedule_line(steps: Sequence[Any]) -> str:
     """A compact per-step picture: C = compute variant, R = a reuse variant."""
-    return "".join("R" if (s.reused if isinstance(s, StepRecord) else s.reuse) else "C" for s in steps)
+    return "".join("R" if _reused(s) else "C" for s in steps)
 

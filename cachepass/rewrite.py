@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +106,7 @@ def build_variant(captured: CapturedGraph, tags: TagResult, reuse: VariantKey) -
     _insert_reads(graph, nodes, reads)
     _append_writes(graph, nodes, writes)
     before = len(graph.nodes)
-    graph.eliminate_dead_code(is_impure_node=is_impure)
+    eliminate_dead_code(graph)
     graph.lint()
     _check_attention_removed(graph, tags, reuse)
 
@@ -143,6 +144,75 @@ def is_impure(node: fx.Node) -> bool:
     if (name.endswith("_") and not name.endswith("__")) or "out" in node.kwargs:
         return True
     return not _is_tensor_value(node.meta.get("example_value"))
+
+
+_FACTORIES = (torch.empty_like, torch.zeros_like, torch.ones_like, torch.full_like, torch.empty, torch.zeros, torch.ones,
+              torch.full, torch.clone)
+_FACTORY_METHODS = ("new_empty", "new_zeros", "new_ones", "new_full", "clone")
+_VIEW_METHODS = ("view", "reshape", "unflatten", "flatten", "transpose", "permute", "unsqueeze", "squeeze", "narrow",
+                 "select", "expand", "view_as", "__getitem__")
+
+
+def eliminate_dead_code(graph: fx.Graph) -> None:
+    """FX's dead-code elimination with `is_impure`, plus dead scratch tensors.
+
+    # NOTE [Dead writes into scratch tensors]
+    Eager code often fills a fresh tensor in place (Wan's RoPE: `out = torch.empty_like(x); out[..., 0::2] = ...`).
+    Each `setitem` is an in-place write, so `is_impure` keeps it -- and with it the whole block or attention
+    whose result was replaced by a cache read. A write is dead when the tensor it writes was allocated in the
+    graph (a factory or `clone`, never an input or a view of one) and nothing else ever reads that tensor or its
+    views: then the allocation, its views and its writes go together."""
+    while True:
+        graph.eliminate_dead_code(is_impure_node=is_impure)
+        dead: set[fx.Node] = set()
+        for node in graph.nodes:
+            if node not in dead:
+                dead |= _dead_scratch(node) or set()
+        if not dead:
+            return
+        for node in reversed(list(graph.nodes)):  # users before what they use
+            if node in dead:
+                graph.erase_node(node)
+
+
+def _dead_scratch(base: fx.Node) -> set[fx.Node] | None:
+    is_factory = ((base.op == "call_function" and base.target in _FACTORIES)
+                  or (base.op == "call_method" and base.target in _FACTORY_METHODS))
+    if not is_factory or not base.users:
+        return None
+    family, todo = {base}, [base]
+    while todo:
+        node = todo.pop()
+        for user in node.users:
+            if user in family:
+                continue
+            if not user.args or user.args[0] is not node:
+                return None  # the tensor is read as another argument
+            if _is_write(user):
+                if user.users:
+                    return None  # the in-place result is used
+                family.add(user)
+            elif _is_view(user):
+                family.add(user)
+                todo.append(user)
+            else:
+                return None  # something reads the tensor
+    return family
+
+
+def _is_write(node: fx.Node) -> bool:
+    target = node.target
+    if node.op == "call_function" and target is operator.setitem:
+        return True
+    if isinstance(target, torch._ops.OpOverload) and target._schema.is_mutable:
+        return True
+    name = target if isinstance(target, str) else getattr(target, "__name__", "")
+    return node.op in ("call_method", "call_function") and name.endswith("_") and not name.endswith("__")
+
+
+def _is_view(node: fx.Node) -> bool:
+    return ((node.op == "call_function" and node.target is operator.getitem)
+            or (node.op == "call_method" and node.target in _VIEW_METHODS))
 
 
 def _is_tensor_value(value: object) -> bool:

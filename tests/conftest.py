@@ -20,5 +20,8 @@ def cachepass_logs(caplog):
     return caplog
 
 
-# torch's structured-trace logger emits DEBUG records that would flood pytest's failure reports.
+# torch's structured-trace logger emits DEBUG records that would flood pytest's failure reports; with pytest 9
+# `propagate = False` no longer keeps them out (torch resets it), so the logger is disabled outright. Nothing
+# here sets TORCH_TRACE, so no trace is lost.
 logging.getLogger("torch.__trace").propagate = False
+logging.getLogger("torch.__trace").disabled = True

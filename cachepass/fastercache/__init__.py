@@ -1,27 +1,27 @@
-"""FasterCache as a method of the cachepass backend: one driver that runs the stages in order.
+"""FasterCache as a plug-in of the method registry (methods.py).
 
-    capture (full graph + nested half-batch capture) -> tag -> plan -> (rewrite -> lower, per variant
-    on first use) -> dispatch
+    capture (full graph + nested half-batch capture) -> tag -> check -> plan -> (rewrite -> lower, per
+    variant on first use) -> dispatch
 
 `torch.compile(model, backend="cachepass", options={"cache": cfg})` with a diffusers `FasterCacheConfig`
-or a `cachepass.FCConfig` arrives here from `backend.compile_with_cache`. See README.md, "FasterCache".
+or a `cachepass.FCConfig` reaches these stages through `backend.compile_with_cache`. See README.md,
+"FasterCache".
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import fx
 
-from ..capture import CapturedGraph, capture
 from ..config import BackendOptions
-from ..dispatch import UncachedGraph
-from ..errors import ConfigError, run_stage
-from ..lower import compile_graph
+from ..errors import ConfigError
+from ..methods import Uncached
 from .capture import FCCapture, capture_fastercache
 from .config import FCConfig, from_diffusers
 from .dispatch import FasterCacheGraph
@@ -30,34 +30,54 @@ from .tag import FCTags, tag_fastercache
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FCConfig", "FCPlan", "FasterCacheGraph", "VariantKey", "compile_fastercache", "from_diffusers"]
+__all__ = ["FCConfig", "FCPlan", "FasterCacheGraph", "VariantKey", "from_diffusers"]
 
 
-def compile_fastercache(gm: fx.GraphModule, example_inputs: Sequence[Any], options: BackendOptions) -> Callable:
-    """The FasterCache driver. Options are already validated; `options.cache` is an `FCConfig`."""
-    config: FCConfig = options.cache  # type: ignore[assignment]
-    if torch.is_grad_enabled():
-        logger.warning("cachepass: compiling with grad enabled; FasterCache is for inference, so this graph is "
-                       "compiled WITHOUT caching. Run the denoising loop under torch.no_grad() or "
-                       "torch.inference_mode() to cache.")
-        full = run_stage("capture", capture, gm, example_inputs)
-        return _uncached(full, "grad mode is enabled: caching is for inference", options)
-    captured = run_stage("capture", capture_fastercache, gm, example_inputs, config)
-    tags = run_stage("tag", tag_fastercache, captured.full, config)
-    half_tags = run_stage("tag", tag_fastercache, captured.half.captured, config) if captured.half else None
+@dataclass(frozen=True)
+class FCTagged:
+    """The tags of both captured graphs; `capture` loses its half graph when the two disagree."""
+
+    capture: FCCapture
+    tags: FCTags
+    half_tags: FCTags | None
+
+
+def capture_stage(gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> FCCapture:
+    return capture_fastercache(gm, example_inputs, config)
+
+
+def tag_stage(captured: FCCapture, config: FCConfig) -> FCTagged:
+    tags = tag_fastercache(captured.full, config)
+    half_tags = tag_fastercache(captured.half.captured, config) if captured.half else None
     captured, half_tags = _check_twins(captured, tags, half_tags)
-    _check_timestep_source(captured, config)
-    if config.guidance_distilled and not tags.cached_sites:
-        logger.warning("cachepass: FasterCache found no attention to extrapolate in this graph (%d attention sites) "
-                       "and the model is guidance-distilled; compiling it without caching. Set "
-                       "TORCH_LOGS='+cachepass' to see why.", len(tags.result.sites))
-        return _uncached(captured.full, "no cacheable attention", options)
-    plan = run_stage("plan", make_plan, tags.kinds_present(), config)
+    return FCTagged(captured, tags, half_tags)
+
+
+def check_stage(captured: FCCapture, tagged: FCTagged, config: FCConfig) -> Uncached | None:
+    if config.current_timestep_callback is None and captured.full.timestep_input is None:
+        raise ConfigError(
+            "cachepass FasterCache reads the current timestep from the model's `timestep` tensor input, but this "
+            "graph has none (a Python number passed as timestep is baked into the graph as a constant). Pass the "
+            "timestep as a tensor, or give the config a current_timestep_callback.")
+    if config.guidance_distilled and not tagged.tags.cached_sites:
+        return Uncached("no cacheable attention",
+                        f"cachepass: FasterCache found no attention to extrapolate in this graph "
+                        f"({len(tagged.tags.result.sites)} attention sites) and the model is guidance-distilled; "
+                        f"compiling it without caching. Set TORCH_LOGS='+cachepass' to see why.")
+    return None
+
+
+def plan_stage(tagged: FCTagged, config: FCConfig) -> FCPlan:
+    return make_plan(tagged.tags.kinds_present(), config)
+
+
+def runtime_stage(captured: FCCapture, tagged: FCTagged, plan: FCPlan, options: BackendOptions) -> Any:
+    config: FCConfig = options.cache  # type: ignore[assignment]
+    half = tagged.capture.half
     logger.info("cachepass: FasterCache on %d attention sites (%s), half-batch graph: %s; %s",
-                len(tags.cached_sites), ", ".join(sorted(tags.kinds_present())) or "none",
-                f"batch {captured.half.batch}" if captured.half else f"none ({captured.half_reason})",
-                config.describe())
-    return run_stage("dispatch", FasterCacheGraph, captured, tags, half_tags, plan, options)
+                len(tagged.tags.cached_sites), ", ".join(sorted(tagged.tags.kinds_present())) or "none",
+                f"batch {half.batch}" if half else f"none ({tagged.capture.half_reason})", config.describe())
+    return FasterCacheGraph(tagged.capture, tagged.tags, tagged.half_tags, plan, options)
 
 
 def _check_twins(captured: FCCapture, tags: FCTags, half_tags: FCTags | None) -> tuple[FCCapture, FCTags | None]:
@@ -73,15 +93,52 @@ def _check_twins(captured: FCCapture, tags: FCTags, half_tags: FCTags | None) ->
     return dataclasses.replace(captured, half=None, half_reason=reason), None
 
 
-def _check_timestep_source(captured: FCCapture, config: FCConfig) -> None:
-    if config.current_timestep_callback is None and captured.full.timestep_input is None:
-        raise ConfigError(
-            "cachepass FasterCache reads the current timestep from the model's `timestep` tensor input, but this "
-            "graph has none (a Python number passed as timestep is baked into the graph as a constant). Pass the "
-            "timestep as a tensor, or give the config a current_timestep_callback.")
+def dump_files(graph: FasterCacheGraph, demo: Any, steps: int) -> Any:
+    """`cachepass dump`'s files for FasterCache: both captured graphs, and the plan in FasterCache's terms."""
+    from tabulate import tabulate
+
+    from ..dump import DumpFile, MethodDump
+    from ..plan import timesteps_linspace
+    from ..report import tag_table
+
+    timesteps = timesteps_linspace(steps)
+    tags = tag_table(graph.tags.sites, graph.tags.rejected)
+    decisions = graph.plan.simulate(timesteps)
+    plan = tabulate([(d.iteration, f"{d.timestep:g}", d.call or "-", d.step_kind, d.variant.name if d.variant else "-",
+                      ", ".join(sorted(d.variant.extrapolate)) if d.variant else "-",
+                      "estimated" if d.skip_uncond else "computed") for d in decisions],
+                    headers=("step", "timestep", "call", "step kind", "variant", "extrapolated", "uncond"))
+    lowered = [graph.variant(key) for key in graph.plan.variants(timesteps)]
+    half = graph.fc.half
+    used = Counter(d.variant.name for d in decisions if d.variant is not None)
+    summary = [f"model: {type(demo.module).__name__}",
+               f"config: {graph.config.describe()}",
+               f"mode: {decisions[0].mode}",
+               f"captured graphs: full batch, {len(graph.captured.gm.graph.nodes)} nodes; half batch: "
+               + (f"batch {half.batch}, {len(half.captured.gm.graph.nodes)} nodes" if half else
+                  f"none ({graph.fc.half_reason})"),
+               f"attention sites: {len(graph.tags.sites)} tagged, {len(graph.fc_tags.cached_sites)} extrapolated "
+               f"({', '.join(sorted(graph.fc_tags.kinds_present())) or 'none'})",
+               f"schedule: {len(timesteps)} steps, {sum(d.skip_uncond for d in decisions)} skip the unconditional "
+               f"branch, {sum(bool(d.variant and d.variant.extrapolate) for d in decisions)} extrapolate attention",
+               "variants, in order of first use:"]
+    summary += [f"  {low.variant.name}: {used[low.variant.name]} steps, {len(low.variant.gm.graph.nodes)} graph nodes"
+                for low in lowered]
+    files = [DumpFile("summary.txt", "\n".join(summary) + "\n"),
+             DumpFile("captured-graph.py", graph.captured.gm.code)]
+    if half is not None:
+        files.append(DumpFile("captured-half-batch-graph.py", half.captured.gm.code))
+    files += [DumpFile("tags.txt", tags + "\n"),
+              DumpFile("plan.txt", f"{len(timesteps)} steps, timesteps evenly spaced from 999 to 0\n\n{plan}\n")]
+    files += [DumpFile(f"variant-{low.variant.name}.py", f"# variant {low.variant.name}\n" + low.variant.gm.code, low)
+              for low in lowered]
+    return MethodDump(tuple(files), tags, plan)
 
 
-def _uncached(captured: CapturedGraph, reason: str, options: BackendOptions) -> UncachedGraph:
-    fn = run_stage("lower", compile_graph, captured.gm, captured.example_inputs(), options.compiler,
-                   options.inductor_config)
-    return UncachedGraph(captured, None, reason, fn)
+def needs_cfg_batch(config: FCConfig) -> bool:
+    """Whether `cachepass dump` must trace a batched-CFG call ([uncond, cond]): CFG-Cache needs one."""
+    return not config.guidance_distilled
+
+
+def config_from_flags(flags: dict[str, Any]) -> FCConfig:
+    return FCConfig(guidance_distilled=flags["guidance_distilled"], classification=flags["classification"])

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from torch import nn
 
-from ..config import _check_identifiers, _check_range, _check_skip
+from ..config import _check_identifiers, _check_range, _check_skip, reject_unknown_fields
 from ..errors import ConfigError
 
 FCKind = Literal["spatial", "temporal"]
@@ -43,6 +43,7 @@ _PLACEMENTS = ("graph", "eager")
 _CLASSIFICATIONS = ("cachepass", "diffusers")
 
 
+@reject_unknown_fields
 @dataclass(frozen=True)
 class FCConfig:
     """FasterCache, cachepass's own config. Defaults are diffusers' `FasterCacheConfig` defaults.
@@ -185,10 +186,6 @@ def from_diffusers(cfg: Any) -> FCConfig:
         temporal_identifiers=tuple(cfg.temporal_attention_block_identifiers),
         current_timestep_callback=cfg.current_timestep_callback,
     )
-
-
-def is_diffusers_config(cache: Any) -> bool:
-    return type(cache).__name__ == "FasterCacheConfig" and hasattr(cache, "unconditional_batch_skip_range")
 
 
 def _check_uncond_skip(name: str, value: Any) -> None:

@@ -42,7 +42,7 @@ from torch import fx
 
 from ..capture import CapturedGraph
 from ..errors import located
-from ..rewrite import CacheSlot, _check_attention_removed, _copy, is_impure
+from ..rewrite import CacheSlot, _check_attention_removed, _copy, eliminate_dead_code
 from .plan import VariantKey
 from .tag import FCTags
 
@@ -90,7 +90,7 @@ def build_fc_variant(captured: CapturedGraph, tags: FCTags, key: VariantKey, out
         extra_outputs += _deltas(graph, prediction, cursor, fake)
     graph.output_node().args = (tuple(outputs) + tuple(extra_outputs),)
     before = len(graph.nodes)
-    graph.eliminate_dead_code(is_impure_node=is_impure)
+    eliminate_dead_code(graph)
     _check_attention_removed(graph, tags.result, key.extrapolate)
     graph.lint()
     gm = fx.GraphModule(captured.gm, graph, class_name=f"FCVariant_{key.name.replace('+', '_').replace('-', '_')}")

@@ -1,0 +1,222 @@
+"""FirstBlockCache stage 4, rewrite: cut the captured graph after the first block into pieces.
+
+Before (the captured graph, a two-block stack)::
+
+    x0 = embed(hidden_states); h0 = block0(x0, temb); h1 = block1(h0, temb); return proj_out(h1)
+
+`head` (block 0 and what it needs; returns what the tail reads, the residual, the timestep probe)::
+
+    def forward(<graph inputs>):
+        x0 = embed(hidden_states); h0 = block0(x0, temb)
+        cache_write__fbc_head_residual__0 = h0 - x0
+        return (temb, h0, cache_write__fbc_head_residual__0, fbc_probe)     # fbc_probe = [t_min, t_max]
+
+`head+decide` also reads `cache_read__fbc_head_residual__0` (p) and puts the decision value
+`mean|r - p| / mean|p|` first in `fbc_probe`, so that ONE host read gives the value and the timestep.
+
+`tail-compute` (the remaining blocks; the tail residual of every cached stream)::
+
+    def forward(<graph inputs>, from_head__temb, from_head__h0):
+        h1 = block1(from_head__h0, from_head__temb)
+        cache_write__fbc_tail_residual__0 = h1 - from_head__h0
+        return (proj_out(h1), cache_write__fbc_tail_residual__0)
+
+`tail-reuse` (every use of a stream after block 0, outside the blocks, reads `residual + h0`, as
+diffusers' head hook returns it; the blocks are then dead and removed)::
+
+    def forward(<graph inputs>, from_head__temb, from_head__h0, cache_read__fbc_tail_residual__0):
+        fbc_skip__hidden = cache_read__fbc_tail_residual__0 + from_head__h0
+        return (proj_out(fbc_skip__hidden),)
+
+Every piece keeps the captured graph's inputs first, in order, so the runtime calls the head as
+`head(*args, *reads)` and a tail as `tail(*args, *head_values, *reads)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import fx
+
+from ..capture import CapturedGraph
+from ..errors import StageError
+from ..rewrite import CacheSlot, eliminate_dead_code
+from ..tag import tensor_spec
+from .plan import Piece
+from .tag import BlockStack
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PieceGraph:
+    key: Piece
+    gm: fx.GraphModule
+    reads: tuple[CacheSlot, ...]  # extra inputs, last
+    writes: tuple[CacheSlot, ...]  # extra outputs after the piece's own
+    example_inputs: tuple[Any, ...]
+    num_outputs: int  # outputs before the writes: the head's values for the tail, or the model's outputs
+    probe: bool  # the head's last output is the probe tensor
+    nodes_removed: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.key
+
+
+def head_slot(stack: BlockStack) -> CacheSlot:
+    stream = stack.hidden_stream
+    return CacheSlot("fbc_head_residual", "head_residual", 0, stream.head_output, stream.spec)
+
+
+def tail_slots(stack: BlockStack) -> tuple[CacheSlot, ...]:
+    return tuple(CacheSlot("fbc_tail_residual", "tail_residual", i, stack.streams[i].last, stack.streams[i].spec)
+                 for i in stack.cached_streams)
+
+
+def build_piece(captured: CapturedGraph, stack: BlockStack, key: Piece) -> PieceGraph:
+    if key in ("head", "head+decide"):
+        return _head(captured, stack, decide=key == "head+decide")
+    return _tail(captured, stack, reuse=key == "tail-reuse")
+
+
+def _head(captured: CapturedGraph, stack: BlockStack, decide: bool) -> PieceGraph:
+    source = captured.gm.graph
+    graph, env = fx.Graph(), {}
+    placeholders = _copy_placeholders(source, graph, env)
+    slot = head_slot(stack)
+    nodes = {n.name: n for n in source.nodes}
+    prev = None
+    if decide:
+        prev = graph.placeholder(slot.read_name)
+        prev.meta["example_value"] = nodes[slot.node].meta["example_value"]
+    for node in source.nodes:
+        if node.name in stack.head_nodes:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    residual = graph.call_function(operator.sub, (env[nodes[stack.hidden_stream.head_output]],
+                                                  env[nodes[stack.head_input]]))
+    residual.name = slot.write_name
+    probe = _probe(graph, residual, prev, env.get(nodes[placeholders[captured.timestep_input]])
+                   if captured.timestep_input is not None else None)
+    crossing = [env[nodes[name]] for name in stack.crossing]
+    graph.output((*crossing, residual, *([probe] if probe is not None else [])))
+    graph.lint()
+    gm = fx.GraphModule(captured.gm, graph, class_name="Piece_head_decide" if decide else "Piece_head")
+    example = (*captured.example_inputs(), *([prev.meta["example_value"]] if decide else []))
+    return PieceGraph("head+decide" if decide else "head", gm, (slot,) if decide else (), (slot,), example,
+                      len(crossing), probe is not None)
+
+
+def _probe(graph: fx.Graph, residual: fx.Node, prev: fx.Node | None, timestep: fx.Node | None) -> fx.Node | None:
+    """One small fp32 tensor the runtime reads with one `.tolist()`: [value?, t_min?, t_max?]."""
+    parts = []
+    if prev is not None:  # diffusers: (r - p).abs().mean() / p.abs().mean()
+        change = graph.call_method("mean", (graph.call_method("abs", (graph.call_function(operator.sub,
+                                                                                          (residual, prev)),)),))
+        scale = graph.call_method("mean", (graph.call_method("abs", (prev,)),))
+        value = graph.call_function(operator.truediv, (change, scale))
+        parts.append(graph.call_method("reshape", (graph.call_method("float", (value,)), (1,))))
+    if timestep is not None:
+        flat = graph.call_method("reshape", (graph.call_method("float", (timestep,)), (-1,)))
+        parts += [graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max")]
+    if not parts:
+        return None
+    probe = graph.call_function(torch.cat, (parts,))
+    probe.name = "fbc_probe"
+    return probe
+
+
+def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph:
+    source = captured.gm.graph
+    nodes = {n.name: n for n in source.nodes}
+    graph, env = fx.Graph(), {}
+    _copy_placeholders(source, graph, env)
+    for name in stack.crossing:
+        placeholder = graph.placeholder(f"from_head__{name}")
+        placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
+        env[nodes[name]] = placeholder
+    reads = tail_slots(stack) if reuse else ()
+    skip: dict[str, fx.Node] = {}  # stream value after block 0 -> the value a skip step gives it
+    if reuse:
+        read_nodes = []
+        for slot in reads:
+            placeholder = graph.placeholder(slot.read_name)
+            placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
+            read_nodes.append(placeholder)
+        for slot, read in zip(reads, read_nodes):
+            stream = stack.streams[slot.index]
+            value = graph.call_function(operator.add, (read, env[nodes[stream.head_output]]))
+            value.name = f"fbc_skip__{stream.name}"
+            skip.update({name: value for name in stream.values})
+    in_blocks = stack.block_of()
+    for node in source.nodes:
+        if node.op in ("placeholder", "output") or node.name in stack.head_nodes:
+            continue
+        outside = node.name not in in_blocks
+        env[node] = graph.node_copy(node, lambda n, outside=outside: _arg(n, env, skip, stack, outside))
+    output = source.output_node()
+    results = fx.map_arg(output.args[0], lambda n: _arg(n, env, skip, stack, True))
+    results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
+    writes = () if reuse else tail_slots(stack)
+    written = []
+    for slot in writes:
+        stream = stack.streams[slot.index]
+        residual = graph.call_function(operator.sub, (env[nodes[stream.last]], env[nodes[stream.head_output]]))
+        residual.name = slot.write_name
+        written.append(residual)
+    graph.output((*results, *written), type_expr=output.type)
+    before = len(graph.nodes)
+    if reuse:
+        eliminate_dead_code(graph)
+        _check_blocks_removed(graph, stack)
+    graph.lint()
+    gm = fx.GraphModule(captured.gm, graph, class_name="Piece_tail_reuse" if reuse else "Piece_tail_compute")
+    example = (*captured.example_inputs(), *(nodes[n].meta.get("example_value") for n in stack.crossing),
+               *(nodes[s.node].meta["example_value"] for s in reads))
+    return PieceGraph("tail-reuse" if reuse else "tail-compute", gm, reads, writes, example, len(results), False,
+                      before - len(graph.nodes))
+
+
+def _arg(node: fx.Node, env: dict, skip: dict[str, fx.Node], stack: BlockStack, outside: bool) -> fx.Node:
+    """What a tail node reads for `node`: on skip steps, code outside the blocks sees every stream value
+    after block 0 as `residual + block 0's output`."""
+    if outside and skip is not None and node.name in _stream_values(stack):
+        if node.name not in skip:
+            if skip:
+                raise StageError("rewrite", RuntimeError(
+                    f"{node.name} (a block stream value with no cached tail residual) is read outside the blocks; "
+                    f"FirstBlockCache cannot skip the blocks for this model"))
+            return env[node]  # tail-compute: no substitution
+        return skip[node.name]
+    return env[node]
+
+
+def _stream_values(stack: BlockStack) -> frozenset[str]:
+    return frozenset(v for s in stack.streams for v in s.values)
+
+
+def _copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]:
+    names = []
+    for node in source.find_nodes(op="placeholder"):
+        env[node] = graph.node_copy(node)
+        names.append(node.name)
+    return names
+
+
+def _check_blocks_removed(graph: fx.Graph, stack: BlockStack) -> None:
+    remaining = {n.name for n in graph.nodes}
+    alive = sorted({block.name for block in stack.blocks[1:] for name in block.region if name in remaining})
+    if alive:
+        logger.warning("cachepass rewrite: blocks %s still run in FirstBlockCache's tail-reuse piece (an in-place "
+                       "write or another value keeps them alive); skip steps save less", alive)
+
+
+def residual_spec(stack: BlockStack):  # the bytes a step keeps: head residual + tail residuals
+    return [stack.hidden_stream.spec] + [stack.streams[i].spec for i in stack.cached_streams]
+
+
+__all__ = ["PieceGraph", "build_piece", "head_slot", "tail_slots", "tensor_spec"]
