@@ -17,7 +17,7 @@ from .workloads import Workload
 @dataclass(frozen=True)
 class Configuration:
     name: str
-    method: str  # "none", "pab" or "fastercache"
+    method: str  # "none", "pab", "fastercache" or "fbc"
     compiled: bool
     cachepass: bool
     prepare: Callable[[DemoModel, Workload, str], Callable[..., Any]]  # (demo, workload, compiler) -> module
@@ -30,10 +30,12 @@ class Configuration:
 
 
 def diffusers_config(workload: Workload, method: str) -> Any:
-    from diffusers import FasterCacheConfig, PyramidAttentionBroadcastConfig
+    from diffusers import FasterCacheConfig, FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
 
     if method == "pab":
         return PyramidAttentionBroadcastConfig(**workload.pab)
+    if method == "fbc":
+        return FirstBlockCacheConfig(**workload.fbc)
     fields = dict(workload.fastercache)
     weight = fields.pop("attention_weight_callback", None)
     if isinstance(weight, str) and weight.startswith("constant-"):
@@ -55,9 +57,42 @@ def _hook(method: str, compiled: bool) -> Callable[[DemoModel, Workload, str], C
         hooked = DiffusersHooked(demo, diffusers_config(workload, method), copy_module=False)
         if compiled:
             hooked.module = torch.compile(hooked.module, backend=compiler)
+        elif method == "fbc":
+            return BlocksProbe(hooked, hooked.module)
         return hooked
 
     return prepare
+
+
+class BlocksProbe:
+    """diffusers' FBC hook, recording per call whether the blocks after the first ran ("C") or were
+    skipped ("R"): a forward hook on the last block's first submodule, which runs only when it computes.
+    Eager only (under torch.compile the probe's side effect would change what Dynamo captures)."""
+
+    def __init__(self, hooked: Any, module: torch.nn.Module) -> None:
+        from diffusers.hooks._common import _ALL_TRANSFORMER_BLOCK_IDENTIFIERS
+
+        self.hooked, self.pattern = hooked, []
+        lists = [child for name, child in module.named_children()
+                 if name in _ALL_TRANSFORMER_BLOCK_IDENTIFIERS and isinstance(child, torch.nn.ModuleList)]
+        next(lists[-1][-1].children()).register_forward_hook(lambda *_: self.pattern.__setitem__(-1, "C"))
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.pattern.append("R")
+        return self.hooked(**kwargs)
+
+
+def step_pattern(module: Any, steps: int) -> str | None:
+    """C/R per step of the latest generation: computed, or reused (cachepass: any reuse; FBC hook: probed)."""
+    if isinstance(module, BlocksProbe):
+        return "".join(module.pattern[-steps:])
+    import cachepass
+
+    graphs = [g for g in cachepass.compiled_graphs(module) if g.cached] if isinstance(module, torch.nn.Module) else []
+    if not graphs:
+        return None
+    history = list(graphs[-1].states()[0][1].history)
+    return "".join("R" if r.reused else "C" for r in history[-steps:])
 
 
 def _cachepass(method: str) -> Callable[[DemoModel, Workload, str], Callable[..., Any]]:
@@ -77,7 +112,17 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("torch.compile (inductor)", "none", True, False, _inductor),
     Configuration("cachepass PAB", "pab", True, True, _cachepass("pab")),
     Configuration("cachepass FasterCache", "fastercache", True, True, _cachepass("fastercache")),
+    Configuration("diffusers FBC hook (eager)", "fbc", False, False, _hook("fbc", False)),
+    Configuration("diffusers FBC hook + torch.compile", "fbc", True, False, _hook("fbc", True)),
+    Configuration("cachepass FBC", "fbc", True, True, _cachepass("fbc")),
 )}
 
 # The diffusers hook each cached configuration is compared with.
-HOOK_OF = {"pab": "diffusers PAB hook (eager)", "fastercache": "diffusers FasterCache hook (eager)"}
+HOOK_OF = {"pab": "diffusers PAB hook (eager)", "fastercache": "diffusers FasterCache hook (eager)",
+           "fbc": "diffusers FBC hook (eager)"}
+
+
+def applies(configuration: Configuration, workload: Workload) -> bool:
+    """Whether the workload defines the configuration's method (FirstBlockCache: not on Latte, whose
+    spatial and temporal blocks interleave, which diffusers' hook does not handle)."""
+    return configuration.method != "fbc" or workload.fbc is not None

@@ -57,7 +57,7 @@ class VariantsAlone:
     def take_in_loop_ideal_seconds(self) -> float:
         """The ideal of the loop that just ran: its variants' own time inside it plus the loop work."""
         seconds, self.in_graph = self.in_graph, 0.0
-        return seconds + self.loop_work[-1] * len(self.variants())
+        return seconds + self.loop_work[-1] * len(self.steps())
 
     def _clocked(self, fn: Any) -> Any:
         def call(*args: Any) -> Any:
@@ -69,16 +69,24 @@ class VariantsAlone:
 
         return call
 
+    def steps(self) -> list[Any]:
+        """The step records of the model's latest generation."""
+        state = self.graph().states()[0][1]
+        last = state.history[-1].generation if state.history else None
+        return [r for r in state.history if r.generation == last]
+
     def variants(self) -> list[str]:
         """The variant each step of the model's latest generation ran."""
-        state = self.graph().states()[0][1]
-        return [r.variant for r in state.history if r.generation == state.generation]
+        return [r.variant for r in self.steps()]
+
+    def pieces(self) -> list[str]:
+        """The compiled graphs the latest generation ran, in order (FirstBlockCache: two per step)."""
+        return [p for r in self.steps() for p in r.pieces]
 
     def latest_ideal_seconds(self) -> float:
         """The ideal loop from the latest `sample()` alone: one round's figure."""
         latest = {name: statistics.median(times[-self.calls:]) for name, times in self.samples.items()}
-        variants = self.variants()
-        return sum(latest[name] for name in variants) + self.loop_work[-1] * len(variants)
+        return sum(latest.get(name, 0.0) for name in self.pieces()) + self.loop_work[-1] * len(self.steps())
 
     def sample(self) -> None:
         for name, args in self.args.items():
@@ -101,7 +109,7 @@ class VariantsAlone:
         result.variant_ms = {name: 1000 * statistics.median(times) for name, times in self.samples.items()}
         work = statistics.median(self.loop_work) if self.loop_work else 0.0
         result.loop_work_ms = 1000 * work
-        result.ideal_loop_seconds = (sum(result.variant_ms.get(name, 0.0) for name in result.variants) / 1000
+        result.ideal_loop_seconds = (sum(result.variant_ms.get(name, 0.0) for name in self.pieces()) / 1000
                                      + work * len(result.variants))
         result.efficiency = result.ideal_loop_seconds / result.loop_seconds
 

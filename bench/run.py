@@ -35,7 +35,7 @@ from tabulate import tabulate
 
 from cachepass.measure import max_abs, median_ratio, psnr, rel_l2
 
-from .configurations import CONFIGURATIONS, HOOK_OF
+from .configurations import CONFIGURATIONS, HOOK_OF, applies
 from .paired import paired_configurations
 from .workloads import PRESETS, WORKLOADS
 
@@ -90,13 +90,14 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
             warm_cache: bool, rounds: int) -> list[dict[str, Any]]:
     """Every (workload, configuration) in a cold worker; then, per CPU workload, the paired timing process
     on an Inductor cache merged from its workers (it compiles nothing new)."""
-    paired = [w for w in workloads if WORKLOADS[w].paired_timing and len(paired_configurations(configurations)) > 1]
-    labels = [f"{w}: {c}" for w in workloads for c in [*configurations, *(["paired timing"] if w in paired else [])]]
+    chosen = {w: [c for c in configurations if applies(CONFIGURATIONS[c], WORKLOADS[w])] for w in workloads}
+    paired = [w for w in workloads if WORKLOADS[w].paired_timing and len(paired_configurations(chosen[w])) > 1]
+    labels = [f"{w}: {c}" for w in workloads for c in [*chosen[w], *(["paired timing"] if w in paired else [])]]
     progress = iter(enumerate(labels))
     results = []
     shared_cache = tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
     for workload in workloads:
-        for configuration in configurations:
+        for configuration in chosen[workload]:
             _progress(*next(progress), len(labels))
             cache = shared_cache if warm_cache else tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
             results.append(_run_worker(workload, configuration, repeats, compiler, out, cache))
@@ -104,7 +105,7 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
                 shutil.copytree(cache, shared_cache, dirs_exist_ok=True)
         if workload in paired:
             _progress(*next(progress), len(labels))
-            loops = _run_paired(workload, configurations, rounds, compiler, out, shared_cache)
+            loops = _run_paired(workload, chosen[workload], rounds, compiler, out, shared_cache)
             _attach_paired(results, workload, loops)
     _progress(len(labels), "done", len(labels))
     return results
@@ -174,6 +175,9 @@ def add_quality(results: list[dict[str, Any]], out: Path) -> None:
         result["rel_l2_vs_uncached"] = rel_l2(mine, latent(eager)) if eager else None
         result["psnr_vs_uncached"] = psnr(mine, latent(eager)) if eager else None
         result["max_diff_vs_hook"] = max_abs(mine, latent(hook)) if hook else None
+        # Equal decisions: a configuration that skipped other steps than the eager hook is not compared at equal work.
+        result["same_steps_as_hook"] = (result.get("pattern") == hook.get("pattern")
+                                        if hook and result.get("pattern") and hook.get("pattern") else None)
 
 
 def _speedups(result: dict[str, Any], eager: dict[str, Any] | None,
@@ -206,11 +210,11 @@ def table(results: list[dict[str, Any]]) -> str:
                      f"{r['dynamo_graphs']}/{r['recompiles']}/{r['graph_breaks']}" + (" eager!" if r["fell_back_to_eager"] else ""),
                      r["inductor_compiles"], f"{r['peak_memory_bytes'] / 2**20:,.0f}",
                      _num(r["rel_l2_vs_uncached"], ".1e"), _num(r["psnr_vs_uncached"], ".1f"),
-                     _num(r["max_diff_vs_hook"], ".1e"),
+                     _num(r["max_diff_vs_hook"], ".1e"), _steps(r),
                      "-" if r["efficiency"] is None else f"{r['ideal_loop_seconds']:.3f} ({r['efficiency']:.2f})"))
     text = tabulate(rows, headers=("workload", "configuration", "loop s", "ms/step", "vs eager", "vs inductor",
                                    "warm-up s", "graphs/recompiles/breaks", "inductor compiles", "peak MiB",
-                                   "rel L2", "PSNR dB", "max diff vs hook", "ideal s (efficiency)"))
+                                   "rel L2", "PSNR dB", "max diff vs hook", "reused steps", "ideal s (efficiency)"))
     notes = ["loop s, ms/step: median of the paired timing's rounds (one process, configurations in turn); "
              "* = median of the configuration's own worker's loops",
              "ideal s (efficiency): the time the variants themselves took inside each paired loop, plus the loop's "
@@ -272,6 +276,15 @@ def _progress(done: int, label: str, total: int) -> None:
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text).strip("-").lower()
+
+
+def _steps(result: dict[str, Any]) -> str:
+    """Reused steps out of all, and whether they are the hook's own (= same steps, != other steps)."""
+    pattern = result.get("pattern")
+    if not pattern:
+        return "-"
+    same = {True: " =hook", False: " !=hook", None: ""}[result.get("same_steps_as_hook")]
+    return f"{pattern.count('R')}/{len(pattern)}{same}"
 
 
 def _x(value: float | None) -> str:

@@ -19,7 +19,7 @@ from torch._dynamo.utils import counters, guard_failures
 
 from cachepass.measure import denoise, time_denoise
 
-from .configurations import CONFIGURATIONS
+from .configurations import CONFIGURATIONS, step_pattern
 from .ideal import VariantsAlone
 from .workloads import WORKLOADS
 
@@ -44,6 +44,7 @@ class Measurement:
     peak_memory_bytes: int  # CUDA: max allocated; CPU: the worker's max RSS
     cache_bytes: int | None = None  # cachepass: bytes its caches held at the end of the last loop
     variants: list[str] = field(default_factory=list)  # cachepass: the variant each step ran
+    pattern: str | None = None  # per step of the last loop: C = computed, R = reused (cachepass, FBC hook)
     variant_ms: dict[str, float] = field(default_factory=dict)  # cachepass: each variant alone, median
     loop_work_ms: float | None = None  # the denoising loop's own per-step work, around a free model
     ideal_loop_seconds: float | None = None  # sum over steps of (the variant alone + loop work)
@@ -101,6 +102,7 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
         eager_interleaved_seconds=reference.median() if reference else None)
     if alone is not None:
         alone.fill(result)
+    result.pattern = step_pattern(module, len(timesteps))
     return result, timing.final
 
 

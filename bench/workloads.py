@@ -20,6 +20,7 @@ class Workload:
     steps: int
     pab: dict[str, Any]  # diffusers PyramidAttentionBroadcastConfig fields
     fastercache: dict[str, Any] | None = None  # diffusers FasterCacheConfig fields
+    fbc: dict[str, Any] | None = None  # diffusers FirstBlockCacheConfig fields; None: not measured
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
     guidance: float | None = 5.0  # CFG scale; batch 2 (uncond + cond) when set
@@ -68,18 +69,25 @@ FASTERCACHE_LATTE = {**FASTERCACHE_COGVIDEOX, "tensor_format": "BCFHW",
                      "temporal_attention_block_skip_range": 2, "temporal_attention_timestep_skip_range": (-1, 681),
                      "temporal_attention_block_identifiers": ["temporal_transformer_blocks.*attn1"]}
 
+# Random weights change the first block's residual by 0.1-0.4 (relative) per step, where real weights give
+# 0.02-0.1: at diffusers' default 0.05 nothing would be skipped. 0.25 skips about a third of the steps of
+# cogvideox-small (measured); every first-block implementation gets the same threshold.
+FBC_RANDOM_WEIGHTS = {"threshold": 0.25}
+
 WORKLOADS: dict[str, Workload] = {
     "cogvideox-small": Workload("cogvideox-small", "CogVideoX, 4 layers, 4x32 heads, 464 tokens (random weights)",
-                                lambda: build("cogvideox", "small"), 50, PAB_DEFAULT, FASTERCACHE_COGVIDEOX),
+                                lambda: build("cogvideox", "small"), 50, PAB_DEFAULT, FASTERCACHE_COGVIDEOX,
+                                fbc=FBC_RANDOM_WEIGHTS),
     "latte-small": Workload("latte-small", "Latte, 4 layers, 4x32 heads, 4 frames of 64 tokens (random weights)",
                             lambda: build("latte", "small"), 50,
                             {**PAB_DEFAULT, "cross_attention_block_skip_range": 4,
                              "cross_attention_timestep_skip_range": (100, 900)}, FASTERCACHE_LATTE),
     "cogvideox-2b": Workload("cogvideox-2b", "CogVideoX-2b transformer config, 13x60x90 latents + 226 text tokens, "
                                              "bf16, batched CFG", _cogvideox_2b, 20, PAB_DEFAULT,
-                             FASTERCACHE_COGVIDEOX, device="cuda", dtype=torch.bfloat16, paired_timing=False),
+                             FASTERCACHE_COGVIDEOX, fbc=FBC_RANDOM_WEIGHTS, device="cuda", dtype=torch.bfloat16,
+                             paired_timing=False),
     "smoke": Workload("smoke", "tiny CogVideoX, 8 steps (checks every configuration and field)",
-                      lambda: build("cogvideox", "tiny"), 8, PAB_DEFAULT, FASTERCACHE_COGVIDEOX),
+                      lambda: build("cogvideox", "tiny"), 8, PAB_DEFAULT, FASTERCACHE_COGVIDEOX, fbc={"threshold": 0.3}),
 }
 
 PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",)}

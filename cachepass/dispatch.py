@@ -39,6 +39,7 @@ from .errors import run_stage
 from .lower import Lowered, lower
 from .plan import Plan, StepDecision, VariantKey, variant_name
 from .rewrite import CacheSlot, build_variant, cache_slots
+from .store import CacheStore, Stamp, read_problem
 from .tag import TagResult, TensorSpec
 
 logger = logging.getLogger(__name__)
@@ -48,14 +49,6 @@ _LIVE_GRAPHS: weakref.WeakSet[Any] = weakref.WeakSet()  # CachedGraph, UncachedG
 _MODEL_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> ModelState
 _SERIALS = itertools.count()
 _CONTEXTS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> the listener's cache_context cell
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    tensor: torch.Tensor
-    graph_id: int
-    generation: int
-    signature: tuple
 
 
 @dataclass(frozen=True)
@@ -71,6 +64,11 @@ class StepRecord:
     def variant(self) -> str:
         return variant_name(self.reused)
 
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        """The compiled graphs the step ran (FirstBlockCache runs two per step)."""
+        return (self.variant,)
+
 
 @dataclass
 class ModelState:
@@ -81,7 +79,7 @@ class ModelState:
     last_timestep: float | None = None
     last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
     reuse_steps: int = 0  # steps of this generation that read the cache
-    entries: dict[str, CacheEntry] = field(default_factory=dict)
+    entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
 
     def reset(self) -> None:
@@ -93,15 +91,10 @@ class ModelState:
         self.entries.clear()
 
     def drop(self, slots: Sequence[CacheSlot]) -> None:
-        for slot in slots:
-            self.entries.pop(slot.ident, None)
+        self.entries.drop(slot.ident for slot in slots)
 
     def cache_bytes(self) -> int:
-        storages = {}
-        for entry in self.entries.values():
-            storage = entry.tensor.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
-        return sum(storages.values())
+        return self.entries.nbytes()
 
 
 class GraphRuntime:
@@ -141,6 +134,13 @@ class GraphRuntime:
 
     def _input_timestep(self, args: Sequence[Any]) -> float:
         return scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
+
+    def _timestep(self, args: Sequence[Any]) -> float:
+        """The timestep that picks the schedule: the config's callback, else the model's `timestep` input."""
+        callback = getattr(self.options.cache, "current_timestep_callback", None)
+        if callback is not None:
+            return scalar_timestep(callback(), "current_timestep_callback()")
+        return self._input_timestep(args)
 
     def _signature(self, args: Sequence[Any]) -> tuple:
         """Shapes, dtypes and devices of the user inputs, and the symbolic sizes: what a cached tensor's
@@ -240,7 +240,7 @@ class CachedGraph(GraphRuntime):
         signature = self._signature(args)
         reuse = self._readable(decision, state, signature, args)
         lowered = self.variant(reuse)
-        reads = [state.entries[slot.ident].tensor for slot in lowered.variant.reads]
+        reads = [state.entries.get(slot.ident).tensor for slot in lowered.variant.reads]
         state.drop(lowered.variant.writes)  # free old values before the new ones exist
         if self._cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()  # a new replay may reuse the last one's output memory
@@ -263,11 +263,12 @@ class CachedGraph(GraphRuntime):
                signature: tuple) -> None:
         written = outputs[self.captured.num_outputs:]
         keep = decision.store | (decision.reuse - lowered.variant.key)  # a refused read was computed: keep it
+        stamp = Stamp(self.serial, state.generation, None, signature)
         for slot, tensor in zip(lowered.variant.writes, written):
             if slot.kind in keep:
                 if self._cudagraphs:  # outputs live in the CUDA graph pool until the next replay: copy them out
                     tensor = tensor.clone()
-                state.entries[slot.ident] = CacheEntry(tensor, id(self), state.generation, signature)
+                state.entries.put(slot.ident, stamp, tensor)
 
     # -- variants ---------------------------------------------------------------------------
     def variant(self, reuse: VariantKey) -> Lowered:
@@ -287,12 +288,6 @@ class CachedGraph(GraphRuntime):
         self._check_generation_reused(state)
 
     # -- checks -----------------------------------------------------------------------------
-    def _timestep(self, args: Sequence[Any]) -> float:
-        callback = self.options.cache.current_timestep_callback
-        if callback is not None:
-            return scalar_timestep(callback(), "current_timestep_callback()")
-        return self._input_timestep(args)
-
     def _readable(self, decision: StepDecision, state: ModelState, signature: tuple,
                   args: Sequence[Any]) -> VariantKey:
         readable = set()
@@ -307,20 +302,13 @@ class CachedGraph(GraphRuntime):
         return frozenset(readable)
 
     def _read_problem(self, kind: Kind, state: ModelState, signature: tuple, args: Sequence[Any]) -> str | None:
+        stamp = Stamp(self.serial, state.generation, None, signature)  # PAB: one state for every cache_context
         for slot in self._slots_by_kind[kind]:
-            entry = state.entries.get(slot.ident)
-            if entry is None:
-                return f"no cached value for {slot.site}"
-            if entry.graph_id != id(self) or entry.generation != state.generation:
-                return f"the cached value of {slot.site} belongs to another graph or generation"
-            if entry.signature != signature:
-                return f"inputs changed shape, dtype or device since {slot.site} was cached"
             expected = self._shape_checks.expected_shape(slot.spec, args, signature)
-            tensor = entry.tensor
-            if tensor.dtype != slot.spec.dtype or tensor.device.type != slot.spec.device.type or (
-                    expected is not None and tuple(tensor.shape) != expected):
-                return (f"cached {slot.site} output {slot.index} is {tuple(tensor.shape)} {tensor.dtype} on "
-                        f"{tensor.device}, expected {expected or slot.spec.shape} {slot.spec.dtype}")
+            problem = read_problem(state.entries.get(slot.ident), f"{slot.site} output {slot.index}", stamp,
+                                   slot.spec, expected)
+            if problem is not None:
+                return problem
         return None
 
     def report(self, owner_ids: set[int] | None = None) -> Any:

@@ -154,8 +154,9 @@ class DiffusersHooked:
         self.module = copy.deepcopy(demo.module) if copy_module else demo.module
         self._timestep: torch.Tensor | None = None
         self._last: float | None = None
-        config = dataclasses.replace(config, current_timestep_callback=lambda: self._timestep)
-        _apply(self.module, config)
+        if any(f.name == "current_timestep_callback" for f in dataclasses.fields(config)):
+            config = dataclasses.replace(config, current_timestep_callback=lambda: self._timestep)
+        self.module.enable_cache(config)
         self._registry = HookRegistry.check_if_exists_or_initialize(self.module)
 
     def reset(self) -> None:
@@ -167,16 +168,9 @@ class DiffusersHooked:
         if self._last is not None and value > self._last:
             self.reset()
         self._timestep, self._last = timestep, value
-        return self.module(**kwargs)
-
-
-def _apply(module: torch.nn.Module, config: Any) -> None:
-    from diffusers.hooks import apply_faster_cache, apply_pyramid_attention_broadcast
-
-    if type(config).__name__ == "FasterCacheConfig":
-        apply_faster_cache(module, config)
-    else:
-        apply_pyramid_attention_broadcast(module, config)
+        # Hooks that keep a state per cache_context (FirstBlockCache) need one, as pipelines with batched CFG give.
+        with self.module.cache_context("cond_uncond"):
+            return self.module(**kwargs)
 
 
 def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -77,13 +77,17 @@ class CacheStore:
         for entry in self._entries.values():
             yield from entry.tensors
 
-    def nbytes(self, extra: Iterable[torch.Tensor] = ()) -> int:
-        """Bytes held; a storage shared by several tensors counts once."""
-        storages = {}
-        for tensor in (*self.tensors(), *extra):
-            storage = tensor.untyped_storage()
-            storages[(tensor.device, storage.data_ptr())] = storage.nbytes()
-        return sum(storages.values())
+    def nbytes(self) -> int:
+        return nbytes(self.tensors())
+
+
+def nbytes(tensors: Iterable[torch.Tensor]) -> int:
+    """Bytes held by `tensors`; a storage shared by several of them (a view, `[x, x]`) counts once."""
+    storages = {}
+    for tensor in tensors:
+        storage = tensor.untyped_storage()
+        storages[(tensor.device, storage.data_ptr())] = storage.nbytes()
+    return sum(storages.values())
 
 
 def read_problem(entry: Entry | None, what: str, stamp: Stamp, spec: TensorSpec | None = None,

@@ -17,6 +17,7 @@ Sizes are chosen to be consistent with what each pipeline computes:
   the transformer's `video_length` (its temporal positional embedding has that length);
   out_channels = 2 x in_channels because the pipeline keeps the first half (learned sigma).
 - Wan 2.1: Wan VAE (spatial /8, temporal /4, z_dim 16 = transformer in_channels), UMT5 encoder.
+- Flux: CLIP (pooled, 16) + T5 (32 = joint_attention_dim), 16-channel VAE (/8), packed 2x2 latents (64 channels).
 
 `*_CALL` dicts hold matching pipeline call arguments (frames, size, sequence length, steps).
 """
@@ -38,6 +39,8 @@ LATTE_CALL: dict[str, Any] = dict(video_length=4, height=16, width=16, num_infer
                                   clean_caption=False)
 WAN_CALL: dict[str, Any] = dict(num_frames=5, height=32, width=32, num_inference_steps=10, guidance_scale=5.0,
                                 max_sequence_length=16)
+FLUX_CALL: dict[str, Any] = dict(height=32, width=32, num_inference_steps=10, guidance_scale=3.5,
+                                 max_sequence_length=16)
 
 _WORDS = ("a an the and in on of with panda guitar plays playing bamboo forest small red jacket dressed cat dog "
           "video sky blue green low quality blurry").split()
@@ -57,6 +60,52 @@ def tiny_t5_tokenizer():
     chars = string.ascii_letters + string.digits + string.punctuation
     pieces += [(c, -3.0) for c in chars] + [("▁" + c, -3.5) for c in chars]
     return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def tiny_clip_tokenizer():
+    """A CLIP tokenizer (byte-level BPE) whose vocabulary is every byte symbol, alone and word-final, and no
+    merges: any prompt tokenizes, one symbol per token. transformers >= 5 takes the vocab and merges directly."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for symbol in symbols:
+        vocab.setdefault(symbol, len(vocab))
+        vocab.setdefault(symbol + "</w>", len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def flux_pipeline(seed: int = 0, num_layers: int = 1, num_single_layers: int = 2):
+    """A `diffusers.FluxPipeline` (Flux-dev layout: guidance embedding, no CFG) with tiny random weights.
+
+    Its transformer takes `timestep / 1000` and the pipeline sets `current_timestep`; latents are packed
+    2x2 patches of a 16-channel latent at 1/8 of the image size (32x32 -> 4x4 -> 4 tokens of 64 channels).
+    """
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5TokenizerFast  # noqa: F401
+
+    torch.manual_seed(seed)
+    clip_tokenizer = tiny_clip_tokenizer()
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(clip_tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=77, projection_dim=16, bos_token_id=0, eos_token_id=1,
+        pad_token_id=1)).eval()
+    t5_tokenizer = tiny_t5_tokenizer()
+    text_encoder_2 = _t5_encoder(len(t5_tokenizer), d_model=32)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=num_layers, num_single_layers=num_single_layers, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=16, guidance_embeds=True,
+        axes_dims_rope=(4, 6, 6)).eval()
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 8, 8, 8),
+                        layers_per_block=1, latent_channels=16, norm_num_groups=2, use_quant_conv=False,
+                        use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035).eval()
+    sched = FlowMatchEulerDiscreteScheduler()
+    pipe = FluxPipeline(scheduler=sched, vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer,
+                        text_encoder_2=text_encoder_2, tokenizer_2=t5_tokenizer, transformer=transformer)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def _t5_encoder(vocab_size: int, d_model: int):
@@ -152,4 +201,4 @@ def wan_pipeline(seed: int = 0, num_layers: int = 2):
 
 
 PIPELINES = {"cogvideox": (cogvideox_pipeline, COGVIDEOX_CALL), "latte": (latte_pipeline, LATTE_CALL),
-             "wan": (wan_pipeline, WAN_CALL)}
+             "wan": (wan_pipeline, WAN_CALL), "flux": (flux_pipeline, FLUX_CALL)}

@@ -18,7 +18,7 @@ TIMESTEPS_12 = [float(t) for t in torch.linspace(999, 0, 12)]
 # Thresholds at which diffusers' hook skips some steps of a 12-step generation but not all, on the tiny
 # random-weight families of tests/families.py (measured with the hook: the relative first-block residual
 # change is 0.2-0.4 on Flux/HunyuanVideo/CogVideoX and 0.03-0.1 on Wan/LTX).
-THRESHOLDS = {"flux": 0.3, "wan": 0.045, "hunyuanvideo": 0.3, "cogvideox": 0.3, "ltx": 0.08}
+THRESHOLDS = {"flux": 0.3, "wan": 0.06, "hunyuanvideo": 0.3, "cogvideox": 0.3, "ltx": 0.08}
 
 
 class FBCHooked:

@@ -42,6 +42,12 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert faster["max_diff_vs_hook"] <= 1e-4 and faster["rel_l2_vs_uncached"] > 0
     assert (faster["dynamo_graphs"], faster["recompiles"], faster["graph_breaks"]) == (2, 0, 0)
     assert {"full", "half"} <= set(faster["variants"])
+    first_block = results["cachepass FBC"]  # at the hook's own decisions and output
+    assert first_block["same_steps_as_hook"] is True and 0 < first_block["pattern"].count("R") < 8
+    assert first_block["max_diff_vs_hook"] <= 1e-5
+    assert (first_block["dynamo_graphs"], first_block["recompiles"], first_block["graph_breaks"]) == (1, 0, 0)
+    assert set(first_block["variant_ms"]) <= {"head", "head+decide", "tail-compute", "tail-reuse"}
+    assert results["diffusers FBC hook + torch.compile"]["graph_breaks"] > 0
     assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
     # Timing: all but the hooks under compile take turns in one process; the others get an eager baseline.
     for name, result in results.items():
@@ -50,6 +56,6 @@ def test_smoke_bench_writes_every_field(tmp_path):
         assert len(result.get("paired_loops", [])) == (document["rounds"] if paired else 0), name
         assert (result["eager_interleaved_seconds"] is None) == paired, name
         assert result["speedup_vs_eager"] > 0 and result["speedup_vs_inductor"] > 0, name
-    for name in ("cachepass PAB", "cachepass FasterCache"):  # efficiency from the paired rounds, worker's kept
+    for name in ("cachepass PAB", "cachepass FasterCache", "cachepass FBC"):  # efficiency from the paired rounds, worker's kept
         assert results[name]["worker_efficiency"] > 0 and results[name]["efficiency_alone"] > 0, name
         assert 0 < results[name]["efficiency"] <= 1.0, name  # the variants' own time is part of the loop

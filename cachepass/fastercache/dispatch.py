@@ -40,6 +40,7 @@ from ..errors import ConfigError, run_stage
 from ..lower import Lowered, lower
 from ..report import GraphReport, VariantReport
 from ..rewrite import CacheSlot
+from ..store import CacheStore, Entry, Stamp, nbytes, read_problem
 from .capture import FCCapture
 from .config import FCConfig, FCKind
 from .plan import Call, FCDecision, FCPlan, Mode, VariantKey
@@ -49,30 +50,8 @@ from .tag import FCTags
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
+DELTAS = "fc_frequency_deltas"
 _STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> FCState
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """Who wrote a cached tensor: a read needs the same graph, generation and input signature."""
-
-    graph_id: int
-    generation: int
-    signature: tuple
-
-
-@dataclass
-class BlockCache:
-    t2: torch.Tensor
-    t: torch.Tensor
-    stamp: Stamp
-
-
-@dataclass
-class Deltas:
-    low: torch.Tensor  # R_low = lowpass(uncond - cond), fp32
-    high: torch.Tensor  # R_high = (uncond - cond) - R_low, fp32
-    stamp: Stamp
 
 
 @dataclass(frozen=True)
@@ -102,6 +81,11 @@ class FCStepRecord:
         return self.ran
 
     @property
+    def pieces(self) -> tuple[str, ...]:
+        """The compiled graphs the call ran: none for a sequential unconditional call that is estimated."""
+        return () if self.ran == "estimate" else (self.ran,)
+
+    @property
     def reused(self) -> frozenset[str]:
         """What this call did not compute (PAB's `StepRecord.reused`, for report.schedule_line)."""
         return self.extrapolated | (frozenset({"uncond"}) if self.estimated else frozenset())
@@ -117,8 +101,8 @@ class FCState:
     last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
     step_calls: int = 0  # calls seen at the current step
     mode: Mode | None = None
-    blocks: dict[str, BlockCache] = field(default_factory=dict)
-    deltas: Deltas | None = None
+    blocks: CacheStore = field(default_factory=CacheStore)  # [t_2, t] per cached attention output (CacheSlot.ident)
+    frequency: CacheStore = field(default_factory=CacheStore)  # DELTAS: (R_low, R_high)
     alpha: tuple[Any, Any] = (1.0, 1.0)
     pending: tuple[Lowered, list[torch.Tensor], Stamp] | None = None  # first call, mode not yet known
     cond_outputs: tuple[list[torch.Tensor], Stamp] | None = None  # sequential: this step's conditional call
@@ -132,13 +116,17 @@ class FCState:
         self.generation += 1
         self.iteration, self.last_timestep, self.last_input_timestep, self.step_calls, self.mode = -1, None, None, 0, None
         self.blocks.clear()
-        self.deltas, self.alpha, self.pending, self.cond_outputs = None, (1.0, 1.0), None, None
+        self.frequency.clear()
+        self.alpha, self.pending, self.cond_outputs = (1.0, 1.0), None, None
         self.peak_bytes = 0
 
+    @property
+    def deltas(self) -> Entry | None:
+        """`(R_low, R_high)` of the last step that ran both branches."""
+        return self.frequency.get(DELTAS)
+
     def tensors(self) -> list[torch.Tensor]:
-        held = [t for cache in self.blocks.values() for t in (cache.t2, cache.t)]
-        if self.deltas is not None:
-            held += [self.deltas.low, self.deltas.high]
+        held = [*self.blocks.tensors(), *self.frequency.tensors()]
         if self.pending is not None:
             held += [t for t in self.pending[1] if isinstance(t, torch.Tensor)]
         if self.cond_outputs is not None:
@@ -147,11 +135,7 @@ class FCState:
 
     def cache_bytes(self) -> int:
         """Bytes held now; a storage shared by several tensors (the first `[x, x]`) counts once."""
-        storages = {}
-        for tensor in self.tensors():
-            storage = tensor.untyped_storage()
-            storages[(tensor.device, storage.data_ptr())] = storage.nbytes()
-        return sum(storages.values())
+        return nbytes(self.tensors())
 
 
 @dataclass(frozen=True)
@@ -363,7 +347,7 @@ class FasterCacheGraph(GraphRuntime):
         self._store_blocks(state, lowered.variant.writes, self._writes(lowered, outputs), stamp, halve=True)
         if lowered.variant.deltas:
             low, high = outputs[-2], outputs[-1]
-            state.deltas = Deltas(self._keep(low), self._keep(high), stamp)
+            state.frequency.put(DELTAS, stamp, self._keep(low), self._keep(high))
             state.alpha = (1.0, 1.0)
         else:
             uncond, cond = outputs[self.fc.output_index].chunk(2, dim=0)
@@ -377,21 +361,21 @@ class FasterCacheGraph(GraphRuntime):
             else:
                 value = tensor.clone() if self._cudagraphs else tensor.contiguous()
             old = state.blocks.get(slot.ident)
-            t2 = old.t if old is not None and old.stamp == stamp else value  # [x, x] the first time
-            state.blocks[slot.ident] = BlockCache(t2, value, stamp)
+            t2 = old.tensors[1] if old is not None and old.stamp == stamp else value  # [x, x] the first time
+            state.blocks.put(slot.ident, stamp, t2, value)
 
     def _store_deltas(self, state: FCState, uncond: torch.Tensor, cond: torch.Tensor, stamp: Stamp) -> None:
         delta = (uncond - cond).float()
         height, width = delta.shape[-2:]
         low = torch.fft.irfft2(torch.fft.rfft2(delta) * self._mask(height, width, delta.device), s=(height, width))
-        state.deltas = Deltas(low.contiguous(), (delta - low).contiguous(), stamp)
+        state.frequency.put(DELTAS, stamp, low.contiguous(), (delta - low).contiguous())
         state.alpha = (1.0, 1.0)
 
     def _estimate(self, cond: torch.Tensor, state: FCState) -> torch.Tensor:
         """The unconditional output, beside the graph: `c + a_l R_l + a_h R_h` (real space)."""
         low_weight, high_weight = state.alpha
-        deltas = state.deltas
-        return (cond.float() + deltas.low * low_weight + deltas.high * high_weight).to(cond.dtype)
+        low, high = state.deltas.tensors
+        return (cond.float() + low * low_weight + high * high_weight).to(cond.dtype)
 
     def _next_alpha(self, state: FCState, timestep: float) -> tuple[Any, Any]:
         """diffusers multiplies the stored deltas by the frequency callbacks on every skip step (l.307-312)."""
@@ -430,9 +414,7 @@ class FasterCacheGraph(GraphRuntime):
     def _deltas_problem(self, state: FCState, stamp: Stamp) -> str | None:
         if state.deltas is None:
             return "no frequency deltas: no step of this generation ran both branches"
-        if state.deltas.stamp != stamp:
-            return "the frequency deltas belong to another graph, generation or input shape"
-        return None
+        return read_problem(state.deltas, "the frequency deltas", stamp)
 
     def _readable(self, kinds: frozenset[FCKind], state: FCState, stamp: Stamp, tags: FCTags,
                   decision: FCDecision) -> frozenset[FCKind]:
@@ -450,20 +432,11 @@ class FasterCacheGraph(GraphRuntime):
 
     def _read_problem(self, kind: FCKind, state: FCState, stamp: Stamp, tags: FCTags) -> str | None:
         for slot in tags.slots:
-            if slot.kind != kind:
-                continue
-            cache = state.blocks.get(slot.ident)
-            if cache is None:
-                return f"no cached value for {slot.site}"
-            if cache.stamp.graph_id != stamp.graph_id or cache.stamp.generation != stamp.generation:
-                return f"the cached value of {slot.site} belongs to another graph or generation"
-            if cache.stamp.signature != stamp.signature:
-                return f"inputs changed shape, dtype or device since {slot.site} was cached"
-            expected = slot.spec.shape
-            if cache.t.dtype != slot.spec.dtype or (all(isinstance(d, int) for d in expected)
-                                                    and tuple(cache.t.shape) != expected):
-                return (f"cached {slot.site} output {slot.index} is {tuple(cache.t.shape)} {cache.t.dtype}, "
-                        f"expected {expected} {slot.spec.dtype}")
+            if slot.kind == kind:
+                problem = read_problem(state.blocks.get(slot.ident), f"{slot.site} output {slot.index}", stamp,
+                                       slot.spec)
+                if problem is not None:
+                    return problem
         return None
 
     # -- running a variant --------------------------------------------------------------------
@@ -498,10 +471,9 @@ class FasterCacheGraph(GraphRuntime):
             values = [weight(self.fc_tags.module(slot.site)) if callable(weight) else weight for slot in variant.reads]
             extras.append(_as_tensor(values, device))
             for slot in variant.reads:
-                cache = state.blocks[slot.ident]
-                extras += [cache.t2, cache.t]
+                extras += state.blocks.get(slot.ident).tensors  # t_2, t
         if variant.estimate:
-            extras += [state.deltas.low, state.deltas.high, _as_tensor(list(state.alpha), device)]
+            extras += [*state.deltas.tensors, _as_tensor(list(state.alpha), device)]
         if variant.deltas:
             extras.append(self._mask(*self._mask_size, device))
         return extras
@@ -516,16 +488,13 @@ class FasterCacheGraph(GraphRuntime):
 
     # -- state --------------------------------------------------------------------------------------
     def _timestep(self, args: Sequence[Any], state: FCState) -> float:
-        callback = self.config.current_timestep_callback
-        if callback is not None:
-            value = scalar_timestep(callback(), "current_timestep_callback()")
-        else:
-            value = self._input_timestep(args)
-            if state.iteration < 0 and value <= 1.0 and self._max_window() > 1.0:
-                self._warn_once("scale", f"cachepass FasterCache: the model's timestep input is {value:g}, but the "
-                                         f"timestep ranges reach {self._max_window():g}: the model may take "
-                                         f"normalised timesteps (Flux, SD3). Pass current_timestep_callback="
-                                         f"lambda: pipe.current_timestep.")
+        value = super()._timestep(args)
+        if self.config.current_timestep_callback is None and state.iteration < 0 and value <= 1.0 \
+                and self._max_window() > 1.0:
+            self._warn_once("scale", f"cachepass FasterCache: the model's timestep input is {value:g}, but the "
+                                     f"timestep ranges reach {self._max_window():g}: the model may take "
+                                     f"normalised timesteps (Flux, SD3). Pass current_timestep_callback="
+                                     f"lambda: pipe.current_timestep.")
         return value
 
     def _max_window(self) -> float:
@@ -533,7 +502,7 @@ class FasterCacheGraph(GraphRuntime):
         return max(config.spatial_timesteps[1], config.temporal_timesteps[1], config.uncond_timesteps[1])
 
     def _stamp(self, state: FCState, signature: tuple) -> Stamp:
-        return Stamp(id(self), state.generation, signature)
+        return Stamp(self.serial, state.generation, None, signature)  # FasterCache: one state for every context
 
     def new_state(self) -> FCState:
         return FCState()

@@ -59,6 +59,7 @@ class FBCStepRecord:
     reason: str
     blocks_run: int
     host_reads: int  # device-to-host reads the runtime made for this step
+    pieces: tuple[Piece, Piece]  # the compiled pieces the step ran, head first
 
     @property
     def variant(self) -> str:
@@ -216,7 +217,8 @@ class FirstBlockGraph(GraphRuntime):
         results = self._tail(ctx, decision, args, handed, residual, stamp)
         state.history.append(FBCStepRecord(
             self.serial, ctx.generation, context, ctx.iteration, timestep, value, self.plan.threshold, decision.compute,
-            decision.reason, len(self.stack.blocks) if decision.compute else 1, 1 if probe else 0))
+            decision.reason, len(self.stack.blocks) if decision.compute else 1, 1 if probe else 0,
+            (head.variant.key, decision.tail)))
         if value is not None:
             ctx.values.append(value)
         ctx.iteration += 1
@@ -283,8 +285,7 @@ class FirstBlockGraph(GraphRuntime):
     def report(self, owner_ids: set[int] | None = None) -> FBCGraphReport:
         states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
         steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
-        ran = [p for r in steps for p in ((("head" if r.value is None else "head+decide"),
-                                           "tail-compute" if r.compute else "tail-reuse"))]
+        ran = [p for r in steps for p in r.pieces]
         variants = tuple(VariantReport(key, len(low.variant.reads), len(low.variant.writes),
                                        len(low.variant.gm.graph.nodes), low.compile_seconds, ran.count(key))
                          for key, low in self.lowered.items())

@@ -1,0 +1,64 @@
+"""FirstBlockCache in real diffusers pipelines built from tiny components (examples/tiny_pipelines.py):
+the pipeline unchanged but for its compiled transformer, against the same pipeline with diffusers'
+`transformer.enable_cache(FirstBlockCacheConfig(...))`. Flux runs one `cache_context("cond")` call per step,
+Wan two ("cond", then "uncond"), each with its own state in both."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import FirstBlockCacheConfig
+from diffusers.hooks._common import _ALL_TRANSFORMER_BLOCK_IDENTIFIERS
+
+import cachepass
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+import tiny_pipelines  # noqa: E402
+
+# Thresholds at which the hooked pipeline skips some steps but not all (measured with the hook).
+CASES = {"flux": 0.3, "wan": 0.1}
+
+
+def pipeline_call(name: str, seed: int) -> dict:
+    call = dict(tiny_pipelines.PIPELINES[name][1], prompt=tiny_pipelines.PROMPT, output_type="pt",
+                generator=torch.Generator().manual_seed(seed))
+    if name == "wan":
+        call["negative_prompt"] = tiny_pipelines.NEGATIVE_PROMPT
+    return call
+
+
+def output(result) -> torch.Tensor:
+    return result.frames if hasattr(result, "frames") else result.images
+
+
+def probe_blocks(transformer) -> list[str]:
+    """Per transformer call: "C" when the last block ran, "R" when FBC skipped it."""
+    lists = [child for name, child in transformer.named_children()
+             if name in _ALL_TRANSFORMER_BLOCK_IDENTIFIERS and isinstance(child, torch.nn.ModuleList)]
+    calls: list[str] = []
+    transformer.register_forward_pre_hook(lambda *_: calls.append("R"))
+    next(lists[-1][-1].children()).register_forward_hook(lambda *_: calls.__setitem__(-1, "C"))
+    return calls
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_pipeline_with_fbc_equals_the_hooked_pipeline(name):
+    build = tiny_pipelines.PIPELINES[name][0]
+    config = FirstBlockCacheConfig(threshold=CASES[name])
+    pipe = build(0)
+    pipe.transformer = torch.compile(pipe.transformer, backend="cachepass", fullgraph=True, options={"cache": config})
+    reference = build(0)
+    reference.transformer.enable_cache(config)
+    theirs = probe_blocks(reference.transformer)
+    for seed in (0, 1):  # two calls: the end-of-call reset must start the second afresh in both
+        expected = output(reference(**pipeline_call(name, seed)))
+        got = output(pipe(**pipeline_call(name, seed)))
+        assert float((got - expected).abs().max()) <= 1e-4, (name, seed)
+    state = cachepass.compiled_graphs(pipe.transformer)[0].states()[0][1]
+    ours = ["C" if r.compute else "R" for r in state.history]
+    assert ours == theirs and 0 < theirs.count("R") < len(theirs) - 4, "".join(theirs)
+    contexts = {"flux": {"cond"}, "wan": {"cond", "uncond"}}[name]
+    assert {r.context for r in state.history} == contexts
