@@ -123,6 +123,9 @@ class GraphRuntime:
         self._follow_input = (getattr(self.options.cache, "current_timestep_callback", None) is not None
                               and self.captured.timestep_input is not None)
         self.serial = register_graph(self)
+        owner = self.captured.owner() if self.captured.owner is not None else None
+        if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
+            self._owner_state(owner)
 
     def _rise(self, args: Sequence[Any], timestep: float, state: Any) -> tuple[float, bool]:
         """(the value that orders this generation's calls, whether it rose: a new generation). With a
@@ -221,9 +224,6 @@ class CachedGraph(GraphRuntime):
         self._all_kinds = plan.kinds
         self._init_runtime()
         self.variant(frozenset())  # every generation starts with the compute variant
-        owner = captured.owner() if captured.owner is not None else None
-        if owner is not None:  # listen now, while Dynamo compiles: a registry attached later fails its guards
-            self._owner_state(owner)
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:

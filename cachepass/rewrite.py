@@ -146,28 +146,25 @@ def is_impure(node: fx.Node) -> bool:
     return not _is_tensor_value(node.meta.get("example_value"))
 
 
-_FACTORIES = (torch.empty_like, torch.zeros_like, torch.ones_like, torch.full_like, torch.empty, torch.zeros, torch.ones,
-              torch.full, torch.clone)
-_FACTORY_METHODS = ("new_empty", "new_zeros", "new_ones", "new_full", "clone")
-_VIEW_METHODS = ("view", "reshape", "unflatten", "flatten", "transpose", "permute", "unsqueeze", "squeeze", "narrow",
-                 "select", "expand", "view_as", "__getitem__")
+_ALIAS_METHODS = ("view", "reshape", "unflatten", "flatten", "transpose", "permute", "unsqueeze", "squeeze", "narrow",
+                  "select", "expand", "view_as", "__getitem__", "to", "type_as", "contiguous", "float", "half",
+                  "bfloat16", "detach")
 
 
 def eliminate_dead_code(graph: fx.Graph) -> None:
-    """FX's dead-code elimination with `is_impure`, plus dead scratch tensors.
+    """FX's dead-code elimination with `is_impure`, plus dead in-place writes into fresh tensors.
 
-    # NOTE [Dead writes into scratch tensors]
-    Eager code often fills a fresh tensor in place (Wan's RoPE: `out = torch.empty_like(x); out[..., 0::2] = ...`).
-    Each `setitem` is an in-place write, so `is_impure` keeps it -- and with it the whole block or attention
-    whose result was replaced by a cache read. A write is dead when the tensor it writes was allocated in the
-    graph (a factory or `clone`, never an input or a view of one) and nothing else ever reads that tensor or its
-    views: then the allocation, its views and its writes go together."""
+    # NOTE [Dead writes into fresh tensors]
+    Eager code often fills or patches a tensor it just made, in place: Wan's RoPE writes into
+    `torch.empty_like(x)`, CogView4's attention does `query[:, :, text:] = rope(query[:, :, text:])`. Each
+    write is impure, so `is_impure` keeps it -- and with it the whole block or attention whose result was
+    replaced by a cache read. A write is dead when the tensor it writes into is made inside the graph (its
+    root, through views and aliasing ops such as `.to`, is an op, not an input), and every read of that
+    tensor or its aliases only feeds writes into the same tensor: then the writes go, and ordinary DCE
+    removes the rest."""
     while True:
         graph.eliminate_dead_code(is_impure_node=is_impure)
-        dead: set[fx.Node] = set()
-        for node in graph.nodes:
-            if node not in dead:
-                dead |= _dead_scratch(node) or set()
+        dead = _dead_writes(graph)
         if not dead:
             return
         for node in reversed(list(graph.nodes)):  # users before what they use
@@ -175,29 +172,59 @@ def eliminate_dead_code(graph: fx.Graph) -> None:
                 graph.erase_node(node)
 
 
-def _dead_scratch(base: fx.Node) -> set[fx.Node] | None:
-    is_factory = ((base.op == "call_function" and base.target in _FACTORIES)
-                  or (base.op == "call_method" and base.target in _FACTORY_METHODS))
-    if not is_factory or not base.users:
-        return None
-    family, todo = {base}, [base]
+def _dead_writes(graph: fx.Graph) -> set[fx.Node]:
+    groups: dict[fx.Node, list[fx.Node]] = {}
+    for node in graph.nodes:
+        if _is_write(node) and node.args and isinstance(node.args[0], fx.Node) and not node.users:
+            root = _alias_root(node.args[0])
+            if root.op not in ("placeholder", "get_attr"):
+                groups.setdefault(root, []).append(node)
+    dead: set[fx.Node] = set()
+    for root, writes in groups.items():
+        aliases = _aliases(root)
+        if _only_feeds(aliases, set(writes)):
+            dead.update(writes)
+    return dead
+
+
+def _alias_root(node: fx.Node) -> fx.Node:
+    while _is_alias(node) and isinstance(node.args[0], fx.Node):
+        node = node.args[0]
+    return node
+
+
+def _aliases(root: fx.Node) -> set[fx.Node]:
+    found, todo = {root}, [root]
     while todo:
-        node = todo.pop()
-        for user in node.users:
-            if user in family:
-                continue
-            if not user.args or user.args[0] is not node:
-                return None  # the tensor is read as another argument
-            if _is_write(user):
-                if user.users:
-                    return None  # the in-place result is used
-                family.add(user)
-            elif _is_view(user):
-                family.add(user)
+        for user in todo.pop().users:
+            if user not in found and _is_alias(user) and user.args[0] in found:
+                found.add(user)
                 todo.append(user)
-            else:
-                return None  # something reads the tensor
-    return family
+    return found
+
+
+def _only_feeds(aliases: set[fx.Node], writes: set[fx.Node]) -> bool:
+    """Whether every user of the tensor (through `aliases`) is one of `writes` or only feeds them."""
+    feeding: dict[fx.Node, bool] = {}
+
+    def feeds(node: fx.Node, depth: int = 0) -> bool:
+        if node in writes or node in aliases:
+            return True
+        if node in feeding:
+            return feeding[node]
+        feeding[node] = False  # cycles cannot occur in a DAG; this also bounds pathological depth
+        if depth > 200 or node.op == "output" or is_impure(node) and not _is_write(node):
+            return False
+        feeding[node] = bool(node.users) and all(feeds(user, depth + 1) for user in node.users)
+        return feeding[node]
+
+    for alias in aliases:
+        for user in alias.users:
+            if user in writes or user in aliases:
+                continue
+            if _is_write(user) or not feeds(user):
+                return False
+    return True
 
 
 def _is_write(node: fx.Node) -> bool:
@@ -210,9 +237,10 @@ def _is_write(node: fx.Node) -> bool:
     return node.op in ("call_method", "call_function") and name.endswith("_") and not name.endswith("__")
 
 
-def _is_view(node: fx.Node) -> bool:
-    return ((node.op == "call_function" and node.target is operator.getitem)
-            or (node.op == "call_method" and node.target in _VIEW_METHODS))
+def _is_alias(node: fx.Node) -> bool:
+    """An op whose result may share the input's storage (a view, or `.to`/`.contiguous` that return self)."""
+    return bool(node.args) and ((node.op == "call_function" and node.target is operator.getitem)
+                                or (node.op == "call_method" and node.target in _ALIAS_METHODS))
 
 
 def _is_tensor_value(value: object) -> bool:

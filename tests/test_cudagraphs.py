@@ -46,3 +46,25 @@ def test_cudagraph_replay_keeps_cached_attention_intact():
                 assert max_diff(ours, reference(t)) <= 1e-4, (generation, t)
     history = cachepass.compiled_graphs(compiled)[0].states()[0][1].history
     assert any(r.reused for r in history)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fbc_cudagraph_replay_keeps_residuals_intact():
+    """FirstBlockCache runs two pieces per step (head, then a tail reading the head's outputs) as CUDA
+    graphs; the kept residuals are copied out of the pool."""
+    from families import build_family
+    from fbc_helpers import THRESHOLDS, FBCHooked, compiled_call
+
+    demo = build_family("cogvideox").to("cuda", torch.float32)
+    reference = FBCHooked(demo, THRESHOLDS["cogvideox"])
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": cachepass.FBCConfig(threshold=THRESHOLDS["cogvideox"]),
+                                      "cudagraphs": True})
+    for generation in range(2):
+        for t in TIMESTEPS_12:
+            ours = compiled_call(demo, compiled, t).clone()
+            assert max_diff(ours, reference(t)) <= 1e-4, (generation, t)
+        reference.reset()
+        demo.module._reset_stateful_cache()
+    history = cachepass.compiled_graphs(compiled)[0].states()[0][1].history
+    assert [r.compute for r in history] == reference.computed and not all(reference.computed)

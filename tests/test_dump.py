@@ -26,6 +26,7 @@ CASES = {
     "latte": ["latte", "--temporal-skip", "3", "--cross-skip", "4", "--cross-timesteps", "50", "950",
               "--steps", "12"],
     "cogvideox-fastercache": ["cogvideox", "--method", "fastercache", "--steps", "12"],
+    "cogvideox-fbc": ["cogvideox", "--method", "fbc", "--threshold", "0.3", "--steps", "12"],
 }
 
 
@@ -49,7 +50,8 @@ def test_dump_is_deterministic_and_matches_golden(case, tmp_path, capsys):
         shutil.rmtree(golden, ignore_errors=True)
         shutil.copytree(first, golden)
     assert files(first) == files(golden), f"dump differs from {golden}; see the module docstring to regenerate"
-    assert "module" in printed and ("reused layers" in printed or "extrapolated" in printed)  # tags and plan
+    assert ("module" in printed and ("reused layers" in printed or "extrapolated" in printed)  # tags and plan
+            or "stream values after it" in printed and "tail-reuse" in printed)  # FirstBlockCache: blocks and pieces
 
 
 def test_dump_lists_every_variant_the_plan_uses(tmp_path):
@@ -61,6 +63,18 @@ def test_dump_lists_every_variant_the_plan_uses(tmp_path):
     code = (tmp_path / "06-variant-reuse-cross+spatial.py").read_text()
     assert "cache_read__transformer_blocks_0_attn1__0" in code
     assert "cache_write__temporal_transformer_blocks_0_attn1__0" in code
+
+
+def test_fbc_dump_shows_the_cut_and_every_piece(tmp_path):
+    main(["dump", *CASES["cogvideox-fbc"], "--out", str(tmp_path)])
+    names = [p.name for p in sorted(tmp_path.iterdir())]
+    assert names == ["00-summary.txt", "01-captured-graph.py", "02-blocks.txt", "03-plan.txt", "04-piece-head.py",
+                     "05-piece-head+decide.py", "06-piece-tail-compute.py", "07-piece-tail-reuse.py"]
+    blocks = (tmp_path / "02-blocks.txt").read_text()
+    assert "cut after transformer_blocks.0" in blocks and "head (decides)" in blocks
+    reuse = (tmp_path / "07-piece-tail-reuse.py").read_text()
+    assert "cache_read__fbc_tail_residual__0" in reuse and "scaled_dot_product_attention" not in reuse  # no block
+    assert "scaled_dot_product_attention" in (tmp_path / "06-piece-tail-compute.py").read_text()
 
 
 def test_report_lists_the_variants_the_plan_predicts():
@@ -104,6 +118,8 @@ def test_torch_logs_show_every_stage_and_refused_nodes():
     ({"spatial_attention_block_skip_range": 2}, "fastercache", "FasterCacheConfig"),
     ({"alpha_high": 1.2}, "pab", "FCConfig"),
     ({"spatial_skip": 3}, "pab", "PABConfig"),
+    ({"threshold": 0.1}, "pab", "FBCConfig"),
+    ({"threshold": 0.1}, "fbc", "FBCConfig"),
 ])
 def test_cache_config_json_is_read_as_the_class_whose_fields_it_uses(fields, method, expected):
     assert type(_config_from_fields(fields, method)).__name__ == expected

@@ -190,9 +190,6 @@ class FasterCacheGraph(GraphRuntime):
         self._device, self._mask_size = _prediction_layout(captured)
         self._init_runtime()
         self.variant(VariantKey("full"))  # every generation starts with it
-        owner = captured.owner() if captured.owner is not None else None
-        if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
-            self._owner_state(owner)
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:

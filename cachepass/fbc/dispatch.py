@@ -181,9 +181,6 @@ class FirstBlockGraph(GraphRuntime):
         self._init_runtime()
         self.piece("head")  # every generation starts with these two
         self.piece("tail-compute")
-        owner = captured.owner() if captured.owner is not None else None
-        if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
-            self._owner_state(owner)
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:

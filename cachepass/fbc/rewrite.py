@@ -45,7 +45,6 @@ from torch import fx
 from ..capture import CapturedGraph
 from ..errors import StageError
 from ..rewrite import CacheSlot, eliminate_dead_code
-from ..tag import tensor_spec
 from .plan import Piece
 from .tag import BlockStack
 
@@ -184,15 +183,13 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
 def _arg(node: fx.Node, env: dict, skip: dict[str, fx.Node], stack: BlockStack, outside: bool) -> fx.Node:
     """What a tail node reads for `node`: on skip steps, code outside the blocks sees every stream value
     after block 0 as `residual + block 0's output`."""
-    if outside and skip is not None and node.name in _stream_values(stack):
-        if node.name not in skip:
-            if skip:
-                raise StageError("rewrite", RuntimeError(
-                    f"{node.name} (a block stream value with no cached tail residual) is read outside the blocks; "
-                    f"FirstBlockCache cannot skip the blocks for this model"))
-            return env[node]  # tail-compute: no substitution
-        return skip[node.name]
-    return env[node]
+    if not (skip and outside and node.name in _stream_values(stack)):
+        return env[node]  # tail-compute (no `skip`), or a value that is no stream's
+    if node.name not in skip:
+        raise StageError("rewrite", RuntimeError(
+            f"{node.name} (a block stream value with no cached tail residual) is read outside the blocks; "
+            f"FirstBlockCache cannot skip the blocks for this model"))
+    return skip[node.name]
 
 
 def _stream_values(stack: BlockStack) -> frozenset[str]:
@@ -215,8 +212,3 @@ def _check_blocks_removed(graph: fx.Graph, stack: BlockStack) -> None:
                        "write or another value keeps them alive); skip steps save less", alive)
 
 
-def residual_spec(stack: BlockStack):  # the bytes a step keeps: head residual + tail residuals
-    return [stack.hidden_stream.spec] + [stack.streams[i].spec for i in stack.cached_streams]
-
-
-__all__ = ["PieceGraph", "build_piece", "head_slot", "tail_slots", "tensor_spec"]
