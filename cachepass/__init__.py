@@ -15,10 +15,11 @@ from .errors import ConfigError, StageError
 from .fastercache.config import FCConfig
 from .fbc.config import FBCConfig
 from .listen import record_contexts
+from .magcache.config import MagConfig
 from .report import report
 
 record_contexts()  # see listen.py, NOTE [The context of the first call]
 
-__all__ = ["FBCConfig", "FCConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
+__all__ = ["FBCConfig", "FCConfig", "MagConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
            "reset"]
 __version__ = "0.1.0"

@@ -23,6 +23,7 @@ DUMP_EXAMPLE = """examples:
   cachepass dump --checkpoint ./CogVideoX-2b --subfolder transformer --cache-config pab.json --steps 50
   cachepass dump cogvideox --method fastercache --steps 20 --out dump-fc
   cachepass dump cogvideox --method fbc --threshold 0.3 --out dump-fbc
+  cachepass dump cogvideox --method magcache --steps 28 --out dump-mag
 
 A cache config file holds cachepass.PABConfig fields, e.g.
   {"spatial_skip": 2, "cross_skip": 4, "cross_timesteps": [100, 900]}
@@ -87,10 +88,11 @@ def _add_dump(commands: Any) -> None:
     cache.add_argument("--method", choices=tuple(m.name for m in METHODS), default="pab",
                        help="pab: Pyramid Attention Broadcast (default); fastercache: FasterCache with diffusers' "
                             "defaults (traced with a batched-CFG batch of 2 unless --guidance-distilled); fbc: "
-                            "FirstBlockCache (--threshold)")
-    cache.add_argument("--threshold", type=float, default=0.05,
-                       help="fbc only: skip the blocks after the first when its residual changed by at most this "
-                            "(default: 0.05, diffusers' default)")
+                            "FirstBlockCache (--threshold); magcache: MagCache (--threshold)")
+    cache.add_argument("--threshold", type=float, default=None,
+                       help="fbc: skip the blocks after the first when its residual changed by at most this "
+                            "(default: 0.05); magcache: the accumulated error bound (default: 0.06). magcache "
+                            "plans with diffusers' Flux mag_ratios interpolated to --steps")
     cache.add_argument("--guidance-distilled", action="store_true",
                        help="fastercache only: the model has no unconditional branch (e.g. Flux-dev)")
     cache.add_argument("--cache-config", type=Path, metavar="JSON",

@@ -4,7 +4,9 @@
 dict. `parse_options` turns it into a frozen `BackendOptions`, rejecting unknown keys (naming the
 closest valid one), wrong types and invalid ranges with a `ConfigError` that says how to fix them.
 
-Two config types describe Pyramid Attention Broadcast (PAB):
+Every method registered in `methods.py` has two config types, cachepass's typed one and diffusers' (read,
+never mutated); `to_cache_config` converts through the registry. This module holds PAB's and the checks
+the other methods' configs share. Two config types describe Pyramid Attention Broadcast (PAB):
 - diffusers' own `PyramidAttentionBroadcastConfig`, accepted as is so that moving from
   `transformer.enable_cache(cfg)` to the compiler is a one-line change. It is converted to a
   `PABConfig` with `classification="diffusers"`, which reproduces diffusers' layer selection exactly;

@@ -76,6 +76,7 @@ METHODS: tuple[Method, ...] = (
     Method("pab", "Pyramid Attention Broadcast", ".pab", "PABConfig", "PyramidAttentionBroadcastConfig"),
     Method("fastercache", "FasterCache", ".fastercache", "FCConfig", "FasterCacheConfig"),
     Method("fbc", "FirstBlockCache", ".fbc", "FBCConfig", "FirstBlockCacheConfig"),
+    Method("magcache", "MagCache", ".magcache", "MagConfig", "MagCacheConfig"),
 )
 
 

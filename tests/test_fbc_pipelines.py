@@ -62,3 +62,25 @@ def test_pipeline_with_fbc_equals_the_hooked_pipeline(name):
     assert ours == theirs and 0 < theirs.count("R") < len(theirs) - 4, "".join(theirs)
     contexts = {"flux": {"cond"}, "wan": {"cond", "uncond"}}[name]
     assert {r.context for r in state.history} == contexts
+
+
+def test_flux_pipeline_with_magcache_equals_the_hooked_pipeline():
+    """MagCache with diffusers' Flux ratios interpolated to the pipeline's 10 steps; the hook and cachepass
+    both start over after `num_inference_steps` calls and at the pipeline's end-of-call reset."""
+    from diffusers import MagCacheConfig
+    from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+
+    steps = tiny_pipelines.FLUX_CALL["num_inference_steps"]
+    config = MagCacheConfig(threshold=0.06, num_inference_steps=steps, mag_ratios=FLUX_MAG_RATIOS.clone())
+    pipe = tiny_pipelines.flux_pipeline(0)
+    pipe.transformer = torch.compile(pipe.transformer, backend="cachepass", fullgraph=True, options={"cache": config})
+    reference = tiny_pipelines.flux_pipeline(0)
+    reference.transformer.enable_cache(config)
+    theirs = probe_blocks(reference.transformer)
+    for seed in (0, 1):
+        expected = output(reference(**pipeline_call("flux", seed)))
+        got = output(pipe(**pipeline_call("flux", seed)))
+        assert float((got - expected).abs().max()) <= 1e-4, seed
+    state = cachepass.compiled_graphs(pipe.transformer)[0].states()[0][1]
+    ours = ["C" if r.compute else "R" for r in state.history]
+    assert ours == theirs and 0 < theirs.count("R") < len(theirs) - 4, "".join(theirs)

@@ -90,4 +90,4 @@ def needs_cfg_batch(config: FBCConfig) -> bool:
 
 
 def config_from_flags(flags: dict[str, Any]) -> FBCConfig:
-    return FBCConfig(threshold=flags["threshold"])
+    return FBCConfig() if flags["threshold"] is None else FBCConfig(threshold=flags["threshold"])

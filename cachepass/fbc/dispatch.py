@@ -22,7 +22,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
@@ -92,13 +92,14 @@ class ContextState:
 class FBCState:
     """One model instance's states, by cache_context name (shared by the graphs it runs through)."""
 
+    context_type: ClassVar[type] = ContextState
     contexts: dict[str | None, ContextState] = field(default_factory=dict)
-    history: deque[FBCStepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+    history: deque[Any] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
 
-    def context(self, name: str | None) -> ContextState:
+    def context(self, name: str | None) -> Any:
         state = self.contexts.get(name)
         if state is None:
-            state = self.contexts[name] = ContextState()
+            state = self.contexts[name] = self.context_type()
         return state
 
     def reset(self) -> None:

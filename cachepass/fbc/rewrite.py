@@ -156,9 +156,9 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
         if node.op in ("placeholder", "output") or node.name in stack.head_nodes:
             continue
         outside = node.name not in in_blocks
-        env[node] = graph.node_copy(node, lambda n, outside=outside: _arg(n, env, skip, stack, outside))
+        env[node] = graph.node_copy(node, lambda n, outside=outside: stream_arg(n, env, skip, stack, outside))
     output = source.output_node()
-    results = fx.map_arg(output.args[0], lambda n: _arg(n, env, skip, stack, True))
+    results = fx.map_arg(output.args[0], lambda n: stream_arg(n, env, skip, stack, True))
     results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
     writes = () if reuse else tail_slots(stack)
     written = []
@@ -180,15 +180,15 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
                       before - len(graph.nodes))
 
 
-def _arg(node: fx.Node, env: dict, skip: dict[str, fx.Node], stack: BlockStack, outside: bool) -> fx.Node:
-    """What a tail node reads for `node`: on skip steps, code outside the blocks sees every stream value
-    after block 0 as `residual + block 0's output`."""
+def stream_arg(node: fx.Node, env: dict, skip: dict[str, fx.Node], stack: BlockStack, outside: bool) -> fx.Node:
+    """What a copied node reads for `node`: on skip steps, code outside the blocks sees every stream value
+    as `skip` gives it (FirstBlockCache: `residual + block 0's output`; MagCache: `input + residual`)."""
     if not (skip and outside and node.name in _stream_values(stack)):
         return env[node]  # tail-compute (no `skip`), or a value that is no stream's
     if node.name not in skip:
         raise StageError("rewrite", RuntimeError(
-            f"{node.name} (a block stream value with no cached tail residual) is read outside the blocks; "
-            f"FirstBlockCache cannot skip the blocks for this model"))
+            f"{node.name} (a block stream value with no cached residual) is read outside the blocks; the blocks "
+            f"cannot be skipped for this model"))
     return skip[node.name]
 
 

@@ -78,6 +78,7 @@ class BlockStack:
     head_input: str  # block 0's input carried on by the hidden stream
     head_nodes: frozenset[str]  # the head piece (placeholders excluded)
     crossing: tuple[str, ...]  # head values the tail reads, graph order
+    stream_inputs: tuple[str | None, ...] = ()  # per stream, block 0's input it carries on (None: not found)
 
     @property
     def hidden_stream(self) -> Stream:
@@ -110,7 +111,8 @@ def tag_blocks(captured: CapturedGraph, config: FBCConfig) -> BlockStack:
                           f"the first block's residual is undefined.")
     head = _head_nodes(graph, blocks)
     crossing = tuple(n.name for n in graph.nodes if n.name in head and any(u.name not in head for u in n.users))
-    stack = BlockStack(lists, found_by, blocks, streams, hidden, head_input, frozenset(head), crossing)
+    inputs = tuple(_carried_input(blocks[0], nodes[s.head_output], nodes) for s in streams)
+    stack = BlockStack(lists, found_by, blocks, streams, hidden, head_input, frozenset(head), crossing, inputs)
     logger.debug("tag: FirstBlockCache blocks %s (%s); streams %s; hidden %s from %s; head %d nodes, %d crossing",
                  [b.name for b in blocks], found_by, [(s.name, s.values, s.cached) for s in streams],
                  streams[hidden].name, head_input, len(head), len(crossing))
