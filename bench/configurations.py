@@ -30,12 +30,19 @@ class Configuration:
 
 
 def diffusers_config(workload: Workload, method: str) -> Any:
-    from diffusers import FasterCacheConfig, FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
+    from diffusers import FasterCacheConfig, FirstBlockCacheConfig, MagCacheConfig, PyramidAttentionBroadcastConfig
 
     if method == "pab":
         return PyramidAttentionBroadcastConfig(**workload.pab)
     if method == "fbc":
         return FirstBlockCacheConfig(**workload.fbc)
+    if method == "magcache":
+        from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+
+        fields = dict(workload.magcache)
+        if fields.get("mag_ratios") == "flux":
+            fields["mag_ratios"] = FLUX_MAG_RATIOS.clone()
+        return MagCacheConfig(**fields)
     fields = dict(workload.fastercache)
     weight = fields.pop("attention_weight_callback", None)
     if isinstance(weight, str) and weight.startswith("constant-"):
@@ -57,7 +64,7 @@ def _hook(method: str, compiled: bool) -> Callable[[DemoModel, Workload, str], C
         hooked = DiffusersHooked(demo, diffusers_config(workload, method), copy_module=False)
         if compiled:
             hooked.module = torch.compile(hooked.module, backend=compiler)
-        elif method == "fbc":
+        elif method in ("fbc", "magcache"):
             return BlocksProbe(hooked, hooked.module)
         return hooked
 
@@ -65,8 +72,8 @@ def _hook(method: str, compiled: bool) -> Callable[[DemoModel, Workload, str], C
 
 
 class BlocksProbe:
-    """diffusers' FBC hook, recording per call whether the blocks after the first ran ("C") or were
-    skipped ("R"): a forward hook on the last block's first submodule, which runs only when it computes.
+    """diffusers' FBC or MagCache hook, recording per call whether the last block ran ("C") or was skipped
+    ("R"): a forward hook on the last block's first submodule, which runs only when it computes.
     Eager only (under torch.compile the probe's side effect would change what Dynamo captures)."""
 
     def __init__(self, hooked: Any, module: torch.nn.Module) -> None:
@@ -115,14 +122,17 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("diffusers FBC hook (eager)", "fbc", False, False, _hook("fbc", False)),
     Configuration("diffusers FBC hook + torch.compile", "fbc", True, False, _hook("fbc", True)),
     Configuration("cachepass FBC", "fbc", True, True, _cachepass("fbc")),
+    Configuration("diffusers MagCache hook (eager)", "magcache", False, False, _hook("magcache", False)),
+    Configuration("diffusers MagCache hook + torch.compile", "magcache", True, False, _hook("magcache", True)),
+    Configuration("cachepass MagCache", "magcache", True, True, _cachepass("magcache")),
 )}
 
 # The diffusers hook each cached configuration is compared with.
 HOOK_OF = {"pab": "diffusers PAB hook (eager)", "fastercache": "diffusers FasterCache hook (eager)",
-           "fbc": "diffusers FBC hook (eager)"}
+           "fbc": "diffusers FBC hook (eager)", "magcache": "diffusers MagCache hook (eager)"}
 
 
 def applies(configuration: Configuration, workload: Workload) -> bool:
-    """Whether the workload defines the configuration's method (FirstBlockCache: not on Latte, whose
-    spatial and temporal blocks interleave, which diffusers' hook does not handle)."""
-    return configuration.method != "fbc" or workload.fbc is not None
+    """Whether the workload defines the configuration's method (the block-stack methods: not on Latte, whose
+    spatial and temporal blocks interleave, which diffusers' hooks do not handle)."""
+    return getattr(workload, configuration.method, True) is not None if configuration.method != "none" else True
