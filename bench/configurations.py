@@ -30,7 +30,8 @@ class Configuration:
 
 
 def diffusers_config(workload: Workload, method: str) -> Any:
-    from diffusers import FasterCacheConfig, FirstBlockCacheConfig, MagCacheConfig, PyramidAttentionBroadcastConfig
+    from diffusers import (FasterCacheConfig, FirstBlockCacheConfig, MagCacheConfig, PyramidAttentionBroadcastConfig,
+                           TaylorSeerCacheConfig)
 
     if method == "pab":
         return PyramidAttentionBroadcastConfig(**workload.pab)
@@ -43,6 +44,8 @@ def diffusers_config(workload: Workload, method: str) -> Any:
         if fields.get("mag_ratios") == "flux":
             fields["mag_ratios"] = FLUX_MAG_RATIOS.clone()
         return MagCacheConfig(**fields)
+    if method == "taylorseer":
+        return TaylorSeerCacheConfig(**{k: (list(v) if isinstance(v, tuple) else v) for k, v in workload.taylorseer.items()})
     fields = dict(workload.fastercache)
     weight = fields.pop("attention_weight_callback", None)
     if isinstance(weight, str) and weight.startswith("constant-"):
@@ -125,11 +128,15 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("diffusers MagCache hook (eager)", "magcache", False, False, _hook("magcache", False)),
     Configuration("diffusers MagCache hook + torch.compile", "magcache", True, False, _hook("magcache", True)),
     Configuration("cachepass MagCache", "magcache", True, True, _cachepass("magcache")),
+    Configuration("diffusers TaylorSeer hook (eager)", "taylorseer", False, False, _hook("taylorseer", False)),
+    Configuration("diffusers TaylorSeer hook + torch.compile", "taylorseer", True, False, _hook("taylorseer", True)),
+    Configuration("cachepass TaylorSeer", "taylorseer", True, True, _cachepass("taylorseer")),
 )}
 
 # The diffusers hook each cached configuration is compared with.
 HOOK_OF = {"pab": "diffusers PAB hook (eager)", "fastercache": "diffusers FasterCache hook (eager)",
-           "fbc": "diffusers FBC hook (eager)", "magcache": "diffusers MagCache hook (eager)"}
+           "fbc": "diffusers FBC hook (eager)", "magcache": "diffusers MagCache hook (eager)",
+           "taylorseer": "diffusers TaylorSeer hook (eager)"}
 
 
 def applies(configuration: Configuration, workload: Workload) -> bool:

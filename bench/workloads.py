@@ -22,6 +22,7 @@ class Workload:
     fastercache: dict[str, Any] | None = None  # diffusers FasterCacheConfig fields
     fbc: dict[str, Any] | None = None  # diffusers FirstBlockCacheConfig fields; None: not measured
     magcache: dict[str, Any] | None = None  # diffusers MagCacheConfig fields ("flux": FLUX_MAG_RATIOS); None: not measured
+    taylorseer: dict[str, Any] | None = None  # diffusers TaylorSeerCacheConfig fields; None: not measured
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
     guidance: float | None = 5.0  # CFG scale; batch 2 (uncond + cond) when set
@@ -77,11 +78,14 @@ FBC_RANDOM_WEIGHTS = {"threshold": 0.25}
 # MagCache decides from the step alone: diffusers' Flux ratios, interpolated to the workload's steps, give a
 # schedule for any model (random weights have no ratios of their own worth calibrating).
 MAGCACHE_50 = {"threshold": 0.06, "num_inference_steps": 50, "mag_ratios": "flux"}
+# diffusers' defaults but the identifiers: its default patterns fullmatch names ending in "attn", which
+# CogVideoX's attn1 is not (the hook would cache nothing).
+TAYLORSEER_COGVIDEOX = {"cache_identifiers": ("^transformer_blocks.*attn1",)}
 
 WORKLOADS: dict[str, Workload] = {
     "cogvideox-small": Workload("cogvideox-small", "CogVideoX, 4 layers, 4x32 heads, 464 tokens (random weights)",
                                 lambda: build("cogvideox", "small"), 50, PAB_DEFAULT, FASTERCACHE_COGVIDEOX,
-                                fbc=FBC_RANDOM_WEIGHTS, magcache=MAGCACHE_50),
+                                fbc=FBC_RANDOM_WEIGHTS, magcache=MAGCACHE_50, taylorseer=TAYLORSEER_COGVIDEOX),
     "latte-small": Workload("latte-small", "Latte, 4 layers, 4x32 heads, 4 frames of 64 tokens (random weights)",
                             lambda: build("latte", "small"), 50,
                             {**PAB_DEFAULT, "cross_attention_block_skip_range": 4,
@@ -89,12 +93,14 @@ WORKLOADS: dict[str, Workload] = {
     "cogvideox-2b": Workload("cogvideox-2b", "CogVideoX-2b transformer config, 13x60x90 latents + 226 text tokens, "
                                              "bf16, batched CFG", _cogvideox_2b, 20, PAB_DEFAULT,
                              FASTERCACHE_COGVIDEOX, fbc=FBC_RANDOM_WEIGHTS,
-                             magcache={**MAGCACHE_50, "num_inference_steps": 20}, device="cuda", dtype=torch.bfloat16,
+                             magcache={**MAGCACHE_50, "num_inference_steps": 20}, taylorseer=TAYLORSEER_COGVIDEOX,
+                             device="cuda", dtype=torch.bfloat16,
                              paired_timing=False),
     "smoke": Workload("smoke", "tiny CogVideoX, 8 steps (checks every configuration and field)",
                       lambda: build("cogvideox", "tiny"), 8, PAB_DEFAULT, FASTERCACHE_COGVIDEOX, fbc={"threshold": 0.3},
                       magcache={"threshold": 0.06, "num_inference_steps": 8, "mag_ratios": "flux",
-                                "retention_ratio": 0.1}),
+                                "retention_ratio": 0.1},
+                      taylorseer={**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3}),
 }
 
 PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",)}

@@ -17,9 +17,10 @@ from .fbc.config import FBCConfig
 from .listen import record_contexts
 from .magcache.config import MagConfig
 from .report import report
+from .taylorseer.config import TSConfig
 
 record_contexts()  # see listen.py, NOTE [The context of the first call]
 
-__all__ = ["FBCConfig", "FCConfig", "MagConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
+__all__ = ["FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
            "reset"]
 __version__ = "0.1.0"

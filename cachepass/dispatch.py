@@ -312,15 +312,11 @@ class CachedGraph(GraphRuntime):
         return None
 
     def report(self, owner_ids: set[int] | None = None) -> Any:
-        from .report import GraphReport, VariantReport
+        from .report import GraphReport, variant_reports
 
         states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
         steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
-        ran = [r.reused for r in steps]
-        variants = tuple(
-            VariantReport(low.variant.name, len(low.variant.reads), len(low.variant.writes),
-                          len(low.variant.gm.graph.nodes), low.compile_seconds, ran.count(key))
-            for key, low in self.lowered.items())
+        variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
         return GraphReport(self.serial, True, self.options.cache.describe(), len(self.captured.gm.graph.nodes),
                            self.tags.sites, self.tags.rejected, variants, sum(s.cache_bytes() for s in states), steps,
                            self.plan)

@@ -77,6 +77,7 @@ METHODS: tuple[Method, ...] = (
     Method("fastercache", "FasterCache", ".fastercache", "FCConfig", "FasterCacheConfig"),
     Method("fbc", "FirstBlockCache", ".fbc", "FBCConfig", "FirstBlockCacheConfig"),
     Method("magcache", "MagCache", ".magcache", "MagConfig", "MagCacheConfig"),
+    Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig"),
 )
 
 

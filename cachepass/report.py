@@ -32,6 +32,15 @@ class VariantReport:
     steps_run: int
 
 
+def variant_reports(lowered: dict[Any, Any], ran: Sequence[str], reads_per_slot: int = 1) -> tuple[VariantReport, ...]:
+    """One row per compiled variant of a runtime (`lowered`: key -> lower.Lowered); `ran` names the variant of
+    every graph run (a step may run several)."""
+    ran = list(ran)
+    return tuple(VariantReport(low.variant.name, reads_per_slot * len(low.variant.reads), len(low.variant.writes),
+                               len(low.variant.gm.graph.nodes), low.compile_seconds, ran.count(low.variant.name))
+                 for low in lowered.values())
+
+
 @dataclass(frozen=True)
 class GraphReport:
     serial: int

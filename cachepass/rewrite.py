@@ -146,11 +146,6 @@ def is_impure(node: fx.Node) -> bool:
     return not _is_tensor_value(node.meta.get("example_value"))
 
 
-_ALIAS_METHODS = ("view", "reshape", "unflatten", "flatten", "transpose", "permute", "unsqueeze", "squeeze", "narrow",
-                  "select", "expand", "view_as", "__getitem__", "to", "type_as", "contiguous", "float", "half",
-                  "bfloat16", "detach")
-
-
 def eliminate_dead_code(graph: fx.Graph) -> None:
     """FX's dead-code elimination with `is_impure`, plus dead in-place writes into fresh tensors.
 
@@ -158,10 +153,12 @@ def eliminate_dead_code(graph: fx.Graph) -> None:
     Eager code often fills or patches a tensor it just made, in place: Wan's RoPE writes into
     `torch.empty_like(x)`, CogView4's attention does `query[:, :, text:] = rope(query[:, :, text:])`. Each
     write is impure, so `is_impure` keeps it -- and with it the whole block or attention whose result was
-    replaced by a cache read. A write is dead when the tensor it writes into is made inside the graph (its
-    root, through views and aliasing ops such as `.to`, is an op, not an input), and every read of that
-    tensor or its aliases only feeds writes into the same tensor: then the writes go, and ordinary DCE
-    removes the rest."""
+    replaced by a cache read. A write is dead when the storage it writes into is made inside the graph (no
+    graph input shares it) and every read of that storage, through any tensor that shares it, only feeds
+    writes into the same storage: then the writes go, and ordinary DCE removes the rest. Which tensors share
+    a storage is read from the FakeTensors Dynamo recorded (`meta["example_value"]`), not guessed from op
+    names: `.data`, views and `.to` that return self all share it there (CogVideoX fills
+    `joint_pos_embedding.data[:, n:]` and reads `joint_pos_embedding` afterwards: that write stays)."""
     while True:
         graph.eliminate_dead_code(is_impure_node=is_impure)
         dead = _dead_writes(graph)
@@ -172,55 +169,56 @@ def eliminate_dead_code(graph: fx.Graph) -> None:
                 graph.erase_node(node)
 
 
+def _storage(node: fx.Node) -> Any:
+    value = node.meta.get("example_value")
+    if not isinstance(value, torch.Tensor):
+        return None
+    try:
+        from torch.multiprocessing.reductions import StorageWeakRef
+
+        return StorageWeakRef(value.untyped_storage())
+    except Exception:  # a tensor without a storage (sparse, nested): never treated as removable
+        return None
+
+
 def _dead_writes(graph: fx.Graph) -> set[fx.Node]:
-    groups: dict[fx.Node, list[fx.Node]] = {}
+    families: dict[Any, list[fx.Node]] = {}
     for node in graph.nodes:
-        if _is_write(node) and node.args and isinstance(node.args[0], fx.Node) and not node.users:
-            root = _alias_root(node.args[0])
-            if root.op not in ("placeholder", "get_attr"):
-                groups.setdefault(root, []).append(node)
+        storage = _storage(node)
+        if storage is not None:
+            families.setdefault(storage, []).append(node)
+    writes: dict[Any, set[fx.Node]] = {}  # setitem has no tensor value: group writes by their target's storage
+    for node in graph.nodes:
+        if _is_write(node) and not node.users and node.args and isinstance(node.args[0], fx.Node):
+            storage = _storage(node.args[0])
+            if storage is not None:
+                writes.setdefault(storage, set()).add(node)
     dead: set[fx.Node] = set()
-    for root, writes in groups.items():
-        aliases = _aliases(root)
-        if _only_feeds(aliases, set(writes)):
-            dead.update(writes)
+    for storage, into in writes.items():
+        members = families.get(storage, [])
+        if all(n.op not in ("placeholder", "get_attr") for n in members) and _only_feeds(set(members), into):
+            dead |= into
     return dead
 
 
-def _alias_root(node: fx.Node) -> fx.Node:
-    while _is_alias(node) and isinstance(node.args[0], fx.Node):
-        node = node.args[0]
-    return node
-
-
-def _aliases(root: fx.Node) -> set[fx.Node]:
-    found, todo = {root}, [root]
-    while todo:
-        for user in todo.pop().users:
-            if user not in found and _is_alias(user) and user.args[0] in found:
-                found.add(user)
-                todo.append(user)
-    return found
-
-
-def _only_feeds(aliases: set[fx.Node], writes: set[fx.Node]) -> bool:
-    """Whether every user of the tensor (through `aliases`) is one of `writes` or only feeds them."""
-    feeding: dict[fx.Node, bool] = {}
+def _only_feeds(family: set[fx.Node], writes: set[fx.Node]) -> bool:
+    """Whether every other user of the storage's tensors (`family`) only feeds the `writes` into it."""
+    memo: dict[fx.Node, bool] = {}
 
     def feeds(node: fx.Node, depth: int = 0) -> bool:
-        if node in writes or node in aliases:
+        if node in writes or node in family:
             return True
-        if node in feeding:
-            return feeding[node]
-        feeding[node] = False  # cycles cannot occur in a DAG; this also bounds pathological depth
-        if depth > 200 or node.op == "output" or is_impure(node) and not _is_write(node):
+        if node in memo:
+            return memo[node]
+        memo[node] = False
+        if depth > 200 or node.op == "output" or (is_impure(node) and not _is_write(node)):
             return False
-        feeding[node] = bool(node.users) and all(feeds(user, depth + 1) for user in node.users)
-        return feeding[node]
+        memo[node] = bool(node.users) and all(feeds(user, depth + 1) for user in node.users)
+        return memo[node]
 
-    for alias in aliases:
-        for user in alias.users:
-            if user in writes or user in aliases:
+    for member in family:
+        for user in member.users:
+            if user in family or user in writes:
                 continue
             if _is_write(user) or not feeds(user):
                 return False
@@ -235,12 +233,6 @@ def _is_write(node: fx.Node) -> bool:
         return True
     name = target if isinstance(target, str) else getattr(target, "__name__", "")
     return node.op in ("call_method", "call_function") and name.endswith("_") and not name.endswith("__")
-
-
-def _is_alias(node: fx.Node) -> bool:
-    """An op whose result may share the input's storage (a view, or `.to`/`.contiguous` that return self)."""
-    return bool(node.args) and ((node.op == "call_function" and node.target is operator.getitem)
-                                or (node.op == "call_method" and node.target in _ALIAS_METHODS))
 
 
 def _is_tensor_value(value: object) -> bool:

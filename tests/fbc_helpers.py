@@ -95,4 +95,18 @@ class PlainDiTFBC:
         return out.reshape(batch, channels, frames, height, width)
 
 
-__all__ = ["F", "FBCHooked", "PlainDiTFBC", "THRESHOLDS", "TIMESTEPS_12", "compiled_call"]
+READ_METHODS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__", "numpy")
+
+
+def count_host_reads(monkeypatch) -> list[str]:
+    """Patch every tensor method that reads values to the host; returns the list the calls are appended to.
+    (Inductor's compiled code and Dynamo's guards do not call them: what is counted is the runtime's own.)"""
+    reads: list[str] = []
+    for name in READ_METHODS:
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: (reads.append(_n),
+                                                                                            _o(self, *a, **k))[1])
+    return reads
+
+
+__all__ = ["count_host_reads", "F", "FBCHooked", "PlainDiTFBC", "THRESHOLDS", "TIMESTEPS_12", "compiled_call"]

@@ -52,6 +52,9 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert magnitude["same_steps_as_hook"] is True and 0 < magnitude["pattern"].count("R") < 8
     assert magnitude["max_diff_vs_hook"] <= 1e-5
     assert (magnitude["dynamo_graphs"], magnitude["recompiles"], magnitude["graph_breaks"]) == (1, 0, 0)
+    taylor = results["cachepass TaylorSeer"]
+    assert taylor["max_diff_vs_hook"] <= 1e-4 and 0 < taylor["pattern"].count("R") < 8
+    assert (taylor["dynamo_graphs"], taylor["recompiles"], taylor["graph_breaks"]) == (1, 0, 0)
     assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
     # Timing: all but the hooks under compile take turns in one process; the others get an eager baseline.
     for name, result in results.items():
@@ -60,6 +63,7 @@ def test_smoke_bench_writes_every_field(tmp_path):
         assert len(result.get("paired_loops", [])) == (document["rounds"] if paired else 0), name
         assert (result["eager_interleaved_seconds"] is None) == paired, name
         assert result["speedup_vs_eager"] > 0 and result["speedup_vs_inductor"] > 0, name
-    for name in ("cachepass PAB", "cachepass FasterCache", "cachepass FBC", "cachepass MagCache"):  # efficiency from the paired rounds, worker's kept
+    for name in ("cachepass PAB", "cachepass FasterCache", "cachepass FBC", "cachepass MagCache",
+                 "cachepass TaylorSeer"):  # efficiency from the paired rounds, worker's kept
         assert results[name]["worker_efficiency"] > 0 and results[name]["efficiency_alone"] > 0, name
         assert 0 < results[name]["efficiency"] <= 1.0, name  # the variants' own time is part of the loop

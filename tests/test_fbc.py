@@ -11,7 +11,7 @@ import torch
 from diffusers import FirstBlockCacheConfig
 from diffusers.hooks import hooks as diffusers_hooks
 from families import build_family
-from fbc_helpers import THRESHOLDS, TIMESTEPS_12, FBCHooked, PlainDiTFBC, compiled_call
+from fbc_helpers import THRESHOLDS, TIMESTEPS_12, FBCHooked, PlainDiTFBC, compiled_call, count_host_reads
 from helpers import max_diff
 from torch import nn
 from torch._dynamo.utils import counters
@@ -122,11 +122,7 @@ def test_fifty_steps_one_graph_no_recompiles_one_compile_per_piece_one_host_read
     timesteps = timesteps_linspace(50)
     for t in timesteps:
         compiled_call(demo, compiled, t)
-    reads = []
-    for name in ("item", "tolist", "__float__", "__int__", "__bool__", "__index__", "numpy"):
-        original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: (reads.append(_n),
-                                                                                            _o(self, *a, **k))[1])
+    reads = count_host_reads(monkeypatch)
     with torch.compiler.set_stance("fail_on_recompile"):  # raises on any recompile
         for t in timesteps:
             compiled_call(demo, compiled, t)

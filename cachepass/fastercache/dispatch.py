@@ -38,7 +38,7 @@ from ..config import BackendOptions
 from ..dispatch import GraphRuntime, on_cuda, scalar_timestep
 from ..errors import ConfigError, run_stage
 from ..lower import Lowered, lower
-from ..report import GraphReport, VariantReport
+from ..report import GraphReport, variant_reports
 from ..rewrite import CacheSlot
 from ..store import CacheStore, Entry, Stamp, nbytes, read_problem
 from .capture import FCCapture
@@ -508,11 +508,7 @@ class FasterCacheGraph(GraphRuntime):
         states = [s for owner, s in self.states()
                   if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
         steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
-        ran = [r.ran for r in steps]
-        variants = tuple(
-            VariantReport(low.variant.name, 2 * len(low.variant.reads), len(low.variant.writes),
-                          len(low.variant.gm.graph.nodes), low.compile_seconds, ran.count(key.name))
-            for key, low in self.lowered.items())
+        variants = variant_reports(self.lowered, [r.ran for r in steps], reads_per_slot=2)  # [t_2, t] per slot
         half = self.fc.half
         return FCGraphReport(
             self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), self.tags.sites,

@@ -32,7 +32,7 @@ from ..capture import CapturedGraph
 from ..dispatch import GraphRuntime, on_cuda
 from ..errors import run_stage
 from ..lower import Lowered, lower
-from ..report import GraphReport, VariantReport
+from ..report import GraphReport, variant_reports
 from ..store import CacheStore, Stamp, read_problem
 from .config import FBCConfig
 from .plan import FBCDecision, FBCPlan, Piece, step_pattern
@@ -283,10 +283,7 @@ class FirstBlockGraph(GraphRuntime):
     def report(self, owner_ids: set[int] | None = None) -> FBCGraphReport:
         states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
         steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
-        ran = [p for r in steps for p in r.pieces]
-        variants = tuple(VariantReport(key, len(low.variant.reads), len(low.variant.writes),
-                                       len(low.variant.gm.graph.nodes), low.compile_seconds, ran.count(key))
-                         for key, low in self.lowered.items())
+        variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
         return FBCGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack)
 

@@ -23,7 +23,7 @@ from ..errors import run_stage
 from ..fbc.dispatch import ContextState, FBCState, block_table
 from ..fbc.tag import BlockStack
 from ..lower import Lowered, lower
-from ..report import GraphReport, VariantReport
+from ..report import GraphReport, variant_reports
 from ..store import Stamp, read_problem
 from .config import MagConfig
 from .plan import MagPlan, MagState, Variant
@@ -188,10 +188,7 @@ class MagCacheGraph(GraphRuntime):
     def report(self, owner_ids: set[int] | None = None) -> MagGraphReport:
         states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
         steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
-        ran = [r.variant for r in steps]
-        variants = tuple(VariantReport(key, len(low.variant.reads), len(low.variant.writes),
-                                       len(low.variant.gm.graph.nodes), low.compile_seconds, ran.count(key))
-                         for key, low in self.lowered.items())
+        variants = variant_reports(self.lowered, [r.variant for r in steps])
         calibrations = tuple(tuple(c) for s in states for c in s.calibrations)
         return MagGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack,

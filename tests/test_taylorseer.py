@@ -1,0 +1,130 @@
+"""TaylorSeer inside the compiler, checked against diffusers' own TaylorSeer hook on eager copies: same
+outputs on every step (computed and predicted), the schedule from the step counter alone, one graph, no
+recompiles, one Inductor compile per variant, the timestep as the only host read."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import torch
+from diffusers import TaylorSeerCacheConfig
+from families import build_family
+from fbc_helpers import TIMESTEPS_12, compiled_call, count_host_reads
+from helpers import max_diff
+from torch._dynamo.utils import counters
+
+import cachepass
+from cachepass.plan import timesteps_linspace
+from cachepass.taylorseer.plan import TSPlan
+
+# diffusers' default identifiers fullmatch names ending in "attn": Flux and HunyuanVideo have such modules;
+# CogVideoX, Wan and LTX name theirs attn1/attn2, so the tests name them (the default is tested below).
+IDENTIFIERS = {"flux": None, "hunyuanvideo": None, "cogvideox": [r"^transformer_blocks.*attn1"],
+               "wan": [r"^blocks.*attn1", r"^blocks.*attn2"], "ltx": [r"^transformer_blocks.*attn1"]}
+
+
+def config(family: str, **changes) -> TaylorSeerCacheConfig:
+    fields = dict(cache_interval=3, disable_cache_before_step=2, max_order=2, taylor_factors_dtype=torch.float32,
+                  cache_identifiers=IDENTIFIERS[family])
+    fields.update(changes)
+    return TaylorSeerCacheConfig(**fields)
+
+
+class TSHooked:
+    def __init__(self, demo, cfg) -> None:
+        self.demo, self.module = demo, copy.deepcopy(demo.module)
+        self.module.enable_cache(cfg)
+
+    def __call__(self, timestep: float) -> torch.Tensor:
+        with torch.no_grad(), self.module.cache_context("cond"):
+            return self.demo(self.module, timestep)
+
+    def reset(self) -> None:
+        self.module._reset_stateful_cache()
+
+
+@pytest.mark.parametrize("family", sorted(IDENTIFIERS))
+def test_taylorseer_matches_diffusers_hook_step_by_step(family):
+    demo = build_family(family)
+    cfg = config(family)
+    reference = TSHooked(demo, cfg)
+    uncached = copy.deepcopy(demo.module)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": cfg})
+    predicted_differs = []
+    for _ in range(2):
+        for t in TIMESTEPS_12:
+            theirs, ours = reference(t), compiled_call(demo, compiled, t)
+            assert max_diff(ours, theirs) <= 1e-5, (family, t)
+            with torch.no_grad():
+                predicted_differs.append(max_diff(ours, demo(uncached, t)) > 1e-5)
+        reference.reset()
+        demo.module._reset_stateful_cache()
+    history = list(cachepass.compiled_graphs(compiled)[0].states()[0][1].history)
+    plan = TSPlan(cachepass.methods.to_cache_config(cfg))
+    assert [r.variant for r in history] == [d.name for d in plan.simulate(12)] * 2
+    assert any(not r.compute for r in history) and any(predicted_differs)
+
+
+def test_bfloat16_factors_and_lite_mode_match_the_hook():
+    demo = build_family("flux")
+    for cfg in (TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2),  # bf16 factors (default)
+                TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2, use_lite_mode=True,
+                                      taylor_factors_dtype=torch.float32)):
+        torch._dynamo.reset()
+        reference = TSHooked(demo, cfg)
+        compiled = torch.compile(copy.deepcopy(demo.module), backend="cachepass", fullgraph=True,
+                                 options={"cache": cfg})
+        for t in TIMESTEPS_12:
+            assert max_diff(compiled_call(demo, compiled, t, context=None), reference(t)) <= 1e-5, (cfg, t)
+
+
+def test_default_identifiers_that_select_nothing_warn_and_name_the_fix(caplog):
+    demo = build_family("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options={"cache": TaylorSeerCacheConfig()})
+    compiled_call(demo, compiled, 999.0)
+    assert "fullmatch module names that END in 'attn'" in caplog.text and "cache_identifiers" in caplog.text
+    assert not cachepass.compiled_graphs(compiled)[0].cached
+
+
+def test_fifty_steps_one_graph_no_recompiles_and_only_the_timestep_read(monkeypatch):
+    demo = build_family("flux")
+    cfg = config("flux")
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": cfg})
+    timesteps = timesteps_linspace(50)
+    for t in timesteps:
+        compiled_call(demo, compiled, t)
+    reads = count_host_reads(monkeypatch)
+    with torch.compiler.set_stance("fail_on_recompile"):
+        for t in timesteps:
+            compiled_call(demo, compiled, t)
+    monkeypatch.undo()
+    assert len(reads) == len(timesteps), reads[:5]
+    graph = cachepass.compiled_graphs(compiled)[0]
+    assert counters["stats"]["unique_graphs"] == 1 and sum(counters["graph_break"].values()) == 0
+    predicted = graph.plan.variants(50)
+    assert set(graph.lowered) == set(predicted)
+    c = counters["inductor"]
+    assert c["fxgraph_cache_miss"] + c["fxgraph_cache_hit"] + c["fxgraph_cache_bypass"] == len(predicted)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: cachepass.TSConfig(max_order=-1), "TSConfig.max_order=-1 must be an int >= 0"),
+    (lambda: cachepass.TSConfig(cache_interval=0), "TSConfig.cache_interval=0 must be an int >= 1"),
+    (lambda: cachepass.TSConfig(cache_identifiers=("(",)), "TSConfig.cache_identifiers holds '('"),
+    (lambda: cachepass.TSConfig(taylor_factors_dtype="bf16"), "TSConfig.taylor_factors_dtype='bf16' must be"),
+])
+def test_ts_config_rejects_bad_values(make, message):
+    with pytest.raises(cachepass.ConfigError, match=re.escape(message)):
+        make()
+
+
+def test_identifiers_that_match_nothing_are_an_error_before_inductor():
+    demo = build_family("wan")
+    compiled = torch.compile(demo.module, backend="cachepass",
+                             options={"cache": TaylorSeerCacheConfig(cache_identifiers=[r"^layers.*attn"])})
+    with pytest.raises(Exception, match="fullmatch no module of this graph") as raised:
+        compiled_call(demo, compiled, 999.0)
+    assert isinstance(getattr(raised.value, "inner_exception", raised.value), cachepass.ConfigError)
+    assert not counters["inductor"]
