@@ -68,3 +68,28 @@ def test_fbc_cudagraph_replay_keeps_residuals_intact():
         demo.module._reset_stateful_cache()
     history = cachepass.compiled_graphs(compiled)[0].states()[0][1].history
     assert [r.compute for r in history] == reference.computed and not all(reference.computed)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("method", ["magcache", "taylorseer"])
+def test_step_only_methods_replay_as_cuda_graphs(method):
+    """MagCache's residual and TaylorSeer's factors are copied out of the CUDA graph pool when kept."""
+    import copy
+
+    from diffusers import MagCacheConfig, TaylorSeerCacheConfig
+    from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+    from families import build_family
+    from fbc_helpers import compiled_call
+
+    demo = build_family("flux").to("cuda", torch.float32)
+    config = (MagCacheConfig(threshold=0.06, num_inference_steps=12, mag_ratios=FLUX_MAG_RATIOS.clone())
+              if method == "magcache" else
+              TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2, taylor_factors_dtype=torch.float32))
+    reference = copy.deepcopy(demo.module)
+    reference.enable_cache(config)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": config, "cudagraphs": True})
+    for t in TIMESTEPS_12:
+        with torch.no_grad(), reference.cache_context("cond"):
+            expected = demo(reference, t)
+        assert max_diff(compiled_call(demo, compiled, t).clone(), expected) <= 1e-4, t

@@ -84,3 +84,21 @@ def test_flux_pipeline_with_magcache_equals_the_hooked_pipeline():
     state = cachepass.compiled_graphs(pipe.transformer)[0].states()[0][1]
     ours = ["C" if r.compute else "R" for r in state.history]
     assert ours == theirs and 0 < theirs.count("R") < len(theirs) - 4, "".join(theirs)
+
+
+def test_flux_pipeline_with_taylorseer_equals_the_hooked_pipeline():
+    """TaylorSeer with diffusers' default identifiers (Flux's `attn` modules match them), float32 factors."""
+    from diffusers import TaylorSeerCacheConfig
+
+    config = TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2, taylor_factors_dtype=torch.float32)
+    pipe = tiny_pipelines.flux_pipeline(0)
+    pipe.transformer = torch.compile(pipe.transformer, backend="cachepass", fullgraph=True, options={"cache": config})
+    reference = tiny_pipelines.flux_pipeline(0)
+    reference.transformer.enable_cache(config)
+    for seed in (0, 1):
+        expected = output(reference(**pipeline_call("flux", seed)))
+        got = output(pipe(**pipeline_call("flux", seed)))
+        assert float((got - expected).abs().max()) <= 1e-4, seed
+    state = cachepass.compiled_graphs(pipe.transformer)[0].states()[0][1]
+    assert [r.iteration for r in state.history] == list(range(10)) * 2  # the end-of-call reset starts over
+    assert any(not r.compute for r in state.history) and {r.context for r in state.history} == {"cond"}
