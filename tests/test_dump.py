@@ -77,6 +77,18 @@ def test_fbc_dump_shows_the_cut_and_every_piece(tmp_path):
     assert "scaled_dot_product_attention" in (tmp_path / "06-piece-tail-compute.py").read_text()
 
 
+@pytest.mark.parametrize("model, method, variants", [
+    ("cogvideox", "magcache", ["04-variant-compute.py", "05-variant-skip.py"]),
+    ("dit", "taylorseer", ["04-variant-compute-o0.py", "05-variant-compute-o1.py", "06-variant-predict-o2.py"]),
+])
+def test_step_only_methods_dump_their_schedule_and_variants(tmp_path, model, method, variants):
+    main(["dump", model, "--method", method, "--steps", "12", "--out", str(tmp_path)])
+    names = [p.name for p in sorted(tmp_path.iterdir())]
+    assert names[:2] == ["00-summary.txt", "01-captured-graph.py"] and names[4:] == variants
+    plan = (tmp_path / "03-plan.txt").read_text()
+    assert ("skip" in plan) if method == "magcache" else ("predict-o2" in plan)
+
+
 def test_report_lists_the_variants_the_plan_predicts():
     demo = build("latte")
     config = cachepass.PABConfig(spatial_skip=2, temporal_skip=3, cross_skip=4)

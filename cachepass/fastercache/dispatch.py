@@ -35,7 +35,7 @@ import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..config import BackendOptions
-from ..dispatch import GraphRuntime, on_cuda, scalar_timestep
+from ..dispatch import GraphRuntime, on_cuda
 from ..errors import ConfigError, run_stage
 from ..lower import Lowered, lower
 from ..report import GraphReport, variant_reports

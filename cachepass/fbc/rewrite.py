@@ -171,7 +171,7 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
     before = len(graph.nodes)
     if reuse:
         eliminate_dead_code(graph)
-        _check_blocks_removed(graph, stack)
+        check_blocks_removed(graph, stack, "FirstBlockCache's tail-reuse piece", stack.blocks[1:])
     graph.lint()
     gm = fx.GraphModule(captured.gm, graph, class_name="Piece_tail_reuse" if reuse else "Piece_tail_compute")
     example = (*captured.example_inputs(), *(nodes[n].meta.get("example_value") for n in stack.crossing),
@@ -204,11 +204,12 @@ def _copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str
     return names
 
 
-def _check_blocks_removed(graph: fx.Graph, stack: BlockStack) -> None:
+def check_blocks_removed(graph: fx.Graph, stack: BlockStack, where: str, skipped) -> None:
+    """Warn when blocks a skip step should not run are still in its graph (kept alive by an impure node)."""
     remaining = {n.name for n in graph.nodes}
-    alive = sorted({block.name for block in stack.blocks[1:] for name in block.region if name in remaining})
+    alive = sorted({block.name for block in skipped for name in block.region if name in remaining})
     if alive:
-        logger.warning("cachepass rewrite: blocks %s still run in FirstBlockCache's tail-reuse piece (an in-place "
-                       "write or another value keeps them alive); skip steps save less", alive)
+        logger.warning("cachepass rewrite: blocks %s still run in %s (an in-place write or another value keeps "
+                       "them alive); skip steps save less", alive, where)
 
 

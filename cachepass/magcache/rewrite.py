@@ -20,10 +20,9 @@ from torch import fx
 
 from ..capture import CapturedGraph
 from ..errors import StageError
-from ..fbc.rewrite import stream_arg
-from ..rewrite import CacheSlot, _check_attention_removed, eliminate_dead_code
-from ..tag import TagResult
+from ..fbc.rewrite import check_blocks_removed, stream_arg
 from ..fbc.tag import BlockStack
+from ..rewrite import CacheSlot, eliminate_dead_code
 from .plan import Variant
 
 
@@ -82,7 +81,7 @@ def build_mag_variant(captured: CapturedGraph, stack: BlockStack, key: Variant) 
     before = len(graph.nodes)
     if key == "skip":
         eliminate_dead_code(graph)
-        _check_attention_removed(graph, TagResult((), (), ()), frozenset())
+        check_blocks_removed(graph, stack, "MagCache's skip variant", stack.blocks)
     graph.lint()
     gm = fx.GraphModule(captured.gm, graph, class_name=f"MagVariant_{key.replace('+', '_')}")
     example = (*captured.example_inputs(), *([read.meta["example_value"]] if read is not None else []))
