@@ -142,4 +142,4 @@ HOOK_OF = {"pab": "diffusers PAB hook (eager)", "fastercache": "diffusers Faster
 def applies(configuration: Configuration, workload: Workload) -> bool:
     """Whether the workload defines the configuration's method (the block-stack methods: not on Latte, whose
     spatial and temporal blocks interleave, which diffusers' hooks do not handle)."""
-    return getattr(workload, configuration.method, True) is not None if configuration.method != "none" else True
+    return configuration.method == "none" or getattr(workload, configuration.method) is not None

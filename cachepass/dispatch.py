@@ -154,6 +154,24 @@ class GraphRuntime:
     def new_state(self) -> Any:
         raise NotImplementedError
 
+    def rewrite(self, key: Any) -> Any:
+        """The method's stage 4: the graph variant for `key` (built once, then lowered by `variant`)."""
+        raise NotImplementedError
+
+    def variant(self, key: Any) -> Lowered:
+        """The compiled variant `key`; rewritten and compiled on first use (`self.lowered` keeps them)."""
+        lowered = self.lowered.get(key)
+        if lowered is None:
+            built = run_stage("rewrite", self.rewrite, key)
+            lowered = run_stage("lower", lower, built, self.options.compiler, self.options.inductor_config)
+            self.lowered[key] = lowered
+        return lowered
+
+    def reported(self, owner_ids: set[int] | None) -> tuple[list[Any], tuple[Any, ...]]:
+        """(the states of the reported models, their steps on this graph), for `report(owner_ids)`."""
+        states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
+        return states, tuple(r for s in states for r in s.history if r.graph == self.serial)
+
     def before_reset(self, state: Any) -> None:
         """Called when a pipeline resets a model, before its state is cleared."""
 
@@ -271,14 +289,9 @@ class CachedGraph(GraphRuntime):
                 state.entries.put(slot.ident, stamp, tensor)
 
     # -- variants ---------------------------------------------------------------------------
-    def variant(self, reuse: VariantKey) -> Lowered:
-        """The compiled variant reading `reuse` from the cache; rewritten and compiled on first use."""
-        lowered = self.lowered.get(reuse)
-        if lowered is None:
-            variant = run_stage("rewrite", build_variant, self.captured, self.tags, reuse)
-            lowered = run_stage("lower", lower, variant, self.options.compiler, self.options.inductor_config)
-            self.lowered[reuse] = lowered
-        return lowered
+    def rewrite(self, reuse: VariantKey) -> Any:
+        """The variant reading the kinds in `reuse` from the cache."""
+        return build_variant(self.captured, self.tags, reuse)
 
     # -- state ------------------------------------------------------------------------------
     def new_state(self) -> ModelState:
@@ -314,8 +327,7 @@ class CachedGraph(GraphRuntime):
     def report(self, owner_ids: set[int] | None = None) -> Any:
         from .report import GraphReport, variant_reports
 
-        states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
-        steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
+        states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
         return GraphReport(self.serial, True, self.options.cache.describe(), len(self.captured.gm.graph.nodes),
                            self.tags.sites, self.tags.rejected, variants, sum(s.cache_bytes() for s in states), steps,

@@ -143,17 +143,16 @@ def test_fifty_steps_one_graph_no_recompiles_one_compile_per_piece_one_host_read
 def test_cache_context_keeps_one_state_per_name_like_diffusers():
     demo = build_family("cogvideox")
     threshold = THRESHOLDS["cogvideox"]
-    cond, uncond = FBCHooked(demo, threshold, "cond"), None
-    uncond = cond  # one hooked model, two contexts, as a pipeline with sequential CFG
+    reference = FBCHooked(demo, threshold)  # one hooked model, two contexts, as a pipeline with sequential CFG
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
                              options={"cache": FirstBlockCacheConfig(threshold=threshold), "compiler": "eager"})
     for t in TIMESTEPS_12:
         for context, batch in (("cond", 1), ("uncond", 2)):  # different inputs per context
-            uncond.context = context
-            expected = cond(t, batch)
+            reference.context = context
+            expected = reference(t, batch)
             assert max_diff(compiled_call(demo, compiled, t, context, batch), expected) <= 1e-5
     steps = fbc_steps(compiled)
-    assert [r.compute for r in steps] == cond.computed
+    assert [r.compute for r in steps] == reference.computed
     assert {r.context for r in steps} == {"cond", "uncond"}
     assert [r.iteration for r in steps if r.context == "uncond"] == list(range(12))
 

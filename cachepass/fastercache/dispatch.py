@@ -36,8 +36,8 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..config import BackendOptions
 from ..dispatch import GraphRuntime, on_cuda
-from ..errors import ConfigError, run_stage
-from ..lower import Lowered, lower
+from ..errors import ConfigError
+from ..lower import Lowered
 from ..report import GraphReport, variant_reports
 from ..rewrite import CacheSlot
 from ..store import CacheStore, Entry, Stamp, nbytes, read_problem
@@ -437,21 +437,14 @@ class FasterCacheGraph(GraphRuntime):
         return None
 
     # -- running a variant --------------------------------------------------------------------
-    def variant(self, key: VariantKey) -> Lowered:
-        """The compiled variant `key`; rewritten and compiled on first use."""
-        lowered = self.lowered.get(key)
-        if lowered is None:
-            half = key.graph == "half"
-            captured = self.fc.half.captured if half else self.captured
-            tags = self.half_tags if half else self.fc_tags
-            estimate = half and self.config.estimate == "graph"
-            # in-graph deltas need a static (H, W) for the mask input; else they run beside the graph
-            deltas = not half and self.config.deltas == "graph" and self.fc.half is not None and bool(self._mask_size)
-            variant = run_stage("rewrite", build_fc_variant, captured, tags, key, self.fc.output_index,
-                                estimate, deltas)
-            lowered = run_stage("lower", lower, variant, self.options.compiler, self.options.inductor_config)
-            self.lowered[key] = lowered
-        return lowered
+    def rewrite(self, key: VariantKey) -> Any:
+        half = key.graph == "half"
+        captured = self.fc.half.captured if half else self.captured
+        tags = self.half_tags if half else self.fc_tags
+        estimate = half and self.config.estimate == "graph"
+        # in-graph deltas need a static (H, W) for the mask input; else they run beside the graph
+        deltas = not half and self.config.deltas == "graph" and self.fc.half is not None and bool(self._mask_size)
+        return build_fc_variant(captured, tags, key, self.fc.output_index, estimate, deltas)
 
     def _run(self, lowered: Lowered, args: Sequence[Any], extras: list[torch.Tensor]) -> list[torch.Tensor]:
         if self._cudagraphs:
@@ -505,9 +498,7 @@ class FasterCacheGraph(GraphRuntime):
         return FCState()
 
     def report(self, owner_ids: set[int] | None = None) -> FCGraphReport:
-        states = [s for owner, s in self.states()
-                  if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
-        steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
+        states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [r.ran for r in steps], reads_per_slot=2)  # [t_2, t] per slot
         half = self.fc.half
         return FCGraphReport(

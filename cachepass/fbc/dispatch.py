@@ -30,8 +30,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from ..config import BackendOptions
 from ..capture import CapturedGraph
 from ..dispatch import GraphRuntime, on_cuda
-from ..errors import run_stage
-from ..lower import Lowered, lower
+from ..lower import Lowered
 from ..report import GraphReport, variant_reports
 from ..store import CacheStore, Stamp, read_problem
 from .config import FBCConfig
@@ -253,16 +252,12 @@ class FirstBlockGraph(GraphRuntime):
         return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool
 
     # -- pieces ---------------------------------------------------------------------------------
-    def piece(self, key: Piece) -> Lowered:
-        """The compiled piece `key`; rewritten and compiled on first use."""
-        lowered = self.lowered.get(key)
-        if lowered is None:
-            piece = run_stage("rewrite", build_piece, self.captured, self.stack, key)
-            lowered = run_stage("lower", lower, piece, self.options.compiler, self.options.inductor_config)
-            self.lowered[key] = lowered
-        return lowered
+    def rewrite(self, key: Piece) -> Any:
+        return build_piece(self.captured, self.stack, key)
 
-    variant = piece  # the registry protocol's name for a compiled graph of this runtime
+    def piece(self, key: Piece) -> Lowered:
+        """The compiled piece `key` (the runtime's name for `variant`)."""
+        return self.variant(key)
 
     # -- state ----------------------------------------------------------------------------------
     def new_state(self) -> FBCState:
@@ -281,8 +276,7 @@ class FirstBlockGraph(GraphRuntime):
                                        f"threshold to skip steps (random-weight models need 0.2-0.5).")
 
     def report(self, owner_ids: set[int] | None = None) -> FBCGraphReport:
-        states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
-        steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
+        states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
         return FBCGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack)

@@ -19,10 +19,9 @@ from torch.utils.weak import WeakIdKeyDictionary
 from ..capture import CapturedGraph
 from ..config import BackendOptions
 from ..dispatch import GraphRuntime, on_cuda
-from ..errors import run_stage
 from ..fbc.dispatch import ContextState, FBCState, block_table
 from ..fbc.tag import BlockStack
-from ..lower import Lowered, lower
+from ..lower import Lowered
 from ..report import GraphReport, variant_reports
 from ..store import Stamp, read_problem
 from .config import MagConfig
@@ -170,13 +169,8 @@ class MagCacheGraph(GraphRuntime):
                 print(f"{ratios}\n")
                 logger.info("MagCache Calibration Results: %s", ratios)
 
-    def variant(self, key: Variant) -> Lowered:
-        lowered = self.lowered.get(key)
-        if lowered is None:
-            variant = run_stage("rewrite", build_mag_variant, self.captured, self.stack, key)
-            lowered = run_stage("lower", lower, variant, self.options.compiler, self.options.inductor_config)
-            self.lowered[key] = lowered
-        return lowered
+    def rewrite(self, key: Variant) -> Any:
+        return build_mag_variant(self.captured, self.stack, key)
 
     def new_state(self) -> MagModelState:
         return MagModelState()
@@ -186,8 +180,7 @@ class MagCacheGraph(GraphRuntime):
             self._finish(state, ctx)
 
     def report(self, owner_ids: set[int] | None = None) -> MagGraphReport:
-        states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
-        steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
+        states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [r.variant for r in steps])
         calibrations = tuple(tuple(c) for s in states for c in s.calibrations)
         return MagGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),

@@ -13,6 +13,7 @@ which also drops the residual (diffusers' `_advance_step`): the next call starts
 from __future__ import annotations
 
 from collections.abc import Sequence
+import functools
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -51,6 +52,7 @@ class MagPlan:
     def retention_step(self) -> int:
         return int(self.config.retention_ratio * self.config.num_inference_steps + 0.5)
 
+    @functools.cached_property
     def _ratios(self) -> np.ndarray:
         return np.asarray(self.config.mag_ratios or (), dtype=np.float32)
 
@@ -58,7 +60,7 @@ class MagPlan:
         config, step = self.config, state.step_index
         ratio, steps, error, compute = state.ratio, state.steps, state.error, True
         if not config.calibrate and step >= self.retention_step:
-            ratios = self._ratios()
+            ratios = self._ratios
             scale = ratios[step] if step < len(ratios) else np.float32(1.0)
             ratio = np.float32(ratio * scale)
             steps += 1

@@ -20,9 +20,8 @@ from torch.utils.weak import WeakIdKeyDictionary
 from ..capture import CapturedGraph
 from ..config import BackendOptions
 from ..dispatch import GraphRuntime, on_cuda
-from ..errors import run_stage
 from ..fbc.dispatch import ContextState, FBCState
-from ..lower import Lowered, lower
+from ..lower import Lowered
 from ..report import GraphReport, variant_reports
 from ..store import Stamp, read_problem
 from .config import TSConfig
@@ -102,6 +101,9 @@ class TaylorSeerGraph(GraphRuntime):
         self.config: TSConfig = options.cache  # type: ignore[assignment]
         self.lowered: dict[tuple[str, int], Lowered] = {}
         self._slots = slots(tags)
+        dtype = self.config.taylor_factors_dtype  # the factors' specs: the outputs' shapes, the factors' dtype
+        self._factor_specs = [dataclasses.replace(s.spec, dtype=dtype) if dtype is not None else s.spec
+                              for s in self._slots]
         self._device = next((e.device for e in captured.example_inputs() if isinstance(e, torch.Tensor)),
                             torch.device("cpu"))
         self._cudagraphs = options.cudagraphs and on_cuda(captured)
@@ -142,9 +144,7 @@ class TaylorSeerGraph(GraphRuntime):
         return list(outputs[:count])
 
     def _unreadable(self, ctx: TSContext, stamp: Stamp, decision: TSDecision) -> bool:
-        dtype = self.config.taylor_factors_dtype
-        for slot in self._slots:
-            spec = dataclasses.replace(slot.spec, dtype=dtype) if dtype is not None else slot.spec
+        for slot, spec in zip(self._slots, self._factor_specs):
             entry = ctx.store.get(slot.ident)
             problem = read_problem(entry, f"the Taylor factors of {slot.site} output {slot.index}", stamp, spec)
             if problem is None and len(entry.tensors) < decision.orders:
@@ -166,21 +166,14 @@ class TaylorSeerGraph(GraphRuntime):
         extras += [ctx.store.get(slot.ident).tensors[order] for slot, order in variant.reads]
         return extras
 
-    def variant(self, key: tuple[str, int]) -> Lowered:
-        lowered = self.lowered.get(key)
-        if lowered is None:
-            variant = run_stage("rewrite", build_ts_variant, self.captured, self.ts_tags, key,
-                                self.config.taylor_factors_dtype)
-            lowered = run_stage("lower", lower, variant, self.options.compiler, self.options.inductor_config)
-            self.lowered[key] = lowered
-        return lowered
+    def rewrite(self, key: tuple[str, int]) -> Any:
+        return build_ts_variant(self.captured, self.ts_tags, key, self.config.taylor_factors_dtype)
 
     def new_state(self) -> TSModelState:
         return TSModelState()
 
     def report(self, owner_ids: set[int] | None = None) -> TSGraphReport:
-        states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
-        steps = tuple(r for s in states for r in s.history if r.graph == self.serial)
+        states, steps = self.reported(owner_ids)
         return TSGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
                              variant_reports(self.lowered, [r.variant for r in steps]),
                              sum(s.cache_bytes() for s in states), steps, self.plan, ts_tags=self.ts_tags)
