@@ -37,6 +37,7 @@ from .capture import CapturedGraph
 from .config import BackendOptions, Kind
 from .errors import run_stage
 from .lower import Lowered, lower
+from .parallel import rank_agreement
 from .plan import Plan, StepDecision, VariantKey, variant_name
 from .rewrite import CacheSlot, build_variant, cache_slots
 from .store import CacheStore, Stamp, read_problem
@@ -123,6 +124,7 @@ class GraphRuntime:
         self._follow_input = (getattr(self.options.cache, "current_timestep_callback", None) is not None
                               and self.captured.timestep_input is not None)
         self.serial = register_graph(self)
+        self._agreement = rank_agreement(self.captured.gm.graph)
         owner = self.captured.owner() if self.captured.owner is not None else None
         if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
             self._owner_state(owner)
@@ -159,6 +161,13 @@ class GraphRuntime:
         raise NotImplementedError
 
     def variant(self, key: Any) -> Lowered:
+        """The compiled variant `key` for the step about to run; under context parallelism, first checks
+        that every rank runs the same one (parallel.py)."""
+        if self._agreement is not None:
+            self._agreement.check(key, f"graph {self.serial}, variant {key!r}")
+        return self.compiled(key)
+
+    def compiled(self, key: Any) -> Lowered:
         """The compiled variant `key`; rewritten and compiled on first use (`self.lowered` keeps them)."""
         lowered = self.lowered.get(key)
         if lowered is None:
@@ -241,7 +250,7 @@ class CachedGraph(GraphRuntime):
         self._store_all = options.cache.current_timestep_callback is not None  # plan.decide assumes t falls
         self._all_kinds = plan.kinds
         self._init_runtime()
-        self.variant(frozenset())  # every generation starts with the compute variant
+        self.compiled(frozenset())  # every generation starts with the compute variant
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:

@@ -64,7 +64,7 @@ def dump_files(graph: Any, demo: Any, steps: int) -> Any:
     timesteps = timesteps_linspace(steps)
     tags = tag_table(graph.tags.sites, graph.tags.rejected)
     plan = plan_table(graph.plan, graph.tags.sites, timesteps)
-    lowered = [graph.variant(key) for key in graph.plan.variants(timesteps)]
+    lowered = [graph.compiled(key) for key in graph.plan.variants(timesteps)]
     files = [DumpFile("summary.txt", _summary(demo, graph, timesteps, lowered)),
              DumpFile("captured-graph.py", graph.captured.gm.code),
              DumpFile("tags.txt", tags + "\n"),

@@ -44,6 +44,7 @@ from torch import fx
 from .capture import CapturedGraph
 from .config import Kind
 from .errors import located
+from .parallel import is_removable_wait
 from .plan import VariantKey, variant_name
 from .tag import AttentionSite, TagResult, TensorSpec
 
@@ -132,7 +133,10 @@ def is_impure(node: fx.Node) -> bool:
     FX's own rule misses side effects that Dynamo graphs keep from eager code: in-place writes such
     as `view.copy_(x)` (CogVideoX's positional embedding) and interpreter state changes such as
     `_vmap_decrement_nesting` (flex attention's mask building). So only pure tensor computations --
-    nodes whose value is a tensor or a tuple of tensors, not produced in place -- may be removed."""
+    nodes whose value is a tensor or a tuple of tensors, not produced in place -- may be removed. A
+    collective's wait whose value nothing uses may go too (parallel.py)."""
+    if is_removable_wait(node):
+        return False
     if node.is_impure():
         return True
     if node.op not in ("call_method", "call_function"):

@@ -108,7 +108,7 @@ def dump_files(graph: FasterCacheGraph, demo: Any, steps: int) -> Any:
                       ", ".join(sorted(d.variant.extrapolate)) if d.variant else "-",
                       "estimated" if d.skip_uncond else "computed") for d in decisions],
                     headers=("step", "timestep", "call", "step kind", "variant", "extrapolated", "uncond"))
-    lowered = [graph.variant(key) for key in graph.plan.variants(timesteps)]
+    lowered = [graph.compiled(key) for key in graph.plan.variants(timesteps)]
     half = graph.fc.half
     used = Counter(d.variant.name for d in decisions if d.variant is not None)
     summary = [f"model: {type(demo.module).__name__}",

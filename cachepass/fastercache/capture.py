@@ -24,6 +24,7 @@ The split follows diffusers' denoiser hook (faster_cache.py:283-291): tensors pa
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import types
@@ -202,13 +203,19 @@ def _nested_capture(full: CapturedGraph, tx: Any, config: FCConfig, split: tuple
 
 
 def _frame_function(tx: Any) -> types.FunctionType:
-    """The Python function Dynamo is translating: the receiver's `forward` (or what wraps it)."""
+    """The Python function Dynamo is translating: the receiver's `forward` (or what wraps it, or the hook
+    function diffusers' hook registry put in its place)."""
     names = tx.f_code.co_varnames
     receiver = tx.f_locals.get(names[0]) if names else None
     for klass in type(receiver).__mro__ if receiver is not None else ():
         candidate = klass.__dict__.get("forward")
         if isinstance(candidate, types.FunctionType) and candidate.__code__ is tx.f_code:
             return candidate
+    # diffusers' hooks (e.g. context parallelism's input split on the model) set the instance's `forward` to
+    # partial(new_forward, module): the frame is `new_forward(module, *args, **kwargs)`, called through the hooks
+    bound = getattr(receiver, "__dict__", {}).get("forward")
+    if isinstance(bound, functools.partial) and getattr(bound.func, "__code__", None) is tx.f_code:
+        return bound.func
     raise LookupError(f"the compiled frame ({tx.f_code.co_name}) is not a module's forward: compile the denoiser "
                       f"itself (torch.compile(transformer, ...)), not a function that calls it")
 

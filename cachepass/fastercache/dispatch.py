@@ -189,7 +189,7 @@ class FasterCacheGraph(GraphRuntime):
         self._num_outputs = self.captured.num_outputs
         self._device, self._mask_size = _prediction_layout(captured)
         self._init_runtime()
-        self.variant(VariantKey("full"))  # every generation starts with it
+        self.compiled(VariantKey("full"))  # every generation starts with it
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:

@@ -58,7 +58,7 @@ def dump_files(graph: Any, demo: Any, steps: int) -> Any:
 
     stack = graph.stack
     blocks = block_table(stack)
-    lowered = [graph.piece(key) for key in PIECES]
+    lowered = [graph.compiled(key) for key in PIECES]
     rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
              ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
             for low in lowered]

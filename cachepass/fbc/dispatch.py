@@ -59,6 +59,7 @@ class FBCStepRecord:
     blocks_run: int
     host_reads: int  # device-to-host reads the runtime made for this step
     pieces: tuple[Piece, Piece]  # the compiled pieces the step ran, head first
+    rank_value: float | None = None  # context parallelism: the value on this rank's shard alone (not decided on)
 
     @property
     def variant(self) -> str:
@@ -179,8 +180,8 @@ class FirstBlockGraph(GraphRuntime):
         self._cudagraphs = options.cudagraphs and on_cuda(captured)
         self._has_timestep = captured.timestep_input is not None
         self._init_runtime()
-        self.piece("head")  # every generation starts with these two
-        self.piece("tail-compute")
+        self.compiled("head")  # every generation starts with these two
+        self.compiled("tail-compute")
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:
@@ -203,19 +204,20 @@ class FirstBlockGraph(GraphRuntime):
         handed, residual = outputs[:count], outputs[count]
         probe = outputs[count + 1].tolist() if head.variant.probe else []  # the one host read of the step
         value = probe[0] if problem is None else None
+        local = probe[1] if problem is None and head.variant.reduced else None
         timestep = probe[-1] if self._has_timestep else None
         if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
             logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
             self._end_generation(ctx)
             ctx.reset()
             stamp = Stamp(self.serial, ctx.generation, context, signature)
-            value = None  # it compared with the previous generation's residual
+            value = local = None  # it compared with the previous generation's residual
         decision = self.plan.decide(ctx.iteration, value, self._tails_readable(ctx, stamp))
         results = self._tail(ctx, decision, args, handed, residual, stamp)
         state.history.append(FBCStepRecord(
             self.serial, ctx.generation, context, ctx.iteration, timestep, value, self.plan.threshold, decision.compute,
             decision.reason, len(self.stack.blocks) if decision.compute else 1, 1 if probe else 0,
-            (head.variant.key, decision.tail)))
+            (head.variant.key, decision.tail), local))
         if value is not None:
             ctx.values.append(value)
         ctx.iteration += 1

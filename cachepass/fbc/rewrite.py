@@ -13,6 +13,7 @@ Before (the captured graph, a two-block stack)::
 
 `head+decide` also reads `cache_read__fbc_head_residual__0` (p) and puts the decision value
 `mean|r - p| / mean|p|` first in `fbc_probe`, so that ONE host read gives the value and the timestep.
+Under context parallelism the value is reduced over the ranks inside this piece (see `_probe`).
 
 `tail-compute` (the remaining blocks; the tail residual of every cached stream)::
 
@@ -44,6 +45,7 @@ from torch import fx
 
 from ..capture import CapturedGraph
 from ..errors import StageError
+from ..parallel import CPGroup, all_reduce_sum, cp_group
 from ..rewrite import CacheSlot, eliminate_dead_code
 from .plan import Piece
 from .tag import BlockStack
@@ -61,6 +63,7 @@ class PieceGraph:
     num_outputs: int  # outputs before the writes: the head's values for the tail, or the model's outputs
     probe: bool  # the head's last output is the probe tensor
     nodes_removed: int = 0
+    reduced: bool = False  # the probe's value is reduced over the CP group; this rank's own value follows it
 
     @property
     def name(self) -> str:
@@ -99,26 +102,41 @@ def _head(captured: CapturedGraph, stack: BlockStack, decide: bool) -> PieceGrap
     residual = graph.call_function(operator.sub, (env[nodes[stack.hidden_stream.head_output]],
                                                   env[nodes[stack.head_input]]))
     residual.name = slot.write_name
+    group = cp_group(source)
     probe = _probe(graph, residual, prev, env.get(nodes[placeholders[captured.timestep_input]])
-                   if captured.timestep_input is not None else None)
+                   if captured.timestep_input is not None else None, group)
     crossing = [env[nodes[name]] for name in stack.crossing]
     graph.output((*crossing, residual, *([probe] if probe is not None else [])))
     graph.lint()
     gm = fx.GraphModule(captured.gm, graph, class_name="Piece_head_decide" if decide else "Piece_head")
     example = (*captured.example_inputs(), *([prev.meta["example_value"]] if decide else []))
     return PieceGraph("head+decide" if decide else "head", gm, (slot,) if decide else (), (slot,), example,
-                      len(crossing), probe is not None)
+                      len(crossing), probe is not None, reduced=decide and group is not None)
 
 
-def _probe(graph: fx.Graph, residual: fx.Node, prev: fx.Node | None, timestep: fx.Node | None) -> fx.Node | None:
-    """One small fp32 tensor the runtime reads with one `.tolist()`: [value?, t_min?, t_max?]."""
+def _probe(graph: fx.Graph, residual: fx.Node, prev: fx.Node | None, timestep: fx.Node | None,
+           group: CPGroup | None) -> fx.Node | None:
+    """One small fp32 tensor the runtime reads with one `.tolist()`: [value?, this rank's value?, t_min?, t_max?].
+
+    Under context parallelism the residuals are this rank's shard of the sequence: the value is then
+    sum|r - p| / sum|p| with both sums reduced over the CP group (one all-reduce of two numbers), which is
+    the one-process value, the same on every rank; this rank's own value follows it, for the report."""
     parts = []
     if prev is not None:  # diffusers: (r - p).abs().mean() / p.abs().mean()
-        change = graph.call_method("mean", (graph.call_method("abs", (graph.call_function(operator.sub,
-                                                                                          (residual, prev)),)),))
-        scale = graph.call_method("mean", (graph.call_method("abs", (prev,)),))
-        value = graph.call_function(operator.truediv, (change, scale))
-        parts.append(graph.call_method("reshape", (graph.call_method("float", (value,)), (1,))))
+        change = graph.call_method("abs", (graph.call_function(operator.sub, (residual, prev)),))
+        scale = graph.call_method("abs", (prev,))
+        local = graph.call_function(operator.truediv, (graph.call_method("mean", (change,)),
+                                                       graph.call_method("mean", (scale,))))
+        local = graph.call_method("reshape", (graph.call_method("float", (local,)), (1,)))
+        if group is not None:
+            sums = graph.call_function(torch.stack, ([graph.call_method("float", (graph.call_method("sum", (t,)),))
+                                                      for t in (change, scale)],))
+            total = all_reduce_sum(graph, sums, group)
+            value = graph.call_function(operator.truediv, (graph.call_function(operator.getitem, (total, 0)),
+                                                           graph.call_function(operator.getitem, (total, 1))))
+            parts += [graph.call_method("reshape", (value, (1,))), local]
+        else:
+            parts.append(local)
     if timestep is not None:
         flat = graph.call_method("reshape", (graph.call_method("float", (timestep,)), (-1,)))
         parts += [graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max")]
@@ -206,8 +224,11 @@ def _copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str
 
 def check_blocks_removed(graph: fx.Graph, stack: BlockStack, where: str, skipped) -> None:
     """Warn when blocks a skip step should not run are still in its graph (kept alive by an impure node)."""
-    remaining = {n.name for n in graph.nodes}
-    alive = sorted({block.name for block in skipped for name in block.region if name in remaining})
+    remaining = {n.name: n for n in graph.nodes}
+    carried = {name for name in (stack.head_input, *stack.stream_inputs) if name in remaining}
+    # a block input's shard cut inside block 0 (context parallelism) is what a skip step carries on, not work
+    carried |= {remaining[name].args[0].name for name in carried if remaining[name].target is operator.getitem}
+    alive = sorted({block.name for block in skipped for name in block.region if name in remaining and name not in carried})
     if alive:
         logger.warning("cachepass rewrite: blocks %s still run in %s (an in-place write or another value keeps "
                        "them alive); skip steps save less", alive, where)

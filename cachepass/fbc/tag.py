@@ -227,11 +227,30 @@ def _carried_input(block: Block, output: fx.Node, nodes: dict[str, fx.Node]) -> 
     """The input of `block` that `output` carries on: the only one of its shape and dtype, else the one
     its residual `add` chain starts from."""
     wanted = _signature(output)
-    fits = [name for name in block.inputs if _signature(nodes[name]) == wanted]
+    fits = [name for name in (*block.inputs, *_input_shards(block, nodes)) if _signature(nodes[name]) == wanted]
     if len(fits) == 1:
         return fits[0]
     chain = _add_chain_sources(output, set(block.region), nodes) & set(fits)
     return chain.pop() if len(chain) == 1 else None
+
+
+_SPLITS = frozenset({"chunk", "tensor_split", "split"})
+
+
+def _input_shards(block: Block, nodes: dict[str, fx.Node]) -> list[str]:
+    """Pieces of a block input cut inside the block's region: diffusers' context-parallel input hook on a
+    block (Wan's `blocks.0`) splits its hidden states to this rank's shard as the block's first op, so
+    the block carries on the shard, not the input (`x.chunk(world, dim)[rank]`)."""
+    inputs, shards = set(block.inputs), []
+    for name in block.region:
+        node = nodes[name]
+        if node.op != "call_function" or node.target is not operator.getitem or not isinstance(node.args[0], fx.Node):
+            continue
+        split = node.args[0]
+        method = split.target if split.op == "call_method" else getattr(split.target, "__name__", None)
+        if method in _SPLITS and split.args and getattr(split.args[0], "name", None) in inputs:
+            shards.append(name)
+    return shards
 
 
 def _add_chain_sources(output: fx.Node, region: set[str], nodes: dict[str, fx.Node]) -> set[str]:

@@ -58,7 +58,7 @@ def dump_files(graph: Any, demo: Any, steps: int) -> Any:
     decisions = graph.plan.simulate()
     plan = tabulate([(d.step_index, f"{d.error:.4g}", d.variant) for d in decisions],
                     headers=("step", "accumulated error", "variant"))
-    lowered = [graph.variant(key) for key in graph.plan.variants()]
+    lowered = [graph.compiled(key) for key in graph.plan.variants()]
     summary = [f"model: {type(demo.module).__name__}", f"config: {graph.config.describe()}",
                f"captured graph: {len(graph.captured.gm.graph.nodes)} nodes",
                f"block stack: {len(graph.stack.blocks)} blocks in {', '.join(graph.stack.lists)}",

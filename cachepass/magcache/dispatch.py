@@ -117,7 +117,7 @@ class MagCacheGraph(GraphRuntime):
         self._slot = residual_slot(stack)
         self._cudagraphs = options.cudagraphs and on_cuda(captured)
         self._init_runtime()
-        self.variant("compute")  # every generation starts with it
+        self.compiled("compute")  # every generation starts with it
 
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state = self.state_for(args)

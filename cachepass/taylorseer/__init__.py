@@ -69,7 +69,7 @@ def dump_files(graph: Any, demo: Any, steps: int) -> Any:
     decisions = graph.plan.simulate(steps)
     plan = tabulate([(d.step, d.name, d.delta, ", ".join(f"{c:g}" for c in d.coefficients) or "-") for d in decisions],
                     headers=("step", "variant", "delta / offset", "coefficients"))
-    lowered = [graph.variant(key) for key in graph.plan.variants(steps)]
+    lowered = [graph.compiled(key) for key in graph.plan.variants(steps)]
     summary = [f"model: {type(demo.module).__name__}", f"config: {graph.config.describe()}",
                f"modules: {len(graph.ts_tags.active)} predicted, {len(graph.ts_tags.sites) - len(graph.ts_tags.active)} "
                f"zeroed on predicted steps", "variants, in order of first use:"]

@@ -108,7 +108,7 @@ class TaylorSeerGraph(GraphRuntime):
                             torch.device("cpu"))
         self._cudagraphs = options.cudagraphs and on_cuda(captured)
         self._init_runtime()
-        self.variant(("compute", 0))  # every generation starts with it
+        self.compiled(("compute", 0))  # every generation starts with it
 
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state = self.state_for(args)
