@@ -14,12 +14,14 @@ from .config import PABConfig
 from .errors import ConfigError, StageError
 from .fastercache.config import FCConfig
 from .fbc.config import FBCConfig
-from .listen import record_contexts
+from .dispatch import start_of_denoising_loop
+from .listen import record_contexts, watch_denoising_loops
 from .magcache.config import MagConfig
 from .report import report
 from .taylorseer.config import TSConfig
 
 record_contexts()  # see listen.py, NOTE [The context of the first call]
+watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a pipeline call starts]
 
 __all__ = ["FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
            "reset"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import threading
 import weakref
 from collections import deque
 from collections.abc import Sequence
@@ -47,9 +48,47 @@ logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
 _LIVE_GRAPHS: weakref.WeakSet[Any] = weakref.WeakSet()  # CachedGraph, UncachedGraph, other methods' graphs
-_MODEL_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> ModelState
+_REGISTRIES: list[WeakIdKeyDictionary] = []  # every method's state registry, for reset_states
 _SERIALS = itertools.count()
 _CONTEXTS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> the listener's cache_context cell
+
+
+def state_registry() -> WeakIdKeyDictionary:
+    """A method's registry of per-model states: first parameter -> ThreadStates. `reset_states` walks every
+    registry, so a state is reached after the graphs that made it are gone (a recompile, torch._dynamo.reset())."""
+    registry = WeakIdKeyDictionary()
+    _REGISTRIES.append(registry)
+    return registry
+
+
+# NOTE [Two threads, one model]
+# A server may drive one compiled model from several threads (one request each, weights shared). The
+# steps of their generations interleave, so one state per model would mix two requests' step counters and
+# caches. Each thread that calls a model gets its own state (its caches, counters, generations); the
+# model's `cache_context` is followed per thread too (listen.py), and a pipeline's end-of-call reset
+# resets the state of the thread that ran it. States are keyed weakly by the Thread object: a thread's
+# states go with it, and a new thread never inherits a dead one's caches.
+class ThreadStates:
+    """One model's states, one per thread that calls it."""
+
+    def __init__(self) -> None:
+        self._by_thread: weakref.WeakKeyDictionary[threading.Thread, Any] = weakref.WeakKeyDictionary()
+
+    def current(self) -> Any | None:
+        return self._by_thread.get(threading.current_thread())
+
+    def get_or_make(self, make: Any) -> Any:
+        thread = threading.current_thread()
+        state = self._by_thread.get(thread)
+        if state is None:
+            state = self._by_thread[thread] = make()
+        return state
+
+    def all(self) -> list[Any]:
+        return list(self._by_thread.values())
+
+
+_MODEL_STATES = state_registry()  # PAB: first parameter -> ThreadStates of ModelState
 
 
 @dataclass(frozen=True)
@@ -117,13 +156,14 @@ class GraphRuntime:
     def _init_runtime(self) -> None:
         """After `captured` and `options` are set."""
         self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
-        self._unowned_state = self.new_state()
+        self._unowned = ThreadStates()  # a graph without parameters: its own states
         self._warned: set[str] = set()
         self._user_inputs = [i.index for i in self.captured.inputs_with_role("input")]
         self._size_inputs = [i.index for i in self.captured.inputs_with_role("symint")]
         self._follow_input = (getattr(self.options.cache, "current_timestep_callback", None) is not None
                               and self.captured.timestep_input is not None)
         self.serial = register_graph(self)
+        listen.watch_denoising_loops(start_of_denoising_loop)  # listen.py, NOTE [Where a pipeline call starts]
         self._agreement = rank_agreement(self.captured.gm.graph)
         owner = self.captured.owner() if self.captured.owner is not None else None
         if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
@@ -187,17 +227,18 @@ class GraphRuntime:
     def state_for(self, args: Sequence[Any]) -> Any:
         owner_index = self.captured.owner_input
         if owner_index is None:
-            return self._unowned_state
+            return self._unowned.get_or_make(self.new_state)
         return self._owner_state(args[owner_index])
 
     def _owner_state(self, owner: torch.Tensor) -> Any:
-        state = self._states.get(owner)
-        if state is None:
-            state = self._states[owner] = self.new_state()
+        """The calling thread's state of the model that owns `owner` (NOTE [Two threads, one model])."""
+        threads = self._states.get(owner)
+        if threads is None:
+            threads = self._states[owner] = ThreadStates()
             self._listen(owner)
         if owner not in self._owners:
             self._owners[owner] = True
-        return state
+        return threads.get_or_make(self.new_state)
 
     def _listen(self, owner: torch.Tensor) -> None:
         """Follow the pipeline's end-of-call reset of this model (see listen.py)."""
@@ -219,8 +260,9 @@ class GraphRuntime:
 
     def states(self) -> list[tuple[torch.Tensor | None, Any]]:
         """The states of the models that called this graph (shared with their other graphs)."""
-        owned = [(owner, self._states[owner]) for owner in self._owners.keys() if owner in self._states]
-        return [*owned, (None, self._unowned_state)]
+        owned = [(owner, state) for owner in self._owners.keys() if owner in self._states
+                 for state in self._states[owner].all()]
+        return [*owned, *((None, state) for state in self._unowned.all())]
 
     def owners(self) -> list[torch.Tensor]:
         return list(self._owners.keys())
@@ -411,8 +453,10 @@ def live_graphs() -> list[Any]:
 
 
 def _pipeline_reset(owner_ref: weakref.ref, states: WeakIdKeyDictionary, graph_ref: weakref.ref) -> None:
+    """The pipeline that ran in this thread ended its call: reset this thread's state of the model."""
     owner = owner_ref()
-    state = states.get(owner) if owner is not None else None
+    threads = states.get(owner) if owner is not None else None
+    state = threads.current() if threads is not None else None
     if state is not None:
         logger.debug("dispatch: the pipeline reset the model's caches: new generation")
         graph = graph_ref()
@@ -430,16 +474,40 @@ def register_graph(graph: Any) -> int:
     return next(_SERIALS)
 
 
-def reset_states(owner_ids: set[int] | None = None) -> None:
+def start_of_denoising_loop(pipeline: Any) -> None:
+    """A diffusers pipeline is about to run its denoising loop (listen.py, NOTE [Where a pipeline call
+    starts]): its models start a new generation in this thread, whatever an earlier call left behind."""
+    components = getattr(pipeline, "components", None)
+    if not isinstance(components, dict):
+        return
+    modules = [getattr(c, "_orig_mod", c) for c in components.values() if isinstance(c, torch.nn.Module)]
+    owner_ids = {id(p) for module in modules for p in module.parameters()}
+    if owner_ids:
+        reset_states(owner_ids, this_thread=True)
+
+
+def reset_states(owner_ids: set[int] | None = None, this_thread: bool = False) -> None:
     """Start a new generation for every model, or for those whose first parameter's id is in
-    `owner_ids`. A state shared by several graphs is reset once."""
+    `owner_ids`: every state in every method's registry (all threads, or only the calling thread's),
+    also those whose graphs are gone."""
     done: set[int] = set()
-    for graph in live_graphs():
-        for owner, state in graph.states():
-            if id(state) in done or not (owner_ids is None or (owner is not None and id(owner) in owner_ids)):
-                continue
+
+    def reset(state: Any) -> None:
+        if id(state) not in done:
             done.add(id(state))
             state.reset()
+
+    for registry in _REGISTRIES:
+        for owner, threads in list(registry.items()):
+            if owner_ids is None or id(owner) in owner_ids:
+                for state in [threads.current()] if this_thread else threads.all():
+                    if state is not None:
+                        reset(state)
+    if owner_ids is None and not this_thread:
+        for graph in live_graphs():
+            for owner, state in graph.states():
+                if owner is None:
+                    reset(state)
 
 
 def on_cuda(captured: CapturedGraph) -> bool:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import sys
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +64,36 @@ def record_contexts() -> bool:
     return True
 
 
+# NOTE [Where a pipeline call starts]
+# A pipeline resets its models' caches at the END of `__call__` (`maybe_free_model_hooks`). A call that
+# raises, or is interrupted, never gets there; the next call continues the old generation unless its
+# timestep rises (img2img, custom sigmas or a resumed schedule may start lower), and would read the old
+# call's caches. Every diffusers pipeline enters `self.progress_bar(...)` right before its denoising loop,
+# so `watch_denoising_loops` wraps `DiffusionPipeline.progress_bar` (once, before the first graph runs) to
+# start a new generation, in the calling thread, for each of the pipeline's models. Pipelines that
+# override `progress_bar` (a few combined and Marigold pipelines) are not seen: the timestep rise and
+# `cachepass.reset(model)` remain.
+def watch_denoising_loops(on_start: Callable[[Any], None]) -> bool:
+    """Install the wrapper if diffusers' pipelines are imported (importing them costs 2 s: cachepass does
+    not; each runtime calls this again when it is built, by which time a pipeline user has them)."""
+    module = sys.modules.get("diffusers.pipelines.pipeline_utils")
+    DiffusionPipeline = getattr(module, "DiffusionPipeline", None)
+    if DiffusionPipeline is None:
+        return False
+    original = DiffusionPipeline.progress_bar
+    if getattr(original, "_cachepass_watch", False):
+        return True
+
+    @functools.wraps(original)
+    def progress_bar(self: Any, *args: Any, **kwargs: Any) -> Any:
+        on_start(self)
+        return original(self, *args, **kwargs)
+
+    progress_bar._cachepass_watch = True  # type: ignore[attr-defined]
+    DiffusionPipeline.progress_bar = progress_bar
+    return True
+
+
 def current_context(model: nn.Module | None) -> Any:
     """The CacheContext `model.cache_context(...)` set last (None outside a context)."""
     return _LAST_CONTEXT.get(model) if model is not None else None
@@ -99,16 +131,29 @@ def attach(holder: nn.Module, on_reset: Callable[[nn.Module], None], root: nn.Mo
 
 def context_cell() -> Any:
     """What diffusers' `_set_cache_context` writes the current `cache_context` into: it sets the context
-    on every `StateManager` attribute of a stateful hook, so the cell is one (that never raises)."""
+    on every `StateManager` attribute of a stateful hook, so the cell is one (that never raises). It keeps
+    one context per thread: `model.cache_context(name)` runs in the thread that calls the model, and two
+    threads driving one model must not see each other's contexts (dispatch.py, NOTE [Two threads, one model])."""
     from diffusers.hooks.hooks import StateManager
 
     class ContextCell(StateManager):
         def __init__(self) -> None:
             super().__init__(object)
+            self._threads = threading.local()
+
+        def set_context(self, context: Any) -> None:
+            self._threads.context = context
 
         @property
         def name(self) -> str | None:
-            return self._context.name if self._context is not None else None
+            context = getattr(self._threads, "context", None)
+            return context.name if context is not None else None
+
+        def reset(self, *args: Any, **kwargs: Any) -> None:
+            self._threads.context = None
+
+        def __deepcopy__(self, memo: dict) -> Any:  # a copied model starts outside any context
+            return ContextCell()
 
     return ContextCell()
 

@@ -102,3 +102,34 @@ def test_flux_pipeline_with_taylorseer_equals_the_hooked_pipeline():
     state = cachepass.compiled_graphs(pipe.transformer)[0].states()[0][1]
     assert [r.iteration for r in state.history] == list(range(10)) * 2  # the end-of-call reset starts over
     assert any(not r.compute for r in state.history) and {r.context for r in state.history} == {"cond"}
+
+
+def test_an_interrupted_pipeline_call_leaves_nothing_to_the_next():
+    """A call that raises at step 4 never runs the pipeline's end-of-call reset; the next call starts at a
+    lower timestep (custom sigmas), so no timestep rise shows the new generation either. It must still
+    start afresh: equal to diffusers' hooks on a fresh pipeline, from a new generation at iteration 0."""
+    build = tiny_pipelines.PIPELINES["flux"][0]
+    config = FirstBlockCacheConfig(threshold=CASES["flux"])
+    pipe = build(0)
+    pipe.transformer = torch.compile(pipe.transformer, backend="cachepass", fullgraph=True,
+                                     options={"cache": config, "compiler": "eager"})
+
+    def interrupt(pipeline, step, timestep, kwargs):
+        if step == 4:
+            raise KeyboardInterrupt("the user stopped the generation")
+        return kwargs
+
+    with pytest.raises(KeyboardInterrupt):
+        pipe(**pipeline_call("flux", 0), callback_on_step_end=interrupt)
+    state = cachepass.compiled_graphs(pipe.transformer)[0].states()[0][1]
+    first = list(state.history)
+    def low():  # a fresh generator per call
+        return dict(pipeline_call("flux", 1), sigmas=[0.15, 0.1, 0.06, 0.03], num_inference_steps=4)
+
+    got = output(pipe(**low()))
+    second = list(state.history)[len(first):]
+    assert second[0].timestep < first[-1].timestep  # no rise to see
+    assert second[0].iteration == 0 and second[0].generation != first[-1].generation
+    reference = build(0)
+    reference.transformer.enable_cache(config)
+    assert float((got - output(reference(**low()))).abs().max()) <= 1e-4

@@ -3,8 +3,11 @@ memory does not grow over generations and is released by reset and garbage colle
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gc
 import logging
+import threading
 
 import torch
 from diffusers import PyramidAttentionBroadcastConfig
@@ -173,3 +176,122 @@ def test_a_pipeline_reset_reaches_the_model_after_the_graph_that_first_listened_
     generation = state.generation
     demo.module._reset_stateful_cache()  # what a pipeline does at the end of __call__
     assert state.generation == generation + 1
+
+
+def test_reset_reaches_a_state_whose_graphs_are_gone():
+    """States outlive their graphs; torch._dynamo.reset() frees the graphs but not the states, and
+    cachepass.reset must still reach them (it walks the methods' state registries, not live graphs)."""
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
+    with torch.no_grad():
+        for t in timesteps_linspace(6, 700.0, 300.0):
+            demo(compiled, t)
+    state = cachepass.compiled_graphs(compiled)[0].states()[0][1]
+    assert state.cache_bytes() > 0
+    del compiled
+    torch._dynamo.reset()
+    gc.collect()
+    assert cachepass.compiled_graphs(demo.module) == []  # no graph holds the state any more
+    cachepass.reset(demo.module)
+    assert state.cache_bytes() == 0 and state.iteration == 0
+
+
+def _other_request(demo, seed: int):
+    """The same model asked for another prompt: new encoder_hidden_states."""
+    base = demo.make_inputs
+
+    def make_inputs(batch):
+        inputs = base(batch)
+        text = inputs["encoder_hidden_states"]
+        inputs["encoder_hidden_states"] = torch.randn(text.shape, generator=torch.Generator().manual_seed(seed))
+        return inputs
+
+    return dataclasses.replace(demo, make_inputs=make_inputs)
+
+
+def _alternate(jobs):
+    """Run the threads' step lists strictly in turn (A0 B0 A1 B1 ...), each step in its own thread."""
+    order = [k for i in range(max(map(len, jobs))) for k, job in enumerate(jobs) if i < len(job)]
+    position, cond = [0], threading.Condition()
+    results, errors = [[] for _ in jobs], []
+
+    def run(k):
+        try:
+            with torch.no_grad():  # grad mode is per thread
+                for step in jobs[k]:
+                    with cond:
+                        cond.wait_for(lambda: errors or order[position[0]] == k)
+                        if errors:
+                            return
+                        try:
+                            results[k].append(step())
+                        finally:
+                            position[0] += 1
+                            cond.notify_all()
+        except BaseException as err:  # noqa: BLE001 -- re-raised in the test's thread
+            with cond:
+                errors.append(err)
+                cond.notify_all()
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_two_threads_driving_one_model_keep_their_own_caches():
+    """Two requests (other prompts, other step counts) interleaved step by step on one compiled model:
+    each equals diffusers' hooks running that request alone."""
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
+    with torch.no_grad():
+        demo(compiled, 999.0)  # compile in this thread first
+    cachepass.reset(compiled)
+    requests = [(_other_request(demo, 11), timesteps_linspace(12)), (_other_request(demo, 12), timesteps_linspace(8, 900.0, 100.0))]
+    jobs = [[functools.partial(request, compiled, t) for t in steps] for request, steps in requests]
+    outputs = _alternate(jobs)
+    for (request, steps), ours in zip(requests, outputs):
+        reference = HookedReference(request, CONFIG)
+        theirs = [reference(t) for t in steps]
+        assert max(max_diff(a, b) for a, b in zip(ours, theirs)) <= 1e-6
+    graph = cachepass.compiled_graphs(compiled)[0]
+    gc.collect()
+    assert len([s for owner, s in graph.states() if owner is not None]) == 1  # the requests' went with their threads
+
+
+def test_two_threads_in_their_own_cache_contexts_keep_their_own_first_block_caches():
+    """FirstBlockCache follows `cache_context` per thread: each thread holds its own context for its whole
+    generation while the other's steps run in between."""
+    from families import build_family
+    from fbc_helpers import THRESHOLDS, TIMESTEPS_12, FBCHooked
+    from diffusers import FirstBlockCacheConfig
+
+    demo = build_family("flux")
+    options = {"cache": FirstBlockCacheConfig(threshold=THRESHOLDS["flux"]), "compiler": "eager"}
+    compiled = torch.compile(demo.module, backend="cachepass", options=options)
+    with torch.no_grad(), demo.module.cache_context("warm-up"):
+        demo(compiled, 999.0)
+    requests = [(_other_request(demo, 21), "cond", TIMESTEPS_12), (_other_request(demo, 22), "uncond", TIMESTEPS_12[:8])]
+    contexts = {}
+
+    def step(k, request, context, t, first, last):
+        if first:
+            contexts[k] = demo.module.cache_context(context)
+            contexts[k].__enter__()
+        out = request(compiled, t)
+        if last:
+            contexts.pop(k).__exit__(None, None, None)
+        return out
+
+    jobs = [[functools.partial(step, k, request, context, t, i == 0, i == len(steps) - 1) for i, t in enumerate(steps)]
+            for k, (request, context, steps) in enumerate(requests)]
+    outputs = _alternate(jobs)
+    for (request, context, steps), ours in zip(requests, outputs):
+        reference = FBCHooked(request, THRESHOLDS["flux"], context)
+        theirs = [reference(t) for t in steps]
+        assert max(max_diff(a, b) for a, b in zip(ours, theirs)) <= 1e-5
+        assert not all(reference.computed)  # some steps were skipped

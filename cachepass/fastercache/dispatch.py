@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.weak import WeakIdKeyDictionary
 
 from ..config import BackendOptions
-from ..dispatch import GraphRuntime, on_cuda
+from ..dispatch import GraphRuntime, on_cuda, state_registry
 from ..errors import ConfigError
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
@@ -51,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
 DELTAS = "fc_frequency_deltas"
-_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> FCState
+_STATES = state_registry()  # first parameter -> ThreadStates of FCState
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
-from torch.utils.weak import WeakIdKeyDictionary
 
 from ..config import BackendOptions
 from ..capture import CapturedGraph
-from ..dispatch import GraphRuntime, on_cuda
+from ..dispatch import GraphRuntime, on_cuda, state_registry
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
 from ..store import CacheStore, Stamp, read_problem
@@ -41,7 +40,7 @@ from .tag import BlockStack
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
-_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> FBCState
+_STATES = state_registry()  # first parameter -> ThreadStates of FBCState
 _GENERATIONS = itertools.count(1)
 
 

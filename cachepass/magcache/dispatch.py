@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.weak import WeakIdKeyDictionary
 
 from ..capture import CapturedGraph
 from ..config import BackendOptions
-from ..dispatch import GraphRuntime, on_cuda
+from ..dispatch import GraphRuntime, on_cuda, state_registry
 from ..fbc.dispatch import ContextState, FBCState, block_table
 from ..fbc.tag import BlockStack
 from ..lower import Lowered
@@ -30,7 +29,7 @@ from .rewrite import build_mag_variant, residual_slot
 
 logger = logging.getLogger(__name__)
 
-_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> MagModelState
+_STATES = state_registry()  # first parameter -> ThreadStates of MagModelState
 
 
 @dataclass(frozen=True)

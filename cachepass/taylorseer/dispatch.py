@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.weak import WeakIdKeyDictionary
 
 from ..capture import CapturedGraph
 from ..config import BackendOptions
-from ..dispatch import GraphRuntime, on_cuda
+from ..dispatch import GraphRuntime, on_cuda, state_registry
 from ..fbc.dispatch import ContextState, FBCState
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
@@ -31,7 +30,7 @@ from .tag import TSTags
 
 logger = logging.getLogger(__name__)
 
-_STATES: WeakIdKeyDictionary = WeakIdKeyDictionary()
+_STATES = state_registry()
 
 
 @dataclass(frozen=True)
