@@ -169,23 +169,31 @@ class GraphRuntime:
         if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
             self._owner_state(owner)
 
-    def _rise(self, args: Sequence[Any], timestep: float, state: Any) -> tuple[float, bool]:
-        """(the value that orders this generation's calls, whether it rose: a new generation). With a
-        callback, the model's own timestep input: the callback's value need not fall (MochiPipeline's
-        current_timestep is 1000 - t). The state keeps `last_timestep` and `last_input_timestep`."""
-        order, last = ((self._input_timestep(args), state.last_input_timestep) if self._follow_input
-                       else (timestep, state.last_timestep))
-        return order, last is not None and order > last
+    def _timesteps(self, args: Sequence[Any]) -> tuple[float, float]:
+        """(the timestep that picks the schedule, the value that orders this generation's calls), read with
+        ONE host read. The schedule's timestep is the config's callback, else the model's `timestep` input
+        (the whole batch must agree then). With a callback the order is the model's own input, the largest of
+        the batch (per-sample timesteps are fine: the callback decides), since the callback's value need not
+        fall (MochiPipeline's current_timestep is 1000 - t)."""
+        callback = getattr(self.options.cache, "current_timestep_callback", None)
+        if callback is None:
+            values = read_floats([args[self.captured.timestep_input]])[0]
+            return _agreed(values, "the model's `timestep` input"), values[-1]
+        if not self._follow_input:
+            value = _agreed(read_floats([callback()])[0], "current_timestep_callback()")
+            return value, value
+        chosen, own = read_floats([callback(), args[self.captured.timestep_input]])
+        return _agreed(chosen, "current_timestep_callback()"), max(own)
+
+    def _rise(self, order: float, state: Any) -> bool:
+        """Whether the order value rose since the last call: a new generation. The state keeps
+        `last_timestep` and `last_input_timestep`."""
+        last = state.last_input_timestep if self._follow_input else state.last_timestep
+        return last is not None and order > last
 
     def _input_timestep(self, args: Sequence[Any]) -> float:
-        return scalar_timestep(args[self.captured.timestep_input], "the model's `timestep` input")
-
-    def _timestep(self, args: Sequence[Any]) -> float:
-        """The timestep that picks the schedule: the config's callback, else the model's `timestep` input."""
-        callback = getattr(self.options.cache, "current_timestep_callback", None)
-        if callback is not None:
-            return scalar_timestep(callback(), "current_timestep_callback()")
-        return self._input_timestep(args)
+        """The largest timestep of the model's `timestep` input (generation detection only)."""
+        return max(read_floats([args[self.captured.timestep_input]])[0])
 
     def _signature(self, args: Sequence[Any]) -> tuple:
         """Shapes, dtypes and devices of the user inputs, and the symbolic sizes: what a cached tensor's
@@ -297,9 +305,8 @@ class CachedGraph(GraphRuntime):
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state = self.state_for(args)
-        timestep = self._timestep(args)
-        order, rose = self._rise(args, timestep, state)
-        if rose:
+        timestep, order = self._timesteps(args)
+        if self._rise(order, state):
             logger.debug("dispatch: timestep rose to %g: new generation", order)
             self.before_reset(state)
             state.reset()
@@ -430,22 +437,36 @@ class UncachedGraph:
                            (), None)
 
 
-def scalar_timestep(value: Any, what: str) -> float:
-    """One Python float from a timestep tensor or number; all elements of a batch must agree."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() == 0:
-            raise ValueError(f"cachepass: {what} is an empty tensor; PAB needs the current timestep.")
-        if value.numel() == 1:
-            return float(value.reshape(()))
-        low, high = torch.aminmax(value.reshape(-1).float())
-        low, high = torch.stack((low, high)).tolist()  # one device sync for both
-        if low != high:
-            raise ValueError(f"cachepass: {what} holds different timesteps in one call ({low:g} .. {high:g}); "
-                             "PAB decides per call. Pass current_timestep_callback to choose the timestep.")
-        return float(low)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"cachepass: {what} must be a tensor or a number, got {type(value).__name__}.")
+def read_floats(values: Sequence[Any], what: str = "a timestep") -> list[list[float]]:
+    """Each value (a tensor or a number) as a list of Python floats, with one host read per device for all
+    tensors together (a CPU tensor costs no sync)."""
+    floats: list[list[float] | None] = []
+    by_device: dict[torch.device, list[int]] = {}
+    for i, value in enumerate(values):
+        if isinstance(value, torch.Tensor):
+            if value.numel() == 0:
+                raise ValueError(f"cachepass: {what} is an empty tensor; the current timestep is needed.")
+            by_device.setdefault(value.device, []).append(i)
+            floats.append(None)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            floats.append([float(value)])
+        else:
+            raise TypeError(f"cachepass: the timestep must be a tensor or a number, got {type(value).__name__}.")
+    for indices in by_device.values():
+        flat = [values[i].detach().reshape(-1).float() for i in indices]
+        read = (torch.cat(flat) if len(flat) > 1 else flat[0]).tolist()  # the one host read
+        start = 0
+        for i, tensor in zip(indices, flat):
+            floats[i], start = read[start:start + tensor.numel()], start + tensor.numel()
+    return floats  # type: ignore[return-value]
+
+
+def _agreed(values: list[float], what: str) -> float:
+    low, high = min(values), max(values)
+    if low != high:
+        raise ValueError(f"cachepass: {what} holds different timesteps in one call ({low:g} .. {high:g}); "
+                         "cachepass decides per call. Pass current_timestep_callback to choose the timestep.")
+    return low
 
 
 def live_graphs() -> list[Any]:

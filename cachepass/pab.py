@@ -33,10 +33,15 @@ def tag_stage(captured: CapturedGraph, config: PABConfig) -> TagResult:
 
 def check_stage(captured: CapturedGraph, tags: TagResult, config: PABConfig) -> Uncached | None:
     if not tags.cached_sites:
+        hint = "Set TORCH_LOGS='+cachepass' to see why."
+        if config.classification == "diffusers" and tags.sites:
+            hint = (f"The config is diffusers' PyramidAttentionBroadcastConfig, whose rule caches only diffusers' "
+                    f"attention classes under diffusers' block names, and this model's {len(tags.sites)} attention "
+                    f"sites are none of them. cachepass.PABConfig(spatial_skip=..., ...) classifies attention from the "
+                    f"graph itself and caches them.")
         return Uncached("no cacheable attention",
                         f"cachepass: no cacheable attention found in this graph ({len(tags.sites)} attention sites, "
-                        f"{len(tags.rejected)} rejected); compiling it without caching. Set TORCH_LOGS='+cachepass' "
-                        f"to see why.", tags)
+                        f"{len(tags.rejected)} rejected); compiling it without caching. {hint}", tags)
     if config.current_timestep_callback is None and captured.timestep_input is None:
         raise ConfigError(
             "cachepass reads the current timestep from the model's `timestep` tensor input, but this graph has none "

@@ -134,3 +134,42 @@ def test_model_without_attention_compiles_without_caching(caplog):
     assert "no cacheable attention found in this graph" in caplog.text
     [graph] = cachepass.compiled_graphs(compiled)
     assert not graph.cached and graph.tags.sites == ()
+
+
+def test_per_sample_timesteps_with_a_callback_work_with_one_host_read_per_step(monkeypatch):
+    """Per-sample timesteps (Wan 2.2 TI2V, LTX conditioning) with the pipeline's current timestep as the
+    callback: the callback picks the schedule, the model's own input only orders the calls, and both are
+    read with one host read per step. diffusers' hook with the same callback is the oracle."""
+    from fbc_helpers import count_host_reads
+
+    demo = build("cogvideox")
+    clock = {"t": None}
+    config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2,
+                                             spatial_attention_timestep_skip_range=(100, 800),
+                                             current_timestep_callback=lambda: torch.tensor(clock["t"]))
+    compiled = torch.compile(demo.module, backend="cachepass", options={"cache": config, "compiler": "eager"})
+    reference = HookedReference(demo, config)
+
+    def per_sample(module, t):
+        kwargs = demo.inputs(t, batch=2)
+        kwargs["timestep"] = torch.tensor([t, max(t - 50.0, 0.0)])  # the second sample is further along
+        return module(**kwargs)[0]
+
+    with torch.no_grad():
+        clock["t"] = TIMESTEPS_12[0]
+        per_sample(compiled, TIMESTEPS_12[0])  # compile (and warm up) outside the count
+        cachepass.reset(compiled)
+        reads = count_host_reads(monkeypatch)
+        for t in TIMESTEPS_12:
+            clock["t"] = t
+            before = len(reads)
+            ours = per_sample(compiled, t)
+            assert len(reads) - before == 1, reads[before:]
+            monkeypatch.undo()
+            reference._timestep = t
+            reference.computed.append(set())
+            theirs = per_sample(reference.module, t)
+            assert max_diff(ours, theirs) <= 1e-6, t
+            reads = count_host_reads(monkeypatch)
+    state = cachepass.compiled_graphs(compiled)[0].states()[0][1]
+    assert sum(bool(r.reused) for r in state.history) > 0

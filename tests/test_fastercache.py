@@ -431,3 +431,18 @@ def test_a_callback_that_rises_within_a_generation_does_not_restart_it():
                 assert max_diff(case(compiled, t), reference(t)) <= 1e-4, f"run {run} step {step} t={t:g}"
         steps = generation(fc_graph(compiled))
         assert len(steps) == len(TIMESTEPS_12) and any(r.estimated for r in steps)
+
+
+def test_a_diffusers_config_without_attention_weight_says_it_uses_half(caplog):
+    """diffusers' FasterCache warns that it defaults the attention weight to 0.5; so does cachepass, and the
+    weight it uses is that."""
+    import logging
+
+    from diffusers import FasterCacheConfig
+
+    from cachepass.methods import to_cache_config
+
+    with caplog.at_level(logging.WARNING, logger="cachepass"):
+        ours = to_cache_config(FasterCacheConfig(spatial_attention_block_skip_range=2))
+    assert "no attention_weight_callback in the FasterCacheConfig; using a weight of 0.5" in caplog.text
+    assert ours.attention_weight == 0.5

@@ -45,3 +45,25 @@ def test_plain_dit_matches_diffusers_hook_on_the_same_layers():
         assert max_diff(ours[step], theirs[step]) <= 1e-5
     for step in reuse_steps:
         assert max_diff(ours[step], uncached[step]) > 1e-5
+
+
+def test_a_diffusers_pab_config_on_a_plain_dit_says_what_caches_it(caplog):
+    """diffusers' rule knows only its own attention classes: nothing is cached, and the warning names the
+    config that would cache the model's attention -- which then does."""
+    import logging
+
+    from diffusers import PyramidAttentionBroadcastConfig
+
+    demo = build("dit")
+    config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2)
+    compiled = torch.compile(demo.module, backend="cachepass", options={"cache": config, "compiler": "eager"})
+    with torch.no_grad(), caplog.at_level(logging.WARNING, logger="cachepass"):
+        demo(compiled, 999.0)
+    assert "6 attention sites are none of them. cachepass.PABConfig(spatial_skip=" in caplog.text
+    assert not cachepass.compiled_graphs(compiled)[0].cached
+    torch._dynamo.reset()
+    ours = torch.compile(demo.module, backend="cachepass",
+                         options={"cache": cachepass.PABConfig(spatial_skip=2), "compiler": "eager"})
+    with torch.no_grad():
+        demo(ours, 700.0)
+    assert cachepass.compiled_graphs(ours)[-1].cached

@@ -15,6 +15,7 @@ diffusers' config is accepted as it is and never mutated: its default callbacks 
 
 from __future__ import annotations
 
+import logging
 import numbers
 import re
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from torch import nn
 
 from ..config import _check_identifiers, _check_range, _check_skip, reject_unknown_fields
 from ..errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 FCKind = Literal["spatial", "temporal"]
 FC_KINDS: tuple[FCKind, ...] = ("spatial", "temporal")
@@ -165,6 +168,9 @@ def from_diffusers(cfg: Any) -> FCConfig:
         raise ConfigError(f"{name}.is_guidance_distilled={cfg.is_guidance_distilled!r} must be True or False.")
     split = _check_names(f"{name}._unconditional_conditional_input_kwargs_identifiers",
                          cfg._unconditional_conditional_input_kwargs_identifiers)
+    if cfg.attention_weight_callback is None:  # diffusers says so too (faster_cache.py, apply_faster_cache)
+        logger.warning("cachepass FasterCache: no attention_weight_callback in the FasterCacheConfig; using a weight of "
+                       "0.5 for every attention layer and timestep, as diffusers does.")
     return FCConfig(
         spatial_skip=cfg.spatial_attention_block_skip_range,
         temporal_skip=cfg.temporal_attention_block_skip_range,

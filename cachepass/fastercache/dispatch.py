@@ -193,9 +193,9 @@ class FasterCacheGraph(GraphRuntime):
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state = self.state_for(args)
-        timestep = self._timestep(args, state)
-        order, rose = self._rise(args, timestep, state)
-        if rose:
+        timestep, order = self._timesteps(args)
+        self._check_scale(timestep, state)
+        if self._rise(order, state):
             logger.debug("dispatch: timestep rose to %g: new generation", order)
             state.reset()
         signature = self._signature(args)
@@ -476,15 +476,13 @@ class FasterCacheGraph(GraphRuntime):
         return tensor.clone() if self._cudagraphs and isinstance(tensor, torch.Tensor) else tensor
 
     # -- state --------------------------------------------------------------------------------------
-    def _timestep(self, args: Sequence[Any], state: FCState) -> float:
-        value = super()._timestep(args)
+    def _check_scale(self, value: float, state: FCState) -> None:
         if self.config.current_timestep_callback is None and state.iteration < 0 and value <= 1.0 \
                 and self._max_window() > 1.0:
             self._warn_once("scale", f"cachepass FasterCache: the model's timestep input is {value:g}, but the "
                                      f"timestep ranges reach {self._max_window():g}: the model may take "
                                      f"normalised timesteps (Flux, SD3). Pass current_timestep_callback="
                                      f"lambda: pipe.current_timestep.")
-        return value
 
     def _max_window(self) -> float:
         config = self.config
