@@ -22,9 +22,12 @@ from torch import fx, nn
 
 logger = logging.getLogger(__name__)
 
-Role = Literal["parameter", "buffer", "input", "symint"]
+# "attribute": a module's number Dynamo made a graph input (under dynamic=True, e.g. a norm's `eps`): no activation
+Role = Literal["parameter", "buffer", "input", "symint", "attribute"]
 
 _TIMESTEP_SOURCE = re.compile(r"\['timestep'\]$")
+# L['self'].__dict__['_modules']['blocks']._modules['1']._modules['norm_q'].eps
+_MODULE_ATTRIBUTE = re.compile(r"L\['self'\](\.__dict__\['_modules'\]\['[^']+'\])?(\._modules\['[^']+'\])*\.\w+$")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def _graph_input(index: int, node: fx.Node) -> GraphInput:
         role = "parameter"
     elif "_buffers" in source:
         role = "buffer"
+    elif _MODULE_ATTRIBUTE.match(source) and example.dim() == 0:
+        role = "attribute"
     else:
         role = "input"
     return GraphInput(index, node.name, source, role)

@@ -268,7 +268,7 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
                                         f"can be cached"))
         return None
     calls = [n for n in region if is_attention_call(n)]
-    params = {i.name for i in captured.inputs_with_role("parameter", "buffer")}
+    params = {i.name for i in captured.inputs_with_role("parameter", "buffer", "attribute")}
     kind, kind_reason = structural_kind(info, calls, members, params)
     if config.classification == "diffusers":
         cache_kind, cache_reason = diffusers_kind(info, config, kind)
@@ -342,11 +342,18 @@ def _region_sources(start: fx.Node | None, members: set[fx.Node], params: set[st
             continue
         seen.add(node)
         if node not in members:
-            if node.name not in params and node.op != "get_attr":
+            # sizes are not activations: under dynamic shapes the query may read a symbolic sequence length
+            # that key/value do not (CogVideoX's joint attention), which says nothing about cross attention
+            if node.name not in params and node.op != "get_attr" and _is_activation(node):
                 sources.add(node)
             continue
         todo.extend(node.all_input_nodes)
     return frozenset(sources)
+
+
+def _is_activation(node: fx.Node) -> bool:
+    value = node.meta.get("example_value")
+    return not isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool))
 
 
 def diffusers_kind(info: ModuleInfo, config: PABConfig, graph_kind: Kind) -> tuple[Kind | None, str]:

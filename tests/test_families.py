@@ -186,3 +186,30 @@ def test_mochi_pipeline_callback_rises():
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
                              options={"cache": ours_config, "compiler": "eager"})
     _assert_parity(demo, compiled, reference, TIMESTEPS_12, 1, current)
+
+
+@pytest.mark.parametrize("family", ["cogvideox", "latte", "wan"])
+def test_dynamic_shapes_give_the_static_kinds_and_the_hooks_outputs(family):
+    """`dynamic=True` makes sizes graph inputs; a query that reads a symbolic sequence length (CogVideoX's
+    joint attention) is still self attention. Kinds equal the static compile's; outputs equal the hooks'."""
+    demo = build_family(family)
+    ours = cachepass.PABConfig(spatial_skip=2, temporal_skip=3, cross_skip=3, cross_timesteps=(50, 900))
+    kinds = {}
+    for dynamic in (False, True):
+        torch._dynamo.reset()
+        compiled = torch.compile(demo.module, backend="cachepass", dynamic=dynamic, fullgraph=True,
+                                 options={"cache": ours, "compiler": "eager"})
+        with torch.no_grad():
+            demo(compiled, 999.0)
+        graph = cachepass.compiled_graphs(compiled)[-1]
+        kinds[dynamic] = {s.name: s.kind for s in graph.tags.sites}
+    assert kinds[True] == kinds[False], {n: (kinds[False][n], k) for n, k in kinds[True].items() if kinds[False].get(n) != k}
+    assert any(isinstance(e, torch.SymInt) or (isinstance(e, torch.Tensor) and any(isinstance(d, torch.SymInt)
+                                                                                 for d in e.shape))
+               for e in graph.captured.example_inputs())  # really dynamic
+    torch._dynamo.reset()
+    compiled = torch.compile(demo.module, backend="cachepass", dynamic=True, fullgraph=True,
+                             options={"cache": ALL_KINDS, "compiler": "eager"})
+    reference = HookedReference(demo, ALL_KINDS)
+    current = {"t": None}
+    _assert_parity(demo, compiled, reference, TIMESTEPS_12, None, current)
