@@ -446,3 +446,32 @@ def test_a_diffusers_config_without_attention_weight_says_it_uses_half(caplog):
         ours = to_cache_config(FasterCacheConfig(spatial_attention_block_skip_range=2))
     assert "no attention_weight_callback in the FasterCacheConfig; using a weight of 0.5" in caplog.text
     assert ours.attention_weight == 0.5
+
+
+def test_mochi_without_fullgraph_is_told_what_to_pass_and_then_matches_the_hooks():
+    """Mochi's attention drops padded prompt tokens with torch.nonzero, which Dynamo captures only under
+    fullgraph=True (or capture_dynamic_output_shape_ops) and breaks the graph at otherwise. The error says
+    both; following it without fullgraph gives the hooks' outputs, with no graph break."""
+    from families import build_family
+    from fc_helpers import Case, Clock
+
+    clock = Clock()
+    config = FasterCacheConfig(spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(-1, 681),
+                               current_timestep_callback=clock, attention_weight_callback=lambda _: 0.4,
+                               is_guidance_distilled=True)
+    case = Case("mochi", build_family("mochi"), config, 1, clock)
+    compiled = torch.compile(case.demo.module, backend="cachepass", options={"cache": config, "compiler": "eager"})
+    with pytest.raises(Exception, match="capture_dynamic_output_shape_ops = True and capture_scalar_outputs = True"), \
+            torch.no_grad():
+        case(compiled, 999.0)
+    torch._dynamo.reset()
+    counters.clear()
+    reference = FasterCacheReference(case)
+    with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True, capture_scalar_outputs=True):
+        compiled = torch.compile(case.demo.module, backend="cachepass", options={"cache": config, "compiler": "eager"})
+        with torch.no_grad():
+            for t in TIMESTEPS_12:
+                assert max_diff(case(compiled, t), reference(t)) <= 1e-5, t
+    assert sum(counters["graph_break"].values()) == 0
+    history = cachepass.compiled_graphs(compiled)[-1].states()[0][1].history
+    assert any(r.extrapolated for r in history)  # some steps reused attention

@@ -102,9 +102,14 @@ def _check_whole_forward(gm: fx.GraphModule, tx: Any) -> None:
     reason = getattr(gm, "compile_subgraph_reason", None)
     resumed = tx is not None and tx.f_code.co_name.startswith(_RESUME_PREFIX)
     if resumed or getattr(reason, "graph_break", False):
-        raise ConfigError("FasterCache needs the denoiser's whole forward as one graph, but Dynamo broke it into "
-                          f"pieces ({'a resumed frame' if resumed else 'a graph break'}). Compile with "
-                          "fullgraph=True to see where it breaks, and remove the break.")
+        why = str(getattr(reason, "reason", "") or "").strip().splitlines()
+        raise ConfigError(
+            "FasterCache needs the denoiser's whole forward as one graph, but Dynamo broke it into pieces "
+            f"({'a resumed frame' if resumed else 'a graph break'}{': ' + why[0][:200] if why else ''}). Compile "
+            "with fullgraph=True: Dynamo then also captures ops whose output shape or value depends on the data "
+            "(Mochi's torch.nonzero, .item()), which break the graph otherwise; without fullgraph, set "
+            "torch._dynamo.config.capture_dynamic_output_shape_ops = True and capture_scalar_outputs = True for "
+            "the same. If it still breaks, fullgraph=True says where.")
 
 
 def _split_inputs(full: CapturedGraph, tx: Any, config: FCConfig) -> tuple[int, ...]:
