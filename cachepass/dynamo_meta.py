@@ -1,14 +1,21 @@
 """What cachepass reads and writes of Dynamo's private state, in one place.
 
-A graph variant must carry the metadata Dynamo attaches to the GraphModule it hands a backend, or
-aot_autograd treats it as a foreign graph (see NOTE [Dynamo's metadata on variants]); torch offers no
-public API for it.
+Two things need it, and torch offers no public API for either:
+
+- a graph variant must carry the metadata Dynamo attaches to the GraphModule it hands a backend, or
+  aot_autograd treats it as a foreign graph (see NOTE [Dynamo's metadata on variants]);
+- a variant compiled after Dynamo installed its guards must not have added shape guards, which would be
+  silently dropped (see NOTE [Guards after Dynamo froze the ShapeEnv]).
 
 Every private name is listed here; tests/test_dynamo_meta.py checks that torch still uses each of them,
 so a torch upgrade that changes one fails there first, by name.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from torch import fx
 
@@ -57,3 +64,47 @@ def variant_module(root: fx.GraphModule, graph: fx.Graph, class_name: str) -> fx
     for node in placeholders[len(originals):]:
         setattr(node, PLACEHOLDER_ATTR, None)
     return gm
+
+
+# NOTE [Guards after Dynamo froze the ShapeEnv]
+# Dynamo builds a frame's guards from its ShapeEnv's `guards` right after the backend returns, then calls
+# `ShapeEnv.freeze()` (torch/_dynamo/guards.py). cachepass compiles most variants later, on first use; they
+# share the captured graph's FakeTensors and so its ShapeEnv. A guard added then is still appended to
+# `ShapeEnv.guards` (a runtime assert: to `deferred_runtime_asserts`), but nothing checks it: the frozen
+# ShapeEnv only counts it in `counter["ignored_backward_guard"]` and logs "Ignored guard ...". The variant
+# would then run on sizes its code was not compiled for.
+# Measured on torch 2.13 (tests/test_state.py, CogVideoX with symbolic H, W or batch): Inductor does add
+# guards -- seven for symbolic H and W (`Ne(Mod(1, 2*((s18//2))), 0)`, ...) -- but while compiling the
+# compute variant at backend time, where Dynamo installs them; the reuse variant compiled after the freeze
+# adds none, because it asks the same questions of the same FakeTensors and the ShapeEnv already knows the
+# answers. That is an observation, not a guarantee (a variant with other ops could ask new ones), so `lower`
+# compares the ShapeEnv before and after every compile and raises `GuardsAfterFreeze` rather than run a
+# variant compiled after the freeze whose guards would go unchecked.
+
+
+@dataclass(frozen=True)
+class GuardMark:
+    """Where a ShapeEnv's guards and runtime asserts stood before a compile (env None: no ShapeEnv)."""
+
+    env: Any
+    guards: int
+    asserts: int
+    frozen: bool  # Dynamo has built the frame's guards: anything added now goes unchecked
+
+    def added(self) -> tuple[str, ...]:
+        """The guards and runtime asserts added since the mark, as text."""
+        if self.env is None:
+            return ()
+        guards = tuple(str(g.expr) for g in self.env.guards[self.guards:])
+        asserts = self.env.num_deferred_runtime_asserts - self.asserts  # kept by symbol, not in order: counted
+        return guards + ((f"{asserts} runtime assert(s)",) if asserts else ())
+
+
+def mark_guards(example_inputs: Sequence[Any]) -> GuardMark:
+    from torch._guards import detect_fake_mode
+
+    mode = detect_fake_mode(list(example_inputs))
+    env = mode.shape_env if mode is not None else None
+    if env is None:
+        return GuardMark(None, 0, 0, False)
+    return GuardMark(env, len(env.guards), env.num_deferred_runtime_asserts, bool(env.frozen))

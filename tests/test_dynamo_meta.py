@@ -1,7 +1,8 @@
-"""Dynamo's metadata on graph variants.
+"""Dynamo's metadata on graph variants, and guards added after Dynamo froze its ShapeEnv.
 
 - every compiled variant of every method keeps the captured graph's static inputs (its parameters and
   buffers) as aot_autograd computes them, so CUDA graphs do not copy the weights on every replay;
+- a variant compiled after Dynamo froze its ShapeEnv may not add a guard: the runtime raises;
 - the private torch names cachepass relies on (cachepass/dynamo_meta.py) still mean what it assumes.
 """
 
@@ -20,6 +21,8 @@ from fc_helpers import cogvideox_case
 
 import cachepass
 from cachepass import dynamo_meta
+from cachepass.errors import GuardsAfterFreeze, StageError
+from cachepass.lower import _eager
 from cachepass.models import build
 
 
@@ -126,9 +129,49 @@ def test_inductor_gets_the_static_inputs_of_every_variant():
     assert all(static == expected for _, static in seen), seen
 
 
+def _guarding(variant_class_prefix: str):
+    """A compiler that asks a shape question about a symbolic size while compiling the named variants:
+    what Inductor would do if a lowering decision depended on a size. Runs the graph eagerly."""
+    def compiler(gm, example_inputs):
+        if type(gm).__name__.startswith(variant_class_prefix):
+            size = next((x for x in example_inputs if isinstance(x, torch.SymInt)), None)
+            if size is not None:  # the static graph has none
+                bool(size != 1000)  # a guard `Ne(s, 1000)` on the ShapeEnv
+        return _eager(gm)
+
+    return compiler
+
+
+def _batch_dynamic(compiler):
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass",
+                             options={"cache": cachepass.PABConfig(spatial_skip=2), "compiler": compiler})
+    with torch.no_grad():
+        demo(compiled, 999.0, batch=1)  # static graph
+        for t in TIMESTEPS_12[:6]:  # steps 3 and 5 reuse spatial attention
+            demo(compiled, t, batch=2)  # automatic dynamic: a graph with a symbolic batch
+    return compiled
+
+
+def test_a_guard_added_after_dynamo_froze_the_shape_env_raises():
+    with pytest.raises(StageError, match="Ne\\(s\\d+, 1000\\)") as failure:
+        _batch_dynamic(_guarding("Variant_reuse"))  # reuse variants are compiled on first use, after the freeze
+    assert isinstance(failure.value.__cause__, GuardsAfterFreeze)
+    assert "after Dynamo installed this graph's guards" in str(failure.value)
+
+
+def test_a_guard_added_at_backend_time_is_installed_by_dynamo():
+    """The compute variant is compiled while Dynamo still builds the graph's guards: its guard is kept."""
+    compiled = _batch_dynamic(_guarding("Variant_compute"))
+    dynamic = cachepass.compiled_graphs(compiled)[-1]
+    compute = dynamic.lowered[frozenset()]
+    assert len(compute.guards_added) == 1 and compute.guards_added[0].startswith("Ne(")
+    assert all(not lowered.guards_added for key, lowered in dynamic.lowered.items() if key)
+
+
 def test_dynamo_still_marks_the_graphs_it_hands_a_backend():
-    """The private names of NOTE [Dynamo's metadata on variants]: if a torch upgrade renames one, this
-    test says which."""
+    """The private names of NOTE [Dynamo's metadata on variants] and [Guards after Dynamo froze the
+    ShapeEnv]: if a torch upgrade renames one, this test says which."""
     from torch._functorch.aot_autograd import _try_get_metadata_from_dynamo
 
     assert list(inspect.signature(_try_get_metadata_from_dynamo).parameters) == [
@@ -140,7 +183,8 @@ def test_dynamo_still_marks_the_graphs_it_hands_a_backend():
     seen = {}
 
     def backend(gm, example_inputs):
-        seen.update(gm=gm)
+        env = torch._guards.detect_fake_mode(example_inputs).shape_env
+        seen.update(gm=gm, frozen_during=env.frozen, env=env)
         return gm.forward
 
     model = torch.nn.Linear(4, 4)
@@ -154,6 +198,9 @@ def test_dynamo_still_marks_the_graphs_it_hands_a_backend():
     table, key = dynamo_meta.STATIC_INPUT_META
     static = [n.meta.get(table, {}).get(key) is not None for n in placeholders]
     assert static == ["_parameters" in n._dynamo_source.name for n in placeholders] and sum(static) == 2  # W, b
+    env = seen["env"]
+    assert not seen["frozen_during"] and env.frozen  # extendable at backend time, frozen once it returned
+    assert isinstance(env.guards, list) and isinstance(env.num_deferred_runtime_asserts, int)
 
 
 def test_variant_module_copies_dynamos_marks_and_marks_extra_inputs_sourceless():
