@@ -13,6 +13,11 @@ class ConfigError(ValueError):
     """Bad backend options or cache config, raised before any compile work."""
 
 
+class GuardsAfterFreeze(RuntimeError):
+    """Compiling a variant added shape guards after Dynamo installed the graph's guards: they would go
+    unchecked (NOTE [Guards after Dynamo froze the ShapeEnv], dynamo_meta.py)."""
+
+
 class StageError(RuntimeError):
     """A failure inside one stage of the cachepass pipeline."""
 

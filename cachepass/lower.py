@@ -4,6 +4,9 @@ Inductor's `compile_fx` may mutate the graph it is given, so each variant arrive
 (see rewrite.py). Example inputs are the fake values recorded by Dynamo, which keeps symbolic sizes
 symbolic: a variant compiled after capture (lazily, the first time the plan needs it) is as dynamic
 as the captured graph. The compiled function is called as `fn(*args)` and returns a list.
+
+A variant compiled after Dynamo built the graph's guards must not add shape guards: they would go
+unchecked, so `lower` raises instead (NOTE [Guards after Dynamo froze the ShapeEnv], dynamo_meta.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 import torch
 from torch import fx
 
+from .dynamo_meta import mark_guards
+from .errors import GuardsAfterFreeze
 from .rewrite import Variant
 
 logger = logging.getLogger(__name__)
@@ -30,15 +35,25 @@ class Lowered:
     fn: CompiledFn
     compiler: str
     compile_seconds: float
+    guards_added: tuple[str, ...] = ()  # shape guards the compile added (only before Dynamo's freeze)
+    after_freeze: bool = False  # compiled on first use, after Dynamo built the graph's guards
 
 
 def lower(variant: Variant, compiler: str | Callable, inductor_config: Mapping[str, Any]) -> Lowered:
     start = time.perf_counter()
+    mark = mark_guards(variant.example_inputs)
     fn = compile_graph(variant.gm, list(variant.example_inputs), compiler, inductor_config)
+    added = mark.added()
     seconds = time.perf_counter() - start
     name = compiler if isinstance(compiler, str) else getattr(compiler, "__name__", "custom")
-    logger.info("cachepass lower: variant %s compiled with %s in %.2f s", variant.name, name, seconds)
-    return Lowered(variant, fn, name, seconds)
+    if mark.frozen and added:
+        raise GuardsAfterFreeze(
+            f"compiling variant {variant.name} with {name} added shape guards {list(added)} after Dynamo installed "
+            f"this graph's guards, so they would go unchecked. Compile with static shapes (dynamic=False) or mark "
+            f"the sizes static (torch._dynamo.mark_static), and report this to cachepass.")
+    logger.info("cachepass lower: variant %s compiled with %s in %.2f s%s", variant.name, name, seconds,
+                f", added guards {list(added)}" if added else "")
+    return Lowered(variant, fn, name, seconds, added, mark.frozen)
 
 
 def compile_graph(gm: fx.GraphModule, example_inputs: list[Any], compiler: str | Callable,

@@ -43,6 +43,7 @@ from torch import fx
 
 from .capture import CapturedGraph
 from .config import Kind
+from .dynamo_meta import variant_module
 from .errors import located
 from .parallel import is_removable_wait
 from .plan import VariantKey, variant_name
@@ -111,7 +112,7 @@ def build_variant(captured: CapturedGraph, tags: TagResult, reuse: VariantKey) -
     graph.lint()
     _check_attention_removed(graph, tags, reuse)
 
-    gm = fx.GraphModule(captured.gm, graph, class_name=f"Variant_{variant_name(reuse).replace('-', '_')}")
+    gm = variant_module(captured.gm, graph, f"Variant_{variant_name(reuse).replace('-', '_')}")
     example_inputs = (*captured.example_inputs(), *(nodes[s.node].meta["example_value"] for s in reads))
     variant = Variant(reuse, gm, reads, writes, example_inputs, before - len(graph.nodes))
     logger.debug("rewrite: variant %s reads %d and writes %d cache tensors, removed %d nodes",

@@ -295,3 +295,53 @@ def test_two_threads_in_their_own_cache_contexts_keep_their_own_first_block_cach
         theirs = [reference(t) for t in steps]
         assert max(max_diff(a, b) for a, b in zip(ours, theirs)) <= 1e-5
         assert not all(reference.computed)  # some steps were skipped
+
+
+def _generations_with_inductor(make_inputs_per_generation, batches, steps=6):
+    """Generations at changing sizes through one Inductor-compiled model, each step checked against
+    diffusers' hook (reset per generation, as pipelines do); returns the compiled model."""
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options={"cache": CONFIG})
+    reference = HookedReference(demo, CONFIG)
+    original = demo.make_inputs
+    with torch.no_grad():
+        for make_inputs, batch in zip(make_inputs_per_generation(original), batches):
+            demo.make_inputs = make_inputs
+            reference.reset()
+            for t in timesteps_linspace(steps):
+                assert max_diff(demo(compiled, t, batch=batch), reference(t, batch=batch)) <= 1e-5, (batch, t)
+    return compiled
+
+
+def _assert_dynamic_variants_compiled_late_without_guards(compiled):
+    """The dynamic-shape graph read the cache through a variant compiled on first use, after Dynamo froze
+    its ShapeEnv, and that compile added no guard (lower.py raises if one does). The compute variant,
+    compiled at backend time, may add guards (on torch 2.13 it adds seven for symbolic H and W): Dynamo
+    installs those."""
+    graphs = cachepass.compiled_graphs(compiled)
+    assert len(graphs) == 2  # the static first graph, then Dynamo's automatic-dynamic one
+    dynamic = graphs[-1]
+    assert any(isinstance(e, torch.SymInt) for e in dynamic.captured.example_inputs())
+    late = [lowered for key, lowered in dynamic.lowered.items() if lowered.after_freeze]
+    assert late and all(lowered.variant.key for lowered in late)  # the reuse variants
+    assert all(lowered.guards_added == () for lowered in late), [lowered.guards_added for lowered in late]
+    assert any(r.reused for _, s in dynamic.states() for r in s.history if r.graph == dynamic.serial)
+
+
+def test_resolution_changes_with_inductor_under_dynamic_shapes_match_the_hook():
+    """8x8, 12x12 (Dynamo recompiles with symbolic sizes), then 8x8 again on the dynamic graph: its reuse
+    variant, compiled at 12x12 after the freeze, serves a size it was not compiled at."""
+    def larger(original):
+        def make(batch):
+            inputs = original(batch)
+            inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
+            return inputs
+        return make
+
+    compiled = _generations_with_inductor(lambda original: (original, larger(original), original), (1, 1, 1))
+    _assert_dynamic_variants_compiled_late_without_guards(compiled)
+
+
+def test_batch_changes_with_inductor_under_dynamic_shapes_match_the_hook():
+    compiled = _generations_with_inductor(lambda original: (original,) * 3, (1, 2, 3))
+    _assert_dynamic_variants_compiled_late_without_guards(compiled)

@@ -41,6 +41,7 @@ import torch
 from torch import fx
 
 from ..capture import CapturedGraph
+from ..dynamo_meta import variant_module
 from ..errors import located
 from ..rewrite import CacheSlot, _check_attention_removed, _copy, eliminate_dead_code
 from .plan import VariantKey
@@ -93,7 +94,7 @@ def build_fc_variant(captured: CapturedGraph, tags: FCTags, key: VariantKey, out
     eliminate_dead_code(graph)
     _check_attention_removed(graph, tags.result, key.extrapolate)
     graph.lint()
-    gm = fx.GraphModule(captured.gm, graph, class_name=f"FCVariant_{key.name.replace('+', '_').replace('-', '_')}")
+    gm = variant_module(captured.gm, graph, f"FCVariant_{key.name.replace('+', '_').replace('-', '_')}")
     variant = FCVariant(key, gm, reads, writes, tuple(cursor.names), estimate, deltas, tuple(examples),
                         before - len(graph.nodes))
     logger.debug("rewrite: variant %s extrapolates %d outputs, writes %d, estimate %s, deltas %s, removed %d nodes",

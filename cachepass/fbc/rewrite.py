@@ -44,6 +44,7 @@ import torch
 from torch import fx
 
 from ..capture import CapturedGraph
+from ..dynamo_meta import variant_module
 from ..errors import StageError
 from ..parallel import CPGroup, all_reduce_sum, cp_group
 from ..rewrite import CacheSlot, eliminate_dead_code
@@ -108,7 +109,7 @@ def _head(captured: CapturedGraph, stack: BlockStack, decide: bool) -> PieceGrap
     crossing = [env[nodes[name]] for name in stack.crossing]
     graph.output((*crossing, residual, *([probe] if probe is not None else [])))
     graph.lint()
-    gm = fx.GraphModule(captured.gm, graph, class_name="Piece_head_decide" if decide else "Piece_head")
+    gm = variant_module(captured.gm, graph, "Piece_head_decide" if decide else "Piece_head")
     example = (*captured.example_inputs(), *([prev.meta["example_value"]] if decide else []))
     return PieceGraph("head+decide" if decide else "head", gm, (slot,) if decide else (), (slot,), example,
                       len(crossing), probe is not None, reduced=decide and group is not None)
@@ -191,7 +192,7 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
         eliminate_dead_code(graph)
         check_blocks_removed(graph, stack, "FirstBlockCache's tail-reuse piece", stack.blocks[1:])
     graph.lint()
-    gm = fx.GraphModule(captured.gm, graph, class_name="Piece_tail_reuse" if reuse else "Piece_tail_compute")
+    gm = variant_module(captured.gm, graph, "Piece_tail_reuse" if reuse else "Piece_tail_compute")
     example = (*captured.example_inputs(), *(nodes[n].meta.get("example_value") for n in stack.crossing),
                *(nodes[s.node].meta["example_value"] for s in reads))
     return PieceGraph("tail-reuse" if reuse else "tail-compute", gm, reads, writes, example, len(results), False,

@@ -19,6 +19,7 @@ import torch
 from torch import fx
 
 from ..capture import CapturedGraph
+from ..dynamo_meta import variant_module
 from ..errors import StageError
 from ..fbc.rewrite import check_blocks_removed, stream_arg
 from ..fbc.tag import BlockStack
@@ -83,7 +84,7 @@ def build_mag_variant(captured: CapturedGraph, stack: BlockStack, key: Variant) 
         eliminate_dead_code(graph)
         check_blocks_removed(graph, stack, "MagCache's skip variant", stack.blocks)
     graph.lint()
-    gm = fx.GraphModule(captured.gm, graph, class_name=f"MagVariant_{key.replace('+', '_')}")
+    gm = variant_module(captured.gm, graph, f"MagVariant_{key.replace('+', '_')}")
     example = (*captured.example_inputs(), *([read.meta["example_value"]] if read is not None else []))
     return MagVariant(key, gm, (slot,) if read is not None else (), writes, example, key == "compute+calibrate",
                       before - len(graph.nodes))

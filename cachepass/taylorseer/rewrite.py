@@ -19,6 +19,7 @@ import torch
 from torch import fx
 
 from ..capture import CapturedGraph
+from ..dynamo_meta import variant_module
 from ..rewrite import CacheSlot, _copy, eliminate_dead_code
 from .plan import variant_name
 from .tag import TSTags
@@ -92,7 +93,7 @@ def build_ts_variant(captured: CapturedGraph, tags: TSTags, key: tuple[str, int]
         _predict(graph, nodes, tags, factor, scalar, orders, last)
         eliminate_dead_code(graph)
     graph.lint()
-    gm = fx.GraphModule(captured.gm, graph, class_name=f"TSVariant_{kind}_o{orders}")
+    gm = variant_module(captured.gm, graph, f"TSVariant_{kind}_o{orders}")
     return TSVariant(key, gm, reads, tuple(writes), (*captured.example_inputs(), *extras), extra)
 
 

@@ -1,0 +1,110 @@
+"""What cachepass reads and writes of Dynamo's private state, in one place.
+
+Two things need it, and torch offers no public API for either:
+
+- a graph variant must carry the metadata Dynamo attaches to the GraphModule it hands a backend, or
+  aot_autograd treats it as a foreign graph (see NOTE [Dynamo's metadata on variants]);
+- a variant compiled after Dynamo installed its guards must not have added shape guards, which would be
+  silently dropped (see NOTE [Guards after Dynamo froze the ShapeEnv]).
+
+Every private name is listed here; tests/test_dynamo_meta.py checks that torch still uses each of them,
+so a torch upgrade that changes one fails there first, by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import fx
+
+# NOTE [Dynamo's metadata on variants]
+# Dynamo's `OutputGraph._call_user_compiler` marks the GraphModule it gives a backend: `meta["dynamo_compile_id"]`
+# (plus `dynamo_flat_name_to_original_fqn` and `backend_id`), the attributes `_param_name_to_source` and
+# `_source_to_user_stacks`, and on every placeholder node the attribute `_dynamo_source` (not in `meta`:
+# pytorch/pytorch#141640). aot_autograd's `_try_get_metadata_from_dynamo` (torch/_functorch/_aot_autograd/
+# frontend_utils.py) only trusts a graph with `dynamo_compile_id`; it then reads every placeholder's
+# `_dynamo_source` and takes as static the placeholders whose `meta["tensor_dict"]["_dynamo_static_input_type"]`
+# is set (Dynamo sets it on parameters and buffers when it inlines nn.Modules). Those static input indices
+# decide what Inductor's CUDA graphs copy into their pool on every replay (everything not static) and which
+# inputs Inductor re-checks for alignment on every call. A variant is a fresh `fx.GraphModule`: without the
+# marks every parameter is a dynamic input. `variant_module` copies them; the variant's extra placeholders
+# (cache reads, per-step weights) have no Dynamo source, which aot_autograd allows (`_dynamo_source = None`,
+# as for DDPOptimizer's split submodules) and treats as ordinary, non-static inputs.
+GM_META_KEYS = ("dynamo_compile_id", "dynamo_flat_name_to_original_fqn", "backend_id")
+GM_ATTRS = ("_param_name_to_source", "_source_to_user_stacks")
+PLACEHOLDER_ATTR = "_dynamo_source"
+STATIC_INPUT_META = ("tensor_dict", "_dynamo_static_input_type")  # node.meta[...][...], copied with node.meta
+
+
+def variant_module(root: fx.GraphModule, graph: fx.Graph, class_name: str) -> fx.GraphModule:
+    """`fx.GraphModule(root, graph)` that aot_autograd and Inductor see as the Dynamo graph `root` was.
+
+    `graph` must keep `root`'s placeholders first, in order and by name (every variant does: the runtime
+    calls it as `fn(*dynamo_args, *extras)`); placeholders after them are the variant's own inputs."""
+    gm = fx.GraphModule(root, graph, class_name=class_name)
+    for key in GM_META_KEYS:
+        if key in root.meta:
+            gm.meta[key] = root.meta[key]
+    for attr in GM_ATTRS:
+        if hasattr(root, attr):
+            setattr(gm, attr, getattr(root, attr))
+    originals = list(root.graph.find_nodes(op="placeholder"))
+    placeholders = list(graph.find_nodes(op="placeholder"))
+    names = [n.name for n in placeholders[: len(originals)]]
+    if names != [n.name for n in originals]:
+        raise RuntimeError(f"cachepass: variant {class_name} does not keep the captured graph's inputs first, in "
+                           f"order: {names[:4]}... vs {[n.name for n in originals[:4]]}...")
+    for original, node in zip(originals, placeholders):
+        if hasattr(original, PLACEHOLDER_ATTR):
+            setattr(node, PLACEHOLDER_ATTR, getattr(original, PLACEHOLDER_ATTR))
+        for key, value in original.meta.items():  # node_copy copies meta; a graph built by hand may not
+            node.meta.setdefault(key, value)
+    for node in placeholders[len(originals):]:
+        setattr(node, PLACEHOLDER_ATTR, None)
+    return gm
+
+
+# NOTE [Guards after Dynamo froze the ShapeEnv]
+# Dynamo builds a frame's guards from its ShapeEnv's `guards` right after the backend returns, then calls
+# `ShapeEnv.freeze()` (torch/_dynamo/guards.py). cachepass compiles most variants later, on first use; they
+# share the captured graph's FakeTensors and so its ShapeEnv. A guard added then is still appended to
+# `ShapeEnv.guards` (a runtime assert: to `deferred_runtime_asserts`), but nothing checks it: the frozen
+# ShapeEnv only counts it in `counter["ignored_backward_guard"]` and logs "Ignored guard ...". The variant
+# would then run on sizes its code was not compiled for.
+# Measured on torch 2.13 (tests/test_state.py, CogVideoX with symbolic H, W or batch): Inductor does add
+# guards -- seven for symbolic H and W (`Ne(Mod(1, 2*((s18//2))), 0)`, ...) -- but while compiling the
+# compute variant at backend time, where Dynamo installs them; the reuse variant compiled after the freeze
+# adds none, because it asks the same questions of the same FakeTensors and the ShapeEnv already knows the
+# answers. That is an observation, not a guarantee (a variant with other ops could ask new ones), so `lower`
+# compares the ShapeEnv before and after every compile and raises `GuardsAfterFreeze` rather than run a
+# variant compiled after the freeze whose guards would go unchecked.
+
+
+@dataclass(frozen=True)
+class GuardMark:
+    """Where a ShapeEnv's guards and runtime asserts stood before a compile (env None: no ShapeEnv)."""
+
+    env: Any
+    guards: int
+    asserts: int
+    frozen: bool  # Dynamo has built the frame's guards: anything added now goes unchecked
+
+    def added(self) -> tuple[str, ...]:
+        """The guards and runtime asserts added since the mark, as text."""
+        if self.env is None:
+            return ()
+        guards = tuple(str(g.expr) for g in self.env.guards[self.guards:])
+        asserts = self.env.num_deferred_runtime_asserts - self.asserts  # kept by symbol, not in order: counted
+        return guards + ((f"{asserts} runtime assert(s)",) if asserts else ())
+
+
+def mark_guards(example_inputs: Sequence[Any]) -> GuardMark:
+    from torch._guards import detect_fake_mode
+
+    mode = detect_fake_mode(list(example_inputs))
+    env = mode.shape_env if mode is not None else None
+    if env is None:
+        return GuardMark(None, 0, 0, False)
+    return GuardMark(env, len(env.guards), env.num_deferred_runtime_asserts, bool(env.frozen))
