@@ -224,8 +224,7 @@ def table(results: list[dict[str, Any]]) -> str:
         if "error" in r:
             rows.append((r["workload"], r["configuration"], "FAILED: " + r["error"].strip().splitlines()[-1][:80]))
             continue
-        if "skipped" in r:
-            rows.append((r["workload"], r["configuration"], "not run: " + r["skipped"][:160]))
+        if "skipped" in r:  # listed under the table: its reason would widen the columns
             continue
         loop = r.get("paired_loop_seconds") or r["loop_seconds"]
         mark = "" if "paired_loop_seconds" in r else "*"
@@ -251,6 +250,7 @@ def table(results: list[dict[str, Any]]) -> str:
              "call (the error's first line is in the JSON)"]
     notes += [f"paired timing of {r['workload']} failed: {r['paired_error'].strip().splitlines()[-1][:200]}"
               for r in results if r.get("paired_error") and r["configuration"] == "eager"]
+    notes += [f"not run: {r['workload']}: {r['configuration']}: {r['skipped']}" for r in results if "skipped" in r]
     return "\n".join([text, "", *notes])
 
 
@@ -354,15 +354,17 @@ def speed_figures(results: list[dict[str, Any]], out: Path, preset: str) -> list
             axis.scatter(r["rel_l2_vs_uncached"], r["speedup_vs_inductor"], s=46, zorder=3,
                          color=FAMILY_COLOURS.get(configuration.family, "black"),
                          marker="o" if configuration.compiled else "s")
-            axis.annotate(r["configuration"], (r["rel_l2_vs_uncached"], r["speedup_vs_inductor"]), fontsize=6.5,
-                          xytext=(4, 3), textcoords="offset points")
+            own = "" if r.get("timing") == "paired" else "*"  # as in the table: timed in its own worker
+            axis.annotate(r["configuration"] + own, (r["rel_l2_vs_uncached"], r["speedup_vs_inductor"]),
+                          fontsize=6.5, xytext=(4, 3), textcoords="offset points")
         for family, colour in FAMILY_COLOURS.items():
             axis.scatter([], [], color=colour, label=family)
         axis.scatter([], [], color="black", marker="o", label="compiled")
         axis.scatter([], [], color="black", marker="s", label="eager")
         axis.axhline(1.0, color="gray", linewidth=0.6)
         axis.set_xscale("symlog", linthresh=1e-6)
-        axis.set_xlabel("final latent rel L2 vs uncached eager (symlog)")
+        axis.set_xlim(left=0)  # rel L2 >= 0: no negative half
+        axis.set_xlabel("final latent rel L2 vs uncached eager (symlog; * = timed in its own worker)")
         axis.set_ylabel("speed over plain Inductor (x)")
         axis.set_title(f"{workload}: speed against error")
         axis.legend(fontsize=7, loc="best")
