@@ -11,6 +11,7 @@ import torch
 from cachepass.measure import DiffusersHooked
 from cachepass.models import DemoModel
 
+from . import peers
 from .workloads import Workload
 
 
@@ -20,12 +21,19 @@ class Configuration:
     method: str  # "none", "pab", "fastercache" or "fbc"
     compiled: bool
     cachepass: bool
-    prepare: Callable[[DemoModel, Workload, str], Callable[..., Any]]  # (demo, workload, compiler) -> module
+    # (demo, workload, compiler, fullgraph=False) -> the callable the loop runs
+    prepare: Callable[..., Callable[..., Any]]
+    peer: str | None = None  # another project's implementation: "cache-dit", "ParaAttention"
+
+    @property
+    def family(self) -> str:
+        """Whose implementation: cachepass, diffusers (its hooks), a peer project, or none (the baselines)."""
+        return "cachepass" if self.cachepass else self.peer or ("none" if self.method == "none" else "diffusers")
 
     @property
     def paired(self) -> bool:
-        """Timed in the shared paired process (bench/paired.py): all but diffusers' hooks under compile,
-        whose recompiles would disturb the other compiled configurations there."""
+        """Timed in the shared paired process (bench/paired.py): all but diffusers' hooks and the peers under
+        compile, whose recompiles would disturb the other compiled configurations there."""
         return not self.compiled or self.cachepass or self.method == "none"
 
 
@@ -54,20 +62,24 @@ def diffusers_config(workload: Workload, method: str) -> Any:
     return FasterCacheConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
-def _eager(demo: DemoModel, workload: Workload, compiler: str) -> Callable[..., Any]:
+def _eager(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
     return demo.module
 
 
-def _inductor(demo: DemoModel, workload: Workload, compiler: str) -> Callable[..., Any]:
-    return torch.compile(demo.module, backend=compiler)
+def _inductor(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
+    return torch.compile(demo.module, backend=compiler, fullgraph=fullgraph)
 
 
-def _hook(method: str, compiled: bool) -> Callable[[DemoModel, Workload, str], Callable[..., Any]]:
-    def prepare(demo: DemoModel, workload: Workload, compiler: str) -> Callable[..., Any]:
+def _hook(method: str, compiled: bool) -> Callable[..., Callable[..., Any]]:
+    def prepare(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
         hooked = DiffusersHooked(demo, diffusers_config(workload, method), copy_module=False)
+        if method == "fbc":  # its decision function watched: step pattern and host reads, also under compile
+            decisions = peers.diffusers_fbc_decisions(hooked.module)
         if compiled:
-            hooked.module = torch.compile(hooked.module, backend=compiler)
-        elif method in ("fbc", "magcache"):
+            hooked.module = torch.compile(hooked.module, backend=compiler, fullgraph=fullgraph)
+        if method == "fbc":
+            return peers.Observed(hooked, lambda: None, decisions)
+        if method == "magcache" and not compiled:
             return BlocksProbe(hooked, hooked.module)
         return hooked
 
@@ -91,24 +103,39 @@ class BlocksProbe:
         self.pattern.append("R")
         return self.hooked(**kwargs)
 
+    def step_pattern(self, steps: int) -> str:
+        return "".join(self.pattern[-steps:])
 
-def step_pattern(module: Any, steps: int) -> str | None:
-    """C/R per step of the latest generation: computed, or reused (cachepass: any reuse; FBC hook: probed)."""
-    if isinstance(module, BlocksProbe):
-        return "".join(module.pattern[-steps:])
+
+def _cachepass_steps(module: Any, steps: int) -> list[Any]:
     import cachepass
 
     graphs = [g for g in cachepass.compiled_graphs(module) if g.cached] if isinstance(module, torch.nn.Module) else []
-    if not graphs:
-        return None
-    history = list(graphs[-1].states()[0][1].history)
-    return "".join("R" if r.reused else "C" for r in history[-steps:])
+    return list(graphs[-1].states()[0][1].history)[-steps:] if graphs else []
 
 
-def _cachepass(method: str) -> Callable[[DemoModel, Workload, str], Callable[..., Any]]:
-    def prepare(demo: DemoModel, workload: Workload, compiler: str) -> Callable[..., Any]:
+def step_pattern(module: Any, steps: int) -> str | None:
+    """C/R per step of the latest generation: computed, or reused (cachepass: any reuse; diffusers' FBC hook
+    and the peers: their decision functions, watched; MagCache hook: probed on the last block)."""
+    if hasattr(module, "step_pattern"):
+        return module.step_pattern(steps)
+    history = _cachepass_steps(module, steps)
+    return "".join("R" if r.reused else "C" for r in history) or None
+
+
+def host_reads(module: Any, steps: int) -> int | None:
+    """Device-to-host reads per generation made deciding: counted inside the watched decision functions
+    (diffusers' FBC hook, the peers), or the cachepass FirstBlockCache runtime's own count per step."""
+    if hasattr(module, "host_reads"):
+        return module.host_reads()
+    reads = [getattr(r, "host_reads", None) for r in _cachepass_steps(module, steps)]
+    return sum(reads) if reads and None not in reads else None
+
+
+def _cachepass(method: str) -> Callable[..., Callable[..., Any]]:
+    def prepare(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
         options = {"cache": diffusers_config(workload, method), "compiler": compiler}
-        return torch.compile(demo.module, backend="cachepass", options=options)
+        return torch.compile(demo.module, backend="cachepass", fullgraph=fullgraph, options=options)
 
     return prepare
 
@@ -131,6 +158,20 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("diffusers TaylorSeer hook (eager)", "taylorseer", False, False, _hook("taylorseer", False)),
     Configuration("diffusers TaylorSeer hook + torch.compile", "taylorseer", True, False, _hook("taylorseer", True)),
     Configuration("cachepass TaylorSeer", "taylorseer", True, True, _cachepass("taylorseer")),
+    # The peers' first-block caches, at the workload's FBC threshold (bench/peers.py).
+    Configuration("cache-dit FBCache (eager)", "fbc", False, False, peers.cache_dit(0, False, False), "cache-dit"),
+    Configuration("cache-dit FBCache + torch.compile", "fbc", True, False, peers.cache_dit(0, False, True),
+                  "cache-dit"),
+    Configuration("cache-dit DBCache F1B1 (eager)", "fbc", False, False, peers.cache_dit(1, False, False),
+                  "cache-dit"),
+    Configuration("cache-dit DBCache F1B1 + torch.compile", "fbc", True, False, peers.cache_dit(1, False, True),
+                  "cache-dit"),
+    Configuration("cache-dit FBCache + TaylorSeer (eager)", "fbc", False, False, peers.cache_dit(0, True, False),
+                  "cache-dit"),
+    Configuration("cache-dit FBCache + TaylorSeer + torch.compile", "fbc", True, False,
+                  peers.cache_dit(0, True, True), "cache-dit"),
+    Configuration("ParaAttention FBC (eager)", "fbc", False, False, peers.para_attn(False), "ParaAttention"),
+    Configuration("ParaAttention FBC + torch.compile", "fbc", True, False, peers.para_attn(True), "ParaAttention"),
 )}
 
 # The diffusers hook each cached configuration is compared with.
@@ -143,3 +184,15 @@ def applies(configuration: Configuration, workload: Workload) -> bool:
     """Whether the workload defines the configuration's method (the block-stack methods: not on Latte, whose
     spatial and temporal blocks interleave, which diffusers' hooks do not handle)."""
     return configuration.method == "none" or getattr(workload, configuration.method) is not None
+
+
+def why_not(configuration: Configuration, workload: Workload) -> str | None:
+    if applies(configuration, workload):
+        return None
+    return workload.why_not.get(configuration.method, f"{workload.name} defines no {configuration.method} settings")
+
+
+# The first-block comparison (python -m bench --peers): every FirstBlockCache implementation, at the
+# workload's one threshold, beside the uncached baselines.
+FIRST_BLOCK_COMPARISON = ["eager", "torch.compile (inductor)",
+                          *(c.name for c in CONFIGURATIONS.values() if c.method == "fbc")]

@@ -35,14 +35,16 @@ from tabulate import tabulate
 
 from cachepass.measure import max_abs, median_ratio, psnr, rel_l2
 
-from .configurations import CONFIGURATIONS, HOOK_OF, applies
+from .configurations import CONFIGURATIONS, FIRST_BLOCK_COMPARISON, HOOK_OF, applies, why_not
 from .paired import paired_configurations
+from .peers import INSTALL
 from .workloads import PRESETS, WORKLOADS
 
 EXAMPLES = """examples:
   python -m bench                       # CPU: small CogVideoX and Latte, 50 steps
   python -m bench --gpu                 # CogVideoX-2b config on CUDA, bf16, batched CFG, 20 steps
   python -m bench --smoke --out /tmp/b  # about a minute: every configuration and field
+  python -m bench --peers               # first-block caches: cachepass, diffusers, cache-dit, ParaAttention
   python -m bench --configurations eager "torch.compile (inductor)" "cachepass PAB" """
 
 
@@ -53,9 +55,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     preset.add_argument("--gpu", action="store_true", help="the real CogVideoX-2b configuration on CUDA")
     preset.add_argument("--smoke", action="store_true",
                         help="tiny model, 8 steps, 1 repeat, torch.compile's eager backend: checks the plumbing")
+    preset.add_argument("--peers", action="store_true",
+                        help="small Flux and CogVideoX, the first-block caches of cachepass, diffusers, cache-dit and "
+                             f"ParaAttention beside eager and Inductor (needs {INSTALL})")
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), help="override the preset's workloads")
-    parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS), default=list(CONFIGURATIONS),
-                        metavar="NAME", help=f"configurations to run (default: all): {', '.join(CONFIGURATIONS)}")
+    parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS), default=None,
+                        metavar="NAME", help="configurations to run (default: all but the peers; --peers: the "
+                                             "first-block ones; --smoke: all): "
+                                             f"{', '.join(CONFIGURATIONS)}")
     parser.add_argument("--repeats", type=int, default=None, help="timed loops after the warm-up (default: 5; smoke 1)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="rounds of the paired timing on CPU workloads (default: 7; smoke 2)")
@@ -67,23 +74,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    preset = "gpu" if args.gpu else "smoke" if args.smoke else "cpu"
+    preset = "gpu" if args.gpu else "smoke" if args.smoke else "peers" if args.peers else "cpu"
     workloads = args.workloads or list(PRESETS[preset])
+    configurations = args.configurations or default_configurations(preset)
     repeats = args.repeats or (1 if args.smoke else 5)
     compiler = "eager" if args.smoke else "inductor"
     args.out.mkdir(parents=True, exist_ok=True)
     rounds = args.rounds or (2 if args.smoke else 7)
-    results = run_all(workloads, args.configurations, repeats, compiler, args.out, args.warm_cache, rounds)
+    results = run_all(workloads, configurations, repeats, compiler, args.out, args.warm_cache, rounds)
     add_quality(results, args.out)
+    comparison = first_block_comparison(results)
     document = {"date": datetime.date.today().isoformat(), "machine": machine(), "preset": preset,
-                "compiler": compiler, "repeats": repeats, "rounds": rounds, "results": results}
+                "compiler": compiler, "repeats": repeats, "rounds": rounds, "results": results,
+                "first_block": comparison}
     json_path = args.out / f"bench-{preset}.json"
     json_path.write_text(json.dumps(document, indent=1))
     print(table(results))
+    print(patterns_text(results))
+    print(comparison_text(comparison))
     print(f"\nwrote {json_path}")
     figure = plot(results, args.out / f"bench-{preset}.png")
     print(f"wrote {figure}" if figure else "(no PNG: pip install matplotlib for the figure)")
+    for speed in speed_figures(results, args.out, preset):
+        print(f"wrote {speed}")
     return 0
+
+
+def default_configurations(preset: str) -> list[str]:
+    """--peers: the first-block comparison; smoke: everything (the plumbing of every row); cpu and gpu: all but
+    the peers, which --peers covers, so that the default run stays as long as it was."""
+    if preset == "peers":
+        return list(FIRST_BLOCK_COMPARISON)
+    return [name for name, c in CONFIGURATIONS.items() if preset == "smoke" or c.peer is None]
 
 
 def run_all(workloads: list[str], configurations: list[str], repeats: int, compiler: str, out: Path,
@@ -91,10 +113,13 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
     """Every (workload, configuration) in a cold worker; then, per CPU workload, the paired timing process
     on an Inductor cache merged from its workers (it compiles nothing new)."""
     chosen = {w: [c for c in configurations if applies(CONFIGURATIONS[c], WORKLOADS[w])] for w in workloads}
+    # A peer that does not apply to a workload gets a row saying why (the others are simply not run there).
+    results = [{"workload": w, "configuration": c, "skipped": why_not(CONFIGURATIONS[c], WORKLOADS[w])}
+               for w in workloads for c in configurations
+               if CONFIGURATIONS[c].peer and not applies(CONFIGURATIONS[c], WORKLOADS[w])]
     paired = [w for w in workloads if WORKLOADS[w].paired_timing and len(paired_configurations(chosen[w])) > 1]
     labels = [f"{w}: {c}" for w in workloads for c in [*chosen[w], *(["paired timing"] if w in paired else [])]]
     progress = iter(enumerate(labels))
-    results = []
     shared_cache = tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
     for workload in workloads:
         for configuration in chosen[workload]:
@@ -105,10 +130,15 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
                 shutil.copytree(cache, shared_cache, dirs_exist_ok=True)
         if workload in paired:
             _progress(*next(progress), len(labels))
-            loops = _run_paired(workload, chosen[workload], rounds, compiler, out, shared_cache)
+            measured = [r["configuration"] for r in results if r["workload"] == workload and _measured(r)]
+            loops = _run_paired(workload, measured, rounds, compiler, out, shared_cache)
             _attach_paired(results, workload, loops)
     _progress(len(labels), "done", len(labels))
     return results
+
+
+def _measured(result: dict[str, Any]) -> bool:
+    return "error" not in result and "skipped" not in result
 
 
 def _run_worker(workload: str, configuration: str, repeats: int, compiler: str, out: Path,
@@ -139,7 +169,7 @@ def _attach_paired(results: list[dict[str, Any]], workload: str, paired: dict[st
     of ideal / loop, with the variants timed inside the loop (`efficiency`) or alone right after it
     (`efficiency_alone`). The worker's own figures stay under `worker_*`."""
     for result in results:
-        if result["workload"] != workload or "error" in result:
+        if result["workload"] != workload or not _measured(result):
             continue
         name = result["configuration"]
         if isinstance(paired, str):
@@ -163,7 +193,7 @@ def add_quality(results: list[dict[str, Any]], out: Path) -> None:
     def latent(result: dict[str, Any]) -> torch.Tensor:
         return torch.load(out / f"{result['workload']}--{_slug(result['configuration'])}.pt")
 
-    by_key = {(r["workload"], r["configuration"]): r for r in results if "error" not in r}
+    by_key = {(r["workload"], r["configuration"]): r for r in results if _measured(r)}
     for result in by_key.values():
         workload = result["workload"]
         eager = by_key.get((workload, "eager"))
@@ -203,6 +233,8 @@ def table(results: list[dict[str, Any]]) -> str:
         if "error" in r:
             rows.append((r["workload"], r["configuration"], "FAILED: " + r["error"].strip().splitlines()[-1][:80]))
             continue
+        if "skipped" in r:  # listed under the table: its reason would widen the columns
+            continue
         loop = r.get("paired_loop_seconds") or r["loop_seconds"]
         mark = "" if "paired_loop_seconds" in r else "*"
         rows.append((r["workload"], r["configuration"], f"{loop:.3f}{mark}", f"{1000 * loop / r['steps']:.2f}{mark}",
@@ -210,19 +242,147 @@ def table(results: list[dict[str, Any]]) -> str:
                      f"{r['dynamo_graphs']}/{r['recompiles']}/{r['graph_breaks']}" + (" eager!" if r["fell_back_to_eager"] else ""),
                      r["inductor_compiles"], f"{r['peak_memory_bytes'] / 2**20:,.0f}",
                      _num(r["rel_l2_vs_uncached"], ".1e"), _num(r["psnr_vs_uncached"], ".1f"),
-                     _num(r["max_diff_vs_hook"], ".1e"), _steps(r),
+                     _num(r["max_diff_vs_hook"], ".1e"), _steps(r), _num(r.get("host_reads"), "d"),
+                     (r.get("fullgraph") or "-").split(":")[0],
                      "-" if r["efficiency"] is None else f"{r['ideal_loop_seconds']:.3f} ({r['efficiency']:.2f})"))
     text = tabulate(rows, headers=("workload", "configuration", "loop s", "ms/step", "vs eager", "vs inductor",
                                    "warm-up s", "graphs/recompiles/breaks", "inductor compiles", "peak MiB",
-                                   "rel L2", "PSNR dB", "max diff vs hook", "reused steps", "ideal s (efficiency)"))
+                                   "rel L2", "PSNR dB", "max diff vs hook", "reused steps", "host reads",
+                                   "fullgraph", "ideal s (efficiency)"))
     notes = ["loop s, ms/step: median of the paired timing's rounds (one process, configurations in turn); "
              "* = median of the configuration's own worker's loops",
              "ideal s (efficiency): the time the variants themselves took inside each paired loop, plus the loop's "
              "own work; efficiency = median over rounds of ideal / loop (variants timed alone instead: "
-             "efficiency_alone in the JSON)"]
+             "efficiency_alone in the JSON)",
+             "host reads: device-to-host reads per generation made deciding (counted in the watched decision "
+             "functions; cachepass: its runtime's count); fullgraph: torch.compile(fullgraph=True) captures one "
+             "call (the error's first line is in the JSON)"]
     notes += [f"paired timing of {r['workload']} failed: {r['paired_error'].strip().splitlines()[-1][:200]}"
               for r in results if r.get("paired_error") and r["configuration"] == "eager"]
+    notes += [f"not run: {r['workload']}: {r['configuration']}: {r['skipped']}" for r in results if "skipped" in r]
     return "\n".join([text, "", *notes])
+
+
+def patterns_text(results: list[dict[str, Any]]) -> str:
+    """Each workload's step patterns (C computed, R reused), with the configurations that made each."""
+    lines = []
+    for workload in dict.fromkeys(r["workload"] for r in results):
+        groups: dict[str, list[str]] = {}
+        for r in results:
+            if r["workload"] == workload and _measured(r) and r.get("pattern"):
+                groups.setdefault(r["pattern"], []).append(r["configuration"])
+        if groups:
+            lines.append(f"\nstep patterns of {workload} (C computed, R reused):")
+            lines += [f"  {pattern}  {', '.join(names)}" for pattern, names in groups.items()]
+    return "\n".join(lines)
+
+
+# cachepass's FirstBlockCache against the others at identical decisions: at least this much faster than each
+# implementation under torch.compile, and faster than each in eager.
+TARGET_COMPILED, TARGET_EAGER = 1.2, 1.0
+
+
+def first_block_comparison(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per workload: how much faster cachepass FBC is than every other first-block implementation that made
+    the same decisions (same step pattern), and whether the target holds. Against eager rows: the median of
+    per-round loop ratios of the paired timing; against compiled rows: the ratio of the speedups over Inductor."""
+    comparison = {}
+    for workload in dict.fromkeys(r["workload"] for r in results):
+        rows = {r["configuration"]: r for r in results if r["workload"] == workload}
+        mine = rows.get("cachepass FBC")
+        if mine is None or not _measured(mine):
+            continue
+        against = [_against(mine, r) for name, r in rows.items()
+                   if CONFIGURATIONS[name].method == "fbc" and not CONFIGURATIONS[name].cachepass]
+        compared = [a for a in against if a.get("same_steps")]
+        comparison[workload] = {"pattern": mine.get("pattern"), "against": against,
+                                "target_met": bool(compared) and all(a["met"] for a in compared)}
+    return comparison
+
+
+def _against(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    configuration = CONFIGURATIONS[other["configuration"]]
+    entry: dict[str, Any] = {"configuration": configuration.name, "family": configuration.family,
+                             "compiled": configuration.compiled}
+    if not _measured(other):
+        return {**entry, "not_run": other.get("skipped") or "failed"}
+    if configuration.compiled:
+        ratio = (mine["speedup_vs_inductor"] / other["speedup_vs_inductor"]
+                 if mine.get("speedup_vs_inductor") and other.get("speedup_vs_inductor") else None)
+    else:
+        ratio = (median_ratio(other["paired_loops"], mine["paired_loops"])
+                 if "paired_loops" in mine and "paired_loops" in other else None)
+    needed = TARGET_COMPILED if configuration.compiled else TARGET_EAGER
+    same = other.get("pattern") is not None and other.get("pattern") == mine.get("pattern")
+    met = same and ratio is not None and (ratio >= needed if configuration.compiled else ratio > needed)
+    return {**entry, "same_steps": same, "cachepass_faster": ratio, "needed": needed, "met": met}
+
+
+def comparison_text(comparison: dict[str, Any]) -> str:
+    lines = []
+    for workload, c in comparison.items():
+        verdict = "met" if c["target_met"] else "NOT met"
+        lines.append(f"\ncachepass FBC against the other first-block caches on {workload} (target: >= "
+                     f"{TARGET_COMPILED}x over each under torch.compile, > {TARGET_EAGER}x over each in eager, "
+                     f"at the same steps): {verdict}")
+        for a in c["against"]:
+            if "not_run" in a:
+                lines.append(f"  {a['configuration']}: not run ({a['not_run'][:120]})")
+            elif not a["same_steps"]:
+                lines.append(f"  {a['configuration']}: other steps than cachepass, not compared")
+            else:
+                lines.append(f"  {a['configuration']}: cachepass {_x(a['cachepass_faster'])} faster "
+                             f"({'ok' if a['met'] else 'below the target'})")
+    return "\n".join(lines)
+
+
+FAMILY_COLOURS = {"cachepass": "tab:green", "diffusers": "tab:blue", "cache-dit": "tab:orange",
+                  "ParaAttention": "tab:red", "none": "tab:gray"}
+
+
+def speed_figures(results: list[dict[str, Any]], out: Path, preset: str) -> list[Path]:
+    """Per workload, `bench-<preset>-<workload>-speed.png`: speed over plain Inductor against the final
+    latent's rel L2 to the uncached run, one marker per configuration (circle: compiled, square: eager),
+    coloured by whose implementation it is."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    paths = []
+    for workload in dict.fromkeys(r["workload"] for r in results):
+        rows = [r for r in results if r["workload"] == workload and _measured(r)
+                and r.get("speedup_vs_inductor") and r.get("rel_l2_vs_uncached") is not None]
+        if not rows:
+            continue
+        fig, axis = plt.subplots(figsize=(9, 5.5))
+        for r in rows:
+            configuration = CONFIGURATIONS[r["configuration"]]
+            axis.scatter(r["rel_l2_vs_uncached"], r["speedup_vs_inductor"], s=46, zorder=3,
+                         color=FAMILY_COLOURS.get(configuration.family, "black"),
+                         marker="o" if configuration.compiled else "s")
+            own = "" if r.get("timing") == "paired" else "*"  # as in the table: timed in its own worker
+            axis.annotate(r["configuration"] + own, (r["rel_l2_vs_uncached"], r["speedup_vs_inductor"]),
+                          fontsize=6.5, xytext=(4, 3), textcoords="offset points")
+        for family, colour in FAMILY_COLOURS.items():
+            axis.scatter([], [], color=colour, label=family)
+        axis.scatter([], [], color="black", marker="o", label="compiled")
+        axis.scatter([], [], color="black", marker="s", label="eager")
+        axis.axhline(1.0, color="gray", linewidth=0.6)
+        axis.set_xscale("symlog", linthresh=1e-6)
+        axis.set_xlim(left=0)  # rel L2 >= 0: no negative half
+        axis.set_xlabel("final latent rel L2 vs uncached eager (symlog; * = timed in its own worker)")
+        axis.set_ylabel("speed over plain Inductor (x)")
+        axis.set_title(f"{workload}: speed against error")
+        axis.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        path = out / f"bench-{preset}-{workload}-speed.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> Path | None:
@@ -236,7 +396,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> Path | None:
     workloads = list(dict.fromkeys(r["workload"] for r in results))
     fig, axes = plt.subplots(len(workloads), 1, figsize=(11, 4 * len(workloads)), squeeze=False)
     for axis, workload in zip(axes[:, 0], workloads):
-        for r in (r for r in results if r["workload"] == workload and "error" not in r):
+        for r in (r for r in results if r["workload"] == workload and _measured(r)):
             steps = range(len(r["step_ms"]))
             axis.plot(steps, r["step_ms"], label=r["configuration"], linewidth=1)
             if r["variants"]:
@@ -258,12 +418,13 @@ def machine() -> dict[str, Any]:
             "cpu_count": os.cpu_count()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
-    try:
-        import diffusers
+    from importlib.metadata import PackageNotFoundError, version
 
-        info["diffusers"] = diffusers.__version__
-    except ImportError:
-        pass
+    for package in ("diffusers", "cache-dit", "para-attn"):
+        try:
+            info[package] = version(package)
+        except PackageNotFoundError:
+            pass
     return info
 
 

@@ -19,8 +19,9 @@ from torch._dynamo.utils import counters, guard_failures
 
 from cachepass.measure import denoise, time_denoise
 
-from .configurations import CONFIGURATIONS, step_pattern
+from .configurations import CONFIGURATIONS, host_reads, step_pattern
 from .ideal import VariantsAlone
+from .peers import Unavailable
 from .workloads import WORKLOADS
 
 
@@ -53,6 +54,9 @@ class Measurement:
     # CPU, configurations not in the paired timing: the uncached eager loop timed between this one's loops
     # (its model copy adds the eager model's weights to peak_memory_bytes).
     eager_interleaved_seconds: float | None = None
+    family: str = ""  # cachepass, diffusers, cache-dit, ParaAttention or none (bench.configurations)
+    host_reads: int | None = None  # device-to-host reads made deciding, in the last loop (see host_reads())
+    fullgraph: str | None = None  # compiled configurations: "yes", or "no: " and the error's first line
 
 
 class _RecompileLimitWatcher(logging.Handler):
@@ -64,7 +68,19 @@ class _RecompileLimitWatcher(logging.Handler):
 
 
 def measure(workload_name: str, configuration_name: str, repeats: int, compiler: str) -> tuple[Measurement, torch.Tensor]:
+    """Raises peers.Unavailable when a peer cannot run the workload (not installed, or it fails on it)."""
     workload, configuration = WORKLOADS[workload_name], CONFIGURATIONS[configuration_name]
+    try:
+        return _measure(workload, configuration, repeats, compiler)
+    except Exception as error:  # a peer that fails on a model gets a row saying so, not a failed bench
+        if configuration.peer is None or isinstance(error, Unavailable):
+            raise
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise Unavailable(f"{configuration.peer} fails on {workload.name}: {type(error).__name__}: {first}") from error
+
+
+def _measure(workload: Any, configuration: Any, repeats: int, compiler: str) -> tuple[Measurement, torch.Tensor]:
+    workload_name, configuration_name = workload.name, configuration.name
     demo = workload.model()
     watcher = _RecompileLimitWatcher()
     logging.getLogger("torch._dynamo").addHandler(watcher)
@@ -103,7 +119,24 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
     if alone is not None:
         alone.fill(result)
     result.pattern = step_pattern(module, len(timesteps))
+    result.family, result.host_reads = configuration.family, host_reads(module, len(timesteps))
+    result.fullgraph = fullgraph(workload, configuration) if configuration.compiled else None
     return result, timing.final
+
+
+def fullgraph(workload: Any, configuration: Any) -> str:
+    """Whether Dynamo captures the configuration's model in one graph: one call with fullgraph=True on a fresh
+    model, after the measurement (its counters are taken), with Dynamo's eager backend (capture is the
+    question, not code generation)."""
+    torch._dynamo.reset()  # the measured model's cache entries would count against the recompile limit
+    demo = workload.model()
+    module = configuration.prepare(demo, workload, "eager", fullgraph=True)
+    try:
+        with torch.no_grad():
+            module(**demo.inputs(workload.timesteps()[0], 2 if workload.guidance is not None else 1))
+    except Exception as error:
+        return f"no: {type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:160]}"
+    return "yes"
 
 
 def _peak_memory(device: torch.device) -> int:
@@ -137,7 +170,12 @@ def main() -> None:
     parser.add_argument("--json", required=True, help="where to write the measurement")
     parser.add_argument("--latent", required=True, help="where to save the final latent (for quality metrics)")
     args = parser.parse_args()
-    result, final = measure(args.workload, args.configuration, args.repeats, args.compiler)
+    try:
+        result, final = measure(args.workload, args.configuration, args.repeats, args.compiler)
+    except Unavailable as why:
+        with open(args.json, "w") as handle:
+            json.dump({"workload": args.workload, "configuration": args.configuration, "skipped": str(why)}, handle)
+        return
     torch.save(final.float().cpu(), args.latent)
     with open(args.json, "w") as handle:
         json.dump(asdict(result), handle)

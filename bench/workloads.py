@@ -29,6 +29,7 @@ class Workload:
     # CPU timings drift between processes: time the configurations in turn in one process (bench/paired.py)
     paired_timing: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    why_not: dict[str, str] = field(default_factory=dict)  # method -> why it is not measured here (shown in rows)
 
     def timesteps(self) -> list[float]:
         return timesteps_linspace(self.steps)
@@ -59,6 +60,42 @@ def _cogvideox_2b() -> DemoModel:
     return DemoModel("cogvideox-2b", "real", module, make_inputs, channel_dim=2)
 
 
+@dataclass
+class _FluxModel(DemoModel):
+    """Flux's transformer multiplies its `timestep` input by 1000 (pipeline_flux passes t / 1000): fed the
+    loop's 999..0 it would embed ~1e6, so the inputs carry t / 1000, as the pipeline's do."""
+
+    def inputs(self, timestep: torch.Tensor | float, batch: int | None = None) -> dict[str, Any]:
+        kwargs = super().inputs(timestep, batch)
+        kwargs["timestep"] = kwargs["timestep"] / 1000
+        return kwargs
+
+
+def _flux_small() -> DemoModel:
+    """Flux-dev style (guidance embedding, no CFG batch), 2 double-stream + 2 single-stream blocks, 4 heads
+    x 32, 24x24 packed latent tokens + 32 text tokens, RoPE from ids as pipeline_flux builds them."""
+    from diffusers import FluxTransformer2DModel
+
+    grid, text, channels = 24, 32, 16
+    module = FluxTransformer2DModel(
+        patch_size=1, in_channels=channels, num_layers=2, num_single_layers=2, attention_head_dim=32,
+        num_attention_heads=4, joint_attention_dim=64, pooled_projection_dim=64, guidance_embeds=True,
+        axes_dims_rope=(8, 12, 12)).eval()
+
+    def make_inputs(batch: int) -> dict[str, Any]:
+        gen = torch.Generator().manual_seed(13)
+        ids = torch.zeros(grid, grid, 3)  # pipeline_flux._prepare_latent_image_ids; text ids are zeros
+        ids[..., 1] = torch.arange(grid)[:, None]
+        ids[..., 2] = torch.arange(grid)[None, :]
+        return {"hidden_states": torch.randn(batch, grid * grid, channels, generator=gen),
+                "encoder_hidden_states": torch.randn(batch, text, 64, generator=gen),
+                "pooled_projections": torch.randn(batch, 64, generator=gen),
+                "img_ids": ids.reshape(-1, 3), "txt_ids": torch.zeros(text, 3),
+                "guidance": torch.full((batch,), 3.5)}
+
+    return _FluxModel("flux", "small", module, make_inputs, channel_dim=2)
+
+
 PAB_DEFAULT = {"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": (100, 800)}
 # diffusers' documented FasterCache settings for CogVideoX (docs: api/cache, "FasterCache" example).
 FASTERCACHE_COGVIDEOX = {
@@ -75,6 +112,11 @@ FASTERCACHE_LATTE = {**FASTERCACHE_COGVIDEOX, "tensor_format": "BCFHW",
 # 0.02-0.1: at diffusers' default 0.05 nothing would be skipped. 0.25 skips about a third of the steps of
 # cogvideox-small (measured); every first-block implementation gets the same threshold.
 FBC_RANDOM_WEIGHTS = {"threshold": 0.25}
+# Flux's random-weight first block changes more per step (0.5-0.75 measured on flux-small): 0.57 skips 28 of
+# its 50 steps, as 0.25 does on cogvideox-small (0.55: 19, 0.6: 33).
+FBC_FLUX_RANDOM_WEIGHTS = {"threshold": 0.57}
+LATTE_NO_BLOCK_CACHE = ("Latte's spatial and temporal blocks interleave with code between them: no first-block "
+                        "or block-stack cache applies (diffusers' hooks, cachepass and the peers all refuse it)")
 # MagCache decides from the step alone: diffusers' Flux ratios, interpolated to the workload's steps, give a
 # schedule for any model (random weights have no ratios of their own worth calibrating).
 MAGCACHE_50 = {"threshold": 0.06, "num_inference_steps": 50, "mag_ratios": "flux"}
@@ -89,7 +131,11 @@ WORKLOADS: dict[str, Workload] = {
     "latte-small": Workload("latte-small", "Latte, 4 layers, 4x32 heads, 4 frames of 64 tokens (random weights)",
                             lambda: build("latte", "small"), 50,
                             {**PAB_DEFAULT, "cross_attention_block_skip_range": 4,
-                             "cross_attention_timestep_skip_range": (100, 900)}, FASTERCACHE_LATTE),
+                             "cross_attention_timestep_skip_range": (100, 900)}, FASTERCACHE_LATTE,
+                            why_not={"fbc": LATTE_NO_BLOCK_CACHE}),
+    "flux-small": Workload("flux-small", "Flux, 2 double + 2 single blocks, 4x32 heads, 576 + 32 tokens, guidance "
+                                         "embedding, no CFG batch (random weights)",
+                           _flux_small, 50, PAB_DEFAULT, fbc=FBC_FLUX_RANDOM_WEIGHTS, guidance=None),
     "cogvideox-2b": Workload("cogvideox-2b", "CogVideoX-2b transformer config, 13x60x90 latents + 226 text tokens, "
                                              "bf16, batched CFG", _cogvideox_2b, 20, PAB_DEFAULT,
                              FASTERCACHE_COGVIDEOX, fbc=FBC_RANDOM_WEIGHTS,
@@ -103,4 +149,5 @@ WORKLOADS: dict[str, Workload] = {
                       taylorseer={**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3}),
 }
 
-PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",)}
+PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",),
+           "peers": ("flux-small", "cogvideox-small")}

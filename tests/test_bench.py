@@ -4,13 +4,18 @@ every field; the cached configurations agree with diffusers' hooks."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench import peers
 from bench.configurations import CONFIGURATIONS
 from bench.worker import Measurement
+from bench.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 QUALITY = ("speedup_vs_eager", "speedup_vs_inductor", "rel_l2_vs_uncached", "psnr_vs_uncached", "max_diff_vs_hook",
@@ -25,6 +30,13 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert {"date", "machine", "preset", "compiler", "repeats", "results"} <= set(document)
     results = {r["configuration"]: r for r in document["results"]}
     assert set(results) == set(CONFIGURATIONS)
+    for name in [n for n, c in CONFIGURATIONS.items() if c.peer]:  # CI runs without the peers installed
+        installed = importlib.util.find_spec({"cache-dit": "cache_dit", "ParaAttention": "para_attn"}[
+            CONFIGURATIONS[name].peer]) is not None
+        if installed:
+            assert "skipped" not in results[name], (name, results[name]["skipped"])
+        else:
+            assert "pip install -e '.[peers]'" in results.pop(name)["skipped"], name
     for name, result in results.items():
         assert "error" not in result, (name, result.get("error"))
         for field in [f.name for f in dataclasses.fields(Measurement)] + list(QUALITY):
@@ -48,6 +60,18 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert (first_block["dynamo_graphs"], first_block["recompiles"], first_block["graph_breaks"]) == (1, 0, 0)
     assert set(first_block["variant_ms"]) <= {"head", "head+decide", "tail-compute", "tail-reuse"}
     assert results["diffusers FBC hook + torch.compile"]["graph_breaks"] > 0
+    # Equal decisions: every first-block implementation (cachepass, diffusers' hook, the peers), eager or
+    # compiled, skipped the same steps; each one's host reads were counted; only cachepass captures one graph.
+    for name, result in results.items():
+        if CONFIGURATIONS[name].method == "fbc":
+            assert result["pattern"] == first_block["pattern"], name
+            assert result["host_reads"] >= first_block["pattern"].count("R"), name
+            if CONFIGURATIONS[name].compiled:
+                assert result["fullgraph"] == "yes" if name == "cachepass FBC" else result["fullgraph"].startswith("no:"), name
+    assert first_block["host_reads"] == 8  # one read per step: the decision value and timestep together
+    assert results["torch.compile (inductor)"]["fullgraph"] == "yes" and results["eager"]["fullgraph"] is None
+    assert document["first_block"]["smoke"]["pattern"] == first_block["pattern"]
+    assert (tmp_path / "bench-smoke-smoke-speed.png").exists()
     magnitude = results["cachepass MagCache"]  # a step-only schedule: the hook's own steps
     assert magnitude["same_steps_as_hook"] is True and 0 < magnitude["pattern"].count("R") < 8
     assert magnitude["max_diff_vs_hook"] <= 1e-5
@@ -67,3 +91,22 @@ def test_smoke_bench_writes_every_field(tmp_path):
                  "cachepass TaylorSeer"):  # efficiency from the paired rounds, worker's kept
         assert results[name]["worker_efficiency"] > 0 and results[name]["efficiency_alone"] > 0, name
         assert 0 < results[name]["efficiency"] <= 1.0, name  # the variants' own time is part of the loop
+
+
+def test_a_peer_without_its_package_says_why(monkeypatch):
+    """A missing peer package is a row that says how to install it, not a failed bench."""
+    monkeypatch.setitem(sys.modules, "cache_dit", None)  # import cache_dit now raises ImportError
+    monkeypatch.setitem(sys.modules, "para_attn", None)
+    workload = WORKLOADS["smoke"]
+    for name in ("cache-dit FBCache + torch.compile", "ParaAttention FBC (eager)"):
+        with pytest.raises(peers.Unavailable, match=r"not installed: pip install -e '\.\[peers\]'"):
+            CONFIGURATIONS[name].prepare(workload.model(), workload, "eager")
+
+
+def test_a_peer_that_does_not_apply_gets_a_row_saying_why(tmp_path):
+    """Latte: no first-block cache applies; the peers' rows say why, the bench does not fail."""
+    from bench.run import run_all
+
+    results = run_all(["latte-small"], ["cache-dit FBCache (eager)"], 1, "eager", tmp_path, False, 1)
+    assert results == [{"workload": "latte-small", "configuration": "cache-dit FBCache (eager)",
+                        "skipped": WORKLOADS["latte-small"].why_not["fbc"]}]
