@@ -189,8 +189,8 @@ def forward(self, L_kwargs_hidden_states_ : torch.Tensor, L_kwargs_timestep_ : t
     cache_write__fbc_head_residual__0 = hidden_states_16 - hidden_states_1;  hidden_states_1 = None
     sub_1 = cache_write__fbc_head_residual__0 - cache_read__fbc_head_residual__0
     abs_1 = sub_1.abs();  sub_1 = None
-    mean = abs_1.mean();  abs_1 = None
     abs_2 = cache_read__fbc_head_residual__0.abs();  cache_read__fbc_head_residual__0 = None
+    mean = abs_1.mean();  abs_1 = None
     mean_1 = abs_2.mean();  abs_2 = None
     truediv = mean / mean_1;  mean = mean_1 = None
     float_2 = truediv.float();  truediv = None
