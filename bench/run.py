@@ -43,7 +43,7 @@ from .workloads import PRESETS, WORKLOADS
 EXAMPLES = """examples:
   python -m bench                       # CPU: small CogVideoX and Latte, 50 steps
   python -m bench --gpu                 # CogVideoX-2b config on CUDA, bf16, batched CFG, 20 steps
-  python -m bench --smoke --out /tmp/b  # about a minute: every configuration and field
+  python -m bench --smoke --out /tmp/b  # about 4 minutes: every configuration and field
   python -m bench --peers               # first-block caches: cachepass, diffusers, cache-dit, ParaAttention
   python -m bench --configurations eager "torch.compile (inductor)" "cachepass PAB" """
 
