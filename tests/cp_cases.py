@@ -138,7 +138,7 @@ def run_case(name: str, compiler: str = "inductor", skew: bool = False) -> dict[
     graphs = cachepass.compiled_graphs(ours.module)
     history = [r for g in graphs for _, s in g.states() for r in s.history]
     result.update(
-        variants=[str(r.pieces if hasattr(r, "rank_value") else r.variant) for r in history],
+        variants=[str(r.pieces) for r in history],
         pattern="".join("R" if r.reused else "C" for r in history),
         rank_values=[getattr(r, "rank_value", None) for r in history],
         values=[getattr(r, "value", None) for r in history],

@@ -109,4 +109,17 @@ def count_host_reads(monkeypatch) -> list[str]:
     return reads
 
 
-__all__ = ["count_host_reads", "F", "FBCHooked", "PlainDiTFBC", "THRESHOLDS", "TIMESTEPS_12", "compiled_call"]
+def host_reads_of_a_second_generation(demo: DemoModel, compiled, timesteps, monkeypatch) -> list[str]:
+    """Run one generation to compile, then count the runtime's host reads over a second one, which must
+    not recompile (`fail_on_recompile`)."""
+    for t in timesteps:
+        compiled_call(demo, compiled, t)
+    reads = count_host_reads(monkeypatch)
+    with torch.compiler.set_stance("fail_on_recompile"):
+        for t in timesteps:
+            compiled_call(demo, compiled, t)
+    monkeypatch.undo()
+    return reads
+
+
+__all__ = ["count_host_reads", "host_reads_of_a_second_generation", "F", "FBCHooked", "PlainDiTFBC", "THRESHOLDS", "TIMESTEPS_12", "compiled_call"]

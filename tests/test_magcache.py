@@ -13,7 +13,7 @@ from diffusers import MagCacheConfig
 from diffusers.hooks._common import _ALL_TRANSFORMER_BLOCK_IDENTIFIERS
 from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
 from families import build_family
-from fbc_helpers import TIMESTEPS_12, compiled_call, count_host_reads
+from fbc_helpers import TIMESTEPS_12, compiled_call, host_reads_of_a_second_generation
 from helpers import max_diff
 from torch._dynamo.utils import counters
 
@@ -99,13 +99,7 @@ def test_fifty_steps_one_graph_no_recompiles_and_only_the_timestep_read(monkeypa
     cfg = config(num_inference_steps=50)
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": cfg})
     timesteps = timesteps_linspace(50)
-    for t in timesteps:
-        compiled_call(demo, compiled, t)
-    reads = count_host_reads(monkeypatch)
-    with torch.compiler.set_stance("fail_on_recompile"):
-        for t in timesteps:
-            compiled_call(demo, compiled, t)
-    monkeypatch.undo()
+    reads = host_reads_of_a_second_generation(demo, compiled, timesteps, monkeypatch)
     assert len(reads) == len(timesteps), reads[:5]  # one per step: the timestep; the plan reads nothing
     graph = cachepass.compiled_graphs(compiled)[0]
     assert counters["stats"]["unique_graphs"] == 1 and sum(counters["graph_break"].values()) == 0

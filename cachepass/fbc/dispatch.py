@@ -69,6 +69,29 @@ class FBCStepRecord:
         return frozenset() if self.compute else frozenset({"blocks"})
 
 
+@dataclass(frozen=True)
+class VariantStepRecord:
+    """One step of a method that runs one compiled variant per step, per cache_context (MagCache,
+    TaylorSeer); `skipped` names what a step that did not compute reused."""
+
+    skipped: ClassVar[str] = "blocks"
+    graph: int  # serial of the graph that ran the step
+    generation: int
+    context: str | None
+    iteration: int
+    timestep: float | None
+    compute: bool
+    variant: str
+
+    @property
+    def reused(self) -> frozenset[str]:
+        return frozenset() if self.compute else frozenset({self.skipped})
+
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        return (self.variant,)
+
+
 @dataclass
 class ContextState:
     """One cache_context's FirstBlockCache state."""
@@ -283,4 +306,4 @@ class FirstBlockGraph(GraphRuntime):
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack)
 
 
-__all__ = ["FBCGraphReport", "FBCStepRecord", "FirstBlockGraph", "block_table", "step_pattern"]
+__all__ = ["FBCGraphReport", "FBCStepRecord", "VariantStepRecord", "FirstBlockGraph", "block_table", "step_pattern"]

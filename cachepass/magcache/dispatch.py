@@ -18,7 +18,7 @@ import torch
 from ..capture import CapturedGraph
 from ..config import BackendOptions
 from ..dispatch import GraphRuntime, on_cuda, state_registry
-from ..fbc.dispatch import ContextState, FBCState, block_table
+from ..fbc.dispatch import ContextState, FBCState, VariantStepRecord, block_table
 from ..fbc.tag import BlockStack
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
@@ -33,23 +33,8 @@ _STATES = state_registry()  # first parameter -> ThreadStates of MagModelState
 
 
 @dataclass(frozen=True)
-class MagStepRecord:
-    graph: int
-    generation: int
-    context: str | None
-    iteration: int  # diffusers' step_index
-    timestep: float | None
-    error: float  # the accumulated error the plan compared with the threshold
-    compute: bool
-    variant: str
-
-    @property
-    def reused(self) -> frozenset[str]:
-        return frozenset() if self.compute else frozenset({"blocks"})
-
-    @property
-    def pieces(self) -> tuple[str, ...]:
-        return (self.variant,)
+class MagStepRecord(VariantStepRecord):
+    error: float = field(kw_only=True)  # the accumulated error the plan compared with the threshold (iteration: step_index)
 
 
 @dataclass
@@ -148,7 +133,7 @@ class MagCacheGraph(GraphRuntime):
             if self.config.calibrate:
                 ctx.ratios.append(outputs[count + 1] if low.variant.ratio else 1.0)
         state.history.append(MagStepRecord(self.serial, ctx.generation, context, decision.step_index, timestep,
-                                           decision.error, decision.compute, key))
+                                           decision.compute, key, error=decision.error))
         ctx.iteration += 1
         ctx.skips += not decision.compute
         ctx.last_timestep = timestep

@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from ..capture import CapturedGraph
 from ..config import BackendOptions
 from ..dispatch import GraphRuntime, on_cuda, state_registry
-from ..fbc.dispatch import ContextState, FBCState
+from ..fbc.dispatch import ContextState, FBCState, VariantStepRecord
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
 from ..store import Stamp, read_problem
@@ -34,22 +34,8 @@ _STATES = state_registry()
 
 
 @dataclass(frozen=True)
-class TSStepRecord:
-    graph: int
-    generation: int
-    context: str | None
-    iteration: int
-    timestep: float | None
-    compute: bool
-    variant: str
-
-    @property
-    def reused(self) -> frozenset[str]:
-        return frozenset() if self.compute else frozenset({"predicted"})
-
-    @property
-    def pieces(self) -> tuple[str, ...]:
-        return (self.variant,)
+class TSStepRecord(VariantStepRecord):
+    skipped: ClassVar[str] = "predicted"
 
 
 @dataclass
