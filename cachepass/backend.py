@@ -18,12 +18,13 @@ from typing import Any
 import torch
 from torch import fx
 
-from .capture import CapturedGraph, capture
+from .capture import CapturedGraph, capture, named_under
 from .config import BackendOptions, parse_options
 from .dispatch import UncachedGraph, reset_states
 from .errors import ConfigError, run_stage
 from .lower import compile_graph
-from .methods import method_of
+from .methods import Method, method_of
+from .scope import Scope, ScopedGraph, caller_timestep, clock_of, find_scope, groups
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,40 @@ def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], option
                        "cache.", method.title)
         plain = run_stage("capture", capture, gm, example_inputs)
         return _uncached(plain, None, "grad mode is enabled: caching is for inference", options)
+    plain = run_stage("capture", capture, gm, example_inputs)
+    scope = run_stage("capture", find_scope, plain.root() if plain.root else None,
+                      plain.owner() if plain.owner else None)
+    if scope is not None and scope.owner_path:
+        return _compile_block(method, gm, example_inputs, options, plain, scope)
+    return _compile(method, gm, example_inputs, options)
+
+
+def _compile_block(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any], options: BackendOptions,
+                   plain: CapturedGraph, scope: Scope) -> Callable[..., Any]:
+    """A graph of one block served to every instance of its class (NOTE [Graphs of one block], scope.py): one
+    runtime per group of instances the method's name rules treat alike, names under the group's first."""
+    model = scope.model()
+    clock = clock_of(model, scope.compiled_model, caller_timestep(model))
+    relative = [info.name for info in plain.modules.values()]
+    runtimes: dict[str, Any] = {}
+    for lead, members in groups(scope, relative, method.name_patterns(options.cache)).items():
+        with named_under(lead, clock):
+            runtime = _compile(method, gm, example_inputs, options)
+        runtimes.update(dict.fromkeys(members, runtime))
+    logger.info("cachepass: a graph of %s serves %d instances (%s), in %d group(s)", scope.block_class.__name__,
+                len(scope.instances), ", ".join(scope.instances), len(set(map(id, runtimes.values()))))
+    return ScopedGraph(scope, runtimes, plain.owner_input)
+
+
+def _compile(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any],
+             options: BackendOptions) -> Callable[..., Any]:
+    """capture -> tag -> check -> plan -> dispatch for one graph."""
+    config = options.cache
     captured = run_stage("capture", method.stage("capture"), gm, example_inputs, config)
     tags = run_stage("tag", method.stage("tag"), captured, config)
     nothing = run_stage("check", method.stage("check"), captured, tags, config)
     if nothing is not None:
-        logger.warning(nothing.message)
+        logger.log(logging.INFO if nothing.quiet else logging.WARNING, nothing.message)
         return _uncached(_plain(captured), nothing.tags, nothing.reason, options)
     plan = run_stage("plan", method.stage("plan"), tags, config)
     logger.info("cachepass: %s with %s", method.title, config.describe())

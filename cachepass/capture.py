@@ -10,10 +10,12 @@ that later stages can read attributes such as `is_cross_attention` and proper `n
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -73,6 +75,13 @@ class CapturedGraph:
     modules: dict[str, ModuleInfo]  # by nn_module_stack key
     root: weakref.ref | None = None  # the module whose forward Dynamo compiled, when it could be resolved
     owner: weakref.ref | None = None  # the real first parameter Dynamo passed: the instance being compiled
+    prefix: str = ""  # a graph of one block (scope.py): the path of the instance its names are under
+    clock: Any = None  # with a prefix: the scope.StepClock giving the model step's timestep
+
+    @property
+    def has_timestep(self) -> bool:
+        """Whether the model's own timestep reaches the runtime: a graph input, or the model's pre-hook."""
+        return self.timestep_input is not None or (self.clock is not None and self.clock.hooked)
 
     def placeholders(self) -> list[fx.Node]:
         return list(self.gm.graph.find_nodes(op="placeholder"))
@@ -85,6 +94,19 @@ class CapturedGraph:
         return [i for i in self.inputs if i.role in roles]
 
 
+_NAMING: contextvars.ContextVar[tuple[str, Any]] = contextvars.ContextVar("cachepass_naming", default=("", None))
+
+
+@contextlib.contextmanager
+def named_under(prefix: str, clock: Any) -> Iterator[None]:
+    """Captures inside name their modules under `prefix` (a block's path in its model, scope.py)."""
+    token = _NAMING.set((prefix, clock))
+    try:
+        yield
+    finally:
+        _NAMING.reset(token)
+
+
 def capture(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> CapturedGraph:
     placeholders = list(gm.graph.find_nodes(op="placeholder"))
     if len(placeholders) != len(example_inputs):
@@ -93,15 +115,18 @@ def capture(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> CapturedGraph:
     inputs = tuple(_graph_input(i, node) for i, node in enumerate(placeholders))
     timestep = [i.index for i in inputs if i.role == "input" and _TIMESTEP_SOURCE.search(i.source)]
     params = [i.index for i in inputs if i.role == "parameter"]
+    prefix, clock = _NAMING.get()
     captured = CapturedGraph(
         gm=gm,
         inputs=inputs,
         num_outputs=_num_outputs(gm),
         timestep_input=timestep[0] if timestep else None,
         owner_input=params[0] if params else None,
-        modules=_modules(gm),
+        modules=_modules(gm, prefix),
         root=_receiver(),
         owner=weakref.ref(example_inputs[params[0]]) if params else None,
+        prefix=prefix,
+        clock=clock,
     )
     logger.debug("capture: %d nodes, %d inputs (%d parameters), timestep input %s, %d modules",
                  len(gm.graph.nodes), len(inputs), len(params),
@@ -132,7 +157,9 @@ def _num_outputs(gm: fx.GraphModule) -> int:
     return len(value) if isinstance(value, (tuple, list)) else 1
 
 
-def _modules(gm: fx.GraphModule) -> dict[str, ModuleInfo]:
+def _modules(gm: fx.GraphModule, prefix: str = "") -> dict[str, ModuleInfo]:
+    from .scope import prefixed
+
     live = _live_modules()
     modules: dict[str, ModuleInfo] = {}
     for node in gm.graph.nodes:
@@ -142,10 +169,16 @@ def _modules(gm: fx.GraphModule) -> dict[str, ModuleInfo]:
             found = live.get(_module_id(key))
             if found is not None and type(found[1]) is cls:
                 name, module = found
-                modules[key] = ModuleInfo(key, name, cls, weakref.ref(module))
+                modules[key] = ModuleInfo(key, prefixed(prefix, name), cls, weakref.ref(module))
             else:
-                modules[key] = ModuleInfo(key, module_name_from_path(path), cls, None)
+                modules[key] = ModuleInfo(key, prefixed(prefix, module_name_from_path(path)), cls, None)
     return modules
+
+
+def receiver() -> nn.Module | None:
+    """The module whose forward Dynamo is compiling now (None outside a compile or when unknown)."""
+    ref = _receiver()
+    return ref() if ref is not None else None
 
 
 def _receiver() -> weakref.ref | None:

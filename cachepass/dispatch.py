@@ -137,7 +137,27 @@ class ModelState:
         return self.entries.nbytes()
 
 
-class GraphRuntime:
+class InstanceNames:
+    """The block instances that ran a graph of one block (scope.ScopedGraph names them), for reports."""
+
+    _instances: WeakIdKeyDictionary  # first parameter -> block path
+    _clocks: WeakIdKeyDictionary  # first parameter -> the scope.StepClock of the instance's model
+
+    def name_instance(self, owner: torch.Tensor, path: str, clock: Any) -> None:
+        self._instances[owner] = path
+        self._clocks[owner] = clock
+
+    def path_of(self, owner: torch.Tensor | None) -> str | None:
+        """The block path of the instance whose first parameter is `owner`."""
+        return self._instances.get(owner) if owner is not None else None
+
+    def instance_paths(self, owner_ids: set[int] | None = None) -> list[str]:
+        """The paths of the block instances that ran this graph (of the reported models), in model order."""
+        return sorted({path for owner, path in self._instances.items() if owner_ids is None or id(owner) in owner_ids},
+                      key=_natural)
+
+
+class GraphRuntime(InstanceNames):
     """What the runtime graphs of every caching method share.
 
     - per-model state: keyed by the caller's first parameter in the method's own registry
@@ -161,7 +181,9 @@ class GraphRuntime:
         self._user_inputs = [i.index for i in self.captured.inputs_with_role("input")]
         self._size_inputs = [i.index for i in self.captured.inputs_with_role("symint")]
         self._follow_input = (getattr(self.options.cache, "current_timestep_callback", None) is not None
-                              and self.captured.timestep_input is not None)
+                              and self.captured.has_timestep)
+        self._instances: WeakIdKeyDictionary = WeakIdKeyDictionary()  # a graph of one block (scope.py)
+        self._clocks: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.serial = register_graph(self)
         listen.watch_denoising_loops(start_of_denoising_loop)  # listen.py, NOTE [Where a pipeline call starts]
         self._agreement = rank_agreement(self.captured.gm.graph)
@@ -171,19 +193,30 @@ class GraphRuntime:
 
     def _timesteps(self, args: Sequence[Any]) -> tuple[float, float]:
         """(the timestep that picks the schedule, the value that orders this generation's calls), read with
-        ONE host read. The schedule's timestep is the config's callback, else the model's `timestep` input
-        (the whole batch must agree then). With a callback the order is the model's own input, the largest of
-        the batch (per-sample timesteps are fine: the callback decides), since the callback's value need not
-        fall (MochiPipeline's current_timestep is 1000 - t)."""
+        ONE host read -- once per model step for all the block graphs of a model (scope.StepClock). The
+        schedule's timestep is the config's callback, else the model's `timestep` input (the whole batch must
+        agree then). With a callback the order is the model's own input, the largest of the batch (per-sample
+        timesteps are fine: the callback decides), since the callback's value need not fall (MochiPipeline's
+        current_timestep is 1000 - t)."""
+        clock = self._clocks.get(args[self.captured.owner_input]) if self._clocks else None
+        if clock is not None:
+            return clock.once(lambda: self._read_timesteps(clock.model_timestep()))
+        index = self.captured.timestep_input
+        return self._read_timesteps(args[index] if index is not None else None)
+
+    def _read_timesteps(self, own: Any) -> tuple[float, float]:
         callback = getattr(self.options.cache, "current_timestep_callback", None)
         if callback is None:
-            values = read_floats([args[self.captured.timestep_input]])[0]
+            if own is None:
+                raise ValueError("cachepass: the model was called without a `timestep`; pass it, or give the cache "
+                                 "config a current_timestep_callback.")
+            values = read_floats([own])[0]
             return _agreed(values, "the model's `timestep` input"), values[-1]
-        if not self._follow_input:
+        if not self._follow_input or own is None:
             value = _agreed(read_floats([callback()])[0], "current_timestep_callback()")
             return value, value
-        chosen, own = read_floats([callback(), args[self.captured.timestep_input]])
-        return _agreed(chosen, "current_timestep_callback()"), max(own)
+        chosen, mine = read_floats([callback(), own])
+        return _agreed(chosen, "current_timestep_callback()"), max(mine)
 
     def _rise(self, order: float, state: Any) -> bool:
         """Whether the order value rose since the last call: a new generation. The state keeps
@@ -225,9 +258,17 @@ class GraphRuntime:
         return lowered
 
     def reported(self, owner_ids: set[int] | None) -> tuple[list[Any], tuple[Any, ...]]:
-        """(the states of the reported models, their steps on this graph), for `report(owner_ids)`."""
-        states = [s for owner, s in self.states() if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
+        """(the states of the reported models, their steps on this graph), for `report(owner_ids)`. A graph of
+        one block reports the steps of its first instance: every instance runs the same plan."""
+        chosen = [(owner, s) for owner, s in self.states()
+                  if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
+        states = [s for _, s in chosen]
+        if self._instances:
+            named = sorted((self._instances[o], i) for i, (o, _) in enumerate(chosen) if o in self._instances)
+            lead = [chosen[i][1] for path, i in named if path == named[0][0]] if named else []
+            return states, tuple(r for s in lead for r in s.history if r.graph == self.serial)
         return states, tuple(r for s in states for r in s.history if r.graph == self.serial)
+
 
     def before_reset(self, state: Any) -> None:
         """Called when a pipeline resets a model, before its state is cleared."""
@@ -402,7 +443,7 @@ class CachedGraph(GraphRuntime):
                                         f"never matched. Adjust the timestep ranges to the timesteps this model "
                                         f"receives, or pass current_timestep_callback.")
 
-class UncachedGraph:
+class UncachedGraph(InstanceNames):
     """A graph compiled without caching (grad mode, nothing to cache), kept so reports can say why."""
 
     cached = False
@@ -413,6 +454,8 @@ class UncachedGraph:
         self.reason = reason
         self.fn = fn
         self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self._instances = WeakIdKeyDictionary()
+        self._clocks = WeakIdKeyDictionary()
         self.serial = register_graph(self)
 
     def __call__(self, *args: Any) -> Any:
@@ -467,6 +510,11 @@ def _agreed(values: list[float], what: str) -> float:
         raise ValueError(f"cachepass: {what} holds different timesteps in one call ({low:g} .. {high:g}); "
                          "cachepass decides per call. Pass current_timestep_callback to choose the timestep.")
     return low
+
+
+def _natural(path: str) -> list[Any]:
+    """`blocks.10` after `blocks.9`."""
+    return [int(part) if part.isdigit() else part for part in path.split(".")]
 
 
 def live_graphs() -> list[Any]:

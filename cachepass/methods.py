@@ -12,7 +12,9 @@ gives its own function for each stage the driver (`backend.compile_with_cache`) 
   `Uncached` when the graph is fine but has nothing this method caches;
 - `plan(tags, config)`: the pure schedule;
 - `runtime(captured, tags, plan, options)`: the callable Dynamo runs, a `dispatch.GraphRuntime`, which
-  reports itself (`report(owner_ids)`) and lists its dump files (`dump_files(steps)`).
+  reports itself (`report(owner_ids)`) and lists its dump files (`dump_files(steps)`);
+- `name_patterns(config)`: the regexes its decisions read from module names (scope.py groups the
+  instances of a block compiled on its own by them).
 
 Adding a method is one entry in `METHODS`; the driver, config parsing, report, dump and CLI have no
 per-method branch. Method modules are imported when first needed.
@@ -35,6 +37,7 @@ class Uncached:
     reason: str  # short, kept by the UncachedGraph for reports
     message: str  # the warning the user sees: what happened and what to do
     tags: Any = None  # an attention TagResult for the report, when there is one
+    quiet: bool = False  # nothing there to cache (a block graph without attention): said at INFO, not WARNING
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class Method:
     def needs_cfg_batch(self, config: Any) -> bool:
         """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""
         return self._get("needs_cfg_batch")(config)
+
+    def name_patterns(self, config: Any) -> tuple[str, ...]:
+        """The regexes the method's decisions read from module names: instances of one block whose names
+        match differently get runtimes of their own (NOTE [Graphs of one block], scope.py)."""
+        return tuple(self._get("name_patterns")(config))
 
     def stage(self, name: str) -> Callable[..., Any]:
         """The method's function for stage `name` ("capture", "tag", "check", "plan", "runtime")."""

@@ -18,7 +18,7 @@ from .config import BackendOptions, PABConfig, from_diffusers
 from .errors import ConfigError
 from .methods import Uncached
 from .plan import Plan, make_plan
-from .tag import TagResult, tag
+from .tag import NAME_PATTERNS, TagResult, tag
 
 __all__ = ["PABConfig", "from_diffusers"]
 
@@ -41,13 +41,21 @@ def check_stage(captured: CapturedGraph, tags: TagResult, config: PABConfig) -> 
                     f"graph itself and caches them.")
         return Uncached("no cacheable attention",
                         f"cachepass: no cacheable attention found in this graph ({len(tags.sites)} attention sites, "
-                        f"{len(tags.rejected)} rejected); compiling it without caching. {hint}", tags)
-    if config.current_timestep_callback is None and captured.timestep_input is None:
+                        f"{len(tags.rejected)} rejected); compiling it without caching. {hint}", tags,
+                        quiet=bool(captured.prefix) and not tags.sites and not tags.rejected)
+    if config.current_timestep_callback is None and not captured.has_timestep:
         raise ConfigError(
             "cachepass reads the current timestep from the model's `timestep` tensor input, but this graph has none "
             "(a Python number passed as timestep is baked into the graph as a constant). Pass the timestep as a "
             "tensor, or give the cache config a current_timestep_callback.")
     return None
+
+
+def name_patterns(config: PABConfig) -> tuple[str, ...]:
+    """Module names decide kinds ("temporal"), attention-like modules and, under diffusers' rule, the layers."""
+    identifiers = ([i for kind in ("spatial", "temporal", "cross") for i in config.identifiers(kind)]
+                   if config.classification == "diffusers" else [])
+    return (*NAME_PATTERNS, *identifiers)
 
 
 def plan_stage(tags: TagResult, config: PABConfig) -> Plan:

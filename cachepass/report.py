@@ -10,6 +10,7 @@ model; `cachepass dump` writes the same tables to files.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from torch import nn
 
 from .api import compiled_graphs
 from .plan import Plan, StepDecision, variant_name
+from .scope import renamed
 from .tag import AttentionSite, Rejection
 
 
@@ -93,8 +95,18 @@ def report(model: nn.Module) -> Report:
 
 
 def graph_report(graph: Any, owners: set[int] | None = None) -> GraphReport:
-    """Every runtime graph reports itself: `report(owner_ids)` (dispatch.GraphRuntime and UncachedGraph)."""
-    return graph.report(owners)
+    """Every runtime graph reports itself: `report(owner_ids)` (dispatch.GraphRuntime and UncachedGraph). A
+    graph of one block (scope.py) lists its layers once per instance that ran it, as the whole model would."""
+    reported = graph.report(owners)
+    paths = graph.instance_paths(owners) if hasattr(graph, "instance_paths") else []
+    lead = getattr(graph.captured, "prefix", "")
+    if not paths or not lead:
+        return reported
+    sites = tuple(dataclasses.replace(site, name=renamed(site.name, lead, path)) for path in paths
+                  for site in reported.sites)
+    rejected = tuple(dataclasses.replace(r, where=renamed(r.where, lead, path)) for path in paths
+                     for r in reported.rejected)
+    return dataclasses.replace(reported, sites=sites, rejected=rejected)
 
 
 def tag_table(sites: Sequence[AttentionSite], rejected: Sequence[Rejection] = (), fmt: str = "simple") -> str:

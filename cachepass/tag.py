@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 _ATTENTION_NAME = re.compile(r"attn|attention", re.IGNORECASE)
 _TEMPORAL_NAME = re.compile(r"temporal", re.IGNORECASE)
+NAME_PATTERNS = ("(?i)attn|attention", "(?i)temporal")  # what tagging reads from module names (scope.py)
 _CALL_OPS = ("call_function", "call_method", "call_module")
 
 

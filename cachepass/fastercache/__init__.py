@@ -22,6 +22,7 @@ from torch import fx
 from ..config import BackendOptions
 from ..errors import ConfigError
 from ..methods import Uncached
+from ..tag import NAME_PATTERNS
 from .capture import FCCapture, capture_fastercache
 from .config import FCConfig, from_diffusers
 from .dispatch import FasterCacheGraph
@@ -54,7 +55,14 @@ def tag_stage(captured: FCCapture, config: FCConfig) -> FCTagged:
 
 
 def check_stage(captured: FCCapture, tagged: FCTagged, config: FCConfig) -> Uncached | None:
-    if config.current_timestep_callback is None and captured.full.timestep_input is None:
+    if captured.full.prefix and not config.guidance_distilled:
+        raise ConfigError(
+            f"cachepass FasterCache: this graph holds one block ({captured.full.prefix} and every other instance of "
+            f"its class: regional compilation, compile_repeated_blocks, or a graph break inside the block), but "
+            f"skipping the unconditional branch acts on the whole model's output. Compile the whole transformer "
+            f"(torch.compile(transformer, backend='cachepass', fullgraph=True, options={{'cache': ...}})), or, for a "
+            f"guidance-distilled model, set is_guidance_distilled=True (cachepass.FCConfig(guidance_distilled=True)).")
+    if config.current_timestep_callback is None and not captured.full.has_timestep:
         raise ConfigError(
             "cachepass FasterCache reads the current timestep from the model's `timestep` tensor input, but this "
             "graph has none (a Python number passed as timestep is baked into the graph as a constant). Pass the "
@@ -63,8 +71,15 @@ def check_stage(captured: FCCapture, tagged: FCTagged, config: FCConfig) -> Unca
         return Uncached("no cacheable attention",
                         f"cachepass: FasterCache found no attention to extrapolate in this graph "
                         f"({len(tagged.tags.result.sites)} attention sites) and the model is guidance-distilled; "
-                        f"compiling it without caching. Set TORCH_LOGS='+cachepass' to see why.")
+                        f"compiling it without caching. Set TORCH_LOGS='+cachepass' to see why.",
+                        quiet=bool(captured.full.prefix) and not tagged.tags.result.sites)
     return None
+
+
+def name_patterns(config: FCConfig) -> tuple[str, ...]:
+    identifiers = ([*config.spatial_identifiers, *config.temporal_identifiers]
+                   if config.classification == "diffusers" else [])
+    return (*NAME_PATTERNS, *identifiers)
 
 
 def plan_stage(tagged: FCTagged, config: FCConfig) -> FCPlan:

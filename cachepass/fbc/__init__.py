@@ -37,6 +37,10 @@ def check_stage(captured: CapturedGraph, stack: BlockStack, config: FBCConfig) -
     return None
 
 
+def name_patterns(config: Any) -> tuple[str, ...]:
+    return ()  # refuses graphs of one block (scope.refuse_block_graph)
+
+
 def plan_stage(stack: BlockStack, config: FBCConfig) -> FBCPlan:
     return make_plan(stack, config)
 

@@ -32,6 +32,7 @@ from torch import fx, nn
 
 from ..capture import CapturedGraph, ModuleInfo
 from ..errors import ConfigError
+from ..scope import refuse_block_graph
 from ..tag import TensorSpec, _is_size_expression, tensor_spec
 from .config import FBCConfig
 
@@ -94,6 +95,8 @@ class BlockStack:
 
 
 def tag_blocks(captured: CapturedGraph, config: FBCConfig) -> BlockStack:
+    refuse_block_graph(captured, type(config).__name__.removesuffix("Config"),
+                       "it decides per step whether to skip the blocks after the first, across the whole stack")
     graph = captured.gm.graph
     nodes = {n.name: n for n in graph.nodes}
     lists, found_by = _block_lists(captured, config)

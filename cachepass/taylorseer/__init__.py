@@ -49,6 +49,10 @@ def check_stage(captured: CapturedGraph, tags: TSTags, config: TSConfig) -> Unca
                     f"either); compiling without caching. Pass cache_identifiers, {hint}.")
 
 
+def name_patterns(config: Any) -> tuple[str, ...]:
+    return ()  # refuses graphs of one block (scope.refuse_block_graph)
+
+
 def plan_stage(tags: TSTags, config: TSConfig) -> TSPlan:
     return TSPlan(config)
 

@@ -17,6 +17,7 @@ import torch
 
 from ..capture import CapturedGraph
 from ..errors import ConfigError
+from ..scope import refuse_block_graph
 from ..tag import TensorSpec, _is_size_expression, _regions, tensor_spec
 from .config import TSConfig
 
@@ -46,6 +47,8 @@ class TSTags:
 
 
 def tag_modules(captured: CapturedGraph, config: TSConfig) -> TSTags:
+    refuse_block_graph(captured, "TaylorSeer", "its step counters and generation detection are not yet kept per "
+                                               "model step across block graphs")
     inactive, active = config.patterns()
     regions = _regions(captured.gm.graph)
     matched = []

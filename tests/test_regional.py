@@ -1,0 +1,207 @@
+"""Regional compilation: `transformer.compile_repeated_blocks(backend="cachepass", ...)` compiles each block
+class on its own (one graph serves every instance). cachepass names every layer by its full path in the
+model, keeps a state per block instance and reads the timestep once per model step: outputs equal diffusers'
+hooks on an eager copy, and the report lists the layers the whole-model compile caches."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import torch
+from diffusers import FasterCacheConfig, FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
+from diffusers.hooks import HookRegistry, apply_faster_cache
+from families import build_family
+from fbc_helpers import count_host_reads
+from helpers import TIMESTEPS_12, HookedReference, max_diff
+
+import cachepass
+from cachepass.scope import renamed
+
+FAMILIES = ("wan", "flux", "hunyuanvideo")
+
+
+class Clock:
+    """The pipeline's current timestep (0..1000), counting how often the runtime asks for it."""
+
+    def __init__(self) -> None:
+        self.t: float | None = None
+        self.calls = 0
+
+    def __call__(self) -> float | None:
+        self.calls += 1
+        return self.t
+
+
+def pab_config(clock: Clock, **changes) -> PyramidAttentionBroadcastConfig:
+    return PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2,
+                                           spatial_attention_timestep_skip_range=(100, 800),
+                                           current_timestep_callback=clock, **changes)
+
+
+def fc_config(clock: Clock) -> FasterCacheConfig:
+    return FasterCacheConfig(spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(-1, 681),
+                             current_timestep_callback=clock, attention_weight_callback=lambda _: 0.4,
+                             is_guidance_distilled=True)
+
+
+class FCReference:
+    """diffusers' FasterCache hooks on an eager copy (config copied: apply_faster_cache fills it in)."""
+
+    def __init__(self, demo, config, clock: Clock) -> None:
+        self.demo, self.clock = demo, clock
+        self.module = copy.deepcopy(demo.module)
+        apply_faster_cache(self.module, copy.copy(config))
+
+    def reset(self) -> None:
+        HookRegistry.check_if_exists_or_initialize(self.module).reset_stateful_hooks()
+
+    def __call__(self, t: float) -> torch.Tensor:
+        with torch.no_grad():
+            return self.demo(self.module, t)
+
+
+def regional(demo, config, compiler: str = "inductor"):
+    module = copy.deepcopy(demo.module)
+    module.compile_repeated_blocks(backend="cachepass", fullgraph=True,
+                                   options={"cache": config, "compiler": compiler})
+    return module
+
+
+def cached_layers(model) -> set[str]:
+    return {site.name for graph in cachepass.report(model).graphs for site in graph.sites if site.cached}
+
+
+def reused_layers(model, step: int) -> set[str]:
+    """The layers every block instance read from its cache at `step` of its current generation (PAB)."""
+    reused = set()
+    for graph in cachepass.compiled_graphs(model):
+        for owner, state in graph.states():
+            path = graph.path_of(owner)
+            record = [r for r in state.history if r.generation == state.generation][step]
+            reused |= {renamed(s.name, graph.captured.prefix, path) for s in graph.tags.cached_sites
+                       if s.cache_kind in record.reused}
+    return reused
+
+
+def run(demo, module, clock: Clock, timesteps=TIMESTEPS_12) -> list[torch.Tensor]:
+    outputs = []
+    with torch.no_grad():
+        for t in timesteps:
+            clock.t = t
+            outputs.append(demo(module, t))
+    return outputs
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("method", ["pab", "fastercache"])
+def test_regional_compile_matches_diffusers_hooks_and_the_whole_model_compile(family, method):
+    demo = build_family(family)
+    clock = Clock()
+    config = pab_config(clock) if method == "pab" else fc_config(clock)
+    reference = HookedReference(demo, config) if method == "pab" else FCReference(demo, config, clock)
+    blocks = regional(demo, config)
+    whole = torch.compile(copy.deepcopy(demo.module), backend="cachepass", fullgraph=True,
+                          options={"cache": config, "compiler": "eager"})
+    uncached = run(demo, demo.module, clock)
+    for generation in range(2):  # the second must not read the first one's caches
+        reference.reset()
+        start = len(getattr(reference, "computed", []))
+        ours = run(demo, blocks, clock)
+        theirs = []
+        for t in TIMESTEPS_12:
+            clock.t = t
+            theirs.append(reference(t))
+        differs = 0
+        for step, t in enumerate(TIMESTEPS_12):
+            assert max_diff(ours[step], theirs[step]) <= 1e-5, f"generation {generation} step {step} t={t:g}"
+            differs += max_diff(ours[step], uncached[step]) > 1e-5
+            if method == "pab":
+                assert reused_layers(blocks, step) == reference.reused(start + step), f"gen {generation} step {step}"
+        assert differs, "no step reused anything: the test would pass without caching"
+    run(demo, whole, clock)
+    assert cached_layers(blocks) == cached_layers(whole)
+    if method == "pab":
+        assert cached_layers(blocks) == set(reference.hooked)
+    assert len({p for g in cachepass.compiled_graphs(blocks) for p in g.instance_paths()}) >= 2
+
+
+def test_one_graph_serves_every_instance_with_a_state_each_and_one_timestep_read_per_step():
+    demo = build_family("wan")  # two WanTransformerBlocks
+    clock = Clock()
+    blocks = regional(demo, pab_config(clock))
+    run(demo, blocks, clock)
+    graphs = [g for g in cachepass.compiled_graphs(blocks) if g.cached]
+    assert len(graphs) == 1 and graphs[0].instance_paths() == ["blocks.0", "blocks.1"]
+    assert len(graphs[0].states()) == 2  # one per instance
+    clock.calls = 0
+    run(demo, blocks, clock)
+    assert clock.calls == len(TIMESTEPS_12), "the callback must be read once per model step, not once per block"
+
+
+def test_a_second_model_served_by_the_same_graph_gets_its_own_names_and_states():
+    demo = build_family("wan")
+    clock = Clock()
+    config = pab_config(clock)
+    first, second = regional(demo, config), regional(demo, config)  # the second hits Dynamo's cache of the first
+    reference = HookedReference(demo, config)
+    run(demo, first, clock)
+    ours, theirs = run(demo, second, clock), [reference(t) for t in TIMESTEPS_12]
+    assert all(max_diff(a, b) <= 1e-5 for a, b in zip(ours, theirs))
+    assert cached_layers(second) == cached_layers(first) == {"blocks.0.attn1", "blocks.1.attn1"}
+    graphs = [g for g in cachepass.compiled_graphs(second) if g.cached]
+    assert len(graphs) == 1 and len(graphs[0].states()) == 4  # two instances in each model
+
+
+def test_cachepass_config_reads_the_models_own_timestep_once_per_step(monkeypatch):
+    """cachepass.PABConfig without a callback: the model's `timestep` reaches the block graphs through a
+    pre-hook on the model, read once per step (counted against the same model compiled by plain Inductor)."""
+    demo = build_family("wan")
+    layers = {"blocks.0.attn1": (2, (100, 800)), "blocks.1.attn1": (2, (100, 800))}
+    reference = HookedReference(demo, layers=layers)
+    blocks = regional(demo, cachepass.PABConfig(spatial_skip=2, cross_skip=None))
+    plain = copy.deepcopy(demo.module)
+    plain.compile_repeated_blocks(backend="inductor", fullgraph=True)
+    clock = Clock()
+    for generation in range(2):
+        reference.reset()
+        ours, theirs = run(demo, blocks, clock), [reference(t) for t in TIMESTEPS_12]
+        assert all(max_diff(a, b) <= 1e-5 for a, b in zip(ours, theirs)), f"generation {generation}"
+    run(demo, plain, clock)
+    reads = count_host_reads(monkeypatch)
+    with torch.compiler.set_stance("fail_on_recompile"):
+        run(demo, plain, clock)
+        baseline = len(reads)
+        run(demo, blocks, clock)
+    assert len(reads) - 2 * baseline == len(TIMESTEPS_12)
+
+
+def test_instances_the_name_rules_tell_apart_get_runtimes_of_their_own():
+    """diffusers' identifiers naming one block: blocks.0.attn1 is cached, blocks.1.attn1 is not, from one graph."""
+    demo = build_family("wan")
+    clock = Clock()
+    config = pab_config(clock, spatial_attention_block_identifiers=(r"blocks\.0\.",))
+    reference = HookedReference(demo, config)
+    assert reference.hooked == ["blocks.0.attn1"]
+    blocks = regional(demo, config, compiler="eager")
+    ours, theirs = run(demo, blocks, clock), [reference(t) for t in TIMESTEPS_12]
+    assert all(max_diff(a, b) <= 1e-5 for a, b in zip(ours, theirs))
+    assert cached_layers(blocks) == {"blocks.0.attn1"}
+
+
+@pytest.mark.parametrize("config, message", [
+    (FirstBlockCacheConfig(threshold=0.1), "it decides per step whether to skip the blocks after the first"),
+    (cachepass.MagConfig(calibrate=True), "it decides per step whether to skip the blocks after the first"),
+    (cachepass.TSConfig(), "TaylorSeer: this graph holds one block (blocks.0"),
+    (FasterCacheConfig(spatial_attention_block_skip_range=2, current_timestep_callback=lambda: 500.0),
+     "skipping the unconditional branch acts on the whole model's output"),
+])
+def test_methods_that_need_the_whole_model_refuse_a_block_graph_naming_the_fix(config, message):
+    demo = build_family("wan")
+    blocks = copy.deepcopy(demo.module)
+    blocks.compile_repeated_blocks(backend="cachepass", fullgraph=True, options={"cache": config})
+    with pytest.raises(Exception, match=re.escape(message)) as raised, torch.no_grad():
+        demo(blocks, 999.0)
+    assert isinstance(getattr(raised.value, "inner_exception", raised.value), cachepass.ConfigError)
+    assert "torch.compile(transformer" in str(raised.value)
