@@ -82,22 +82,25 @@ def variant_module(root: fx.GraphModule, graph: fx.Graph, class_name: str) -> fx
 # variant compiled after the freeze whose guards would go unchecked.
 
 
+#
+# Runtime asserts are not guards: the ShapeEnv defers an assert only when it involves unbacked symbols (sizes
+# read from data inside a graph, e.g. Framepack's text length from `.item()`), and Inductor emits each one in
+# the code of the graph that binds its symbols, from the ShapeEnv's deferred asserts as they stand when that
+# graph is lowered (torch/_inductor/graph.py, NOTE [Codegen runtime asserts in Inductor]). A variant compiled
+# after the freeze checks its own; only `ShapeEnv.guards` go unchecked, and only they are counted.
 @dataclass(frozen=True)
 class GuardMark:
-    """Where a ShapeEnv's guards and runtime asserts stood before a compile (env None: no ShapeEnv)."""
+    """Where a ShapeEnv's guards stood before a compile (env None: no ShapeEnv)."""
 
     env: Any
     guards: int
-    asserts: int
     frozen: bool  # Dynamo has built the frame's guards: anything added now goes unchecked
 
     def added(self) -> tuple[str, ...]:
-        """The guards and runtime asserts added since the mark, as text."""
+        """The guards added since the mark, as text."""
         if self.env is None:
             return ()
-        guards = tuple(str(g.expr) for g in self.env.guards[self.guards:])
-        asserts = self.env.num_deferred_runtime_asserts - self.asserts  # kept by symbol, not in order: counted
-        return guards + ((f"{asserts} runtime assert(s)",) if asserts else ())
+        return tuple(str(g.expr) for g in self.env.guards[self.guards:])
 
 
 def mark_guards(example_inputs: Sequence[Any]) -> GuardMark:
@@ -106,5 +109,5 @@ def mark_guards(example_inputs: Sequence[Any]) -> GuardMark:
     mode = detect_fake_mode(list(example_inputs))
     env = mode.shape_env if mode is not None else None
     if env is None:
-        return GuardMark(None, 0, 0, False)
-    return GuardMark(env, len(env.guards), env.num_deferred_runtime_asserts, bool(env.frozen))
+        return GuardMark(None, 0, False)
+    return GuardMark(env, len(env.guards), bool(env.frozen))

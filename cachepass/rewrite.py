@@ -47,7 +47,7 @@ from .dynamo_meta import variant_module
 from .errors import located
 from .parallel import is_removable_wait
 from .plan import VariantKey, variant_name
-from .tag import AttentionSite, TagResult, TensorSpec
+from .tag import AttentionSite, TagResult, TensorSpec, size_sources
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,8 @@ def build_variant(captured: CapturedGraph, tags: TagResult, reuse: VariantKey) -
     reads = tuple(s for site in tags.cached_sites if site.cache_kind in reuse for s in slots[site.name])
     writes = tuple(s for site in tags.cached_sites if site.cache_kind not in reuse for s in slots[site.name])
 
-    _insert_reads(graph, nodes, reads)
+    placeholders = _insert_reads(graph, nodes, reads)
+    rebuild_sizes(graph, nodes, [s for s in tags.cached_sites if s.cache_kind in reuse], placeholders)
     _append_writes(graph, nodes, writes)
     before = len(graph.nodes)
     eliminate_dead_code(graph)
@@ -113,7 +114,7 @@ def build_variant(captured: CapturedGraph, tags: TagResult, reuse: VariantKey) -
     _check_attention_removed(graph, tags, reuse)
 
     gm = variant_module(captured.gm, graph, f"Variant_{variant_name(reuse).replace('-', '_')}")
-    example_inputs = (*captured.example_inputs(), *(nodes[s.node].meta["example_value"] for s in reads))
+    example_inputs = (*captured.example_inputs(), *(placeholders[s.node].meta["example_value"] for s in reads))
     variant = Variant(reuse, gm, reads, writes, example_inputs, before - len(graph.nodes))
     logger.debug("rewrite: variant %s reads %d and writes %d cache tensors, removed %d nodes",
                  variant.name, len(reads), len(writes), variant.nodes_removed)
@@ -136,7 +137,7 @@ def is_impure(node: fx.Node) -> bool:
     `_vmap_decrement_nesting` (flex attention's mask building). So only pure tensor computations --
     nodes whose value is a tensor or a tuple of tensors, not produced in place -- may be removed. A
     collective's wait whose value nothing uses may go too (parallel.py)."""
-    if is_removable_wait(node):
+    if is_removable_wait(node) or is_size_arithmetic(node):
         return False
     if node.is_impure():
         return True
@@ -149,6 +150,64 @@ def is_impure(node: fx.Node) -> bool:
     if (name.endswith("_") and not name.endswith("__")) or "out" in node.kwargs:
         return True
     return not _is_tensor_value(node.meta.get("example_value"))
+
+
+_SIZE_FUNCTIONS = frozenset({
+    torch.ops.aten.sym_size.int, torch.ops.aten.sym_stride.int, torch.ops.aten.sym_numel.default,
+    torch.ops.aten.sym_storage_offset.default, torch.sym_sum, torch.sym_max, torch.sym_min, torch.sym_not,
+    torch.sym_int, torch.sym_float, torch.sym_ite, operator.add, operator.sub, operator.mul, operator.floordiv,
+    operator.truediv, operator.mod, operator.pow, operator.neg, operator.pos, operator.abs, operator.eq, operator.ne,
+    operator.lt, operator.le, operator.gt, operator.ge, operator.and_, operator.or_, operator.not_})
+_SIZE_METHODS = frozenset({"size", "stride", "dim", "numel", "storage_offset"})
+
+
+def is_size_arithmetic(node: fx.Node) -> bool:
+    """Arithmetic on sizes (no tensor in, a number out): free of side effects, removable when unused."""
+    if not isinstance(node.meta.get("example_value"), (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool)):
+        return False
+    if node.op == "call_method":
+        return node.target in _SIZE_METHODS
+    return node.op == "call_function" and node.target in _SIZE_FUNCTIONS and not any(
+        isinstance(a.meta.get("example_value"), torch.Tensor) for a in node.all_input_nodes
+        if node.target not in (torch.ops.aten.sym_size.int, torch.ops.aten.sym_stride.int,
+                               torch.ops.aten.sym_numel.default, torch.ops.aten.sym_storage_offset.default))
+
+
+_ASSERTS = frozenset({torch.ops.aten._assert_scalar.default, torch._check, torch._check_is_size})
+
+
+def _drop_asserts_on_dead_values(graph: fx.Graph) -> None:
+    """A runtime assert Dynamo put on a size that only a removed region computed checks nothing any more: it
+    goes (its size would otherwise keep the region alive). One whose sizes stay computed stays."""
+    asserts = [n for n in graph.nodes if n.op == "call_function" and n.target in _ASSERTS]
+    if not asserts:
+        return
+    roots = [n for n in graph.nodes if n.op == "output" or (n not in asserts and is_impure(n))]
+    live: set[fx.Node] = set()
+    while roots:
+        node = roots.pop()
+        if node not in live:
+            live.add(node)
+            roots.extend(node.all_input_nodes)
+    for node in asserts:
+        if any(source not in live for source in _size_sources(node)):
+            graph.erase_node(node)
+
+
+def _size_sources(node: fx.Node) -> set[fx.Node]:
+    """The values an assert's sizes come from: its inputs, followed back through size arithmetic (a tensor's
+    size to the tensor)."""
+    found, todo, seen = set(), list(node.all_input_nodes), set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if is_size_arithmetic(current):
+            todo.extend(current.all_input_nodes)
+        else:
+            found.add(current)
+    return found
 
 
 def eliminate_dead_code(graph: fx.Graph) -> None:
@@ -164,6 +223,7 @@ def eliminate_dead_code(graph: fx.Graph) -> None:
     a storage is read from the FakeTensors Dynamo recorded (`meta["example_value"]`), not guessed from op
     names: `.data`, views and `.to` that return self all share it there (CogVideoX fills
     `joint_pos_embedding.data[:, n:]` and reads `joint_pos_embedding` afterwards: that write stays)."""
+    _drop_asserts_on_dead_values(graph)
     while True:
         graph.eliminate_dead_code(is_impure_node=is_impure)
         dead = _dead_writes(graph)
@@ -246,26 +306,99 @@ def _is_tensor_value(value: object) -> bool:
     return isinstance(value, torch.Tensor)
 
 
-def _insert_reads(graph: fx.Graph, nodes: dict[str, fx.Node], reads: tuple[CacheSlot, ...]) -> None:
+def _insert_reads(graph: fx.Graph, nodes: dict[str, fx.Node], reads: tuple[CacheSlot, ...]) -> dict[str, fx.Node]:
+    """A placeholder in place of each read slot's output node; returns output node name -> placeholder."""
     last_placeholder = list(graph.find_nodes(op="placeholder"))[-1]
+    made = {}
     for slot in reads:
         with located(module=slot.site, node=slot.node):
             original = nodes[slot.node]
             with graph.inserting_after(last_placeholder):
                 placeholder = graph.placeholder(slot.read_name)
-            placeholder.meta["example_value"] = original.meta["example_value"]
+            placeholder.meta["example_value"] = read_example(original.meta["example_value"])
             original.replace_all_uses_with(placeholder)
-            last_placeholder = placeholder
+            last_placeholder = made[slot.node] = placeholder
+    return made
+
+
+def rebuild_sizes(graph: fx.Graph, nodes: dict[str, fx.Node], sites: list[AttentionSite],
+                  replaced: dict[str, fx.Node]) -> None:
+    """Rebuild the symbolic sizes the reused `sites` hand on (NOTE [Symbolic sizes a region hands on], tag.py)
+    from the values that replace their outputs (`replaced`: output name -> node) and values before them."""
+    for site in sites:
+        for name in site.rebuilt:
+            with located(module=site.name, node=name):
+                original = nodes[name]
+                sources = size_sources(original, [nodes[o] for o in site.outputs], nodes[site.region[0]])
+                if sources is None:  # tag checked it on the same graph
+                    raise RuntimeError(f"cannot rebuild the symbolic size {name} of {site.name}")
+                with graph.inserting_before(original):
+                    value = _materialize(graph, original.meta["example_value"].node.expr,
+                                         {symbol: (replaced.get(source) or nodes[source], dim)
+                                          for symbol, (source, dim) in sources.items()})
+                original.replace_all_uses_with(value)
+
+
+def _materialize(graph: fx.Graph, expr: Any, sources: dict[str, tuple[fx.Node, int | None]]) -> Any:
+    """FX nodes computing a sum of products of symbols and integers."""
+    import sympy
+
+    if isinstance(expr, sympy.Integer):
+        return int(expr)
+    if isinstance(expr, sympy.Symbol):
+        node, dim = sources[str(expr)]
+        if dim is None:
+            return node
+        size = graph.call_function(torch.ops.aten.sym_size.int, (node, dim))
+        size.meta["example_value"] = node.meta["example_value"].shape[dim]
+        return size
+    combine = operator.add if isinstance(expr, sympy.Add) else operator.mul
+    value = None
+    for arg in expr.args:
+        term = _materialize(graph, arg, sources)
+        if value is None:
+            value = term
+            continue
+        node = graph.call_function(combine, (value, term))
+        node.meta["example_value"] = combine(_example(value), _example(term))
+        value = node
+    return value
+
+
+def _example(value: Any) -> Any:
+    return value.meta["example_value"] if isinstance(value, fx.Node) else value
 
 
 def _append_writes(graph: fx.Graph, nodes: dict[str, fx.Node], writes: tuple[CacheSlot, ...]) -> None:
     output = graph.output_node()
     results = output.args[0]
     results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
+    written = []
     for slot in writes:
         with located(module=slot.site, node=slot.node):
-            nodes[slot.node]._rename(slot.write_name)
-    output.args = (results + tuple(nodes[s.node] for s in writes),)
+            node = nodes[slot.node]
+            value = node.meta["example_value"]
+            if read_example(value) is not value:  # stored contiguous: see read_example
+                with graph.inserting_after(node):
+                    node = graph.call_method("contiguous", (node,))
+                node.meta["example_value"] = read_example(value)
+            node._rename(slot.write_name)
+            written.append(node)
+    output.args = (results + tuple(written),)
+
+
+def read_example(value: Any) -> Any:
+    """The FakeTensor a cache read placeholder gets: the output's own, unless its strides use sizes its shape
+    does not (a slice of a tensor whose length was read from data: Framepack's text). A graph binds sizes from
+    its inputs' shapes, so such a tensor is stored and read contiguous."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    shape_symbols = set().union(*(s.node.expr.free_symbols for s in value.shape if isinstance(s, torch.SymInt)))
+    stride_symbols = set().union(*(s.node.expr.free_symbols for s in value.stride() if isinstance(s, torch.SymInt)))
+    if stride_symbols <= shape_symbols:
+        return value
+    with value.fake_mode:
+        return torch.empty(value.shape, dtype=value.dtype, device=value.device)
 
 
 def _check_attention_removed(graph: fx.Graph, tags: TagResult, reuse: VariantKey) -> None:

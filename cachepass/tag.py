@@ -67,6 +67,9 @@ class AttentionSite:
     outputs: tuple[str, ...]  # region nodes used outside the region
     attention_calls: tuple[str, ...]  # attention kernel nodes in the region
     output_specs: tuple[TensorSpec, ...]
+    # symbolic sizes the region computes from its own tensors and later code uses (Framepack's `sym_sum` of a
+    # text length read from data): not cached, rebuilt in reuse variants (rewrite.rebuild_sizes)
+    rebuilt: tuple[str, ...] = ()
 
     @property
     def cached(self) -> bool:
@@ -263,10 +266,18 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
     if not outputs:
         rejected.append(Rejection(name, "no output of the module is used; nothing to cache"))
         return None
+    sizes = [n for n in outputs if isinstance(n.meta.get("example_value"), torch.SymInt)]
+    outputs = [n for n in outputs if n not in sizes]
     non_tensor = [n.name for n in outputs if not isinstance(n.meta.get("example_value"), torch.Tensor)]
     if non_tensor:
         rejected.append(Rejection(name, f"module outputs {non_tensor} are not tensors; only tensor outputs "
                                         f"can be cached"))
+        return None
+    unbuildable = [f"{n.name} = {n.meta['example_value'].node.expr}" for n in sizes
+                   if size_sources(n, outputs, region[0]) is None]
+    if unbuildable:
+        rejected.append(Rejection(name, f"module outputs symbolic sizes {unbuildable} that cannot be rebuilt from the "
+                                        f"cached outputs' sizes or sizes known before the module"))
         return None
     calls = [n for n in region if is_attention_call(n)]
     params = {i.name for i in captured.inputs_with_role("parameter", "buffer", "attribute")}
@@ -288,7 +299,53 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
         outputs=tuple(n.name for n in outputs),
         attention_calls=tuple(n.name for n in calls),
         output_specs=tuple(tensor_spec(n.meta["example_value"]) for n in outputs),
+        rebuilt=tuple(n.name for n in sizes),
     )
+
+
+# NOTE [Symbolic sizes a region hands on]
+# With sizes read from data (Framepack at batch 1 cuts the text to `mask.sum()` tokens), Dynamo binds an
+# unbacked symbol for every size a slice produces, and code after an attention module may use one its region
+# computed from its own tensors (`sym_sum` of the two halves' lengths, for runtime asserts). A reuse variant
+# removes the region, so such a value is rebuilt from what is still there: the sizes of the cached outputs
+# (the read placeholders carry the same symbols) and the values computed before the module. `size_sources`
+# finds, for every symbol of the expression, a node and dimension that hold it; a size it cannot place refuses
+# the layer at tag time, with the expression in the reason.
+def size_sources(node: fx.Node, outputs: list[fx.Node], region_start: fx.Node) -> dict[str, tuple[str, int | None]] | None:
+    """{symbol: (node name, dimension or None for a SymInt node)} for the symbols of `node`'s symbolic value,
+    from the cached `outputs` or from nodes before the region; None when one cannot be found or the expression
+    is not a sum of products of symbols and integers."""
+    expr = node.meta["example_value"].node.expr
+    if not _is_polynomial(expr):
+        return None
+    wanted = {str(s) for s in expr.free_symbols}
+    found: dict[str, tuple[str, int | None]] = {}
+    for candidate in [*outputs, *_before(region_start)]:
+        value = candidate.meta.get("example_value")
+        dims = list(enumerate(value.shape)) if isinstance(value, torch.Tensor) else [(None, value)]
+        for dim, size in dims:
+            if isinstance(size, torch.SymInt) and str(size.node.expr) in wanted - found.keys():
+                found[str(size.node.expr)] = (candidate.name, dim)
+        if len(found) == len(wanted):
+            return found
+    return found if len(found) == len(wanted) else None
+
+
+def _before(node: fx.Node) -> list[fx.Node]:
+    """The nodes before `node`, nearest first."""
+    found, current = [], node.prev
+    while current.op != "root":
+        found.append(current)
+        current = current.prev
+    return found
+
+
+def _is_polynomial(expr: object) -> bool:
+    import sympy
+
+    if isinstance(expr, (sympy.Symbol, sympy.Integer)):
+        return True
+    return isinstance(expr, (sympy.Add, sympy.Mul)) and all(_is_polynomial(a) for a in expr.args)
 
 
 def _is_size_expression(node: fx.Node, members: set[fx.Node]) -> bool:

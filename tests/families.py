@@ -197,6 +197,29 @@ def mochi() -> DemoModel:
     return DemoModel("mochi", "tiny", module, _maker(15, shapes, extra))
 
 
+def framepack() -> DemoModel:
+    """HunyuanVideoFramepack as diffusers' pipeline test builds it (history latents, image projection). At batch 1
+    its forward cuts the text to `mask.sum()` tokens: a graph break without fullgraph, sizes read from data
+    (unbacked symbols) with it. Frame indices are 1-D, as the pipeline passes them. Not in FAMILIES: its own tests."""
+    from diffusers import HunyuanVideoFramepackTransformer3DModel
+
+    module = HunyuanVideoFramepackTransformer3DModel(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=10, num_layers=1, num_single_layers=1,
+        num_refiner_layers=1, patch_size=2, patch_size_t=1, guidance_embeds=True, text_embed_dim=16,
+        pooled_projection_dim=8, rope_axes_dim=(2, 4, 4), image_condition_type=None, has_image_proj=True,
+        image_proj_dim=32, has_clean_x_embedder=True).eval()
+
+    def extra(batch: int) -> dict[str, Any]:
+        return {"encoder_attention_mask": _text_mask(batch, 7, 5), "guidance": torch.full((batch,), 6.0),
+                "indices_latents": torch.arange(0, 3), "indices_latents_clean": torch.arange(3, 6),
+                "indices_latents_history_2x": torch.arange(6, 8), "indices_latents_history_4x": torch.arange(8, 24)}
+
+    shapes = {"hidden_states": (4, 3, 8, 8), "encoder_hidden_states": (7, 16), "pooled_projections": (8,),
+              "image_embeds": (3, 32), "latents_clean": (4, 3, 8, 8), "latents_history_2x": (4, 2, 8, 8),
+              "latents_history_4x": (4, 16, 8, 8)}
+    return DemoModel("framepack", "tiny", module, _maker(17, shapes, extra))
+
+
 def wan() -> DemoModel:
     """Wan 2.1 T2V: self attention with RoPE, cross attention to text, under `blocks`."""
     from diffusers import WanTransformer3DModel
