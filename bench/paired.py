@@ -42,6 +42,7 @@ class Paired:
     loops: dict[str, list[float]]  # loop seconds of each configuration, one per round
     ideal: dict[str, list[float]]  # cachepass: each loop's variants timed inside it, plus the loop work
     ideal_alone: dict[str, list[float]]  # cachepass: the variants timed alone right after each loop
+    runtime: dict[str, list[float]]  # cachepass: its runtime's own seconds in each loop (bench/ideal.py)
 
 
 def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler: str) -> Paired:
@@ -53,6 +54,7 @@ def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler
              for name in names if CONFIGURATIONS[name].cachepass}
     ideal: dict[str, list[float]] = {name: [] for name in alone}
     ideal_alone: dict[str, list[float]] = {name: [] for name in alone}
+    runtime: dict[str, list[float]] = {name: [] for name in alone}
 
     def record() -> None:
         for variants in alone.values():
@@ -62,6 +64,7 @@ def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler
     def sample(name: str) -> None:  # right after the loop, so that both see the same machine state
         if name in alone:
             alone[name].sample()
+            runtime[name].append(alone[name].take_in_loop_runtime_seconds())
             ideal[name].append(alone[name].take_in_loop_ideal_seconds())
             ideal_alone[name].append(alone[name].latest_ideal_seconds())
 
@@ -69,7 +72,7 @@ def paired_loops(workload_name: str, names: Sequence[str], rounds: int, compiler
     timing = time_in_turn(demos[names[0]], modules, timesteps, rounds, workload.guidance, record, sample)
     for name in alone:
         _check_ran(name, modules[name], len(timesteps) * (rounds + 2))  # warm-up, recording, rounds
-    return Paired({name: timing.seconds(name) for name in names}, ideal, ideal_alone)
+    return Paired({name: timing.seconds(name) for name in names}, ideal, ideal_alone, runtime)
 
 
 def _check_ran(name: str, module: Any, calls: int) -> None:

@@ -185,6 +185,12 @@ def _attach_paired(results: list[dict[str, Any]], workload: str, paired: dict[st
             result["ideal_loop_seconds"] = statistics.median(paired["ideal"][name])
             result["efficiency"] = median_ratio(paired["ideal"][name], loops)
             result["efficiency_alone"] = median_ratio(paired["ideal_alone"][name], loops)
+            if paired.get("runtime", {}).get(name):
+                steps = result["steps"]
+                result["runtime_ms_per_step"] = 1000 * statistics.median(paired["runtime"][name]) / steps
+                result["dynamo_ms_per_step"] = 1000 * statistics.median(
+                    (loop - ideal) / steps for loop, ideal in zip(loops, paired["ideal"][name])
+                ) - result["runtime_ms_per_step"]
 
 
 def add_quality(results: list[dict[str, Any]], out: Path) -> None:
@@ -244,16 +250,19 @@ def table(results: list[dict[str, Any]]) -> str:
                      _num(r["rel_l2_vs_uncached"], ".1e"), _num(r["psnr_vs_uncached"], ".1f"),
                      _num(r["max_diff_vs_hook"], ".1e"), _steps(r), _num(r.get("host_reads"), "d"),
                      (r.get("fullgraph") or "-").split(":")[0],
-                     "-" if r["efficiency"] is None else f"{r['ideal_loop_seconds']:.3f} ({r['efficiency']:.2f})"))
+                     "-" if r["efficiency"] is None else f"{r['ideal_loop_seconds']:.3f} ({r['efficiency']:.2f})",
+                     _num(r.get("runtime_ms_per_step"), ".2f")))
     text = tabulate(rows, headers=("workload", "configuration", "loop s", "ms/step", "vs eager", "vs inductor",
                                    "warm-up s", "graphs/recompiles/breaks", "inductor compiles", "peak MiB",
                                    "rel L2", "PSNR dB", "max diff vs hook", "reused steps", "host reads",
-                                   "fullgraph", "ideal s (efficiency)"))
+                                   "fullgraph", "ideal s (efficiency)", "runtime ms/step"))
     notes = ["loop s, ms/step: median of the paired timing's rounds (one process, configurations in turn); "
              "* = median of the configuration's own worker's loops",
              "ideal s (efficiency): the time the variants themselves took inside each paired loop, plus the loop's "
              "own work; efficiency = median over rounds of ideal / loop (variants timed alone instead: "
-             "efficiency_alone in the JSON)",
+             "efficiency_alone in the JSON); runtime ms/step: the cachepass runtime's own time per step (its calls "
+             "minus the variants inside them, clocked in the same loops); the rest of ideal-to-loop is Dynamo's "
+             "per-call work, the same for any torch.compile model (dynamo_ms_per_step in the JSON)",
              "host reads: device-to-host reads per generation made deciding (counted in the watched decision "
              "functions; cachepass: its runtime's count); fullgraph: torch.compile(fullgraph=True) captures one "
              "call (the error's first line is in the JSON)"]

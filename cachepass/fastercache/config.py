@@ -99,7 +99,7 @@ class FCConfig:
     spatial_identifiers: tuple[str, ...] = DIFFUSERS_FC_SPATIAL_IDENTIFIERS
     temporal_identifiers: tuple[str, ...] = DIFFUSERS_FC_TEMPORAL_IDENTIFIERS
     estimate: Placement = "graph"
-    deltas: Placement = "eager"
+    deltas: Placement = "graph"
     current_timestep_callback: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
