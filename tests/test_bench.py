@@ -96,6 +96,8 @@ def test_smoke_bench_writes_every_field(tmp_path):
                  "cachepass TaylorSeer"):  # efficiency from the paired rounds, worker's kept
         assert results[name]["worker_efficiency"] > 0 and results[name]["efficiency_alone"] > 0, name
         assert 0 < results[name]["efficiency"] <= 1.0, name  # the variants' own time is part of the loop
+        # the runtime's calls enclose its variants' calls: its own time is >= 0 and within the loop's
+        assert 0 <= results[name]["runtime_ms_per_step"] < 1000 * results[name]["paired_loop_seconds"] / 8, name
 
 
 def test_a_peer_without_its_package_says_why(monkeypatch):
