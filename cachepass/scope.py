@@ -19,6 +19,11 @@ states and the report need the names the whole-model compile sees. So, while Dyn
   that is itself compiled (its own graphs would fail their guards on a new hook) gets no hook: a step
   then starts when an instance runs a second time, and the config's current_timestep_callback gives
   the timestep.
+
+
+Private torch names used here, all of nn.Module's call path (tests/test_regional.py checks each):
+`nn.Module._call_impl` (the frame every module call runs), `Module._compiled_call_impl` (set by
+`Module.compile()`), `OptimizedModule._orig_mod` (what `torch.compile(module)` wraps).
 """
 
 from __future__ import annotations

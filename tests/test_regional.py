@@ -205,3 +205,36 @@ def test_methods_that_need_the_whole_model_refuse_a_block_graph_naming_the_fix(c
         demo(blocks, 999.0)
     assert isinstance(getattr(raised.value, "inner_exception", raised.value), cachepass.ConfigError)
     assert "torch.compile(transformer" in str(raised.value)
+
+
+def test_the_private_torch_names_scope_relies_on():
+    """scope.py reads module calls off the stack through `nn.Module._call_impl` frames, and tells a compiled
+    model by `_compiled_call_impl` / `_orig_mod`: if a torch upgrade changes one, this says which."""
+    import inspect
+
+    from cachepass import scope
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.extend(frame.f_locals.get("self") for frame in scope._frames())
+            return x
+
+    class Outer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Probe()
+
+        def forward(self, x):
+            return self.inner(x)
+
+    outer = Outer()
+    outer(torch.ones(1))
+    assert seen == [outer.inner, outer], "Module._call_impl is no longer the frame of a module call"
+    block = torch.nn.Linear(2, 2)
+    assert block._compiled_call_impl is None
+    block.compile(backend="eager")
+    assert block._compiled_call_impl is not None
+    assert torch.compile(outer, backend="eager")._orig_mod is outer
+    assert "args" in inspect.signature(torch.nn.Module._call_impl).parameters
