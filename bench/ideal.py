@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import weakref
 from typing import Any
 
 import torch
@@ -57,7 +58,7 @@ class VariantsAlone:
         for key, low in dict(graph.lowered).items():
             graph.lowered[key] = Lowered(low.variant, self._clocked(low.fn), low.compiler, low.compile_seconds)
         _clock_runtime(type(graph))
-        _CLOCKED[id(graph)] = self
+        _CLOCKED[graph] = self
 
     def take_in_loop_runtime_seconds(self) -> float:
         """The cachepass runtime's own time in the loop that just ran (its calls minus the variants in them)."""
@@ -125,7 +126,7 @@ class VariantsAlone:
         result.efficiency = result.ideal_loop_seconds / result.loop_seconds
 
 
-_CLOCKED: dict[int, VariantsAlone] = {}  # runtime graph id -> its clock, while a paired timing runs
+_CLOCKED: weakref.WeakKeyDictionary[Any, VariantsAlone] = weakref.WeakKeyDictionary()  # runtime graph -> its clock
 
 
 def _clock_runtime(runtime_class: type) -> None:
@@ -135,7 +136,7 @@ def _clock_runtime(runtime_class: type) -> None:
     original = runtime_class.__call__
 
     def call(self: Any, *args: Any) -> Any:
-        clock = _CLOCKED.get(id(self))
+        clock = _CLOCKED.get(self)
         if clock is None:
             return original(self, *args)
         start = time.perf_counter()

@@ -18,13 +18,13 @@ from typing import Any
 import torch
 from torch import fx
 
-from .capture import CapturedGraph, capture, named_under
+from .capture import CapturedGraph, capture, first_parameter, named_under, receiver
 from .config import BackendOptions, parse_options
 from .dispatch import UncachedGraph, reset_states
 from .errors import ConfigError, run_stage
 from .lower import compile_graph
 from .methods import Method, method_of
-from .scope import Scope, ScopedGraph, caller_timestep, clock_of, find_scope, groups
+from .scope import Scope, ScopedGraph, clock_of, find_scope, groups
 
 logger = logging.getLogger(__name__)
 
@@ -46,24 +46,22 @@ def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], option
                        "cache.", method.title)
         plain = run_stage("capture", capture, gm, example_inputs)
         return _uncached(plain, None, "grad mode is enabled: caching is for inference", options)
-    plain = run_stage("capture", capture, gm, example_inputs)
-    scope = run_stage("capture", find_scope, plain.root() if plain.root else None,
-                      plain.owner() if plain.owner else None)
+    scope = run_stage("capture", find_scope, receiver(), first_parameter(gm, example_inputs))
     if scope is not None and scope.owner_path:
-        return _compile_block(method, gm, example_inputs, options, plain, scope)
+        return _compile_block(method, gm, example_inputs, options, scope)
     return _compile(method, gm, example_inputs, options)
 
 
 def _compile_block(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any], options: BackendOptions,
-                   plain: CapturedGraph, scope: Scope) -> Callable[..., Any]:
+                   scope: Scope) -> Callable[..., Any]:
     """A graph of one block served to every instance of its class (NOTE [Graphs of one block], scope.py): one
     runtime per group of instances the method's name rules treat alike, names under the group's first."""
-    model = scope.model()
-    clock = clock_of(model, scope.compiled_model, caller_timestep(model))
+    plain = run_stage("capture", capture, gm, example_inputs)  # names relative to the block
+    clock = clock_of(scope.model(), scope.compiled_model)
     relative = [info.name for info in plain.modules.values()]
     runtimes: dict[str, Any] = {}
     for lead, members in groups(scope, relative, method.name_patterns(options.cache)).items():
-        with named_under(lead, clock):
+        with named_under(lead, clock.hooked):
             runtime = _compile(method, gm, example_inputs, options)
         runtimes.update(dict.fromkeys(members, runtime))
     logger.info("cachepass: a graph of %s serves %d instances (%s), in %d group(s)", scope.block_class.__name__,

@@ -22,6 +22,8 @@ from typing import Any, Literal
 import torch
 from torch import fx, nn
 
+from .scope import prefixed
+
 logger = logging.getLogger(__name__)
 
 # "attribute": a module's number Dynamo made a graph input (under dynamic=True, e.g. a norm's `eps`): no activation
@@ -76,12 +78,12 @@ class CapturedGraph:
     root: weakref.ref | None = None  # the module whose forward Dynamo compiled, when it could be resolved
     owner: weakref.ref | None = None  # the real first parameter Dynamo passed: the instance being compiled
     prefix: str = ""  # a graph of one block (scope.py): the path of the instance its names are under
-    clock: Any = None  # with a prefix: the scope.StepClock giving the model step's timestep
+    hooked_timestep: bool = False  # with a prefix: the owning model's pre-hook hands over its `timestep`
 
     @property
     def has_timestep(self) -> bool:
         """Whether the model's own timestep reaches the runtime: a graph input, or the model's pre-hook."""
-        return self.timestep_input is not None or (self.clock is not None and self.clock.hooked)
+        return self.timestep_input is not None or self.hooked_timestep
 
     def placeholders(self) -> list[fx.Node]:
         return list(self.gm.graph.find_nodes(op="placeholder"))
@@ -94,13 +96,13 @@ class CapturedGraph:
         return [i for i in self.inputs if i.role in roles]
 
 
-_NAMING: contextvars.ContextVar[tuple[str, Any]] = contextvars.ContextVar("cachepass_naming", default=("", None))
+_NAMING: contextvars.ContextVar[tuple[str, bool]] = contextvars.ContextVar("cachepass_naming", default=("", False))
 
 
 @contextlib.contextmanager
-def named_under(prefix: str, clock: Any) -> Iterator[None]:
+def named_under(prefix: str, hooked_timestep: bool) -> Iterator[None]:
     """Captures inside name their modules under `prefix` (a block's path in its model, scope.py)."""
-    token = _NAMING.set((prefix, clock))
+    token = _NAMING.set((prefix, hooked_timestep))
     try:
         yield
     finally:
@@ -115,7 +117,7 @@ def capture(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> CapturedGraph:
     inputs = tuple(_graph_input(i, node) for i, node in enumerate(placeholders))
     timestep = [i.index for i in inputs if i.role == "input" and _TIMESTEP_SOURCE.search(i.source)]
     params = [i.index for i in inputs if i.role == "parameter"]
-    prefix, clock = _NAMING.get()
+    prefix, hooked_timestep = _NAMING.get()
     captured = CapturedGraph(
         gm=gm,
         inputs=inputs,
@@ -126,7 +128,7 @@ def capture(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> CapturedGraph:
         root=_receiver(),
         owner=weakref.ref(example_inputs[params[0]]) if params else None,
         prefix=prefix,
-        clock=clock,
+        hooked_timestep=hooked_timestep,
     )
     logger.debug("capture: %d nodes, %d inputs (%d parameters), timestep input %s, %d modules",
                  len(gm.graph.nodes), len(inputs), len(params),
@@ -158,8 +160,6 @@ def _num_outputs(gm: fx.GraphModule) -> int:
 
 
 def _modules(gm: fx.GraphModule, prefix: str = "") -> dict[str, ModuleInfo]:
-    from .scope import prefixed
-
     live = _live_modules()
     modules: dict[str, ModuleInfo] = {}
     for node in gm.graph.nodes:
@@ -173,6 +173,14 @@ def _modules(gm: fx.GraphModule, prefix: str = "") -> dict[str, ModuleInfo]:
             else:
                 modules[key] = ModuleInfo(key, prefixed(prefix, module_name_from_path(path)), cls, None)
     return modules
+
+
+def first_parameter(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> torch.Tensor | None:
+    """The first parameter Dynamo passed the graph: which instance is being compiled."""
+    for index, node in enumerate(gm.graph.find_nodes(op="placeholder")):
+        if _graph_input(index, node).role == "parameter":
+            return example_inputs[index]
+    return None
 
 
 def receiver() -> nn.Module | None:

@@ -263,12 +263,10 @@ class GraphRuntime(InstanceNames):
         chosen = [(owner, s) for owner, s in self.states()
                   if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
         states = [s for _, s in chosen]
-        if self._instances:
-            named = sorted((self._instances[o], i) for i, (o, _) in enumerate(chosen) if o in self._instances)
-            lead = [chosen[i][1] for path, i in named if path == named[0][0]] if named else []
-            return states, tuple(r for s in lead for r in s.history if r.graph == self.serial)
-        return states, tuple(r for s in states for r in s.history if r.graph == self.serial)
-
+        paths = {id(s): self.path_of(o) for o, s in chosen}
+        first = min(filter(None, paths.values()), key=_natural, default=None)
+        steps_of = [s for s in states if paths[id(s)] == first] if first is not None else states
+        return states, tuple(r for s in steps_of for r in s.history if r.graph == self.serial)
 
     def before_reset(self, state: Any) -> None:
         """Called when a pipeline resets a model, before its state is cleared."""

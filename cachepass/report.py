@@ -98,8 +98,7 @@ def graph_report(graph: Any, owners: set[int] | None = None) -> GraphReport:
     """Every runtime graph reports itself: `report(owner_ids)` (dispatch.GraphRuntime and UncachedGraph). A
     graph of one block (scope.py) lists its layers once per instance that ran it, as the whole model would."""
     reported = graph.report(owners)
-    paths = graph.instance_paths(owners) if hasattr(graph, "instance_paths") else []
-    lead = getattr(graph.captured, "prefix", "")
+    paths, lead = graph.instance_paths(owners), graph.captured.prefix
     if not paths or not lead:
         return reported
     sites = tuple(dataclasses.replace(site, name=renamed(site.name, lead, path)) for path in paths

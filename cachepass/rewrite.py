@@ -47,7 +47,7 @@ from .dynamo_meta import variant_module
 from .errors import located
 from .parallel import is_removable_wait
 from .plan import VariantKey, variant_name
-from .tag import AttentionSite, TagResult, TensorSpec, size_sources
+from .tag import AttentionSite, TagResult, TensorSpec
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +152,10 @@ def is_impure(node: fx.Node) -> bool:
     return not _is_tensor_value(node.meta.get("example_value"))
 
 
+_TENSOR_SIZES = frozenset({torch.ops.aten.sym_size.int, torch.ops.aten.sym_stride.int,
+                           torch.ops.aten.sym_numel.default, torch.ops.aten.sym_storage_offset.default})
 _SIZE_FUNCTIONS = frozenset({
-    torch.ops.aten.sym_size.int, torch.ops.aten.sym_stride.int, torch.ops.aten.sym_numel.default,
-    torch.ops.aten.sym_storage_offset.default, torch.sym_sum, torch.sym_max, torch.sym_min, torch.sym_not,
+    torch.sym_sum, torch.sym_max, torch.sym_min, torch.sym_not,
     torch.sym_int, torch.sym_float, torch.sym_ite, operator.add, operator.sub, operator.mul, operator.floordiv,
     operator.truediv, operator.mod, operator.pow, operator.neg, operator.pos, operator.abs, operator.eq, operator.ne,
     operator.lt, operator.le, operator.gt, operator.ge, operator.and_, operator.or_, operator.not_})
@@ -167,10 +168,12 @@ def is_size_arithmetic(node: fx.Node) -> bool:
         return False
     if node.op == "call_method":
         return node.target in _SIZE_METHODS
-    return node.op == "call_function" and node.target in _SIZE_FUNCTIONS and not any(
-        isinstance(a.meta.get("example_value"), torch.Tensor) for a in node.all_input_nodes
-        if node.target not in (torch.ops.aten.sym_size.int, torch.ops.aten.sym_stride.int,
-                               torch.ops.aten.sym_numel.default, torch.ops.aten.sym_storage_offset.default))
+    if node.op != "call_function":
+        return False
+    if node.target in _TENSOR_SIZES:  # a size of a tensor
+        return True
+    return node.target in _SIZE_FUNCTIONS and not any(  # arithmetic on numbers (operator.add also adds tensors)
+        isinstance(a.meta.get("example_value"), torch.Tensor) for a in node.all_input_nodes)
 
 
 _ASSERTS = frozenset({torch.ops.aten._assert_scalar.default, torch._check, torch._check_is_size})
@@ -179,7 +182,7 @@ _ASSERTS = frozenset({torch.ops.aten._assert_scalar.default, torch._check, torch
 def _drop_asserts_on_dead_values(graph: fx.Graph) -> None:
     """A runtime assert Dynamo put on a size that only a removed region computed checks nothing any more: it
     goes (its size would otherwise keep the region alive). One whose sizes stay computed stays."""
-    asserts = [n for n in graph.nodes if n.op == "call_function" and n.target in _ASSERTS]
+    asserts = {n for n in graph.nodes if n.op == "call_function" and n.target in _ASSERTS}
     if not asserts:
         return
     roots = [n for n in graph.nodes if n.op == "output" or (n not in asserts and is_impure(n))]
@@ -189,7 +192,7 @@ def _drop_asserts_on_dead_values(graph: fx.Graph) -> None:
         if node not in live:
             live.add(node)
             roots.extend(node.all_input_nodes)
-    for node in asserts:
+    for node in [n for n in graph.nodes if n in asserts]:  # graph order: deterministic variants
         if any(source not in live for source in _size_sources(node)):
             graph.erase_node(node)
 
@@ -326,16 +329,13 @@ def rebuild_sizes(graph: fx.Graph, nodes: dict[str, fx.Node], sites: list[Attent
     """Rebuild the symbolic sizes the reused `sites` hand on (NOTE [Symbolic sizes a region hands on], tag.py)
     from the values that replace their outputs (`replaced`: output name -> node) and values before them."""
     for site in sites:
-        for name in site.rebuilt:
-            with located(module=site.name, node=name):
-                original = nodes[name]
-                sources = size_sources(original, [nodes[o] for o in site.outputs], nodes[site.region[0]])
-                if sources is None:  # tag checked it on the same graph
-                    raise RuntimeError(f"cannot rebuild the symbolic size {name} of {site.name}")
+        for size in site.rebuilt:
+            with located(module=site.name, node=size.node):
+                original = nodes[size.node]
                 with graph.inserting_before(original):
                     value = _materialize(graph, original.meta["example_value"].node.expr,
                                          {symbol: (replaced.get(source) or nodes[source], dim)
-                                          for symbol, (source, dim) in sources.items()})
+                                          for symbol, source, dim in size.sources})
                 original.replace_all_uses_with(value)
 
 

@@ -54,7 +54,6 @@ class Scope:
 
     model: weakref.ref  # the owning model
     block_class: type
-    traced: str  # the traced instance's path in the model, e.g. "blocks.0"
     owner_path: str  # the graph's first parameter, relative to the block ("norm1.linear.weight"); "" without one
     instances: tuple[str, ...]  # paths of every instance of block_class in the model, model order
     compiled_model: bool  # the owning model's own forward runs under Dynamo (hooks on it would fail guards)
@@ -71,12 +70,11 @@ def find_scope(receiver: nn.Module | None, owner: torch.Tensor | None) -> Scope 
     model = _owning_model(receiver, [f.f_locals.get("self") for f in frames])
     if model is None or model is receiver:
         return None
-    paths = {id(m): name for name, m in model.named_modules(remove_duplicate=False)}
     instances = tuple(name for name, m in model.named_modules() if type(m) is type(receiver))
     if not _is_diffusers_model(model) and len(instances) < 2:
         return None  # a plain module called from a wrapper: the model itself, not a repeated block
-    return Scope(weakref.ref(model), type(receiver), paths[id(receiver)], _relative_name(receiver, owner),
-                 instances, _is_compiled(model, frames))
+    return Scope(weakref.ref(model), type(receiver), _relative_name(receiver, owner), instances,
+                 _is_compiled(model, frames))
 
 
 # NOTE [Reading callers from the stack]
@@ -218,8 +216,9 @@ class StepClock:
 _CLOCKS: weakref.WeakKeyDictionary[nn.Module, StepClock] = weakref.WeakKeyDictionary()
 
 
-def clock_of(model: nn.Module, compiled: bool, first_timestep: Any) -> StepClock:
-    """The model's clock, made (with its pre-hook when the model is not compiled) on first use."""
+def clock_of(model: nn.Module, compiled: bool) -> StepClock:
+    """The model's clock, made (with its pre-hook when the model is not compiled) on first use, while the model's
+    call that made it is on the stack."""
     clock = _CLOCKS.get(model)
     if clock is None:
         clock = _CLOCKS[model] = StepClock(hooked=not compiled)
@@ -227,7 +226,7 @@ def clock_of(model: nn.Module, compiled: bool, first_timestep: Any) -> StepClock
             index = _timestep_position(model)
             model.register_forward_pre_hook(lambda _m, args, kwargs: clock.tick(_timestep_argument(index, args, kwargs)),
                                             with_kwargs=True)
-            clock.tick(first_timestep)  # this call's pre-hooks ran before the hook existed
+            clock.tick(caller_timestep(model))  # this call's pre-hooks ran before the hook existed
     return clock
 
 
@@ -245,11 +244,9 @@ def _timestep_position(model: nn.Module) -> int | None:
     return names.index("timestep") if "timestep" in names else None
 
 
-def caller_timestep(model: nn.Module | None) -> Any:
+def caller_timestep(model: nn.Module) -> Any:
     """The `timestep` argument of the owning model's call on the stack (its first call, at compile time):
     read from `Module._call_impl`'s own arguments, which the forward may rebind (Flux scales it)."""
-    if model is None:
-        return None
     index = _timestep_position(model)
     for frame in _frames():
         if frame.f_locals.get("self") is model:
@@ -286,7 +283,7 @@ class ScopedGraph:
                 f"cachepass: a {self.scope.block_class.__name__} at {path!r} runs a graph compiled for the "
                 f"instances {list(self._runtimes)} of another model; its name rules may differ. Compile each model "
                 f"on its own (torch._dynamo.reset() between them) or compile the whole model.")
-        clock = clock_of(model, _is_compiled(model, list(_frames())), caller_timestep(model))
+        clock = clock_of(model, _is_compiled(model, list(_frames())))
         runtime = self._runtimes[path]
         runtime.name_instance(owner, path, clock)
         self._by_owner[owner] = runtime, clock
@@ -301,23 +298,18 @@ class ScopedGraph:
         # another model of the same class reuses this graph: find it among the modules being called
         callers = [getattr(m, "_orig_mod", m) for m in (f.f_locals.get("self") for f in _frames())]
         for caller in callers:
-            block = _instance_holding(caller, self.scope, owner) if isinstance(caller, nn.Module) else None
-            other = _owning_model(block, callers) if block is not None else None
-            found = instance_path(other, self.scope, owner) if other is not None else None
+            found = instance_path(caller, self.scope, owner) if isinstance(caller, nn.Module) else None
             if found is not None:
-                return other, found
+                other = _owning_model(caller.get_submodule(found), callers)
+                return other, instance_path(other, self.scope, owner)
         raise ConfigError(f"cachepass: cannot tell which {self.scope.block_class.__name__} of which model runs "
                           f"this graph (no module being called holds its parameter {self.scope.owner_path!r}).")
 
 
-def _instance_holding(model: nn.Module, scope: Scope, owner: torch.Tensor) -> nn.Module | None:
-    path = instance_path(model, scope, owner)
-    return model.get_submodule(path) if path is not None else None
-
-
 def instance_path(model: nn.Module, scope: Scope, owner: torch.Tensor) -> str | None:
+    """The path in `model` of the block instance whose first parameter is `owner`."""
     for name, module in model.named_modules():
-        if type(module) is scope.block_class and scope.owner_path:
+        if type(module) is scope.block_class:
             try:
                 if module.get_parameter(scope.owner_path) is owner:
                     return name

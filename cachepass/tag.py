@@ -56,6 +56,15 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
+class RebuiltSize:
+    """A symbolic size a region hands on, and where each of its symbols is found outside the region
+    (NOTE [Symbolic sizes a region hands on])."""
+
+    node: str
+    sources: tuple[tuple[str, str, int | None], ...]  # (symbol, node name, dimension; None: the node's own value)
+
+
+@dataclass(frozen=True)
 class AttentionSite:
     name: str  # named_modules() name
     module_class: str
@@ -69,7 +78,7 @@ class AttentionSite:
     output_specs: tuple[TensorSpec, ...]
     # symbolic sizes the region computes from its own tensors and later code uses (Framepack's `sym_sum` of a
     # text length read from data): not cached, rebuilt in reuse variants (rewrite.rebuild_sizes)
-    rebuilt: tuple[str, ...] = ()
+    rebuilt: tuple[RebuiltSize, ...] = ()
 
     @property
     def cached(self) -> bool:
@@ -273,8 +282,8 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
         rejected.append(Rejection(name, f"module outputs {non_tensor} are not tensors; only tensor outputs "
                                         f"can be cached"))
         return None
-    unbuildable = [f"{n.name} = {n.meta['example_value'].node.expr}" for n in sizes
-                   if size_sources(n, outputs, region[0]) is None]
+    found = {n.name: size_sources(n, outputs, region[0]) for n in sizes}
+    unbuildable = [f"{n.name} = {n.meta['example_value'].node.expr}" for n in sizes if found[n.name] is None]
     if unbuildable:
         rejected.append(Rejection(name, f"module outputs symbolic sizes {unbuildable} that cannot be rebuilt from the "
                                         f"cached outputs' sizes or sizes known before the module"))
@@ -299,7 +308,8 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
         outputs=tuple(n.name for n in outputs),
         attention_calls=tuple(n.name for n in calls),
         output_specs=tuple(tensor_spec(n.meta["example_value"]) for n in outputs),
-        rebuilt=tuple(n.name for n in sizes),
+        rebuilt=tuple(RebuiltSize(name, tuple((symbol, *where) for symbol, where in sources.items()))
+                      for name, sources in found.items()),
     )
 
 

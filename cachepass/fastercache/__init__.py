@@ -22,6 +22,7 @@ from torch import fx
 from ..config import BackendOptions
 from ..errors import ConfigError
 from ..methods import Uncached
+from ..scope import refuse_block_graph
 from ..tag import NAME_PATTERNS
 from .capture import FCCapture, capture_fastercache
 from .config import FCConfig, from_diffusers
@@ -55,13 +56,9 @@ def tag_stage(captured: FCCapture, config: FCConfig) -> FCTagged:
 
 
 def check_stage(captured: FCCapture, tagged: FCTagged, config: FCConfig) -> Uncached | None:
-    if captured.full.prefix and not config.guidance_distilled:
-        raise ConfigError(
-            f"cachepass FasterCache: this graph holds one block ({captured.full.prefix} and every other instance of "
-            f"its class: regional compilation, compile_repeated_blocks, or a graph break inside the block), but "
-            f"skipping the unconditional branch acts on the whole model's output. Compile the whole transformer "
-            f"(torch.compile(transformer, backend='cachepass', fullgraph=True, options={{'cache': ...}})), or, for a "
-            f"guidance-distilled model, set is_guidance_distilled=True (cachepass.FCConfig(guidance_distilled=True)).")
+    if not config.guidance_distilled:
+        refuse_block_graph(captured.full, "FasterCache", "skipping the unconditional branch acts on the whole model's "
+                                                         "output (a guidance-distilled model: is_guidance_distilled=True)")
     if config.current_timestep_callback is None and not captured.full.has_timestep:
         raise ConfigError(
             "cachepass FasterCache reads the current timestep from the model's `timestep` tensor input, but this "
