@@ -41,7 +41,7 @@ from .lower import Lowered, lower
 from .parallel import rank_agreement
 from .plan import Plan, StepDecision, VariantKey, variant_name
 from .rewrite import CacheSlot, build_variant, cache_slots
-from .store import CacheStore, Stamp, read_problem
+from .store import CacheStore, Stamp, current_stamp, read_problem
 from .tag import TagResult, TensorSpec
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ class ModelState:
     last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
     reuse_steps: int = 0  # steps of this generation that read the cache
     entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
+    stamp: Stamp | None = None  # the latest call's (store.current_stamp)
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
 
     def reset(self) -> None:
@@ -176,6 +177,7 @@ class GraphRuntime(InstanceNames):
     def _init_runtime(self) -> None:
         """After `captured` and `options` are set."""
         self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
+        self._last_state: tuple[weakref.ref, weakref.ref, weakref.ref] | None = None  # see _owner_state
         self._unowned = ThreadStates()  # a graph without parameters: its own states
         self._warned: set[str] = set()
         self._user_inputs = [i.index for i in self.captured.inputs_with_role("input")]
@@ -278,14 +280,24 @@ class GraphRuntime(InstanceNames):
         return self._owner_state(args[owner_index])
 
     def _owner_state(self, owner: torch.Tensor) -> Any:
-        """The calling thread's state of the model that owns `owner` (NOTE [Two threads, one model])."""
+        """The calling thread's state of the model that owns `owner` (NOTE [Two threads, one model]). The last
+        (owner, thread, state) is remembered weakly: while owner and thread live, their state is the same
+        object (resets clear it in place), and a step of the same model in the same thread skips the lookups."""
+        thread = threading.current_thread()
+        last = self._last_state
+        if last is not None and last[0]() is owner and last[1]() is thread:
+            state = last[2]()
+            if state is not None:
+                return state
         threads = self._states.get(owner)
         if threads is None:
             threads = self._states[owner] = ThreadStates()
             self._listen(owner)
         if owner not in self._owners:
             self._owners[owner] = True
-        return threads.get_or_make(self.new_state)
+        state = threads.get_or_make(self.new_state)
+        self._last_state = (weakref.ref(owner), weakref.ref(thread), weakref.ref(state))
+        return state
 
     def _listen(self, owner: torch.Tensor) -> None:
         """Follow the pipeline's end-of-call reset of this model (see listen.py)."""
@@ -353,7 +365,8 @@ class CachedGraph(GraphRuntime):
         if self._store_all:  # the callback's direction is unknown: keep all, as the hooks do
             decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
         signature = self._signature(args)
-        reuse = self._readable(decision, state, signature, args)
+        stamp = state.stamp = current_stamp(state.stamp, self.serial, state.generation, None, signature)  # PAB: one
+        reuse = self._readable(decision, state, stamp, args)  # state for every cache_context
         lowered = self.variant(reuse)
         reads = [state.entries.get(slot.ident).tensor for slot in lowered.variant.reads]
         state.drop(lowered.variant.writes)  # free old values before the new ones exist
@@ -361,7 +374,7 @@ class CachedGraph(GraphRuntime):
             torch.compiler.cudagraph_mark_step_begin()  # a new replay may reuse the last one's output memory
         outputs = lowered.fn(*args, *reads)
         del reads
-        self._store(state, decision, lowered, outputs, signature)
+        self._store(state, decision, lowered, outputs, stamp)
         state.history.append(StepRecord(self.serial, state.generation, state.iteration, timestep, decision.reuse,
                                         reuse))
         if logger.isEnabledFor(logging.DEBUG):
@@ -375,10 +388,9 @@ class CachedGraph(GraphRuntime):
         return list(outputs[: self.captured.num_outputs])
 
     def _store(self, state: ModelState, decision: StepDecision, lowered: Lowered, outputs: Sequence[torch.Tensor],
-               signature: tuple) -> None:
+               stamp: Stamp) -> None:
         written = outputs[self.captured.num_outputs:]
         keep = decision.store | (decision.reuse - lowered.variant.key)  # a refused read was computed: keep it
-        stamp = Stamp(self.serial, state.generation, None, signature)
         for slot, tensor in zip(lowered.variant.writes, written):
             if slot.kind in keep:
                 if self._cudagraphs:  # outputs live in the CUDA graph pool until the next replay: copy them out
@@ -398,11 +410,10 @@ class CachedGraph(GraphRuntime):
         self._check_generation_reused(state)
 
     # -- checks -----------------------------------------------------------------------------
-    def _readable(self, decision: StepDecision, state: ModelState, signature: tuple,
-                  args: Sequence[Any]) -> VariantKey:
+    def _readable(self, decision: StepDecision, state: ModelState, stamp: Stamp, args: Sequence[Any]) -> VariantKey:
         readable = set()
         for kind in decision.reuse:
-            problem = self._read_problem(kind, state, signature, args)
+            problem = self._read_problem(kind, state, stamp, args)
             if problem is None:
                 readable.add(kind)
             else:
@@ -411,10 +422,9 @@ class CachedGraph(GraphRuntime):
                                 f"(timestep {decision.timestep:g}): {problem}; computing it instead.")
         return frozenset(readable)
 
-    def _read_problem(self, kind: Kind, state: ModelState, signature: tuple, args: Sequence[Any]) -> str | None:
-        stamp = Stamp(self.serial, state.generation, None, signature)  # PAB: one state for every cache_context
+    def _read_problem(self, kind: Kind, state: ModelState, stamp: Stamp, args: Sequence[Any]) -> str | None:
         for slot in self._slots_by_kind[kind]:
-            expected = self._shape_checks.expected_shape(slot.spec, args, signature)
+            expected = self._shape_checks.expected_shape(slot.spec, args, stamp.signature)
             problem = read_problem(state.entries.get(slot.ident), f"{slot.site} output {slot.index}", stamp,
                                    slot.spec, expected)
             if problem is not None:
@@ -494,12 +504,19 @@ def read_floats(values: Sequence[Any], what: str = "a timestep") -> list[list[fl
         else:
             raise TypeError(f"cachepass: the timestep must be a tensor or a number, got {type(value).__name__}.")
     for indices in by_device.values():
-        flat = [values[i].detach().reshape(-1).float() for i in indices]
+        flat = [_flat_floats(values[i]) for i in indices]
         read = (torch.cat(flat) if len(flat) > 1 else flat[0]).tolist()  # the one host read
         start = 0
         for i, tensor in zip(indices, flat):
             floats[i], start = read[start:start + tensor.numel()], start + tensor.numel()
     return floats  # type: ignore[return-value]
+
+
+def _flat_floats(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor as a 1-d float tensor, without an op where none is needed (the usual 1-d float timestep)."""
+    if tensor.dim() != 1:
+        tensor = tensor.reshape(-1)
+    return tensor if tensor.is_floating_point() else tensor.float()
 
 
 def _agreed(values: list[float], what: str) -> float:
@@ -610,6 +627,8 @@ class _ShapeChecks:
 
     def expected_shape(self, spec: TensorSpec, args: Sequence[Any], signature: tuple) -> tuple[int, ...] | None:
         """Memoised per input signature: sympy runs once per new set of sizes, not every step."""
+        if spec.static:
+            return spec.shape
         key = (spec.shape, signature)
         if key not in self._memo:
             if len(self._memo) > 1024:

@@ -24,6 +24,7 @@ reported, because diffusers' rule files `temporal_transformer_blocks.N.attn1` un
 
 from __future__ import annotations
 
+import functools
 import logging
 import operator
 import re
@@ -53,6 +54,10 @@ class TensorSpec:
     dtype: torch.dtype
     device: torch.device
     nbytes_hint: int  # bytes at the sizes seen during capture
+
+    @functools.cached_property  # the read validator asks before every read
+    def static(self) -> bool:
+        return all(isinstance(d, int) for d in self.shape)
 
 
 @dataclass(frozen=True)

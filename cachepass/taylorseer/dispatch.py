@@ -102,7 +102,7 @@ class TaylorSeerGraph(GraphRuntime):
         timestep = self._input_timestep(args) if self.captured.timestep_input is not None else None
         if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
             ctx.reset()
-        stamp = Stamp(self.serial, ctx.generation, context, self._signature(args))
+        stamp = ctx.stamp_for(self.serial, context, self._signature(args))
         decision, after = self.plan.decide(ctx.ts)
         if decision.orders and self._unreadable(ctx, stamp, decision):
             decision = TSDecision(decision.step, True, 0, 0)  # start the factors afresh (diffusers: first update)
