@@ -123,12 +123,12 @@ class FasterCacheReference:
             return self.case(self.module, t, batch)
 
 
-def halves(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The [uncond, cond] rows of a batched call, as two calls of the conditional and unconditional rows."""
-    def rows(selector: slice) -> dict[str, Any]:
+def halves(kwargs: dict[str, Any], rows: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The [uncond, cond] rows of a batched call (`rows` each), as two calls: conditional, then unconditional."""
+    def part(selector: slice) -> dict[str, Any]:
         return {k: v[selector] if k in SPLIT and isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
 
-    return rows(slice(1, 2)), rows(slice(0, 1))
+    return part(slice(rows, 2 * rows)), part(slice(0, rows))
 
 
 def inductor_compiles() -> int:

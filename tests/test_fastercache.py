@@ -175,6 +175,43 @@ def test_cache_memory_is_reported_and_freed_by_reset():
     assert state.cache_bytes() == 0 and state.iteration == -1
 
 
+def test_batched_full_steps_keep_only_the_conditional_half_and_copy_it_in_the_graph():
+    """NOTE [The conditional half, copied in the graph]: under Inductor the full variant returns each cached
+    output's conditional half as a copy of its own (Inductor must not fold the copy back into a view of the
+    2B output: the cache would hold twice the memory), and the runtime copies nothing beside the graph."""
+    case = cogvideox_case()
+    compiled = compile_case(case)
+    clones = []
+    original_clone = torch.Tensor.clone
+
+    def counting_clone(self, *args, **kwargs):
+        clones.append(tuple(self.shape))
+        return original_clone(self, *args, **kwargs)
+
+    with torch.no_grad():
+        case(compiled, TIMESTEPS_12[0])  # the first call: CFG calls not known yet, both kinds of writes kept
+        torch.Tensor.clone = counting_clone
+        try:
+            case(compiled, TIMESTEPS_12[1])  # a full batched step (outside the unconditional skip window)
+        finally:
+            torch.Tensor.clone = original_clone
+    graph = fc_graph(compiled)
+    assert [r.ran for r in generation(graph)] == ["full", "full"] and graph.states()[0][1].mode == "batched"
+    full = graph.lowered[VariantKey("full")].variant
+    assert full.halves and all(n.name.startswith("cache_write_cond__") for n in full.gm.graph.output_node().args[0]
+                               [graph.captured.num_outputs + len(full.writes):][: len(full.writes)])
+    assert clones == [], "no copy beside the graph"
+    state = graph.states()[0][1]
+    for slot in graph.half_tags.slots:
+        t2, t = state.blocks.get(slot.ident).tensors
+        for tensor in (t2, t):
+            assert tensor.shape[0] == 1 and tensor.is_contiguous()
+            assert tensor.untyped_storage().nbytes() == tensor.nbytes, f"{slot.ident} keeps more than its half"
+    blocks = sum(2 * s.spec.nbytes_hint for s in graph.half_tags.slots)
+    deltas = 2 * 4 * case.demo.inputs(0.0, 1)["hidden_states"].numel()
+    assert state.cache_bytes() == blocks + deltas == 14_336
+
+
 def test_a_dynamic_batch_graph_skips_at_its_captured_half_batch_and_computes_at_others(caplog):
     """Batch 2 then 4: Dynamo recompiles to a dynamic-shape graph, whose half-batch twin is captured at 2.
     Batch 6 reuses that graph: its half batch 3 has no twin, so both halves are computed, with a warning."""
@@ -199,24 +236,29 @@ def test_a_dynamic_batch_graph_skips_at_its_captured_half_batch_and_computes_at_
 
 # -- batch 1 per branch, sequential CFG, undefined cases ------------------------------------------
 
-def test_sequential_cond_uncond_calls_equal_the_rows_of_diffusers_batched_run():
-    """Two calls of batch 1 per step (Wan, Flux true-CFG), where diffusers' hook raises IndexError."""
-    case = cogvideox_case()
+@pytest.mark.parametrize("rows", [1, 2])
+def test_sequential_cond_uncond_calls_equal_the_rows_of_diffusers_batched_run(rows):
+    """Two calls per step (Wan, Flux true-CFG) of batch 1 each, where diffusers' hook raises IndexError, or of
+    batch 2 (two prompts). With an even batch per call, the first call under cfg_calls="auto" runs the full
+    variant that also copies conditional halves (the calls could still be batched: NOTE [The conditional half,
+    copied in the graph]); once they are known to be sequential, the cache keeps the whole writes."""
+    case = dataclasses.replace(cogvideox_case(), batch=2 * rows)
     reference = FasterCacheReference(case)
     compiled = compile_case(case, EAGER)
     for run in range(2):
         reference.reset()
         with torch.no_grad():
             for step, t in enumerate(TIMESTEPS_12):
-                cond, uncond = halves(case.kwargs(t))
+                cond, uncond = halves(case.kwargs(t), rows)
                 case.clock.t = t
                 ours_cond, ours_uncond = compiled(**cond)[0], compiled(**uncond)[0]
                 theirs = reference(t)
-                assert max_diff(ours_cond, theirs[1:]) <= 1e-4, f"run {run} step {step} cond"
-                assert max_diff(ours_uncond, theirs[:1]) <= 1e-4, f"run {run} step {step} uncond"
+                assert max_diff(ours_cond, theirs[rows:]) <= 1e-4, f"run {run} step {step} cond"
+                assert max_diff(ours_uncond, theirs[:rows]) <= 1e-4, f"run {run} step {step} uncond"
     graph = fc_graph(compiled)
     steps = generation(graph)
-    assert {r.mode for r in steps[1:]} == {"sequential"} and graph.fc.half is None
+    assert {r.mode for r in steps[1:]} == {"sequential"} and (graph.fc.half is None) == (rows == 1)
+    assert graph.lowered[VariantKey("full")].variant.halves == (rows == 2)
     assert [r.ran for r in steps] == [d.step_kind for d in graph.plan.simulate(TIMESTEPS_12, "sequential")]
     assert sum(r.ran == "estimate" for r in steps) >= 5, "skip steps run no graph for the unconditional call"
 

@@ -39,7 +39,7 @@ from ..errors import ConfigError
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
 from ..rewrite import CacheSlot
-from ..store import CacheStore, Entry, Stamp, nbytes, read_problem
+from ..store import CacheStore, Entry, Stamp, current_stamp, nbytes, read_problem
 from .capture import FCCapture
 from .config import FCConfig, FCKind
 from .plan import Call, FCDecision, FCPlan, Mode, VariantKey
@@ -49,6 +49,7 @@ from .tag import FCTags
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
+VALUE_TENSORS_KEPT = 256  # distinct per-step weight/alpha tuples kept as tensors (alphas compound: bounded)
 DELTAS = "fc_frequency_deltas"
 _STATES = state_registry()  # first parameter -> ThreadStates of FCState
 
@@ -103,6 +104,7 @@ class FCState:
     blocks: CacheStore = field(default_factory=CacheStore)  # [t_2, t] per cached attention output (CacheSlot.ident)
     frequency: CacheStore = field(default_factory=CacheStore)  # DELTAS: (R_low, R_high)
     alpha: tuple[Any, Any] = (1.0, 1.0)
+    stamp: Stamp | None = None  # the latest call's (store.current_stamp)
     pending: tuple[Lowered, list[torch.Tensor], Stamp] | None = None  # first call, mode not yet known
     cond_outputs: tuple[list[torch.Tensor], Stamp] | None = None  # sequential: this step's conditional call
     peak_bytes: int = 0  # the most held at once in this generation
@@ -125,7 +127,10 @@ class FCState:
         return self.frequency.get(DELTAS)
 
     def tensors(self) -> list[torch.Tensor]:
-        held = [*self.blocks.tensors(), *self.frequency.tensors()]
+        return [*self.blocks.tensors(), *self.frequency.tensors(), *self._outputs_held()]
+
+    def _outputs_held(self) -> list[torch.Tensor]:
+        held = []
         if self.pending is not None:
             held += [t for t in self.pending[1] if isinstance(t, torch.Tensor)]
         if self.cond_outputs is not None:
@@ -133,7 +138,11 @@ class FCState:
         return held
 
     def cache_bytes(self) -> int:
-        """Bytes held now; a storage shared by several tensors (the first `[x, x]`) counts once."""
+        """Bytes held now; a storage shared by several tensors (the first `[x, x]`) counts once. Read after
+        every call: the stores count their bytes as entries change (NOTE [Bytes held, counted as entries
+        change]); only held model outputs, which may share storage with an entry, are walked."""
+        if self.pending is None and self.cond_outputs is None:
+            return self.blocks.nbytes() + self.frequency.nbytes()  # attention outputs and deltas never share
         return nbytes(self.tensors())
 
 
@@ -182,11 +191,13 @@ class FasterCacheGraph(GraphRuntime):
         self.config: FCConfig = options.cache  # type: ignore[assignment]
         self.lowered: dict[VariantKey, Lowered] = {}
         self._masks: dict[tuple, torch.Tensor] = {}
+        self._value_tensors: dict[tuple, torch.Tensor] = {}  # _values_tensor's
         self._cudagraphs = options.cudagraphs and on_cuda(self.captured)
         self._fixed_mode: Mode | None = ("distilled" if self.config.guidance_distilled else
                                          None if self.config.cfg_calls == "auto" else self.config.cfg_calls)
         self._num_outputs = self.captured.num_outputs
         self._device, self._mask_size = _prediction_layout(captured)
+        self._halves_in_graph = self._fixed_mode in (None, "batched") and _halvable(tags, half_tags)
         self._init_runtime()
         self.compiled(VariantKey("full"))  # every generation starts with it
 
@@ -340,7 +351,10 @@ class FasterCacheGraph(GraphRuntime):
                 f"[uncond, cond] halves: FasterCache's CFG-Cache needs classifier-free guidance. Set "
                 f"is_guidance_distilled=True (cachepass.FCConfig(guidance_distilled=True)) to extrapolate attention "
                 f"only, or run CFG as two calls per timestep, conditional first.")
-        self._store_blocks(state, lowered.variant.writes, self._writes(lowered, outputs), stamp, halve=True)
+        if lowered.variant.halves:  # copied in the graph (NOTE [The conditional half, copied in the graph])
+            self._store_blocks(state, lowered.variant.writes, self._halves(lowered, outputs), stamp, halve=False)
+        else:
+            self._store_blocks(state, lowered.variant.writes, self._writes(lowered, outputs), stamp, halve=True)
         if lowered.variant.deltas:
             low, high = outputs[-2], outputs[-1]
             state.frequency.put(DELTAS, stamp, self._keep(low), self._keep(high))
@@ -353,6 +367,7 @@ class FasterCacheGraph(GraphRuntime):
                       stamp: Stamp, halve: bool) -> None:
         for slot, tensor in zip(slots, tensors):
             if halve:  # a copy, so that the cache does not hold the 2B tensor (diffusers keeps a view)
+                # (beside the graph only where the graph gives no halves: a symbolic or odd batch)
                 value = tensor.chunk(2, dim=0)[1].clone(memory_format=torch.contiguous_format)
             else:
                 value = tensor.clone() if self._cudagraphs else tensor.contiguous()
@@ -443,7 +458,10 @@ class FasterCacheGraph(GraphRuntime):
         estimate = half and self.config.estimate == "graph"
         # in-graph deltas need a static (H, W) for the mask input; else they run beside the graph
         deltas = not half and self.config.deltas == "graph" and self.fc.half is not None and bool(self._mask_size)
-        return build_fc_variant(captured, tags, key, self.fc.output_index, estimate, deltas)
+        # the batched full step's block writes, halved in the graph; a full step that extrapolates is distilled
+        # or sequential, whose writes are kept whole
+        halves = not half and not key.extrapolate and self._halves_in_graph
+        return build_fc_variant(captured, tags, key, self.fc.output_index, estimate, deltas, halves)
 
     def _run(self, lowered: Lowered, args: Sequence[Any], extras: list[torch.Tensor]) -> list[torch.Tensor]:
         if self._cudagraphs:
@@ -458,14 +476,34 @@ class FasterCacheGraph(GraphRuntime):
         if variant.reads:
             weight = self.config.attention_weight
             values = [weight(self.fc_tags.module(slot.site)) if callable(weight) else weight for slot in variant.reads]
-            extras.append(_as_tensor(values, device))
+            extras.append(self._values_tensor(values))
             for slot in variant.reads:
                 extras += state.blocks.get(slot.ident).tensors  # t_2, t
         if variant.estimate:
-            extras += [*state.deltas.tensors, _as_tensor(list(state.alpha), device)]
+            extras += [*state.deltas.tensors, self._values_tensor(list(state.alpha))]
         if variant.deltas:
             extras.append(self._mask(*self._mask_size, device))
         return extras
+
+    def _halves(self, lowered: Lowered, outputs: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+        start = self._num_outputs + len(lowered.variant.writes)
+        return outputs[start: start + len(lowered.variant.writes)]
+
+    def _values_tensor(self, values: list[Any]) -> torch.Tensor:
+        """Per-step numbers (weights, alphas) as one fp32 tensor input. Equal numbers give the same tensor
+        again: graphs never write their inputs, and a weight that stays 0.5 costs no new tensor per step."""
+        try:
+            key = tuple(values)
+            tensor = self._value_tensors.get(key)
+        except TypeError:  # an unhashable value (a callback returned an array): a tensor of its own
+            return _as_tensor(values, self._device)
+        if tensor is None:
+            if len(self._value_tensors) >= VALUE_TENSORS_KEPT:
+                self._value_tensors.clear()
+            tensor = _as_tensor(values, self._device)
+            if not any(isinstance(v, torch.Tensor) for v in values):  # a tensor value may change in place
+                self._value_tensors[key] = tensor
+        return tensor
 
     def _writes(self, lowered: Lowered, outputs: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
         start = self._num_outputs
@@ -489,7 +527,8 @@ class FasterCacheGraph(GraphRuntime):
         return max(config.spatial_timesteps[1], config.temporal_timesteps[1], config.uncond_timesteps[1])
 
     def _stamp(self, state: FCState, signature: tuple) -> Stamp:
-        return Stamp(self.serial, state.generation, None, signature)  # FasterCache: one state for every context
+        state.stamp = current_stamp(state.stamp, self.serial, state.generation, None, signature)  # FasterCache:
+        return state.stamp  # one state for every context
 
     def new_state(self) -> FCState:
         return FCState()
@@ -512,6 +551,19 @@ def _as_tensor(values: list[Any], device: torch.device) -> torch.Tensor:
         return torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).reshape(()) for v in values])
     tensor = torch.tensor(values, dtype=torch.float32)
     return tensor.to(device, non_blocking=True) if device.type != "cpu" else tensor
+
+
+def _halvable(tags: FCTags, half_tags: FCTags | None) -> bool:
+    """Whether every cached output has a static batch that is twice the half-batch graph's: then the full
+    graph can copy their conditional halves (NOTE [The conditional half, copied in the graph])."""
+    if half_tags is None or not tags.slots:
+        return False
+    half_batch = {slot.ident: slot.spec.shape[0] if slot.spec.shape else None for slot in half_tags.slots}
+    for slot in tags.slots:
+        batch = slot.spec.shape[0] if slot.spec.shape else None
+        if not isinstance(batch, int) or batch % 2 or half_batch.get(slot.ident) != batch // 2:
+            return False
+    return True
 
 
 def _prediction_layout(captured: FCCapture) -> tuple[torch.device, tuple[int, int] | tuple[()]]:

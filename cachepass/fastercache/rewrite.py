@@ -14,7 +14,9 @@ in this order:
   `fc_write_R_low = irfft2(rfft2(u - c) * mask)` and `fc_write_R_high = (u - c) - fc_write_R_low`.
 
 Every cached site output (computed or extrapolated) is returned as `cache_write__<site>__<i>` after
-the original outputs. Before (CogVideoX's half graph), after (`half+extrapolate-spatial`)::
+the original outputs. A full-batch variant that batched CFG runs (`halves`) also returns each write's
+conditional half as a contiguous copy, `cache_write_cond__<site>__<i>`, after the writes: the block cache
+keeps only that half (NOTE [The conditional half, copied in the graph]). Before (CogVideoX's half graph), after (`half+extrapolate-spatial`)::
 
     attn_output = ...linear(...)                                    # transformer_blocks.0.attn1
     hidden_states_3 = hidden_states_2 + gate * attn_output
@@ -61,6 +63,7 @@ class FCVariant:
     extra_inputs: tuple[str, ...]  # placeholder names after the original inputs, in order
     estimate: bool  # the prediction output is already cat([estimated uncond, cond])
     deltas: bool  # R_low, R_high are the last two outputs
+    halves: bool  # each write's conditional half follows the writes, as a copy of its own
     example_inputs: tuple[Any, ...]
     nodes_removed: int
 
@@ -69,8 +72,17 @@ class FCVariant:
         return self.key.name
 
 
+# NOTE [The conditional half, copied in the graph]
+# After a batched full step, the block cache keeps the conditional half of each cached attention output
+# (what the half-batch steps read), copied, so that the cache does not keep the 2B output alive (diffusers
+# keeps a view: twice the memory). Copied beside the graph, that was one eager `clone` per cached output
+# and step (about 20 us each on CPU: most of the runtime's own time on full steps); copied in the graph, it
+# is one more store in Inductor's code. The full writes stay outputs too: the first call of a generation
+# whose CFG calls are still unknown (cfg_calls="auto") keeps them in case the calls turn out sequential,
+# and a copy whose source is also a graph output is one Inductor never folds back into a view
+# (post_grad.remove_noop_ops keeps it: the view would alias two outputs).
 def build_fc_variant(captured: CapturedGraph, tags: FCTags, key: VariantKey, output_index: int,
-                     estimate: bool, deltas: bool) -> FCVariant:
+                     estimate: bool, deltas: bool, halves: bool = False) -> FCVariant:
     graph = _copy(captured.gm.graph)
     nodes = {node.name: node for node in graph.nodes}
     fake = _FakeFactory(captured)
@@ -87,6 +99,8 @@ def build_fc_variant(captured: CapturedGraph, tags: FCTags, key: VariantKey, out
     for slot, node in zip(writes, extra_outputs):
         with located(module=slot.site, node=slot.node):
             node._rename(slot.write_name)
+    if halves:
+        extra_outputs += _conditional_halves(graph, writes, extra_outputs)
     if deltas:
         extra_outputs += _deltas(graph, prediction, cursor, fake)
     graph.output_node().args = (tuple(outputs) + tuple(extra_outputs),)
@@ -95,7 +109,7 @@ def build_fc_variant(captured: CapturedGraph, tags: FCTags, key: VariantKey, out
     _check_attention_removed(graph, tags.result, key.extrapolate)
     graph.lint()
     gm = variant_module(captured.gm, graph, f"FCVariant_{key.name.replace('+', '_').replace('-', '_')}")
-    variant = FCVariant(key, gm, reads, writes, tuple(cursor.names), estimate, deltas, tuple(examples),
+    variant = FCVariant(key, gm, reads, writes, tuple(cursor.names), estimate, deltas, halves, tuple(examples),
                         before - len(graph.nodes))
     logger.debug("rewrite: variant %s extrapolates %d outputs, writes %d, estimate %s, deltas %s, removed %d nodes",
                  variant.name, len(reads), len(writes), estimate, deltas, variant.nodes_removed)
@@ -179,6 +193,19 @@ def _estimate(graph: fx.Graph, cond: fx.Node, cursor: _Placeholders, fake: _Fake
         output = graph.call_function(torch.cat, ([uncond, cond],), {"dim": 0})
         output._rename("fc_cfg_output")
     return output
+
+
+def _conditional_halves(graph: fx.Graph, slots: tuple[CacheSlot, ...], writes: list[fx.Node]) -> list[fx.Node]:
+    """`write[B:].clone()` for each write of batch 2B: the conditional half, in storage of its own."""
+    halves = []
+    for slot, write in zip(slots, writes):
+        batch = write.meta["example_value"].shape[0]
+        with graph.inserting_before(graph.output_node()):
+            half = graph.call_function(torch.narrow, (write, 0, batch // 2, batch // 2))
+            half = graph.call_function(torch.clone, (half,), {"memory_format": torch.contiguous_format})
+        half._rename(slot.write_name.replace("cache_write__", "cache_write_cond__", 1))
+        halves.append(half)
+    return halves
 
 
 def _deltas(graph: fx.Graph, prediction: fx.Node, cursor: _Placeholders, fake: _FakeFactory) -> list[fx.Node]:

@@ -280,6 +280,14 @@ def forward(self, L_kwargs_hidden_states_ : torch.Tensor, L_kwargs_timestep_ : t
     permute = output.permute(0, 1, 4, 2, 5, 3, 6);  output = None
     flatten_2 = permute.flatten(5, 6);  permute = None
     output_1 = flatten_2.flatten(3, 4);  flatten_2 = None
+    narrow = torch.narrow(cache_write__transformer_blocks_0_attn1__0, 0, 1, 1)
+    cache_write_cond__transformer_blocks_0_attn1__0 = torch.clone(narrow, memory_format = torch.contiguous_format);  narrow = None
+    narrow_1 = torch.narrow(cache_write__transformer_blocks_0_attn1__1, 0, 1, 1)
+    cache_write_cond__transformer_blocks_0_attn1__1 = torch.clone(narrow_1, memory_format = torch.contiguous_format);  narrow_1 = None
+    narrow_2 = torch.narrow(cache_write__transformer_blocks_1_attn1__0, 0, 1, 1)
+    cache_write_cond__transformer_blocks_1_attn1__0 = torch.clone(narrow_2, memory_format = torch.contiguous_format);  narrow_2 = None
+    narrow_3 = torch.narrow(cache_write__transformer_blocks_1_attn1__1, 0, 1, 1)
+    cache_write_cond__transformer_blocks_1_attn1__1 = torch.clone(narrow_3, memory_format = torch.contiguous_format);  narrow_3 = None
     chunk_5 = torch.chunk(output_1, 2, dim = 0)
     getitem_62 = chunk_5[0]
     getitem_63 = chunk_5[1];  chunk_5 = None
@@ -291,5 +299,5 @@ def forward(self, L_kwargs_hidden_states_ : torch.Tensor, L_kwargs_timestep_ : t
     fc_write_R_low = fft_irfft2.contiguous();  fft_irfft2 = None
     sub_1 = torch.sub(float_2, fc_write_R_low);  float_2 = None
     fc_write_R_high = sub_1.contiguous();  sub_1 = None
-    return (output_1, cache_write__transformer_blocks_0_attn1__0, cache_write__transformer_blocks_0_attn1__1, cache_write__transformer_blocks_1_attn1__0, cache_write__transformer_blocks_1_attn1__1, fc_write_R_low, fc_write_R_high)
+    return (output_1, cache_write__transformer_blocks_0_attn1__0, cache_write__transformer_blocks_0_attn1__1, cache_write__transformer_blocks_1_attn1__0, cache_write__transformer_blocks_1_attn1__1, cache_write_cond__transformer_blocks_0_attn1__0, cache_write_cond__transformer_blocks_0_attn1__1, cache_write_cond__transformer_blocks_1_attn1__0, cache_write_cond__transformer_blocks_1_attn1__1, fc_write_R_low, fc_write_R_high)
     
