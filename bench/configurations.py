@@ -30,12 +30,6 @@ class Configuration:
         """Whose implementation: cachepass, diffusers (its hooks), a peer project, or none (the baselines)."""
         return "cachepass" if self.cachepass else self.peer or ("none" if self.method == "none" else "diffusers")
 
-    @property
-    def paired(self) -> bool:
-        """Timed in the shared paired process (bench/paired.py): all but diffusers' hooks and the peers under
-        compile, whose recompiles would disturb the other compiled configurations there."""
-        return not self.compiled or self.cachepass or self.method == "none"
-
 
 def diffusers_config(workload: Workload, method: str) -> Any:
     from diffusers import (FasterCacheConfig, FirstBlockCacheConfig, MagCacheConfig, PyramidAttentionBroadcastConfig,

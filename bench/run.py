@@ -4,11 +4,11 @@ Each (workload, configuration) runs in its own worker process (bench/worker.py) 
 cache: compile times are cold, memory peaks and Dynamo counters are its own, and a cachepass worker times
 each of its variants alone between its loops (the schedule's ideal time, and the efficiency).
 
-Steady-state times on CPU come from a second phase (bench/paired.py): a shared CPU drifts by +-20% over
-seconds, so the configurations of a workload are built in one process (on the Inductor cache its workers
-left) and run one loop each in turn, for several rounds; speedups are medians of per-round ratios.
-diffusers' hooks under torch.compile cannot join that process (their recompiles would disturb the
-others); their speedup over eager is taken against an eager copy timed inside their own worker.
+Steady-state times on CPU come from the paired timing that follows (bench/turns.py): a shared CPU drifts
+by +-20% over seconds, so the workers of a workload stay alive with their warm models and run one loop
+each in turn, for several rounds, one worker at a time; speedups are medians of per-round ratios. Every
+configuration takes part, diffusers' hooks and the peers under torch.compile included: each is in a process
+of its own, so no Dynamo state is shared.
 
 This process then computes quality against the uncached eager run, prints a table, and writes a JSON
 file and, when matplotlib is installed, a PNG of the time per step with the cachepass variant of each
@@ -24,7 +24,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,8 +35,8 @@ from tabulate import tabulate
 from cachepass.measure import max_abs, median_ratio, psnr, rel_l2
 
 from .configurations import CONFIGURATIONS, FIRST_BLOCK_COMPARISON, HOOK_OF, applies, why_not
-from .paired import paired_configurations
 from .peers import INSTALL
+from .turns import Rounds, Worker, in_turn
 from .workloads import PRESETS, WORKLOADS
 
 EXAMPLES = """examples:
@@ -65,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                              f"{', '.join(CONFIGURATIONS)}")
     parser.add_argument("--repeats", type=int, default=None, help="timed loops after the warm-up (default: 5; smoke 1)")
     parser.add_argument("--rounds", type=int, default=None,
-                        help="rounds of the paired timing on CPU workloads (default: 7; smoke 2)")
+                        help="rounds of the paired timing (every worker, in turn) on CPU workloads (default: 7; "
+                             "smoke 2)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for JSON and PNG")
     parser.add_argument("--warm-cache", action="store_true",
                         help="share one Inductor cache between workers (compile times are then not cold)")
@@ -110,62 +110,69 @@ def default_configurations(preset: str) -> list[str]:
 
 def run_all(workloads: list[str], configurations: list[str], repeats: int, compiler: str, out: Path,
             warm_cache: bool, rounds: int) -> list[dict[str, Any]]:
-    """Every (workload, configuration) in a cold worker; then, per CPU workload, the paired timing process
-    on an Inductor cache merged from its workers (it compiles nothing new)."""
+    """Every (workload, configuration) in a cold worker, one at a time; then, per CPU workload, the rounds in
+    turn across those workers, which waited with their warm models (bench/turns.py)."""
     chosen = {w: [c for c in configurations if applies(CONFIGURATIONS[c], WORKLOADS[w])] for w in workloads}
     # A peer that does not apply to a workload gets a row saying why (the others are simply not run there).
     results = [{"workload": w, "configuration": c, "skipped": why_not(CONFIGURATIONS[c], WORKLOADS[w])}
                for w in workloads for c in configurations
                if CONFIGURATIONS[c].peer and not applies(CONFIGURATIONS[c], WORKLOADS[w])]
-    paired = [w for w in workloads if WORKLOADS[w].paired_timing and len(paired_configurations(chosen[w])) > 1]
+    paired = [w for w in workloads if WORKLOADS[w].paired_timing and len(chosen[w]) > 1]
     labels = [f"{w}: {c}" for w in workloads for c in [*chosen[w], *(["paired timing"] if w in paired else [])]]
     progress = iter(enumerate(labels))
     shared_cache = tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
     for workload in workloads:
+        waiting: dict[str, Worker] = {}
         for configuration in chosen[workload]:
             _progress(*next(progress), len(labels))
             cache = shared_cache if warm_cache else tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
-            results.append(_run_worker(workload, configuration, repeats, compiler, out, cache))
+            stem = out / f"{workload}--{_slug(configuration)}"
+            worker = Worker(_worker_arguments(workload, configuration, repeats, compiler, stem), cache,
+                            Path(f"{stem}.log"))
+            if workload in paired and worker.measured():
+                waiting[configuration] = worker  # warm, idle until the rounds
+            else:
+                results.append(_finished(worker, workload, configuration, stem))
             if cache != shared_cache:
                 shutil.copytree(cache, shared_cache, dirs_exist_ok=True)
-        if workload in paired:
+        if waiting:
             _progress(*next(progress), len(labels))
-            measured = [r["configuration"] for r in results if r["workload"] == workload and _measured(r)]
-            loops = _run_paired(workload, measured, rounds, compiler, out, shared_cache)
+            loops = _rounds(waiting, rounds)
+            results += [_finished(worker, workload, name, out / f"{workload}--{_slug(name)}")
+                        for name, worker in waiting.items()]
             _attach_paired(results, workload, loops)
     _progress(len(labels), "done", len(labels))
     return results
+
+
+def _worker_arguments(workload: str, configuration: str, repeats: int, compiler: str, stem: Path) -> list[str]:
+    return [workload, configuration, "--repeats", str(repeats), "--compiler", compiler, "--json", f"{stem}.json",
+            "--latent", f"{stem}.pt"]
+
+
+def _rounds(workers: dict[str, Worker], rounds: int) -> Rounds | str:
+    """The rounds in turn, or what went wrong (the workers are finished either way)."""
+    if len(workers) < 2:
+        return "fewer than two configurations measured: nothing to time in turn"
+    try:
+        return in_turn(workers, rounds)
+    except RuntimeError as error:
+        return str(error)
+
+
+def _finished(worker: Worker, workload: str, configuration: str, stem: Path) -> dict[str, Any]:
+    """Lets the worker finish and reads its measurement (or its failure)."""
+    if worker.finish() != 0:
+        return {"workload": workload, "configuration": configuration, "error": worker.log_tail()}
+    return json.loads(Path(f"{stem}.json").read_text())
 
 
 def _measured(result: dict[str, Any]) -> bool:
     return "error" not in result and "skipped" not in result
 
 
-def _run_worker(workload: str, configuration: str, repeats: int, compiler: str, out: Path,
-                cache: str) -> dict[str, Any]:
-    stem = out / f"{workload}--{_slug(configuration)}"
-    done = _python(["bench.worker", workload, configuration, "--repeats", str(repeats), "--compiler", compiler,
-                    "--json", f"{stem}.json", "--latent", f"{stem}.pt"], cache)
-    if done.returncode != 0:
-        return {"workload": workload, "configuration": configuration, "error": done.stderr[-2000:]}
-    return json.loads(Path(f"{stem}.json").read_text())
-
-
-def _run_paired(workload: str, configurations: list[str], rounds: int, compiler: str, out: Path,
-                cache: str) -> dict[str, Any] | str:
-    path = out / f"{workload}--paired.json"
-    done = _python(["bench.paired", workload, "--configurations", *configurations, "--rounds", str(rounds),
-                    "--compiler", compiler, "--json", str(path)], cache)
-    return json.loads(path.read_text()) if done.returncode == 0 else done.stderr[-2000:]
-
-
-def _python(arguments: list[str], inductor_cache: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *arguments], env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": inductor_cache},
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-
-
-def _attach_paired(results: list[dict[str, Any]], workload: str, paired: dict[str, Any] | str) -> None:
-    """Paired loop times, and for cachepass the paired efficiency (bench/paired.py): the median over rounds
+def _attach_paired(results: list[dict[str, Any]], workload: str, paired: Rounds | str) -> None:
+    """The rounds' loop times, and for cachepass the paired efficiency (bench/turns.py): the median over rounds
     of ideal / loop, with the variants timed inside the loop (`efficiency`) or alone right after it
     (`efficiency_alone`). The worker's own figures stay under `worker_*`."""
     for result in results:
@@ -175,21 +182,22 @@ def _attach_paired(results: list[dict[str, Any]], workload: str, paired: dict[st
         if isinstance(paired, str):
             result["paired_error"] = paired
             continue
-        if name in paired["loops"]:
-            result["paired_loops"] = paired["loops"][name]
-            result["paired_loop_seconds"] = statistics.median(paired["loops"][name])
-        if paired["ideal"].get(name):
+        if name in paired.loops:
+            result["paired_loops"] = paired.loops[name]
+            result["paired_loop_seconds"] = statistics.median(paired.loops[name])
+        if paired.ideal.get(name):
             loops = result["paired_loops"]
+            result["paired_ideal"] = paired.ideal[name]
             result["worker_ideal_loop_seconds"] = result["ideal_loop_seconds"]
             result["worker_efficiency"] = result["efficiency"]
-            result["ideal_loop_seconds"] = statistics.median(paired["ideal"][name])
-            result["efficiency"] = median_ratio(paired["ideal"][name], loops)
-            result["efficiency_alone"] = median_ratio(paired["ideal_alone"][name], loops)
-            if paired.get("runtime", {}).get(name):
+            result["ideal_loop_seconds"] = statistics.median(paired.ideal[name])
+            result["efficiency"] = median_ratio(paired.ideal[name], loops)
+            result["efficiency_alone"] = median_ratio(paired.ideal_alone[name], loops)
+            if paired.runtime.get(name):
                 steps = result["steps"]
-                result["runtime_ms_per_step"] = 1000 * statistics.median(paired["runtime"][name]) / steps
+                result["runtime_ms_per_step"] = 1000 * statistics.median(paired.runtime[name]) / steps
                 result["dynamo_ms_per_step"] = 1000 * statistics.median(
-                    (loop - ideal) / steps for loop, ideal in zip(loops, paired["ideal"][name])
+                    (loop - ideal) / steps for loop, ideal in zip(loops, paired.ideal[name])
                 ) - result["runtime_ms_per_step"]
 
 
@@ -218,17 +226,12 @@ def add_quality(results: list[dict[str, Any]], out: Path) -> None:
 
 def _speedups(result: dict[str, Any], eager: dict[str, Any] | None,
               inductor: dict[str, Any] | None) -> tuple[float | None, float | None]:
-    """(vs eager, vs Inductor). Paired configurations: medians of per-round ratios from the paired process.
-    Others: against the eager copy timed in their own worker between their loops, and through Inductor's
-    paired speedup over eager; without either (GPU preset), plain ratios of the workers' loop times."""
+    """(vs eager, vs Inductor): medians of per-round ratios from the rounds in turn; without them (the GPU
+    preset, whose machine does not drift), plain ratios of the workers' loop times."""
     if "paired_loops" in result:
         vs_eager, vs_inductor = (median_ratio(base["paired_loops"], result["paired_loops"])
                                  if base and "paired_loops" in base else None for base in (eager, inductor))
         return vs_eager, vs_inductor
-    if result.get("eager_interleaved_seconds"):
-        vs_eager = result["eager_interleaved_seconds"] / result["loop_seconds"]
-        inductor_vs_eager = _speedups(inductor, eager, inductor)[0] if inductor else None
-        return vs_eager, vs_eager / inductor_vs_eager if inductor_vs_eager else None
     return (eager["loop_seconds"] / result["loop_seconds"] if eager else None,
             inductor["loop_seconds"] / result["loop_seconds"] if inductor else None)
 
@@ -256,8 +259,8 @@ def table(results: list[dict[str, Any]]) -> str:
                                    "warm-up s", "graphs/recompiles/breaks", "inductor compiles", "peak MiB",
                                    "rel L2", "PSNR dB", "max diff vs hook", "reused steps", "host reads",
                                    "fullgraph", "ideal s (efficiency)", "runtime ms/step"))
-    notes = ["loop s, ms/step: median of the paired timing's rounds (one process, configurations in turn); "
-             "* = median of the configuration's own worker's loops",
+    notes = ["loop s, ms/step: median of the paired timing's rounds (every configuration's worker, one loop each "
+             "in turn); * = median of the configuration's own worker's loops (no rounds)",
              "ideal s (efficiency): the time the variants themselves took inside each paired loop, plus the loop's "
              "own work; efficiency = median over rounds of ideal / loop (variants timed alone instead: "
              "efficiency_alone in the JSON); runtime ms/step: the cachepass runtime's own time per step (its calls "
@@ -293,8 +296,9 @@ TARGET_COMPILED, TARGET_EAGER = 1.2, 1.0
 
 def first_block_comparison(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Per workload: how much faster cachepass FBC is than every other first-block implementation that made
-    the same decisions (same step pattern), and whether the target holds. Against eager rows: the median of
-    per-round loop ratios of the paired timing; against compiled rows: the ratio of the speedups over Inductor."""
+    the same decisions (same step pattern), and whether the target holds: the median of per-round loop ratios
+    of the rounds in turn, eager and compiled rows alike (without rounds: the ratio of the speedups over
+    Inductor)."""
     comparison = {}
     for workload in dict.fromkeys(r["workload"] for r in results):
         rows = {r["configuration"]: r for r in results if r["workload"] == workload}
@@ -315,16 +319,20 @@ def _against(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
                              "compiled": configuration.compiled}
     if not _measured(other):
         return {**entry, "not_run": other.get("skipped") or "failed"}
-    if configuration.compiled:
+    if "paired_loops" in mine and "paired_loops" in other:
+        ratio = median_ratio(other["paired_loops"], mine["paired_loops"])
+    else:
         ratio = (mine["speedup_vs_inductor"] / other["speedup_vs_inductor"]
                  if mine.get("speedup_vs_inductor") and other.get("speedup_vs_inductor") else None)
-    else:
-        ratio = (median_ratio(other["paired_loops"], mine["paired_loops"])
-                 if "paired_loops" in mine and "paired_loops" in other else None)
     needed = TARGET_COMPILED if configuration.compiled else TARGET_EAGER
     same = other.get("pattern") is not None and other.get("pattern") == mine.get("pattern")
     met = same and ratio is not None and (ratio >= needed if configuration.compiled else ratio > needed)
-    return {**entry, "same_steps": same, "cachepass_faster": ratio, "needed": needed, "met": met}
+    # What cachepass could reach with no overhead at all (its variants alone, inside the same rounds' loops):
+    # at equal decisions the work is equal, and only the other's overhead is left to win.
+    bound = (median_ratio(other["paired_loops"], mine["paired_ideal"])
+             if "paired_ideal" in mine and "paired_loops" in other else None)
+    return {**entry, "same_steps": same, "cachepass_faster": ratio, "needed": needed, "met": met,
+            "zero_overhead_bound": bound}
 
 
 def comparison_text(comparison: dict[str, Any]) -> str:
@@ -340,8 +348,10 @@ def comparison_text(comparison: dict[str, Any]) -> str:
             elif not a["same_steps"]:
                 lines.append(f"  {a['configuration']}: other steps than cachepass, not compared")
             else:
+                bound = (f"; {_x(a['zero_overhead_bound'])} with no runtime or Dynamo overhead at all"
+                         if a.get("zero_overhead_bound") else "")
                 lines.append(f"  {a['configuration']}: cachepass {_x(a['cachepass_faster'])} faster "
-                             f"({'ok' if a['met'] else 'below the target'})")
+                             f"({'ok' if a['met'] else 'below the target'}{bound})")
     return "\n".join(lines)
 
 
@@ -372,7 +382,7 @@ def speed_figures(results: list[dict[str, Any]], out: Path, preset: str) -> list
             axis.scatter(r["rel_l2_vs_uncached"], r["speedup_vs_inductor"], s=46, zorder=3,
                          color=FAMILY_COLOURS.get(configuration.family, "black"),
                          marker="o" if configuration.compiled else "s")
-            own = "" if r.get("timing") == "paired" else "*"  # as in the table: timed in its own worker
+            own = "" if r.get("timing") == "paired" else "*"  # as in the table: no rounds, its own worker's loops
             axis.annotate(r["configuration"] + own, (r["rel_l2_vs_uncached"], r["speedup_vs_inductor"]),
                           fontsize=6.5, xytext=(4, 3), textcoords="offset points")
         for family, colour in FAMILY_COLOURS.items():
@@ -382,7 +392,7 @@ def speed_figures(results: list[dict[str, Any]], out: Path, preset: str) -> list
         axis.axhline(1.0, color="gray", linewidth=0.6)
         axis.set_xscale("symlog", linthresh=1e-6)
         axis.set_xlim(left=0)  # rel L2 >= 0: no negative half
-        axis.set_xlabel("final latent rel L2 vs uncached eager (symlog; * = timed in its own worker)")
+        axis.set_xlabel("final latent rel L2 vs uncached eager (symlog; * = its own worker's loops, no rounds)")
         axis.set_ylabel("speed over plain Inductor (x)")
         axis.set_title(f"{workload}: speed against error")
         axis.legend(fontsize=7, loc="best")

@@ -1,5 +1,6 @@
 """One (workload, configuration) measurement, in its own process so that compile caches, memory
-peaks and Dynamo state never leak between configurations.
+peaks and Dynamo state never leak between configurations. With `--serve`, the worker then stays alive and
+takes loops in turn with the other configurations' workers (bench/turns.py) before it finishes.
 
     python -m bench.worker WORKLOAD CONFIGURATION --repeats 3 --compiler inductor --json out.json --latent out.pt
 """
@@ -10,7 +11,6 @@ import argparse
 import json
 import logging
 import resource
-import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from cachepass.measure import denoise, time_denoise
 from .configurations import CONFIGURATIONS, host_reads, step_pattern
 from .ideal import VariantsAlone
 from .peers import Unavailable
+from .turns import serve
 from .workloads import WORKLOADS
 
 
@@ -51,9 +52,6 @@ class Measurement:
     ideal_loop_seconds: float | None = None  # sum over steps of (the variant alone + loop work)
     efficiency: float | None = None  # ideal / measured
     compile_seconds: dict[str, float] = field(default_factory=dict)  # cachepass: per variant
-    # CPU, configurations not in the paired timing: the uncached eager loop timed between this one's loops
-    # (its model copy adds the eager model's weights to peak_memory_bytes).
-    eager_interleaved_seconds: float | None = None
     family: str = ""  # cachepass, diffusers, cache-dit, ParaAttention or none (bench.configurations)
     host_reads: int | None = None  # device-to-host reads made deciding, in the last loop (see host_reads())
     fullgraph: str | None = None  # compiled configurations: "yes", or "no: " and the error's first line
@@ -67,7 +65,34 @@ class _RecompileLimitWatcher(logging.Handler):
             self.hit = True
 
 
-def measure(workload_name: str, configuration_name: str, repeats: int, compiler: str) -> tuple[Measurement, torch.Tensor]:
+@dataclass
+class Session:
+    """A measured configuration, warm, for the loops it takes in turn afterwards."""
+
+    demo: Any
+    module: Any
+    timesteps: list[float]
+    guidance: float | None
+    alone: VariantsAlone | None  # cachepass: its variants' clocks
+    clocking: bool = False
+
+    def take_loop(self) -> dict[str, float]:
+        """One loop; for cachepass also its ideal (variants inside the loop + loop work), the variants timed
+        alone right after it, and its runtime's own time (bench/ideal.py)."""
+        if self.alone is not None and not self.clocking:
+            self.alone.clock_in_loop()
+            self.clocking = True
+        measured = {"loops": denoise(self.demo, self.module, self.timesteps, self.guidance).seconds}
+        if self.alone is not None:
+            self.alone.sample()  # right after the loop, so that both see the same machine state
+            measured["runtime"] = self.alone.take_in_loop_runtime_seconds()
+            measured["ideal"] = self.alone.take_in_loop_ideal_seconds()
+            measured["ideal_alone"] = self.alone.latest_ideal_seconds()
+        return measured
+
+
+def measure(workload_name: str, configuration_name: str, repeats: int,
+            compiler: str) -> tuple[Measurement, torch.Tensor, Session]:
     """Raises peers.Unavailable when a peer cannot run the workload (not installed, or it fails on it)."""
     workload, configuration = WORKLOADS[workload_name], CONFIGURATIONS[configuration_name]
     try:
@@ -79,7 +104,8 @@ def measure(workload_name: str, configuration_name: str, repeats: int, compiler:
         raise Unavailable(f"{configuration.peer} fails on {workload.name}: {type(error).__name__}: {first}") from error
 
 
-def _measure(workload: Any, configuration: Any, repeats: int, compiler: str) -> tuple[Measurement, torch.Tensor]:
+def _measure(workload: Any, configuration: Any, repeats: int,
+             compiler: str) -> tuple[Measurement, torch.Tensor, Session]:
     workload_name, configuration_name = workload.name, configuration.name
     demo = workload.model()
     watcher = _RecompileLimitWatcher()
@@ -91,18 +117,8 @@ def _measure(workload: Any, configuration: Any, repeats: int, compiler: str) -> 
     module = configuration.prepare(demo, workload, compiler)
     timesteps = workload.timesteps()
     alone = VariantsAlone(demo, module, timesteps, workload.guidance) if configuration.cachepass else None
-    # Configurations left out of the paired process get their own drift-free eager baseline.
-    reference = (_EagerReference(workload, timesteps) if workload.paired_timing and not configuration.paired
-                 else None)
-
-    def after_loop() -> None:
-        if alone is not None:
-            alone.sample()
-        if reference is not None:
-            reference.loop()
-
     timing = time_denoise(demo, module, timesteps, repeats, workload.guidance,
-                          after_warmup=alone.record if alone else None, after_loop=after_loop)
+                          after_warmup=alone.record if alone else None, after_loop=alone.sample if alone else None)
     inductor = counters["inductor"]
     result = Measurement(
         workload=workload_name, configuration=configuration_name, method=configuration.method,
@@ -114,20 +130,19 @@ def _measure(workload: Any, configuration: Any, repeats: int, compiler: str) -> 
         graph_breaks=sum(counters["graph_break"].values()),
         fell_back_to_eager=watcher.hit,
         inductor_compiles=inductor["fxgraph_cache_miss"] + inductor["fxgraph_cache_hit"] + inductor["fxgraph_cache_bypass"],
-        peak_memory_bytes=_peak_memory(demo.device),
-        eager_interleaved_seconds=reference.median() if reference else None)
+        peak_memory_bytes=_peak_memory(demo.device))
     if alone is not None:
         alone.fill(result)
     result.pattern = step_pattern(module, len(timesteps))
     result.family, result.host_reads = configuration.family, host_reads(module, len(timesteps))
-    result.fullgraph = fullgraph(workload, configuration) if configuration.compiled else None
-    return result, timing.final
+    return result, timing.final, Session(demo, module, timesteps, workload.guidance, alone)
 
 
 def fullgraph(workload: Any, configuration: Any) -> str:
     """Whether Dynamo captures the configuration's model in one graph: one call with fullgraph=True on a fresh
-    model, after the measurement (its counters are taken), with Dynamo's eager backend (capture is the
-    question, not code generation)."""
+    model, after the measurement and the loops in turn (its counters are taken, and the reset below ends the
+    measured model's compiled code), with Dynamo's eager backend (capture is the question, not code
+    generation)."""
     torch._dynamo.reset()  # the measured model's cache entries would count against the recompile limit
     demo = workload.model()
     module = configuration.prepare(demo, workload, "eager", fullgraph=True)
@@ -145,22 +160,6 @@ def _peak_memory(device: torch.device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-class _EagerReference:
-    """An uncached eager copy of the model, its loop timed after each timed loop of the configuration, for
-    configurations that cannot join the paired timing: a speedup over eager that the machine's drift between
-    worker processes does not enter."""
-
-    def __init__(self, workload: Any, timesteps: list[float]) -> None:
-        self.demo, self.timesteps, self.guidance = workload.model(), timesteps, workload.guidance
-        self.seconds: list[float] = []
-
-    def loop(self) -> None:
-        self.seconds.append(denoise(self.demo, self.demo.module, self.timesteps, self.guidance).seconds)
-
-    def median(self) -> float | None:
-        return statistics.median(self.seconds) if self.seconds else None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workload", choices=sorted(WORKLOADS))
@@ -169,13 +168,20 @@ def main() -> None:
     parser.add_argument("--compiler", default="inductor", choices=("inductor", "eager"))
     parser.add_argument("--json", required=True, help="where to write the measurement")
     parser.add_argument("--latent", required=True, help="where to save the final latent (for quality metrics)")
+    parser.add_argument("--serve", type=int, default=None, metavar="FD",
+                        help="a connected socket's file descriptor: after measuring, take loops in turn on request "
+                             "(bench/turns.py) until told to finish")
     args = parser.parse_args()
     try:
-        result, final = measure(args.workload, args.configuration, args.repeats, args.compiler)
+        result, final, session = measure(args.workload, args.configuration, args.repeats, args.compiler)
     except Unavailable as why:
         with open(args.json, "w") as handle:
             json.dump({"workload": args.workload, "configuration": args.configuration, "skipped": str(why)}, handle)
         return
+    if args.serve is not None:
+        serve(args.serve, session.take_loop)
+    if CONFIGURATIONS[args.configuration].compiled:
+        result.fullgraph = fullgraph(WORKLOADS[args.workload], CONFIGURATIONS[args.configuration])
     torch.save(final.float().cpu(), args.latent)
     with open(args.json, "w") as handle:
         json.dump(asdict(result), handle)

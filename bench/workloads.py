@@ -26,7 +26,7 @@ class Workload:
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
     guidance: float | None = 5.0  # CFG scale; batch 2 (uncond + cond) when set
-    # CPU timings drift between processes: time the configurations in turn in one process (bench/paired.py)
+    # CPU timings drift: time the configurations' workers in turn, in rounds (bench/turns.py)
     paired_timing: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     why_not: dict[str, str] = field(default_factory=dict)  # method -> why it is not measured here (shown in rows)

@@ -16,6 +16,7 @@ from bench import peers
 from bench.configurations import CONFIGURATIONS
 from bench.worker import Measurement
 from bench.workloads import WORKLOADS
+from cachepass.measure import median_ratio
 
 ROOT = Path(__file__).resolve().parent.parent
 QUALITY = ("speedup_vs_eager", "speedup_vs_inductor", "rel_l2_vs_uncached", "psnr_vs_uncached", "max_diff_vs_hook",
@@ -85,13 +86,18 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert taylor["max_diff_vs_hook"] <= 1e-4 and 0 < taylor["pattern"].count("R") < 8
     assert (taylor["dynamo_graphs"], taylor["recompiles"], taylor["graph_breaks"]) == (1, 0, 0)
     assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
-    # Timing: all but the hooks under compile take turns in one process; the others get an eager baseline.
+    # Timing: every configuration's worker takes turns in the rounds, the hooks and peers under compile too.
     for name, result in results.items():
-        paired = CONFIGURATIONS[name].paired
-        assert result["timing"] == ("paired" if paired else "own worker"), name
-        assert len(result.get("paired_loops", [])) == (document["rounds"] if paired else 0), name
-        assert (result["eager_interleaved_seconds"] is None) == paired, name
+        assert result["timing"] == "paired" and len(result["paired_loops"]) == document["rounds"], name
         assert result["speedup_vs_eager"] > 0 and result["speedup_vs_inductor"] > 0, name
+    for a in document["first_block"]["smoke"]["against"]:  # compiled rows too: per-round ratios of the rounds
+        if a.get("not_run"):
+            continue
+        other = results[a["configuration"]]["paired_loops"]
+        assert a["cachepass_faster"] == pytest.approx(median_ratio(other, first_block["paired_loops"])), a
+        # the ceiling at equal work: cachepass's variants alone (each round's ideal) against the other's loop
+        assert a["zero_overhead_bound"] == pytest.approx(median_ratio(other, first_block["paired_ideal"])), a
+        assert a["zero_overhead_bound"] >= a["cachepass_faster"], a
     for name in ("cachepass PAB", "cachepass FasterCache", "cachepass FBC", "cachepass MagCache",
                  "cachepass TaylorSeer"):  # efficiency from the paired rounds, worker's kept
         assert results[name]["worker_efficiency"] > 0 and results[name]["efficiency_alone"] > 0, name
