@@ -365,8 +365,9 @@ class CachedGraph(GraphRuntime):
         if self._store_all:  # the callback's direction is unknown: keep all, as the hooks do
             decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
         signature = self._signature(args)
-        stamp = state.stamp = current_stamp(state.stamp, self.serial, state.generation, None, signature)  # PAB: one
-        reuse = self._readable(decision, state, stamp, args)  # state for every cache_context
+        # PAB keeps one state for every cache_context: no context in the stamp
+        stamp = state.stamp = current_stamp(state.stamp, self.serial, state.generation, None, signature)
+        reuse = self._readable(decision, state, stamp, args)
         lowered = self.variant(reuse)
         reads = [state.entries.get(slot.ident).tensor for slot in lowered.variant.reads]
         state.drop(lowered.variant.writes)  # free old values before the new ones exist

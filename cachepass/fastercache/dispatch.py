@@ -527,8 +527,9 @@ class FasterCacheGraph(GraphRuntime):
         return max(config.spatial_timesteps[1], config.temporal_timesteps[1], config.uncond_timesteps[1])
 
     def _stamp(self, state: FCState, signature: tuple) -> Stamp:
-        state.stamp = current_stamp(state.stamp, self.serial, state.generation, None, signature)  # FasterCache:
-        return state.stamp  # one state for every context
+        # FasterCache keeps one state for every cache_context: no context in the stamp
+        state.stamp = current_stamp(state.stamp, self.serial, state.generation, None, signature)
+        return state.stamp
 
     def new_state(self) -> FCState:
         return FCState()
