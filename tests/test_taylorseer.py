@@ -5,6 +5,7 @@ recompiles, one Inductor compile per variant, the timestep as the only host read
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 import pytest
@@ -67,17 +68,37 @@ def test_taylorseer_matches_diffusers_hook_step_by_step(family):
     assert any(not r.compute for r in history) and any(predicted_differs)
 
 
-def test_bfloat16_factors_and_lite_mode_match_the_hook():
+# NOTE [bfloat16 factors against the hook]
+# With bfloat16 factors (diffusers' default), Inductor's float32 rounding (about 1e-6 from eager's) can
+# flip a factor element's bfloat16 rounding, one bfloat16 ulp (2^-8 relative) of that element: how often
+# depends on the CPU's kernels (AVX-512 here, AVX2 elsewhere). The oracle for the bound is the hook itself:
+# on every predicted step cachepass stays within a quarter of what storing the factors in bfloat16 changes
+# (the hook with float32 factors against the hook with bfloat16 ones; measured: at most a tenth), so a
+# runtime that kept the factors in float32, or predicted from other steps, still fails.
+def test_bfloat16_factors_match_the_hook_within_their_rounding():
     demo = build_family("flux")
-    for cfg in (TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2),  # bf16 factors (default)
-                TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2, use_lite_mode=True,
-                                      taylor_factors_dtype=torch.float32)):
-        torch._dynamo.reset()
-        reference = TSHooked(demo, cfg)
-        compiled = torch.compile(copy.deepcopy(demo.module), backend="cachepass", fullgraph=True,
-                                 options={"cache": cfg})
-        for t in TIMESTEPS_12:
-            assert max_diff(compiled_call(demo, compiled, t, context=None), reference(t)) <= 1e-5, (cfg, t)
+    cfg = TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2)  # bfloat16 factors by default
+    assert cfg.taylor_factors_dtype == torch.bfloat16
+    reference = TSHooked(demo, cfg)
+    float32 = TSHooked(demo, dataclasses.replace(cfg, taylor_factors_dtype=torch.float32))
+    compiled = torch.compile(copy.deepcopy(demo.module), backend="cachepass", fullgraph=True, options={"cache": cfg})
+    predicted = 0
+    for t in TIMESTEPS_12:
+        theirs = reference(t)
+        rounding = max_diff(float32(t), theirs)  # zero on computed steps
+        predicted += rounding > 0
+        assert max_diff(compiled_call(demo, compiled, t, context=None), theirs) <= max(1e-5, rounding / 4), (t, rounding)
+    assert predicted >= 5
+
+
+def test_lite_mode_matches_the_hook():
+    demo = build_family("flux")
+    cfg = TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2, use_lite_mode=True,
+                                taylor_factors_dtype=torch.float32)
+    reference = TSHooked(demo, cfg)
+    compiled = torch.compile(copy.deepcopy(demo.module), backend="cachepass", fullgraph=True, options={"cache": cfg})
+    for t in TIMESTEPS_12:
+        assert max_diff(compiled_call(demo, compiled, t, context=None), reference(t)) <= 1e-5, t
 
 
 def test_default_identifiers_that_select_nothing_warn_and_name_the_fix(caplog):
