@@ -41,7 +41,7 @@ from .lower import Lowered, lower
 from .parallel import rank_agreement
 from .plan import Plan, StepDecision, VariantKey, variant_name
 from .rewrite import CacheSlot, build_variant, cache_slots
-from .store import CacheStore, Stamp, current_stamp, read_problem
+from .store import CacheStore, Stamp, next_stamp, read_problem
 from .tag import TagResult, TensorSpec
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class ModelState:
     last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
     reuse_steps: int = 0  # steps of this generation that read the cache
     entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
-    stamp: Stamp | None = None  # the latest call's (store.current_stamp)
+    stamp: Stamp | None = None  # the latest call's (store.next_stamp)
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
 
     def reset(self) -> None:
@@ -366,7 +366,7 @@ class CachedGraph(GraphRuntime):
             decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
         signature = self._signature(args)
         # PAB keeps one state for every cache_context: no context in the stamp
-        stamp = state.stamp = current_stamp(state.stamp, self.serial, state.generation, None, signature)
+        stamp = next_stamp(state, self.serial, None, signature)
         reuse = self._readable(decision, state, stamp, args)
         lowered = self.variant(reuse)
         reads = [state.entries.get(slot.ident).tensor for slot in lowered.variant.reads]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -136,14 +137,21 @@ def nbytes(tensors: Iterable[torch.Tensor]) -> int:
     return sum(key[2] for key in {_storage_key(tensor, None) for tensor in tensors})
 
 
-def current_stamp(previous: Stamp | None, graph: int, generation: int, context: str | None,
-                  signature: tuple) -> Stamp:
-    """This call's stamp: the previous call's very object when nothing in it changed, so that the entries
-    written since then pass the validator by identity, before any field is compared."""
-    if (previous is not None and previous.generation == generation and previous.graph == graph
-            and previous.context == context and previous.signature == signature):
-        return previous
-    return Stamp(graph, generation, context, signature)
+class Stamped(Protocol):
+    """A method's state, or one context of it: its generation and the latest call's stamp."""
+
+    generation: int
+    stamp: Stamp | None
+
+
+def next_stamp(state: Stamped, graph: int, context: str | None, signature: tuple) -> Stamp:
+    """This call's stamp, kept on `state`: the previous call's very object when nothing in it changed, so that
+    the entries written since then pass the validator by identity, before any field is compared."""
+    previous = state.stamp
+    if (previous is None or previous.generation != state.generation or previous.graph != graph
+            or previous.context != context or previous.signature != signature):
+        state.stamp = Stamp(graph, state.generation, context, signature)
+    return state.stamp
 
 
 def read_problem(entry: Entry | None, what: str, stamp: Stamp, spec: TensorSpec | None = None,

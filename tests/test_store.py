@@ -4,11 +4,12 @@ tensor's storage, and its validator: milliseconds, no model."""
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import pytest
 import torch
 
-from cachepass.store import CacheStore, Stamp, current_stamp, nbytes, read_problem
+from cachepass.store import CacheStore, Stamp, nbytes, next_stamp, read_problem
 from cachepass.tag import TensorSpec
 
 STAMP = Stamp(graph=1, generation=1, context=None, signature=((2, 3),))
@@ -95,13 +96,22 @@ def test_the_validator_names_every_mismatch(entry_stamp, tensor, expected):
     assert read_problem(store.get("y"), "y", STAMP, SPEC) == "no cached value for y"
 
 
+@dataclass
+class Holder:  # what next_stamp needs of a method's state
+    generation: int = 1
+    stamp: Stamp | None = None
+
+
 @pytest.mark.parametrize("changed", [(2, 1, None, ((2, 3),)), (1, 2, None, ((2, 3),)), (1, 1, "cond", ((2, 3),)),
                                      (1, 1, None, ((4, 3),))])
 def test_a_call_keeps_the_previous_stamp_only_when_nothing_changed(changed):
-    first = current_stamp(None, 1, 1, None, ((2, 3),))
-    assert current_stamp(first, 1, 1, None, ((2, 3),)) is first
-    new = current_stamp(first, *changed)
-    assert new is not first and new == Stamp(*changed)
+    state = Holder()
+    first = next_stamp(state, 1, None, ((2, 3),))
+    assert first == Stamp(1, 1, None, ((2, 3),)) and state.stamp is first
+    assert next_stamp(state, 1, None, ((2, 3),)) is first
+    graph, state.generation, context, signature = changed
+    new = next_stamp(state, graph, context, signature)
+    assert new is not first and new == Stamp(*changed) and state.stamp is new
     store = CacheStore()
     store.put("x", first, torch.zeros(2, 3))
     assert read_problem(store.get("x"), "x", new, SPEC) is not None, "a changed stamp still refuses the old entry"

@@ -39,7 +39,7 @@ from ..errors import ConfigError
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
 from ..rewrite import CacheSlot
-from ..store import CacheStore, Entry, Stamp, current_stamp, nbytes, read_problem
+from ..store import CacheStore, Entry, Stamp, nbytes, next_stamp, read_problem
 from .capture import FCCapture
 from .config import FCConfig, FCKind
 from .plan import Call, FCDecision, FCPlan, Mode, VariantKey
@@ -104,7 +104,7 @@ class FCState:
     blocks: CacheStore = field(default_factory=CacheStore)  # [t_2, t] per cached attention output (CacheSlot.ident)
     frequency: CacheStore = field(default_factory=CacheStore)  # DELTAS: (R_low, R_high)
     alpha: tuple[Any, Any] = (1.0, 1.0)
-    stamp: Stamp | None = None  # the latest call's (store.current_stamp)
+    stamp: Stamp | None = None  # the latest call's (store.next_stamp)
     pending: tuple[Lowered, list[torch.Tensor], Stamp] | None = None  # first call, mode not yet known
     cond_outputs: tuple[list[torch.Tensor], Stamp] | None = None  # sequential: this step's conditional call
     peak_bytes: int = 0  # the most held at once in this generation
@@ -351,10 +351,9 @@ class FasterCacheGraph(GraphRuntime):
                 f"[uncond, cond] halves: FasterCache's CFG-Cache needs classifier-free guidance. Set "
                 f"is_guidance_distilled=True (cachepass.FCConfig(guidance_distilled=True)) to extrapolate attention "
                 f"only, or run CFG as two calls per timestep, conditional first.")
-        if lowered.variant.halves:  # copied in the graph (NOTE [The conditional half, copied in the graph])
-            self._store_blocks(state, lowered.variant.writes, self._halves(lowered, outputs), stamp, halve=False)
-        else:
-            self._store_blocks(state, lowered.variant.writes, self._writes(lowered, outputs), stamp, halve=True)
+        in_graph = lowered.variant.halves  # NOTE [The conditional half, copied in the graph]
+        self._store_blocks(state, lowered.variant.writes, self._writes(lowered, outputs, halves=in_graph), stamp,
+                           halve=not in_graph)
         if lowered.variant.deltas:
             low, high = outputs[-2], outputs[-1]
             state.frequency.put(DELTAS, stamp, self._keep(low), self._keep(high))
@@ -485,10 +484,6 @@ class FasterCacheGraph(GraphRuntime):
             extras.append(self._mask(*self._mask_size, device))
         return extras
 
-    def _halves(self, lowered: Lowered, outputs: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
-        start = self._num_outputs + len(lowered.variant.writes)
-        return outputs[start: start + len(lowered.variant.writes)]
-
     def _values_tensor(self, values: list[Any]) -> torch.Tensor:
         """Per-step numbers (weights, alphas) as one fp32 tensor input. Equal numbers give the same tensor
         again: graphs never write their inputs, and a weight that stays 0.5 costs no new tensor per step."""
@@ -505,9 +500,11 @@ class FasterCacheGraph(GraphRuntime):
                 self._value_tensors[key] = tensor
         return tensor
 
-    def _writes(self, lowered: Lowered, outputs: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
-        start = self._num_outputs
-        return outputs[start: start + len(lowered.variant.writes)]
+    def _writes(self, lowered: Lowered, outputs: Sequence[torch.Tensor], halves: bool = False) -> Sequence[torch.Tensor]:
+        """The variant's cache writes among its outputs, or the conditional halves that follow them."""
+        count = len(lowered.variant.writes)
+        start = self._num_outputs + (count if halves else 0)
+        return outputs[start: start + count]
 
     def _keep(self, tensor: Any) -> Any:
         """Outputs of a CUDA graph replay live in its pool until the next replay: copy what is kept."""
@@ -527,9 +524,7 @@ class FasterCacheGraph(GraphRuntime):
         return max(config.spatial_timesteps[1], config.temporal_timesteps[1], config.uncond_timesteps[1])
 
     def _stamp(self, state: FCState, signature: tuple) -> Stamp:
-        # FasterCache keeps one state for every cache_context: no context in the stamp
-        state.stamp = current_stamp(state.stamp, self.serial, state.generation, None, signature)
-        return state.stamp
+        return next_stamp(state, self.serial, None, signature)  # one state for every cache_context: no context
 
     def new_state(self) -> FCState:
         return FCState()

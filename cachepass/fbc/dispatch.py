@@ -31,7 +31,7 @@ from ..capture import CapturedGraph
 from ..dispatch import GraphRuntime, on_cuda, state_registry
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
-from ..store import CacheStore, Stamp, current_stamp, read_problem
+from ..store import CacheStore, Stamp, next_stamp, read_problem
 from .config import FBCConfig
 from .plan import FBCDecision, FBCPlan, Piece, step_pattern
 from .rewrite import build_piece, head_slot, tail_slots
@@ -102,11 +102,7 @@ class ContextState:
     skips: int = 0
     values: list[float] = field(default_factory=list)  # this generation's decision values
     store: CacheStore = field(default_factory=CacheStore)
-    stamp: Stamp | None = None  # the latest call's (store.current_stamp)
-
-    def stamp_for(self, graph: int, context: str | None, signature: tuple) -> Stamp:
-        self.stamp = current_stamp(self.stamp, graph, self.generation, context, signature)
-        return self.stamp
+    stamp: Stamp | None = None  # the latest call's (store.next_stamp)
 
     def reset(self) -> None:
         self.generation = next(_GENERATIONS)
@@ -216,7 +212,7 @@ class FirstBlockGraph(GraphRuntime):
         context = self.context_name(args)
         ctx = state.context(context)
         signature = self._signature(args)
-        stamp = ctx.stamp_for(self.serial, context, signature)
+        stamp = next_stamp(ctx, self.serial, context, signature)
         previous = ctx.store.get(self._head_slot.ident)
         problem = read_problem(previous, "the first block's residual", stamp, self._head_slot.spec)
         if previous is not None and problem is not None:
@@ -237,7 +233,7 @@ class FirstBlockGraph(GraphRuntime):
             logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
             self._end_generation(ctx)
             ctx.reset()
-            stamp = ctx.stamp_for(self.serial, context, signature)
+            stamp = next_stamp(ctx, self.serial, context, signature)
             value = local = None  # it compared with the previous generation's residual
         decision = self.plan.decide(ctx.iteration, value, self._tails_readable(ctx, stamp))
         results = self._tail(ctx, decision, args, handed, residual, stamp)

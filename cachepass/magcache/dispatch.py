@@ -22,7 +22,7 @@ from ..fbc.dispatch import ContextState, FBCState, VariantStepRecord, block_tabl
 from ..fbc.tag import BlockStack
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
-from ..store import read_problem
+from ..store import next_stamp, read_problem
 from .config import MagConfig
 from .plan import MagPlan, MagState, Variant
 from .rewrite import build_mag_variant, residual_slot
@@ -112,7 +112,7 @@ class MagCacheGraph(GraphRuntime):
             logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
             self._finish(state, ctx)
             ctx.reset()
-        stamp = ctx.stamp_for(self.serial, context, self._signature(args))
+        stamp = next_stamp(ctx, self.serial, context, self._signature(args))
         entry = ctx.store.get(self._slot.ident)
         problem = read_problem(entry, "the block stack's residual", stamp, self._slot.spec)
         if entry is not None and problem is not None:

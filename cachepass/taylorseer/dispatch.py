@@ -22,7 +22,7 @@ from ..dispatch import GraphRuntime, on_cuda, state_registry
 from ..fbc.dispatch import ContextState, FBCState, VariantStepRecord
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
-from ..store import Stamp, read_problem
+from ..store import Stamp, next_stamp, read_problem
 from .config import TSConfig
 from .plan import TSDecision, TSPlan, TSState, variant_name
 from .rewrite import build_ts_variant, slots
@@ -102,7 +102,7 @@ class TaylorSeerGraph(GraphRuntime):
         timestep = self._input_timestep(args) if self.captured.timestep_input is not None else None
         if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
             ctx.reset()
-        stamp = ctx.stamp_for(self.serial, context, self._signature(args))
+        stamp = next_stamp(ctx, self.serial, context, self._signature(args))
         decision, after = self.plan.decide(ctx.ts)
         if decision.orders and self._unreadable(ctx, stamp, decision):
             decision = TSDecision(decision.step, True, 0, 0)  # start the factors afresh (diffusers: first update)
