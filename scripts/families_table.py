@@ -1,10 +1,10 @@
-"""Regenerate the README's model-family table from the parity tests' own results.
+"""Regenerate the model-family table in docs/methods.md from the parity tests' own results.
 
-    python scripts/families_table.py            # runs tests/test_families.py, rewrites the README table
+    python scripts/families_table.py            # runs tests/test_families.py, rewrites docs/methods.md's table
 
 Each passing case of tests/test_families.py::test_family_matches_diffusers_hooks records what it
 measured (cached kinds, worst difference to diffusers' hooks, graphs, breaks, recompiles); this script
-runs the tests with recording on and writes those records between the README's markers.
+runs the tests with recording on and writes those records between the markers in docs/methods.md.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- families-table:start -->", "<!-- families-table:end -->"
+TARGET = ROOT / "docs" / "methods.md"
 
 
 def run_tests(record: Path) -> int:
@@ -47,13 +48,13 @@ def main() -> int:
         records = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
     if status != 0:
         print("some family tests failed; the table lists only the passing cases", file=sys.stderr)
-    readme = (ROOT / "README.md").read_text()
+    readme = TARGET.read_text()
     if START not in readme or END not in readme:
-        print(f"README.md has no {START} ... {END} markers", file=sys.stderr)
+        print(f"{TARGET} has no {START} ... {END} markers", file=sys.stderr)
         return 2
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
-    (ROOT / "README.md").write_text(f"{head}{START}\n{table(records)}\n{END}{tail}")
+    TARGET.write_text(f"{head}{START}\n{table(records)}\n{END}{tail}")
     print(table(records))
     return status
 

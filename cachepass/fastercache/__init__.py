@@ -4,7 +4,7 @@
     variant on first use) -> dispatch
 
 `torch.compile(model, backend="cachepass", options={"cache": cfg})` with a diffusers `FasterCacheConfig`
-or a `cachepass.FCConfig` reaches these stages through `backend.compile_with_cache`. See README.md,
+or a `cachepass.FCConfig` reaches these stages through `backend.compile_with_cache`. See docs/methods.md,
 "FasterCache".
 """
 

@@ -5,7 +5,7 @@
     compiled on first use)
 
 `torch.compile(model, backend="cachepass", options={"cache": cfg})` with diffusers'
-`FirstBlockCacheConfig` or `cachepass.FBCConfig`. See README.md, "FirstBlockCache".
+`FirstBlockCacheConfig` or `cachepass.FBCConfig`. See docs/methods.md, "FirstBlockCache".
 """
 
 from __future__ import annotations

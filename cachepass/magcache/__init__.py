@@ -5,7 +5,7 @@
     compiled on first use)
 
 `torch.compile(model, backend="cachepass", options={"cache": cfg})` with diffusers' `MagCacheConfig` or
-`cachepass.MagConfig`. See README.md, "MagCache".
+`cachepass.MagConfig`. See docs/methods.md, "MagCache".
 """
 
 from __future__ import annotations

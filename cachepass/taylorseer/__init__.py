@@ -5,7 +5,7 @@ modules' outputs on a step-only schedule.
     (step counter) -> dispatch (compute-o<k> / predict-o<m> variants, rewritten and compiled on first use)
 
 `torch.compile(model, backend="cachepass", options={"cache": cfg})` with diffusers' `TaylorSeerCacheConfig`
-or `cachepass.TSConfig`. See README.md, "TaylorSeer".
+or `cachepass.TSConfig`. See docs/methods.md, "TaylorSeer".
 """
 
 from __future__ import annotations
