@@ -12,6 +12,7 @@ import threading
 import pytest
 import torch
 from diffusers import PyramidAttentionBroadcastConfig
+from torch._dynamo.utils import counters
 from helpers import HookedReference, max_diff
 
 import cachepass
@@ -399,3 +400,34 @@ def test_one_generation_in_the_model_scale_does_not_warn(caplog):
         del demo, compiled, graph
         gc.collect()
     assert "reused no" not in caplog.text
+
+
+def test_a_resolution_change_mid_generation_says_the_variants_compile_again(caplog):
+    """Dynamo's automatic-dynamic recompile hands cachepass a second graph of the same model: a WARNING names the
+    input, its old and new shape, the variants that compile again and the fix; the first compile says nothing."""
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
+    timesteps = timesteps_linspace(12)
+    original = demo.make_inputs
+
+    def larger(batch):
+        inputs = original(batch)
+        inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
+        return inputs
+
+    with torch.no_grad(), caplog.at_level(logging.WARNING, logger="cachepass"):
+        for t in timesteps[:4]:
+            demo(compiled, t)
+        assert counters["stats"]["unique_graphs"] == 1 and "input shapes changed" not in caplog.text
+        first = cachepass.compiled_graphs(compiled)[0]
+        compiled_variants = sorted(low.variant.name for low in first.lowered.values())
+        assert compiled_variants == ["compute", "reuse-spatial"]
+        demo.make_inputs = larger
+        demo(compiled, timesteps[4])
+    assert counters["stats"]["unique_graphs"] == 2  # torch's own count: Dynamo recompiled
+    records = [r for r in caplog.records if "input shapes changed" in r.getMessage()]
+    assert len(records) == 1 and records[0].levelno == logging.WARNING
+    message = records[0].getMessage()
+    assert "hidden_states (1, 2, 4, 8, 8) -> (1, 2, 4, 12, 12)" in message
+    assert "the 2 variant(s) graph" in message and "(compute, reuse-spatial) compile again" in message
+    assert "torch.compile(..., dynamic=True)" in message and "mark_dynamic(hidden_states, [3, 4])" in message
