@@ -24,6 +24,7 @@ from .dispatch import UncachedGraph, reset_states
 from .errors import ConfigError, run_stage
 from .lower import compile_graph
 from .methods import Method, method_of
+from .recompile import warn_if_new_shapes
 from .scope import Scope, ScopedGraph, clock_of, find_scope, groups
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def _compile(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any],
     """capture -> tag -> check -> plan -> dispatch for one graph."""
     config = options.cache
     captured = run_stage("capture", method.stage("capture"), gm, example_inputs, config)
+    warn_if_new_shapes(_plain(captured), example_inputs)  # NOTE [A recompile for new shapes]
     tags = run_stage("tag", method.stage("tag"), captured, config)
     nothing = run_stage("check", method.stage("check"), captured, tags, config)
     if nothing is not None:

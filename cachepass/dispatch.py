@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import math
+import sys
 import threading
 import weakref
 from collections import deque
@@ -91,6 +93,60 @@ class ThreadStates:
 _MODEL_STATES = state_registry()  # PAB: first parameter -> ThreadStates of ModelState
 
 
+# NOTE [A generation that reused nothing]
+# A timestep-windowed method (PAB, FasterCache) reuses only while the timestep lies inside its windows. A model
+# fed timesteps in another scale (sigmas in [0, 1], t/1000, 0..5000) never enters them and caches nothing,
+# which looks exactly like working. The user must hear it when the generation ends, however it ends: a
+# timestep rise, a pipeline's end-of-call reset, `cachepass.reset()` -- all of them `state.reset()` -- or the
+# state's garbage collection when a hand-written loop ran one generation and dropped the model. The runtime
+# feeds one GenerationWatch per state each step; the watch lives apart from the state so that a
+# weakref.finalize on the state can end it after the state is gone (a finalizer must not hold its object).
+# weakref.finalize calls it at most once; it is not called at interpreter exit (atexit off), and not while
+# the interpreter finalizes, when logging may already be torn down.
+@dataclass(eq=False)
+class GenerationWatch:
+    """What the no-reuse warning needs of one state's current generation."""
+
+    windows: str  # the plan's windows, e.g. "spatial (100, 800)"
+    reused_what: str  # "attention", for the message
+    warned: set[str]  # the graph's warned-once keys: once per graph, as its other warnings
+    steps: int = 0
+    reuse_steps: int = 0
+    high: float = -math.inf  # the timesteps seen
+    low: float = math.inf
+
+    def step(self, iteration: int, timestep: float, reused: bool) -> None:
+        self.steps = iteration + 1
+        self.reuse_steps += reused
+        self.high, self.low = max(self.high, timestep), min(self.low, timestep)
+
+    def end(self) -> None:
+        """The generation ended: warn once when a whole one (3 steps or more) reused nothing."""
+        steps, reused, high, low = self.steps, self.reuse_steps, self.high, self.low
+        self.steps, self.reuse_steps, self.high, self.low = 0, 0, -math.inf, math.inf
+        if steps < 3 or reused or "no-reuse" in self.warned:
+            return
+        self.warned.add("no-reuse")
+        logger.warning(f"cachepass: a whole generation of {steps} steps (timesteps {high:g} .. {low:g}) reused no "
+                       f"{self.reused_what}: the windows {self.windows} never matched the timesteps this model "
+                       f"receives, so nothing was cached. Give the windows in the model's timestep scale (here "
+                       f"{low:g} .. {high:g}), or pass current_timestep_callback (e.g. lambda: "
+                       f"pipe.current_timestep, or the scheduler's timestep in a hand-written loop).")
+
+
+def _end_at_collection(watch: GenerationWatch) -> None:
+    """weakref.finalize of a state: its last generation ends (NOTE [A generation that reused nothing])."""
+    if not sys.is_finalizing():
+        watch.end()
+
+
+def end_generation(state: Any) -> None:
+    """The shared end of a generation, from the state's `reset()`: the no-reuse check of its watch."""
+    watch = getattr(state, "watch", None)
+    if watch is not None:
+        watch.end()
+
+
 @dataclass(frozen=True)
 class StepRecord:
     graph: int  # serial of the graph that ran the step
@@ -118,17 +174,17 @@ class ModelState:
     iteration: int = 0
     last_timestep: float | None = None
     last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
-    reuse_steps: int = 0  # steps of this generation that read the cache
     entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
     stamp: Stamp | None = None  # the latest call's (store.next_stamp)
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+    watch: GenerationWatch | None = None  # GraphRuntime.watched: the no-reuse check
 
     def reset(self) -> None:
+        end_generation(self)
         self.generation += 1
         self.iteration = 0
         self.last_timestep = None
         self.last_input_timestep = None
-        self.reuse_steps = 0
         self.entries.clear()
 
     def drop(self, slots: Sequence[CacheSlot]) -> None:
@@ -167,11 +223,14 @@ class GraphRuntime(InstanceNames):
     - the pipeline listener (listen.py): a diffusers pipeline's end-of-call reset starts a new
       generation for that model;
     - registration for `compiled_graphs`, `report` and `reset`, and warnings said once.
+    - the no-reuse warning of a timestep-windowed method (NOTE [A generation that reused nothing]): a
+      method whose `reuse_windows()` names windows calls `watched(state).step(...)` every step.
     Subclasses set `_states` and give `new_state()`; `before_reset(state)` may inspect a generation
     that ends.
     """
 
     cached = True
+    reused_what = "attention"  # what the no-reuse warning says was not reused
     _states: WeakIdKeyDictionary
 
     def _init_runtime(self) -> None:
@@ -238,6 +297,18 @@ class GraphRuntime(InstanceNames):
 
     def new_state(self) -> Any:
         raise NotImplementedError
+
+    def reuse_windows(self) -> str | None:
+        """The timestep windows the method reuses in, for the no-reuse warning; None: not timestep-windowed."""
+        return None
+
+    def watched(self, state: Any) -> GenerationWatch:
+        """The state's GenerationWatch, made on its first step with the finalizer that ends its last generation."""
+        watch = state.watch
+        if watch is None:
+            watch = state.watch = GenerationWatch(self.reuse_windows() or "", self.reused_what, self._warned)
+            weakref.finalize(state, _end_at_collection, watch).atexit = False
+        return watch
 
     def rewrite(self, key: Any) -> Any:
         """The method's stage 4: the graph variant for `key` (built once, then lowered by `variant`)."""
@@ -382,10 +453,10 @@ class CachedGraph(GraphRuntime):
             logger.debug("dispatch: generation %d step %d timestep %g ran %s (planned %s), stored %s",
                          state.generation, state.iteration, timestep, variant_name(reuse), decision.variant,
                          sorted(decision.store) or "nothing")
+        self.watched(state).step(state.iteration, timestep, bool(reuse))
         state.iteration += 1
         state.last_timestep = timestep
         state.last_input_timestep = order
-        state.reuse_steps += bool(reuse)
         return list(outputs[: self.captured.num_outputs])
 
     def _store(self, state: ModelState, decision: StepDecision, lowered: Lowered, outputs: Sequence[torch.Tensor],
@@ -407,8 +478,8 @@ class CachedGraph(GraphRuntime):
     def new_state(self) -> ModelState:
         return ModelState()
 
-    def before_reset(self, state: ModelState) -> None:
-        self._check_generation_reused(state)
+    def reuse_windows(self) -> str:
+        return ", ".join(f"{k} ({r.low:g}, {r.high:g})" for k, r in self.plan.rules.items())
 
     # -- checks -----------------------------------------------------------------------------
     def _readable(self, decision: StepDecision, state: ModelState, stamp: Stamp, args: Sequence[Any]) -> VariantKey:
@@ -441,16 +512,6 @@ class CachedGraph(GraphRuntime):
                            self.tags.sites, self.tags.rejected, variants, sum(s.cache_bytes() for s in states), steps,
                            self.plan)
 
-    def _check_generation_reused(self, state: ModelState) -> None:
-        """A whole generation without one reuse means the config's windows never matched the timesteps
-        this model sees (e.g. a flow-matching model fed timesteps in [0, 1])."""
-        if state.iteration >= 3 and state.reuse_steps == 0:
-            seen = [r.timestep for r in state.history if r.generation == state.generation]
-            windows = ", ".join(f"{k} ({r.low:g}, {r.high:g})" for k, r in self.plan.rules.items())
-            self._warn_once("no-reuse", f"cachepass: a whole generation of {state.iteration} steps (timesteps "
-                                        f"{max(seen):g} .. {min(seen):g}) reused no attention: the windows {windows} "
-                                        f"never matched. Adjust the timestep ranges to the timesteps this model "
-                                        f"receives, or pass current_timestep_callback.")
 
 class UncachedGraph(InstanceNames):
     """A graph compiled without caching (grad mode, nothing to cache), kept so reports can say why."""

@@ -9,8 +9,10 @@ import gc
 import logging
 import threading
 
+import pytest
 import torch
 from diffusers import PyramidAttentionBroadcastConfig
+from torch._dynamo.utils import counters
 from helpers import HookedReference, max_diff
 
 import cachepass
@@ -345,3 +347,87 @@ def test_resolution_changes_with_inductor_under_dynamic_shapes_match_the_hook():
 def test_batch_changes_with_inductor_under_dynamic_shapes_match_the_hook():
     compiled = _generations_with_inductor(lambda original: (original,) * 3, (1, 2, 3))
     _assert_dynamic_variants_compiled_late_without_guards(compiled)
+
+
+def _one_generation_by_hand(timesteps, config=None):
+    """A hand-written denoising loop: one generation, no pipeline, no second generation."""
+    demo = build("cogvideox")
+    config = config or cachepass.PABConfig(spatial_skip=2)  # spatial window (100, 800), diffusers' default
+    compiled = torch.compile(demo.module, backend="cachepass", options={"cache": config, "compiler": "eager"})
+    with torch.no_grad():
+        outs = [demo(compiled, t) for t in timesteps]
+    return demo, compiled, outs
+
+
+WRONG_SCALES = {"t/1000": [t / 1000 for t in timesteps_linspace(8)], "5000..0": timesteps_linspace(8, 5000.0, 0.0)}
+
+
+@pytest.mark.parametrize("scale", sorted(WRONG_SCALES))
+def test_one_generation_in_another_timestep_scale_warns_by_reset(caplog, scale):
+    timesteps = WRONG_SCALES[scale]
+    with caplog.at_level(logging.WARNING, logger="cachepass"):
+        demo, compiled, outs = _one_generation_by_hand(timesteps)
+        graph = cachepass.compiled_graphs(compiled)[0]
+        assert not any(r.reused for _, s in graph.states() for r in s.history)  # nothing was reused
+        with torch.no_grad():  # and the outputs are plain eager's
+            assert all(max_diff(out, demo(demo.module, t)) <= 1e-6 for out, t in zip(outs, timesteps))
+        assert "reused no" not in caplog.text  # the generation has not ended yet
+        cachepass.reset()
+    message = f"a whole generation of 8 steps (timesteps {max(timesteps):g} .. {min(timesteps):g}) reused no attention"
+    assert message in caplog.text
+    assert "spatial (100, 800) never matched" in caplog.text and "current_timestep_callback" in caplog.text
+    assert caplog.text.count("reused no") == 1
+
+
+@pytest.mark.parametrize("scale", sorted(WRONG_SCALES))
+def test_one_generation_in_another_timestep_scale_warns_when_collected(caplog, scale):
+    with caplog.at_level(logging.WARNING, logger="cachepass"):
+        demo, compiled, _ = _one_generation_by_hand(WRONG_SCALES[scale])
+        del demo, compiled
+        gc.collect()
+        assert "spatial (100, 800) never matched" in caplog.text
+        cachepass.reset()  # the state is gone: nothing to say twice
+        gc.collect()
+    assert caplog.text.count("reused no") == 1
+
+
+def test_one_generation_in_the_model_scale_does_not_warn(caplog):
+    with caplog.at_level(logging.WARNING, logger="cachepass"):
+        demo, compiled, _ = _one_generation_by_hand(timesteps_linspace(8))
+        graph = cachepass.compiled_graphs(compiled)[0]
+        assert any(r.reused for _, s in graph.states() for r in s.history)
+        cachepass.reset()
+        del demo, compiled, graph
+        gc.collect()
+    assert "reused no" not in caplog.text
+
+
+def test_a_resolution_change_mid_generation_says_the_variants_compile_again(caplog):
+    """Dynamo's automatic-dynamic recompile hands cachepass a second graph of the same model: a WARNING names the
+    input, its old and new shape, the variants that compile again and the fix; the first compile says nothing."""
+    demo = build("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
+    timesteps = timesteps_linspace(12)
+    original = demo.make_inputs
+
+    def larger(batch):
+        inputs = original(batch)
+        inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
+        return inputs
+
+    with torch.no_grad(), caplog.at_level(logging.WARNING, logger="cachepass"):
+        for t in timesteps[:4]:
+            demo(compiled, t)
+        assert counters["stats"]["unique_graphs"] == 1 and "input shapes changed" not in caplog.text
+        first = cachepass.compiled_graphs(compiled)[0]
+        compiled_variants = sorted(low.variant.name for low in first.lowered.values())
+        assert compiled_variants == ["compute", "reuse-spatial"]
+        demo.make_inputs = larger
+        demo(compiled, timesteps[4])
+    assert counters["stats"]["unique_graphs"] == 2  # torch's own count: Dynamo recompiled
+    records = [r for r in caplog.records if "input shapes changed" in r.getMessage()]
+    assert len(records) == 1 and records[0].levelno == logging.WARNING
+    message = records[0].getMessage()
+    assert "hidden_states (1, 2, 4, 8, 8) -> (1, 2, 4, 12, 12)" in message
+    assert "the 2 variant(s) graph" in message and "(compute, reuse-spatial) compile again" in message
+    assert "torch.compile(..., dynamic=True)" in message and "mark_dynamic(hidden_states, [3, 4])" in message

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from ..config import BackendOptions
-from ..dispatch import GraphRuntime, on_cuda, state_registry
+from ..dispatch import GenerationWatch, GraphRuntime, end_generation, on_cuda, state_registry
 from ..errors import ConfigError
 from ..lower import Lowered
 from ..report import GraphReport, variant_reports
@@ -110,8 +110,10 @@ class FCState:
     peak_bytes: int = 0  # the most held at once in this generation
     generation_peaks: deque[int] = field(default_factory=lambda: deque(maxlen=100))  # earlier generations
     history: deque[FCStepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+    watch: GenerationWatch | None = None  # GraphRuntime.watched: the no-reuse check
 
     def reset(self) -> None:
+        end_generation(self)
         if self.iteration >= 0:
             self.generation_peaks.append(self.peak_bytes)
         self.generation += 1
@@ -178,6 +180,7 @@ class FasterCacheGraph(GraphRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under FasterCache."""
 
     _states = _STATES
+    reused_what = "attention and no unconditional branch"
 
     def __init__(self, captured: FCCapture, tags: FCTags, half_tags: FCTags | None, plan: FCPlan,
                  options: BackendOptions) -> None:
@@ -220,6 +223,7 @@ class FasterCacheGraph(GraphRuntime):
         else:
             outputs, ran = self._sequential(state, timestep, args, signature, call)
         state.last_timestep, state.last_input_timestep = timestep, order
+        self.watched(state).step(state.iteration, timestep, bool(ran.extrapolated or ran.estimated))
         held = state.cache_bytes()
         state.peak_bytes = max(state.peak_bytes, held)
         state.history.append(FCStepRecord(self.serial, state.generation, state.iteration, timestep,
@@ -518,6 +522,12 @@ class FasterCacheGraph(GraphRuntime):
                                      f"timestep ranges reach {self._max_window():g}: the model may take "
                                      f"normalised timesteps (Flux, SD3). Pass current_timestep_callback="
                                      f"lambda: pipe.current_timestep.")
+
+    def reuse_windows(self) -> str:
+        config = self.config
+        return ", ".join(f"{name} ({low:g}, {high:g})" for name, (low, high) in (
+            ("spatial", config.spatial_timesteps), ("temporal", config.temporal_timesteps),
+            ("uncond", config.uncond_timesteps)))
 
     def _max_window(self) -> float:
         config = self.config
