@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import logging
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -285,9 +285,15 @@ def _check_identifiers(name: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The valid name a mistyped `word` most likely meant, if any is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return close[0] if close else None
+
+
 def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(word), choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    match = closest(word, choices)
+    return f" (did you mean {match!r}?)" if match else ""
 
 
 def _mode_options(mode: str) -> dict[str, Any]:
