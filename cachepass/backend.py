@@ -6,7 +6,9 @@
 through the `torch_dynamo_backends` entry point, with no `import cachepass` needed. Dynamo calls it
 once per captured graph as `cachepass_backend(gm, example_inputs, options=..., mode=...)`. The
 method (PAB, FasterCache, FirstBlockCache, ...) comes from the config's type through the registry
-(methods.py); each gives its own function for every stage.
+(methods.py); each gives its own function for every stage. `cachepass.compile` (api.py) checks the options
+before Dynamo traces; a `ConfigError` raised here still reaches the user as itself (NOTE [Config errors
+through Dynamo], dynamo_meta.py).
 """
 
 from __future__ import annotations

@@ -38,8 +38,9 @@ def config_classes() -> list[tuple[type, str]]:
     diffusers has), from the method registry."""
     import diffusers
 
-    return ([(m.config_type, m.name) for m in METHODS]
-            + [(getattr(diffusers, m.diffusers_config), m.name) for m in METHODS if hasattr(diffusers, m.diffusers_config)])
+    theirs = [m for m in METHODS if hasattr(diffusers, m.diffusers_config)]
+    return [(m.config_type, m.name) for m in METHODS] + [(getattr(diffusers, m.diffusers_config), m.name)
+                                                           for m in theirs]
 
 
 def _class_list() -> str:
@@ -47,7 +48,8 @@ def _class_list() -> str:
 
 
 def _method_help() -> str:
-    return "; ".join(f"{m.name}: {m.title}{' (default)' if i == 0 else ''}, {m.dump_flags}" for i, m in enumerate(METHODS))
+    default = " (default)"
+    return "; ".join(f"{m.name}: {m.title}{default * (i == 0)}, {m.dump_flags}" for i, m in enumerate(METHODS))
 
 
 def _version() -> str:

@@ -18,8 +18,6 @@ import cachepass
 from cachepass.config import parse_options
 from cachepass.models import build
 
-import cachepass.backend  # noqa: F401  (sys.modules entry for the spy below)
-
 
 class Counting(torch.nn.Module):
     """A model that counts its forward calls: Dynamo runs `forward` when it traces."""
@@ -75,7 +73,7 @@ def test_good_config_equals_the_backend_string_and_diffusers_hook():
     from_string, from_helper = run_loop(demo, by_string, TIMESTEPS_12), run_loop(demo, by_helper, TIMESTEPS_12)
     assert all(torch.equal(a, b) for a, b in zip(from_helper, from_string))
     assert max(max_diff(a, b) for a, b in zip(from_helper, expected)) <= 1e-5
-    assert any(hook.reused(i) for i in range(len(TIMESTEPS_12))), "the oracle reused nothing: the comparison would not show caching"
+    assert any(hook.reused(i) for i in range(len(TIMESTEPS_12))), "the hook reused nothing: no caching to compare"
     assert cachepass.compiled_graphs(by_helper)[0].cached
 
 
