@@ -1,5 +1,6 @@
 """cachepass: step caching for diffusion transformers inside torch.compile.
 
+    compiled = cachepass.compile(model, cache=PABConfig(spatial_skip=2))   # options checked before tracing
     compiled = torch.compile(model, backend="cachepass", options={"cache": PABConfig(spatial_skip=2)})
 
 The backend captures the denoiser as one FX graph, tags its attention, plans which attention
@@ -8,7 +9,7 @@ cache reads and writes, compiles each variant once with Inductor, and dispatches
 time. See README.md.
 """
 
-from .api import compiled_graphs, reset
+from .api import compile, compiled_graphs, reset
 from .backend import cachepass_backend
 from .config import PABConfig
 from .errors import ConfigError, StageError
@@ -23,6 +24,6 @@ from .taylorseer.config import TSConfig
 record_contexts()  # see listen.py, NOTE [The context of the first call]
 watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a pipeline call starts]
 
-__all__ = ["FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compiled_graphs", "report",
+__all__ = ["FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "ConfigError", "StageError", "cachepass_backend", "compile", "compiled_graphs", "report",
            "reset"]
 __version__ = "0.1.0"

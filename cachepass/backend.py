@@ -6,7 +6,9 @@
 through the `torch_dynamo_backends` entry point, with no `import cachepass` needed. Dynamo calls it
 once per captured graph as `cachepass_backend(gm, example_inputs, options=..., mode=...)`. The
 method (PAB, FasterCache, FirstBlockCache, ...) comes from the config's type through the registry
-(methods.py); each gives its own function for every stage.
+(methods.py); each gives its own function for every stage. `cachepass.compile` (api.py) checks the options
+before Dynamo traces; a `ConfigError` raised here still reaches the user as itself (NOTE [Config errors
+through Dynamo], dynamo_meta.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import fx
 from .capture import CapturedGraph, capture, first_parameter, named_under, receiver
 from .config import BackendOptions, parse_options
 from .dispatch import UncachedGraph, reset_states
+from .dynamo_meta import through_dynamo
 from .errors import ConfigError, run_stage
 from .lower import compile_graph
 from .methods import Method, method_of
@@ -32,10 +35,13 @@ logger = logging.getLogger(__name__)
 
 def cachepass_backend(gm: fx.GraphModule, example_inputs: Sequence[Any], *, options: Mapping[str, Any] | None = None,
                       mode: str | None = None, **unexpected: Any) -> Callable[..., Any]:
-    if unexpected:
-        raise ConfigError(f"backend='cachepass' got unexpected arguments {sorted(unexpected)}; "
-                          f"use options={{'cache': ...}}.")
-    return compile_with_cache(gm, example_inputs, parse_options(options, mode))
+    try:
+        if unexpected:
+            raise ConfigError(f"backend='cachepass' got unexpected arguments {sorted(unexpected)}; "
+                              f"use options={{'cache': ...}}.")
+        return compile_with_cache(gm, example_inputs, parse_options(options, mode))
+    except ConfigError as err:  # catchable as itself, not as torch's BackendCompilerFailed
+        raise through_dynamo(err) from None  # NOTE [Config errors through Dynamo], dynamo_meta.py
 
 
 def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], options: BackendOptions) -> Callable[..., Any]:

@@ -25,19 +25,49 @@ DUMP_EXAMPLE = """examples:
   cachepass dump cogvideox --method fbc --threshold 0.3 --out dump-fbc
   cachepass dump cogvideox --method magcache --steps 28 --out dump-mag
 
-A cache config file holds cachepass.PABConfig fields, e.g.
-  {"spatial_skip": 2, "cross_skip": 4, "cross_timesteps": [100, 900]}
-or diffusers' PyramidAttentionBroadcastConfig fields, e.g.
-  {"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": [100, 800]}
-or cachepass.FCConfig fields, e.g. {"uncond_skip": 5, "spatial_timesteps": [-1, 681]}
-or diffusers' FasterCacheConfig fields, e.g. {"unconditional_batch_skip_range": 5, "tensor_format": "BFCHW"}
-or cachepass.FBCConfig fields, e.g. {"threshold": 0.1, "block_lists": ["transformer_blocks"]}"""
+A cache config file holds the fields of one config class; the field names tell which:
+{classes}
+e.g. {{"spatial_skip": 2, "cross_skip": 4, "cross_timesteps": [100, 900]}} (PABConfig),
+     {{"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": [100, 800]}}
+     (diffusers' PyramidAttentionBroadcastConfig), {{"uncond_skip": 5, "spatial_timesteps": [-1, 681]}} (FCConfig),
+     {{"threshold": 0.1, "block_lists": ["transformer_blocks"]}} (FBCConfig)"""
+
+
+def config_classes() -> list[tuple[type, str]]:
+    """Every config class `--cache-config` reads, with its method's name: cachepass's, then diffusers' (those this
+    diffusers has), from the method registry."""
+    import diffusers
+
+    theirs = [m for m in METHODS if hasattr(diffusers, m.diffusers_config)]
+    return [(m.config_type, m.name) for m in METHODS] + [(getattr(diffusers, m.diffusers_config), m.name)
+                                                           for m in theirs]
+
+
+def _class_list() -> str:
+    return "\n".join(f"  {m.name:<12} cachepass.{m.config_class} or diffusers' {m.diffusers_config}" for m in METHODS)
+
+
+def _method_help() -> str:
+    default = " (default)"
+    return "; ".join(f"{m.name}: {m.title}{default * (i == 0)}, {m.dump_flags}" for i, m in enumerate(METHODS))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cachepass")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from . import __version__
+
+        return f"{__version__} (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cachepass", description="Step caching for diffusion transformers inside torch.compile.",
         epilog="Run `cachepass COMMAND --help` for each command's flags and examples.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(commands)
     _add_dump(commands)
@@ -67,7 +97,7 @@ def _add_dump(commands: Any) -> None:
         description="Trace a model with the cachepass backend on synthetic inputs and write numbered, "
                     "deterministically named files: the captured graph, the tag table, the plan for an N-step "
                     "schedule, each variant's rewritten graph and a summary. Prints the tag table and the plan.",
-        epilog=DUMP_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=DUMP_EXAMPLE.format(classes=_class_list()), formatter_class=argparse.RawDescriptionHelpFormatter)
     model = dump.add_argument_group("model (one of)")
     model.add_argument("model", nargs="?", choices=tuple(BUILDERS), metavar="MODEL",
                        help=f"a built-in demo model: {', '.join(BUILDERS)}")
@@ -85,10 +115,8 @@ def _add_dump(commands: Any) -> None:
                                 ("--text-tokens", 8, "text tokens")):
         inputs.add_argument(flag, type=int, default=default, help=f"{what} (default: {default})")
     cache = dump.add_argument_group("cache config (flags, or a JSON file)")
-    cache.add_argument("--method", choices=tuple(m.name for m in METHODS), default="pab",
-                       help="pab: Pyramid Attention Broadcast (default); fastercache: FasterCache with diffusers' "
-                            "defaults (traced with a batched-CFG batch of 2 unless --guidance-distilled); fbc: "
-                            "FirstBlockCache (--threshold); magcache: MagCache (--threshold)")
+    cache.add_argument("--method", choices=tuple(m.name for m in METHODS), default=METHODS[0].name,
+                       help=_method_help())
     cache.add_argument("--threshold", type=float, default=None,
                        help="fbc: skip the blocks after the first when its residual changed by at most this "
                             "(default: 0.05); magcache: the accumulated error bound (default: 0.06). magcache "
@@ -96,10 +124,9 @@ def _add_dump(commands: Any) -> None:
     cache.add_argument("--guidance-distilled", action="store_true",
                        help="fastercache only: the model has no unconditional branch (e.g. Flux-dev)")
     cache.add_argument("--cache-config", type=Path, metavar="JSON",
-                       help="a JSON file with the fields of a cachepass config (PABConfig, FCConfig, FBCConfig) or "
-                            "of diffusers' (PyramidAttentionBroadcastConfig, FasterCacheConfig, "
-                            "FirstBlockCacheConfig); the field names tell the class, --method decides where they "
-                            "fit several")
+                       help="a JSON file with the fields of one config class, cachepass's or diffusers' ("
+                            + ", ".join(f"{m.config_class} or {m.diffusers_config}" for m in METHODS)
+                            + "); the field names tell the class, --method decides where they fit several")
     cache.add_argument("--classification", choices=("cachepass", "diffusers"), default="cachepass",
                        help="how layers get their kind: from the graph (cachepass, default) or diffusers' rule")
     for kind, default in (("spatial", 2), ("temporal", None), ("cross", None)):
@@ -153,7 +180,8 @@ def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.compile:
         print()
         print(result.report.variant_table())
-    print(f"\nwrote {len(result.files)} files to {result.folder}/: {', '.join(p.name for p in result.files)}")
+    print(f"\nwrote {len(result.files)} files to {result.folder.resolve()}:")
+    print("\n".join(f"  {path.name}" for path in result.files))
     return 0
 
 
@@ -199,19 +227,38 @@ def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
 def _config_from_fields(fields: dict[str, Any], method: str):
     """The config class a JSON file describes: the one whose fields hold all its keys (diffusers' or
     cachepass's, PAB or FasterCache); `--method` decides between classes that both fit."""
-    import diffusers
-
     from .errors import ConfigError
-    from .methods import accepted
 
-    classes = [(m.config_type, m.name) for m in METHODS]
-    classes += [(getattr(diffusers, m.diffusers_config), m.name) for m in METHODS if hasattr(diffusers, m.diffusers_config)]
-    fitting = [(cls, kind) for cls, kind in classes if set(fields) <= {f.name for f in dataclasses.fields(cls)}]
+    classes = config_classes()
+    fitting = [(cls, kind) for cls, kind in classes if set(fields) <= _field_names(cls)]
     if not fitting:
-        raise ConfigError(f"the keys {sorted(fields)} are not all fields of one config class: {accepted()}; use the "
-                          "field names of one of them")
+        raise ConfigError(f"the keys {sorted(fields)} are not all fields of one config class: "
+                          f"{'; '.join(_where(key, classes) for key in fields)}. Use the field names of one of "
+                          f"{', '.join(_class_name(cls) for cls, _ in classes)}.")
     fitting.sort(key=lambda fit: (fit[1] != method, fit[0].__module__.startswith("diffusers")))
     return fitting[0][0](**fields)
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _class_name(cls: type) -> str:
+    return cls.__name__ if cls.__module__.startswith("diffusers") else f"cachepass.{cls.__name__}"
+
+
+def _where(key: str, classes: list[tuple[type, str]]) -> str:
+    """Which config classes have field `key`, or the closest field there is and its classes."""
+    from .config import closest
+
+    holders = [_class_name(cls) for cls, _ in classes if key in _field_names(cls)]
+    if holders:
+        return f"{key!r} is a field of {', '.join(holders)}"
+    match = closest(key, sorted(set().union(*(_field_names(cls) for cls, _ in classes))))
+    if match is None:
+        return f"{key!r} is a field of none"
+    near = [_class_name(cls) for cls, _ in classes if match in _field_names(cls)]
+    return f"{key!r} is a field of none (did you mean {match!r}, a field of {', '.join(near)}?)"
 
 
 if __name__ == "__main__":

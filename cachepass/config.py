@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import logging
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,10 +159,7 @@ INNER_COMPILERS = ("inductor", "eager")
 
 def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) -> BackendOptions:
     """Validate `torch.compile(..., options=..., mode=...)` for the cachepass backend."""
-    options = {} if options is None else options
-    if not isinstance(options, Mapping):
-        raise ConfigError(f"options must be a dict, got {type(options).__name__}; "
-                          f"use options={{'cache': PABConfig(...)}}.")
+    options = as_mapping(options)
     for key in options:
         if key not in OPTION_KEYS:
             raise ConfigError(f"unknown option {key!r} for backend='cachepass'{_did_you_mean(key, OPTION_KEYS)}. "
@@ -190,6 +187,36 @@ def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) ->
                           "drop them or use the inductor compiler.")
     return BackendOptions(cache=cache, compiler=compiler, inductor_config=inductor_config, cache_given=cache_given,
                           cudagraphs=cudagraphs)
+
+
+def as_mapping(options: Any) -> Mapping[str, Any]:
+    """The backend's `options`, checked to be a dict (`None`: no options)."""
+    options = {} if options is None else options
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"options must be a dict, got {type(options).__name__}; "
+                          f"use options={{'cache': PABConfig(...)}}.")
+    return options
+
+
+# NOTE [mode as options]
+# torch.compile refuses `mode` together with `options` ("Either mode or options can be specified"), yet a cache
+# config travels in `options`. The backend derives everything a mode means from Inductor's own table
+# (`_mode_options`, applied by `parse_options`), so `cachepass.compile` folds `mode` into the options instead of
+# passing it: the mode's Inductor settings into `inductor_config` (the user's own entries win, as in
+# `parse_options`), and its CUDA graphs ("triton.cudagraphs", set by "reduce-overhead" and "max-autotune") into
+# `cudagraphs=True`. `parse_options(fold_mode(o, m)) == parse_options(o, m)` (tests/test_compile.py).
+def fold_mode(options: Mapping[str, Any], mode: str | None) -> dict[str, Any]:
+    """Backend options meaning what `options` with Inductor's `mode` mean, without `mode` (NOTE [mode as options])."""
+    folded = dict(options)
+    if mode is None:
+        return folded
+    inductor_config = {**_mode_options(mode), **(options.get("inductor_config") or {})}
+    if inductor_config.get("triton.cudagraphs"):
+        del inductor_config["triton.cudagraphs"]
+        folded["cudagraphs"] = True
+    if inductor_config:
+        folded["inductor_config"] = inductor_config
+    return folded
 
 
 def to_cache_config(cache: Any) -> Any:
@@ -258,9 +285,15 @@ def _check_identifiers(name: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The valid name a mistyped `word` most likely meant, if any is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return close[0] if close else None
+
+
 def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(word), choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    match = closest(word, choices)
+    return f" (did you mean {match!r}?)" if match else ""
 
 
 def _mode_options(mode: str) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """What cachepass reads and writes of Dynamo's private state, in one place.
 
-Two things need it, and torch offers no public API for either:
+Three things need it, and torch offers no public API for any:
 
 - a graph variant must carry the metadata Dynamo attaches to the GraphModule it hands a backend, or
   aot_autograd treats it as a foreign graph (see NOTE [Dynamo's metadata on variants]);
 - a variant compiled after Dynamo installed its guards must not have added shape guards, which would be
-  silently dropped (see NOTE [Guards after Dynamo froze the ShapeEnv]).
+  silently dropped (see NOTE [Guards after Dynamo froze the ShapeEnv]);
+- a `ConfigError` the backend raises must reach the user as itself, not wrapped in Dynamo's
+  `BackendCompilerFailed` (see NOTE [Config errors through Dynamo]).
 
 Every private name is listed here; tests/test_dynamo_meta.py checks that torch still uses each of them,
 so a torch upgrade that changes one fails there first, by name.
@@ -18,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from torch import fx
+from torch._dynamo.exc import ShortenTraceback
+
+from .errors import ConfigError
 
 # NOTE [Dynamo's metadata on variants]
 # Dynamo's `OutputGraph._call_user_compiler` marks the GraphModule it gives a backend: `meta["dynamo_compile_id"]`
@@ -111,3 +116,31 @@ def mark_guards(example_inputs: Sequence[Any]) -> GuardMark:
     if env is None:
         return GuardMark(None, 0, False)
     return GuardMark(env, len(env.guards), bool(env.frozen))
+
+
+# NOTE [Config errors through Dynamo]
+# Dynamo calls a backend in `OutputGraph.call_user_compiler` (torch/_dynamo/output_graph.py) and wraps whatever it
+# raises in `torch._dynamo.exc.BackendCompilerFailed` (the original is its `inner_exception`), so a user's
+# `except cachepass.ConfigError` would never fire with `backend="cachepass"`. torch has no public way to let an
+# error through; the one it uses itself (Inductor's `TritonMissing`, `GPUTooOldForTriton`) is to subclass
+# `torch._dynamo.exc.ShortenTraceback`, which `call_user_compiler` re-raises unwrapped and `eval_frame` re-raises
+# with Dynamo's frames stripped. The backend re-raises its ConfigErrors as `DynamoConfigError`, both a
+# `ConfigError` and a `ShortenTraceback`. Dynamo still appends its "Set TORCHDYNAMO_VERBOSE=1 ..." lines to the
+# message. `cachepass.compile` avoids all this for everything it can check before tracing. If a torch upgrade
+# drops the pass-through, the error arrives as `BackendCompilerFailed` again, with the ConfigError as
+# `inner_exception`; tests/test_dynamo_meta.py fails first.
+PASS_THROUGH = ShortenTraceback  # torch._dynamo.exc.ShortenTraceback: raised by a backend, not wrapped
+
+
+class DynamoConfigError(PASS_THROUGH, ConfigError):
+    """A `ConfigError` raised inside the backend, which Dynamo lets through unwrapped."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, first_useful_frame=None)  # None: keep the whole traceback
+
+
+def through_dynamo(err: ConfigError) -> ConfigError:
+    """`err` as an error Dynamo re-raises as is (NOTE [Config errors through Dynamo])."""
+    if isinstance(err, DynamoConfigError):
+        return err
+    return DynamoConfigError(str(err)).with_traceback(err.__traceback__)

@@ -47,6 +47,7 @@ class Method:
     module: str  # the module holding the plug-in's functions (imported on first use)
     config_class: str  # cachepass's typed config, an attribute of `module`
     diffusers_config: str  # the class name of diffusers' config for the same method
+    dump_flags: str  # what `cachepass dump --method NAME` builds from its flags (its --help)
 
     def _get(self, attribute: str) -> Any:
         return getattr(importlib.import_module(self.module, __package__), attribute)
@@ -81,11 +82,16 @@ class Method:
 
 
 METHODS: tuple[Method, ...] = (
-    Method("pab", "Pyramid Attention Broadcast", ".pab", "PABConfig", "PyramidAttentionBroadcastConfig"),
-    Method("fastercache", "FasterCache", ".fastercache", "FCConfig", "FasterCacheConfig"),
-    Method("fbc", "FirstBlockCache", ".fbc", "FBCConfig", "FirstBlockCacheConfig"),
-    Method("magcache", "MagCache", ".magcache", "MagConfig", "MagCacheConfig"),
-    Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig"),
+    Method("pab", "Pyramid Attention Broadcast", ".pab", "PABConfig", "PyramidAttentionBroadcastConfig",
+           "--spatial/--temporal/--cross-skip and -timesteps, --classification"),
+    Method("fastercache", "FasterCache", ".fastercache", "FCConfig", "FasterCacheConfig",
+           "diffusers' defaults, traced with a batched-CFG batch of 2 unless --guidance-distilled, --classification"),
+    Method("fbc", "FirstBlockCache", ".fbc", "FBCConfig", "FirstBlockCacheConfig",
+           "--threshold (default: 0.05)"),
+    Method("magcache", "MagCache", ".magcache", "MagConfig", "MagCacheConfig",
+           "--threshold (default: 0.06), diffusers' Flux mag_ratios interpolated to --steps"),
+    Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
+           "diffusers' defaults (use --cache-config for other fields)"),
 )
 
 

@@ -6,6 +6,7 @@ upgrade) with:  CACHEPASS_UPDATE_GOLDEN=1 python -m pytest tests/test_dump.py
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import torch
 
 import cachepass
 from cachepass.cli import _config_from_fields, main
+from cachepass.methods import METHODS
 from cachepass.config import ConfigError
 from cachepass.models import build
 from cachepass.plan import timesteps_linspace
@@ -140,3 +142,28 @@ def test_cache_config_json_is_read_as_the_class_whose_fields_it_uses(fields, met
 def test_cache_config_json_with_unknown_keys_names_them():
     with pytest.raises(ConfigError, match=r"\['bogus'\] are not all fields"):
         _config_from_fields({"bogus": 1}, "pab")
+
+
+def test_cache_config_json_with_a_mistyped_key_names_the_closest_field_and_its_classes():
+    with pytest.raises(ConfigError, match=re.escape("'spatial_skp' is a field of none (did you mean 'spatial_skip', "
+                                                    "a field of cachepass.PABConfig")):
+        _config_from_fields({"spatial_skp": 2}, "pab")
+
+
+def test_dump_help_names_every_registered_method_and_config_class(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["dump", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for method in METHODS:
+        for name in (method.name, method.title, method.config_class, method.diffusers_config):
+            assert name in text, f"dump --help does not name {name} ({method.name})"
+
+
+def test_dump_prints_the_folder_once_and_every_file_it_wrote(tmp_path, capsys):
+    out = tmp_path / "dumpx"
+    assert main(["dump", "cogvideox", "--steps", "12", "--out", f"{out}/"]) == 0
+    printed = capsys.readouterr().out
+    written = sorted(p.name for p in out.iterdir())
+    assert f"\nwrote {len(written)} files to {out.resolve()}:\n" + "".join(f"  {n}\n" for n in written) in printed
+    assert "//" not in printed and f"{out}/" not in printed

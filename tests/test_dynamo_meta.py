@@ -224,3 +224,23 @@ def test_a_variant_that_reorders_the_captured_inputs_is_refused():
         graph.placeholder("intruder")
     with pytest.raises(RuntimeError, match="does not keep the captured graph's inputs first"):
         dynamo_meta.variant_module(root, graph, "Reordered")
+
+
+def test_dynamo_lets_a_backends_config_error_through_unwrapped():
+    """NOTE [Config errors through Dynamo]: torch re-raises a `ShortenTraceback` a backend raised as is, and wraps
+    anything else in `BackendCompilerFailed` (the fallback the docs name). If torch changes either, this says so."""
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    def raising(error):
+        def backend(gm, example_inputs):
+            raise error
+        return backend
+
+    model, x = torch.nn.Linear(4, 4), torch.randn(2, 4)
+    with pytest.raises(cachepass.ConfigError, match="bad option") as caught:
+        torch.compile(model, backend=raising(dynamo_meta.through_dynamo(cachepass.ConfigError("bad option"))))(x)
+    assert isinstance(caught.value, dynamo_meta.PASS_THROUGH)
+    torch._dynamo.reset()
+    with pytest.raises(BackendCompilerFailed) as wrapped:
+        torch.compile(model, backend=raising(cachepass.ConfigError("bad option")))(x)
+    assert isinstance(wrapped.value.inner_exception, cachepass.ConfigError)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 SCRIPT = """
@@ -50,3 +50,10 @@ def test_demo_command_runs_every_configuration_and_matches_the_hook():
     assert float(rows["cachepass PAB (inductor)"][-1]) <= 1e-5  # final max diff vs the hook
     assert float(rows["cachepass PAB (inductor)"][-2]) > 0  # it reused: the latent differs from eager's
     assert "steps (C = compute and write the cache, R = read it): C" in result.stdout
+
+
+def test_version_command_prints_the_installed_version():
+    script = Path(sys.executable).parent / "cachepass"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == f"cachepass {version('cachepass')}"
