@@ -98,7 +98,9 @@ class Progress:
         self.current = "cachepass"  # the configuration running now, named on its variant compiles
 
     def say(self, line: str) -> None:
-        print(f"[{time.perf_counter() - self.start:3.0f}s] {line}", file=self.out, flush=True)
+        # One write per line: print() writes the newline apart, and compile workers share this stream.
+        self.out.write(f"[{time.perf_counter() - self.start:3.0f}s] {line}\n")
+        self.out.flush()
 
     def configuration(self, name: str, what: str) -> None:
         self.current = name
