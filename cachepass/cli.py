@@ -17,8 +17,9 @@ DEMO_EXAMPLE = """example:
   cachepass demo                       # small CogVideoX, 50 steps, 3 rounds
   cachepass demo --size tiny --steps 12 --rounds 2   # a quick look
 
-time: many minutes on a loaded 2-core machine (2026-12-07, cold Inductor cache:
-  the warm-up loops alone took 430 s)"""
+time: many minutes on a loaded 2-core machine. Measured 2026-12-07 on 2 shared cores (load average 6-8):
+  cold Inductor cache 20 minutes (1213 s; warm-up loops, where it compiles, 430 s); warm cache: warm-up
+  loops 247 s, then the 12 timed loops (27-140 s each there) as cold. --size tiny takes about 2 minutes."""
 
 DUMP_EXAMPLE = """examples:
   cachepass dump cogvideox --out dump-cog

@@ -5,7 +5,9 @@ loop is a classifier-free-guidance Euler loop (batch 2), see `measure.denoise`.
 
 It prints a progress line to stderr as it goes (each configuration's warm-up loop and timed loops, and
 each variant cachepass compiles), then the table and the plan to stdout. It takes many minutes on a loaded
-2-core machine (2026-12-07, cold Inductor cache: the warm-up loops alone took 430 s).
+2-core machine: measured 2026-12-07 on 2 shared cores (load average 6-8), 20 minutes from a cold Inductor
+cache (1213 s, of which the warm-up loops, where it compiles, 430 s); from a warm cache the warm-up loops
+took 247 s, then the 12 timed loops as cold (27-140 s each there). `--size tiny` takes about 2 minutes.
 """
 
 from __future__ import annotations
