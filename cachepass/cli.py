@@ -14,7 +14,12 @@ from .methods import METHODS
 from .models import BUILDERS, SIZES
 
 DEMO_EXAMPLE = """example:
-  cachepass demo --steps 50            # small CogVideoX, ~1 minute on 2 CPU cores"""
+  cachepass demo                       # small CogVideoX, 50 steps, 3 rounds
+  cachepass demo --size tiny --steps 12 --rounds 2   # a quick look
+
+time: many minutes on a loaded 2-core machine. Measured 2026-12-07 on 2 shared cores (load average 6-8):
+  cold Inductor cache 20 minutes (1213 s; warm-up loops, where it compiles, 430 s); warm cache: warm-up
+  loops 247 s, then the 12 timed loops (27-140 s each there) as cold. --size tiny takes about 2 minutes."""
 
 DUMP_EXAMPLE = """examples:
   cachepass dump cogvideox --out dump-cog
@@ -79,7 +84,8 @@ def _add_demo(commands: Any) -> None:
         "demo", help="time eager, diffusers' PAB hook, Inductor and cachepass on a small built-in model",
         description="Build a small model with random weights (no downloads), run a denoising loop with eager "
                     "PyTorch, diffusers' PAB hook, torch.compile and cachepass, and print the comparison "
-                    "and the cache plan.", epilog=DEMO_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "and the cache plan. Progress lines go to stderr as it runs: each configuration's warm-up "
+                    "loop (where the compiled ones compile) and timed loops, and each variant cachepass compiles.", epilog=DEMO_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--model", default="cogvideox", choices=tuple(BUILDERS),
                       help="built-in model to run (default: cogvideox)")
     demo.add_argument("--size", default="small", choices=SIZES,
@@ -87,7 +93,7 @@ def _add_demo(commands: Any) -> None:
     demo.add_argument("--steps", type=int, default=50, help="denoising steps, timesteps 999 down to 0 (default: 50)")
     demo.add_argument("--rounds", type=int, default=3,
                       help="after one warm-up loop each, rounds of one timed loop per configuration, taken in turn; "
-                           "medians are shown (default: 3)")
+                           "the table shows each one's median loop and the median of per-round ratios (default: 3)")
     demo.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 

@@ -120,13 +120,19 @@ def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> 
 
 def time_in_turn(demo: DemoModel, modules: dict[str, Callable[..., Any]], timesteps: Sequence[float],
                  rounds: int = 5, guidance: float | None = 5.0, after_warmup: Callable[[], None] | None = None,
-                 after_loop: Callable[[str], None] | None = None) -> InTurnTiming:
+                 after_loop: Callable[[str], None] | None = None,
+                 progress: Callable[[str, str], None] | None = None) -> InTurnTiming:
     """Time several configurations side by side on a machine whose speed drifts (a shared CPU drifts by
     +-20% over seconds): a warm-up loop each, then `rounds` rounds of one loop each, in an order that
     rotates every round so that no configuration always follows the same one. `after_loop(name)` runs
-    after each timed loop, for measurements that must see the same machine state as that loop."""
-    first = {name: denoise(demo, module, timesteps, guidance, time_steps=False).seconds
-             for name, module in modules.items()}
+    after each timed loop, for measurements that must see the same machine state as that loop.
+    `progress(name, what)` is told before each warm-up loop and after every loop."""
+    say = progress or (lambda name, what: None)
+    first = {}
+    for name, module in modules.items():
+        say(name, "warm-up loop ...")
+        first[name] = denoise(demo, module, timesteps, guidance, time_steps=False).seconds
+        say(name, f"warm-up loop took {first[name]:.1f} s")
     if after_warmup is not None:
         after_warmup()
     names = list(modules)
@@ -135,6 +141,7 @@ def time_in_turn(demo: DemoModel, modules: dict[str, Callable[..., Any]], timest
         shift = round_ % len(names)
         for name in [*names[shift:], *names[:shift]]:
             loops[name].append(denoise(demo, modules[name], timesteps, guidance))
+            say(name, f"round {round_ + 1}/{rounds}: loop {loops[name][-1].seconds:.3f} s")
             if after_loop is not None:
                 after_loop(name)
     return InTurnTiming(first, loops)
