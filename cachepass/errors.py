@@ -47,10 +47,18 @@ def located(**where: str) -> Iterator[None]:
 
 
 def run_stage(name: str, fn: Callable[..., T], *args: Any) -> T:
-    """Run one stage; unexpected failures become a `StageError` naming the stage and location."""
+    """Run one stage; unexpected failures become a `StageError` naming the stage and location.
+
+    Inductor's `TensorifyScalarRestartAnalysis` while Dynamo calls the backend is control flow, not a failure:
+    a float input it cannot keep symbolic (dynamic=True), which Dynamo lets through its backend call and then
+    retraces as a constant (NOTE [Float inputs a variant does not use], dynamo_meta.py)."""
+    from .dynamo_meta import is_restart_dynamo_takes
+
     try:
         return fn(*args)
     except (ConfigError, StageError):
         raise
     except Exception as err:
+        if is_restart_dynamo_takes(err):
+            raise
         raise StageError(name, err) from err

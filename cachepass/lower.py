@@ -3,7 +3,8 @@
 Inductor's `compile_fx` may mutate the graph it is given, so each variant arrives as its own copy
 (see rewrite.py). Example inputs are the fake values recorded by Dynamo, which keeps symbolic sizes
 symbolic: a variant compiled after capture (lazily, the first time the plan needs it) is as dynamic
-as the captured graph. The compiled function is called as `fn(*args)` and returns a list.
+as the captured graph. Every variant is compiled in those values' own FakeTensorMode, at backend time too
+(NOTE [Compiling in the inputs' fake mode], dynamo_meta.py). The compiled function is called as `fn(*args)` and returns a list.
 
 A variant compiled after Dynamo built the graph's guards must not add shape guards: they would go
 unchecked, so `lower` raises instead (NOTE [Guards after Dynamo froze the ShapeEnv], dynamo_meta.py).
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from .dynamo_meta import mark_guards
+from .dynamo_meta import inputs_fake_mode, mark_guards, unused_floats_specialized
 from .errors import GuardsAfterFreeze
 from .rewrite import Variant
 
@@ -58,13 +59,17 @@ def lower(variant: Variant, compiler: str | Callable, inductor_config: Mapping[s
 
 def compile_graph(gm: fx.GraphModule, example_inputs: list[Any], compiler: str | Callable,
                   inductor_config: Mapping[str, Any]) -> CompiledFn:
-    if compiler == "inductor":
-        from torch._inductor.compile_fx import compile_fx
-
-        return compile_fx(gm, example_inputs, config_patches=dict(inductor_config) or None)
+    """`gm` compiled with Dynamo's fake values as example inputs, in their own FakeTensorMode (NOTE [Compiling
+    in the inputs' fake mode], dynamo_meta.py), its unused float inputs neither tensorified nor specialized
+    (NOTE [Float inputs a variant does not use])."""
     if compiler == "eager":
         return _eager(gm)
-    return compiler(gm, example_inputs)
+    with inputs_fake_mode(example_inputs), unused_floats_specialized(gm, example_inputs):
+        if compiler == "inductor":
+            from torch._inductor.compile_fx import compile_fx
+
+            return compile_fx(gm, example_inputs, config_patches=dict(inductor_config) or None)
+        return compiler(gm, example_inputs)
 
 
 def _eager(gm: fx.GraphModule) -> CompiledFn:
