@@ -224,3 +224,19 @@ def test_a_variant_that_reorders_the_captured_inputs_is_refused():
         graph.placeholder("intruder")
     with pytest.raises(RuntimeError, match="does not keep the captured graph's inputs first"):
         dynamo_meta.variant_module(root, graph, "Reordered")
+
+
+def test_the_float_and_fake_mode_names_cachepass_relies_on_still_exist():
+    """NOTE [Compiling in the inputs' fake mode] and [Float inputs a variant does not use]: the tracing context's
+    fake mode, Dynamo's set of specialized float symbols, the restart Inductor raises, and the pass that raises it
+    after checking every float symbol of the ShapeEnv. A torch upgrade that renames one fails here, by name."""
+    from torch._dynamo.exc import TensorifyScalarRestartAnalysis
+    from torch._dynamo.symbolic_convert import TensorifyState
+    from torch._guards import TracingContext
+    from torch.fx.passes import _tensorify_python_scalars
+
+    assert dynamo_meta.TRACING_CONTEXT_FAKE_MODE in inspect.signature(TracingContext.__init__).parameters
+    assert isinstance(getattr(TensorifyState, dynamo_meta.TENSORIFY_STATE), set)
+    source = inspect.getsource(_tensorify_python_scalars)
+    assert "backed_var_to_val" in source and "raise TensorifyScalarRestartAnalysis" in source
+    assert TensorifyScalarRestartAnalysis.__name__ in inspect.getsource(torch._dynamo.output_graph.OutputGraph)
