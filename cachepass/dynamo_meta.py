@@ -151,8 +151,8 @@ def unused_floats_specialized(gm: fx.GraphModule, example_inputs: Sequence[Any])
 
 def _free_symbols(value: Any) -> set[Any]:
     """Symbols a graph input carries: its sizes, or the SymFloat Dynamo memoized for `.item()` of a float."""
-    from torch.fx.experimental.symbolic_shapes import free_symbols
     from torch._subclasses.fake_tensor import FakeTensor
+    from torch.fx.experimental.symbolic_shapes import free_symbols
 
     symbols = set(free_symbols(value)) if isinstance(value, (torch.Tensor, torch.SymInt, torch.SymFloat)) else set()
     memo = value.item_memo if isinstance(value, FakeTensor) else None
