@@ -4,7 +4,8 @@ Inductor's `compile_fx` may mutate the graph it is given, so each variant arrive
 (see rewrite.py). Example inputs are the fake values recorded by Dynamo, which keeps symbolic sizes
 symbolic: a variant compiled after capture (lazily, the first time the plan needs it) is as dynamic
 as the captured graph. Every variant is compiled in those values' own FakeTensorMode, at backend time too
-(NOTE [Compiling in the inputs' fake mode], dynamo_meta.py). The compiled function is called as `fn(*args)` and returns a list.
+(NOTE [Compiling in the inputs' fake mode], dynamo_meta.py). The compiled function is called as
+`fn(*args)` and returns a list.
 
 A variant compiled after Dynamo built the graph's guards must not add shape guards: they would go
 unchecked, so `lower` raises instead (NOTE [Guards after Dynamo froze the ShapeEnv], dynamo_meta.py).
