@@ -23,8 +23,7 @@ from torch import fx
 from .capture import CapturedGraph, capture, first_parameter, named_under, receiver
 from .config import BackendOptions, parse_options
 from .dispatch import UncachedGraph, reset_states
-from .dynamo_meta import through_dynamo
-from .errors import ConfigError, run_stage
+from .errors import ConfigError, run_stage, through_dynamo
 from .lower import compile_graph
 from .methods import Method, method_of
 from .recompile import warn_if_new_shapes

@@ -1,9 +1,13 @@
 """What cachepass reads and writes of Dynamo's private state, in one place.
 
-Three things need it, and torch offers no public API for any:
+Five things need it, and torch offers no public API for them:
 
 - a graph variant must carry the metadata Dynamo attaches to the GraphModule it hands a backend, or
   aot_autograd treats it as a foreign graph (see NOTE [Dynamo's metadata on variants]);
+- a variant must be compiled in the FakeTensorMode its example inputs belong to, or aot_autograd copies
+  them into another mode and loses what Dynamo knew about them (see NOTE [Compiling in the inputs' fake mode]);
+- a variant that drops the only use of a float input must not make Inductor ask Dynamo to specialize it
+  (see NOTE [Float inputs a variant does not use]);
 - a variant compiled after Dynamo installed its guards must not have added shape guards, which would be
   silently dropped (see NOTE [Guards after Dynamo froze the ShapeEnv]);
 - a `ConfigError` the backend raises must reach the user as itself, not wrapped in Dynamo's
@@ -15,14 +19,15 @@ so a torch upgrade that changes one fails there first, by name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import fx
 from torch._dynamo.exc import ShortenTraceback
 
-from .errors import ConfigError
 
 # NOTE [Dynamo's metadata on variants]
 # Dynamo's `OutputGraph._call_user_compiler` marks the GraphModule it gives a backend: `meta["dynamo_compile_id"]`
@@ -69,6 +74,103 @@ def variant_module(root: fx.GraphModule, graph: fx.Graph, class_name: str) -> fx
     for node in placeholders[len(originals):]:
         setattr(node, PLACEHOLDER_ATTR, None)
     return gm
+
+
+# NOTE [Compiling in the inputs' fake mode]
+# Dynamo hands a backend REAL example inputs, and while the backend runs it points `TracingContext.fake_mode` at a
+# fresh FakeTensorMode that shares its ShapeEnv (`backend_fake_mode`, torch/_dynamo/output_graph.py): Inductor
+# re-fakifies the real inputs there, by their Dynamo sources. cachepass hands Inductor Dynamo's own FakeTensors
+# (`meta["example_value"]`, the only inputs a variant compiled later has). aot_autograd takes the tracing
+# context's mode as authoritative (`torch._guards.detect_fake_mode`) and copies every FakeTensor of another mode
+# into it (`process_inputs`, torch/_functorch/_aot_autograd/frontend_utils.py), and the copy drops the tensor's
+# memos. One of them matters: under dynamic=True Dynamo passes a module's float attribute (a dropout's `p`, a
+# norm's `eps`) as a 0-d float64 tensor whose `.item()` is memoized as a BACKED SymFloat (`item_memo`, set in
+# `FakeTensorConverter.from_real_tensor`). Without the memo `.item()` makes a new unbacked SymFloat, and
+# `F.dropout`'s `p < 0.0` check fails with GuardOnDataDependentSymNode (CogVideoX's `embedding_dropout`).
+# Any other memo or metadata Dynamo keeps on its fakes would be lost the same way. A variant compiled on first
+# use, after Dynamo returned, has no tracing context, so Inductor already used the inputs' own mode there; the
+# backend-time compile now does the same: `inputs_fake_mode` points the tracing context at the inputs' mode for
+# the compile and restores Dynamo's backend mode after it. Both modes share the ShapeEnv, so guards are unchanged.
+TRACING_CONTEXT_FAKE_MODE = "fake_mode"  # torch._guards.TracingContext attribute, read and set
+
+
+@contextlib.contextmanager
+def inputs_fake_mode(example_inputs: Sequence[Any]) -> Iterator[None]:
+    """Inside, the tracing context (if any) uses the FakeTensorMode of `example_inputs` (NOTE above)."""
+    from torch._guards import TracingContext
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    context = TracingContext.try_get()
+    mode = next((x.fake_mode for x in example_inputs if isinstance(x, FakeTensor)), None)
+    previous = getattr(context, TRACING_CONTEXT_FAKE_MODE, None) if context is not None else None
+    if context is None or mode is None or previous is None or previous is mode:
+        yield
+        return
+    setattr(context, TRACING_CONTEXT_FAKE_MODE, mode)
+    try:
+        yield
+    finally:
+        setattr(context, TRACING_CONTEXT_FAKE_MODE, previous)
+
+
+# NOTE [Float inputs a variant does not use]
+# Under dynamic=True a float input (NOTE above) is symbolic, and Inductor's `tensorify_python_scalars` pass
+# (torch/fx/passes/_tensorify_python_scalars.py) turns its uses into tensor math. It then checks EVERY float
+# symbol of the ShapeEnv: one it did not tensorify and that Dynamo's `TensorifyState` does not list as
+# specialized makes it raise `TensorifyScalarRestartAnalysis`, asking Dynamo to retrace with that float a
+# constant. A variant that reads a region from the cache drops the region's nodes, and with them the only use of
+# a float read inside it (Latte's `attn2.rescale_output_factor`): Inductor then asks to specialize a float the
+# variant does not use, and for a variant compiled on first use nobody is left to retrace. An input a graph does
+# not use needs neither tensorifying nor specializing, so `unused_floats_specialized` lists those symbols in
+# `TensorifyState` for the compile and removes them after it. At backend time a restart Inductor asks for a
+# float the graph does use reaches Dynamo (`run_stage`, errors.py), which retraces with it specialized, as for
+# plain torch.compile; after Dynamo returned it is an error (`is_restart_dynamo_takes`).
+TENSORIFY_STATE = "force_specializations"  # torch._dynamo.symbolic_convert.TensorifyState's set of symbol names
+
+
+@contextlib.contextmanager
+def unused_floats_specialized(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> Iterator[None]:
+    """Inside, the float symbols of the graph's ShapeEnv that `gm` does not use count as specialized."""
+    from torch._dynamo.symbolic_convert import TensorifyState
+    from torch._guards import detect_fake_mode
+    from torch.utils._sympy.symbol import SymT, symbol_is_type
+
+    mode = detect_fake_mode(list(example_inputs))
+    env = mode.shape_env if mode is not None else None
+    if env is None:
+        yield
+        return
+    used: set[str] = set()
+    for node, value in zip(gm.graph.find_nodes(op="placeholder"), example_inputs):
+        if any(user.users or user.target != "item" for user in node.users):  # an unused `.item()` survives DCE
+            used |= {str(s) for s in _free_symbols(value)}
+    state: set[str] = getattr(TensorifyState, TENSORIFY_STATE)
+    added = {str(s) for s in env.backed_var_to_val if symbol_is_type(s, SymT.FLOAT)} - used - state
+    state |= added
+    try:
+        yield
+    finally:
+        state -= added
+
+
+def _free_symbols(value: Any) -> set[Any]:
+    """Symbols a graph input carries: its sizes, or the SymFloat Dynamo memoized for `.item()` of a float."""
+    from torch._subclasses.fake_tensor import FakeTensor
+    from torch.fx.experimental.symbolic_shapes import free_symbols
+
+    symbols = set(free_symbols(value)) if isinstance(value, (torch.Tensor, torch.SymInt, torch.SymFloat)) else set()
+    memo = value.item_memo if isinstance(value, FakeTensor) else None
+    if isinstance(memo, torch.SymFloat):
+        symbols |= memo.node.expr.free_symbols
+    return symbols
+
+
+def is_restart_dynamo_takes(err: BaseException) -> bool:
+    """`err` asks Dynamo to retrace the frame, and Dynamo is there to do it (it is calling the backend)."""
+    from torch._dynamo.exc import TensorifyScalarRestartAnalysis
+    from torch._guards import TracingContext
+
+    return isinstance(err, TensorifyScalarRestartAnalysis) and TracingContext.try_get() is not None
 
 
 # NOTE [Guards after Dynamo froze the ShapeEnv]
@@ -128,19 +230,7 @@ def mark_guards(example_inputs: Sequence[Any]) -> GuardMark:
 # `ConfigError` and a `ShortenTraceback`. Dynamo still appends its "Set TORCHDYNAMO_VERBOSE=1 ..." lines to the
 # message. `cachepass.compile` avoids all this for everything it can check before tracing. If a torch upgrade
 # drops the pass-through, the error arrives as `BackendCompilerFailed` again, with the ConfigError as
-# `inner_exception`; tests/test_dynamo_meta.py fails first.
+# `inner_exception`; tests/test_dynamo_meta.py fails first. (`DynamoConfigError` and `through_dynamo` live in
+# errors.py beside ConfigError; the private name is only here.)
 PASS_THROUGH = ShortenTraceback  # torch._dynamo.exc.ShortenTraceback: raised by a backend, not wrapped
 
-
-class DynamoConfigError(PASS_THROUGH, ConfigError):
-    """A `ConfigError` raised inside the backend, which Dynamo lets through unwrapped."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, first_useful_frame=None)  # None: keep the whole traceback
-
-
-def through_dynamo(err: ConfigError) -> ConfigError:
-    """`err` as an error Dynamo re-raises as is (NOTE [Config errors through Dynamo])."""
-    if isinstance(err, DynamoConfigError):
-        return err
-    return DynamoConfigError(str(err)).with_traceback(err.__traceback__)

@@ -6,11 +6,28 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from .dynamo_meta import PASS_THROUGH, is_restart_dynamo_takes
+
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """Bad backend options or cache config, raised before any compile work."""
+
+
+class DynamoConfigError(PASS_THROUGH, ConfigError):
+    """A `ConfigError` raised inside the backend, which Dynamo lets through unwrapped (NOTE [Config errors
+    through Dynamo], dynamo_meta.py)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, first_useful_frame=None)  # None: keep the whole traceback
+
+
+def through_dynamo(err: ConfigError) -> ConfigError:
+    """`err` as an error Dynamo re-raises as is (NOTE [Config errors through Dynamo], dynamo_meta.py)."""
+    if isinstance(err, DynamoConfigError):
+        return err
+    return DynamoConfigError(str(err)).with_traceback(err.__traceback__)
 
 
 class GuardsAfterFreeze(RuntimeError):
@@ -47,10 +64,16 @@ def located(**where: str) -> Iterator[None]:
 
 
 def run_stage(name: str, fn: Callable[..., T], *args: Any) -> T:
-    """Run one stage; unexpected failures become a `StageError` naming the stage and location."""
+    """Run one stage; unexpected failures become a `StageError` naming the stage and location.
+
+    Inductor's `TensorifyScalarRestartAnalysis` while Dynamo calls the backend is control flow, not a failure:
+    a float input it cannot keep symbolic (dynamic=True), which Dynamo lets through its backend call and then
+    retraces as a constant (NOTE [Float inputs a variant does not use], dynamo_meta.py)."""
     try:
         return fn(*args)
     except (ConfigError, StageError):
         raise
     except Exception as err:
+        if is_restart_dynamo_takes(err):
+            raise
         raise StageError(name, err) from err

@@ -238,9 +238,25 @@ def test_dynamo_lets_a_backends_config_error_through_unwrapped():
 
     model, x = torch.nn.Linear(4, 4), torch.randn(2, 4)
     with pytest.raises(cachepass.ConfigError, match="bad option") as caught:
-        torch.compile(model, backend=raising(dynamo_meta.through_dynamo(cachepass.ConfigError("bad option"))))(x)
+        torch.compile(model, backend=raising(cachepass.errors.through_dynamo(cachepass.ConfigError("bad option"))))(x)
     assert isinstance(caught.value, dynamo_meta.PASS_THROUGH)
     torch._dynamo.reset()
     with pytest.raises(BackendCompilerFailed) as wrapped:
         torch.compile(model, backend=raising(cachepass.ConfigError("bad option")))(x)
     assert isinstance(wrapped.value.inner_exception, cachepass.ConfigError)
+
+
+def test_the_float_and_fake_mode_names_cachepass_relies_on_still_exist():
+    """NOTE [Compiling in the inputs' fake mode] and [Float inputs a variant does not use]: the tracing context's
+    fake mode, Dynamo's set of specialized float symbols, the restart Inductor raises, and the pass that raises it
+    after checking every float symbol of the ShapeEnv. A torch upgrade that renames one fails here, by name."""
+    from torch._dynamo.exc import TensorifyScalarRestartAnalysis
+    from torch._dynamo.symbolic_convert import TensorifyState
+    from torch._guards import TracingContext
+    from torch.fx.passes import _tensorify_python_scalars
+
+    assert dynamo_meta.TRACING_CONTEXT_FAKE_MODE in inspect.signature(TracingContext.__init__).parameters
+    assert isinstance(getattr(TensorifyState, dynamo_meta.TENSORIFY_STATE), set)
+    source = inspect.getsource(_tensorify_python_scalars)
+    assert "backed_var_to_val" in source and "raise TensorifyScalarRestartAnalysis" in source
+    assert TensorifyScalarRestartAnalysis.__name__ in inspect.getsource(torch._dynamo.output_graph.OutputGraph)

@@ -213,3 +213,23 @@ def test_dynamic_shapes_give_the_static_kinds_and_the_hooks_outputs(family):
     reference = HookedReference(demo, ALL_KINDS)
     current = {"t": None}
     _assert_parity(demo, compiled, reference, TIMESTEPS_12, None, current)
+
+
+# Latte is left out: its reuse-cross variant, compiled on first use, adds shape guards on its symbolic frame
+# size after Dynamo froze the ShapeEnv, and lower raises GuardsAfterFreeze (issue 23, item 1, open).
+@pytest.mark.parametrize("family", ["cogvideox", "wan"])
+def test_dynamic_shapes_with_inductor_give_the_hooks_outputs(family):
+    """`dynamic=True` with the default compiler, Inductor. Dynamo then passes a module's float attributes
+    (a dropout's `p`, a norm's `eps`) as 0-d tensor inputs read with `.item()`; Inductor must see them as the
+    symbols Dynamo made (NOTE [Compiling in the inputs' fake mode], dynamo_meta.py), and its request to
+    specialize one (`TensorifyScalarRestartAnalysis`) must reach Dynamo. Outputs and reused layers equal the
+    hooks', step for step, in one cachepass graph with symbolic sizes."""
+    demo = build_family(family)
+    compiled = torch.compile(demo.module, backend="cachepass", dynamic=True, fullgraph=True,
+                             options={"cache": ALL_KINDS})
+    graph = _assert_parity(demo, compiled, HookedReference(demo, ALL_KINDS), TIMESTEPS_12, None, {"t": None})
+    assert len(cachepass.compiled_graphs(compiled)) == 1 and graph.options.compiler == "inductor"
+    assert any(isinstance(e, torch.SymInt) or (isinstance(e, torch.Tensor) and any(isinstance(d, torch.SymInt)
+                                                                                 for d in e.shape))
+               for e in graph.captured.example_inputs())  # really dynamic
+    assert {lowered.compiler for lowered in graph.lowered.values()} == {"inductor"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 
 import pytest
 import torch
@@ -360,6 +361,35 @@ def test_frequency_split_beside_or_inside_the_graph_gives_the_same_outputs(chang
         assert variants[VariantKey("half")].variant.estimate == (placement.get("estimate", "graph") == "graph")
         torch._dynamo.reset()
     assert all(max_diff(a, b) <= 1e-5 for a, b in zip(*outputs))
+
+
+def test_inductor_complex_warning_is_silenced_only_for_the_fft_cachepass_placed():
+    """Inductor warns once per process that it has no code generation for complex operators; FasterCache's
+    in-graph frequency split is complex by cachepass's choice, so its compile must not warn, and a user's own
+    complex graph compiled afterwards still must (NOTE [Inductor's complex-operator warning], lower.py)."""
+    from torch._inductor.lowering import _warn_complex_not_supported
+
+    message = "Torchinductor does not support code generation for complex operators"
+
+    def complex_warnings(run):
+        _warn_complex_not_supported.cache_clear()
+        with warnings.catch_warnings(record=True) as caught, torch._inductor.config.patch(fx_graph_cache=False):
+            warnings.simplefilter("always")
+            run()
+        return [str(w.message) for w in caught if message in str(w.message)]
+
+    case = cogvideox_case()
+    compiled = compile_case(case)
+
+    def generation_with_inductor():
+        with torch.no_grad():
+            for t in TIMESTEPS_12:
+                case(compiled, t)
+
+    assert complex_warnings(generation_with_inductor) == []
+    assert fc_graph(compiled).lowered[VariantKey("full")].variant.deltas  # the FFT did run inside a compiled graph
+    own = torch.compile(lambda x: torch.fft.irfft(torch.fft.rfft(x) * 2, n=8), backend="inductor")
+    assert len(complex_warnings(lambda: own(torch.randn(8)))) == 1
 
 
 def test_cachepass_config_tags_from_the_graph():

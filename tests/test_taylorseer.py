@@ -109,6 +109,31 @@ def test_default_identifiers_that_select_nothing_warn_and_name_the_fix(caplog):
     assert not cachepass.compiled_graphs(compiled)[0].cached
 
 
+@pytest.mark.parametrize("family", ["cogvideox", "wan"])
+def test_the_suggested_identifiers_select_the_modules_they_name(family, caplog):
+    """The default identifiers select nothing in CogVideoX and Wan (attn1/attn2); the warning's suggested
+    pattern, passed back, must select exactly the modules the warning names, in cachepass and in the hook."""
+    demo = build_family(family)
+    default = TaylorSeerCacheConfig()
+    compiled = torch.compile(copy.deepcopy(demo.module), backend="cachepass", options={"cache": default})
+    compiled_call(demo, compiled, 999.0)
+    found = re.search(r"cache_identifiers=\[r'([^']+)'\], which selects the (\d+) modules (\[[^\]]*\])", caplog.text)
+    assert found, caplog.text
+    pattern, count, named = found.group(1), int(found.group(2)), eval(found.group(3))
+    assert len(named) == count and "..." not in named  # tiny models: every selected module is named
+    torch._dynamo.reset()
+    cfg = TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2, cache_identifiers=[pattern])
+    compiled = torch.compile(copy.deepcopy(demo.module), backend="cachepass", options={"cache": cfg})
+    compiled_call(demo, compiled, 999.0)
+    graph = cachepass.compiled_graphs(compiled)[0]
+    assert sorted(site.name for site in graph.ts_tags.active) == sorted(named)
+    hooked = copy.deepcopy(demo.module)
+    hooked.enable_cache(cfg)
+    registries = {name: getattr(module, "_diffusers_hook", None) for name, module in hooked.named_modules()}
+    assert sorted(name for name, registry in registries.items()
+                  if registry is not None and registry.get_hook("taylorseer_cache") is not None) == sorted(named)
+
+
 def test_fifty_steps_one_graph_no_recompiles_and_only_the_timestep_read(monkeypatch):
     demo = build_family("flux")
     cfg = config("flux")

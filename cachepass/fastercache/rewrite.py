@@ -45,6 +45,7 @@ from torch import fx
 from ..capture import CapturedGraph
 from ..dynamo_meta import variant_module
 from ..errors import located
+from ..lower import PLACED_COMPLEX
 from ..rewrite import CacheSlot, _check_attention_removed, _copy, eliminate_dead_code
 from .plan import VariantKey
 from .tag import FCTags
@@ -217,8 +218,11 @@ def _deltas(graph: fx.Graph, prediction: fx.Node, cursor: _Placeholders, fake: _
         uncond = graph.call_function(operator.getitem, (halves, 0))
         cond = graph.call_function(operator.getitem, (halves, 1))
         delta = graph.call_method("float", (graph.call_function(torch.sub, (uncond, cond)),))
-        spectrum = graph.call_function(torch.mul, (graph.call_function(torch.fft.rfft2, (delta,)), mask))
+        rfft = graph.call_function(torch.fft.rfft2, (delta,))
+        spectrum = graph.call_function(torch.mul, (rfft, mask))
         r_low = graph.call_function(torch.fft.irfft2, (spectrum,), {"s": (height, width)})
+        for node in (rfft, spectrum, r_low):  # complex math cachepass chose to run in the graph
+            node.meta[PLACED_COMPLEX] = True
         r_low = graph.call_method("contiguous", (r_low,))
         r_low._rename("fc_write_R_low")
         r_high = graph.call_method("contiguous", (graph.call_function(torch.sub, (delta, r_low)),))

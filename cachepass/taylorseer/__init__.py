@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..methods import Uncached
 from .config import TSConfig, from_diffusers
 from .plan import TSPlan
-from .tag import TSTags, tag_modules
+from .tag import TSTags, suggest_identifiers, tag_modules
 
 __all__ = ["TSConfig", "TSPlan", "from_diffusers"]
 
@@ -37,9 +37,8 @@ def tag_stage(captured: CapturedGraph, config: TSConfig) -> TSTags:
 def check_stage(captured: CapturedGraph, tags: TSTags, config: TSConfig) -> Uncached | None:
     if tags.active or tags.sites:
         return None
-    names = sorted({info.name for info in captured.modules.values() if "attn" in info.name.rsplit(".", 1)[-1]})[:4]
-    hint = (f"e.g. cache_identifiers=[r'^blocks.*attn1'] for modules named like {names}" if names else
-            "name modules of this model")
+    suggestion = suggest_identifiers(info.name for info in captured.modules.values() if info.name)
+    hint = suggestion.hint() if suggestion is not None else "name modules of this model"
     if config.cache_identifiers or config.skip_predict_identifiers:
         raise ConfigError(f"cachepass TaylorSeer: the identifiers {list(tags.patterns[1]) + list(tags.patterns[0])} "
                           f"fullmatch no module of this graph; {hint}.")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -87,3 +89,32 @@ def tag_modules(captured: CapturedGraph, config: TSConfig) -> TSTags:
         logger.debug("tag: TaylorSeer %s %s (matches %r), outputs %s", "skips" if site.inactive else "predicts",
                      site.name, site.pattern, site.outputs)
     return tags
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A `cache_identifiers` pattern for a model's attention modules, with exactly the modules it selects."""
+
+    pattern: str
+    selects: tuple[str, ...]
+
+    def hint(self) -> str:
+        shown = list(self.selects[:4]) + (["..."] if len(self.selects) > 4 else [])
+        return f"e.g. cache_identifiers=[r'{self.pattern}'], which selects the {len(self.selects)} modules {shown}"
+
+
+def suggest_identifiers(names: Iterable[str]) -> Suggestion | None:
+    """The pattern of the most common family of attention modules among `names` (those whose last part
+    contains 'attn'), built from the names themselves -- block indices generalized to `\\d+`, the rest
+    escaped -- so that, under diffusers' `re.fullmatch`, it selects exactly the modules it is shown with."""
+    names = sorted(set(names))
+    families = Counter(_generalized(n) for n in names if "attn" in n.rsplit(".", 1)[-1])
+    if not families:
+        return None
+    pattern = min(families, key=lambda p: (-families[p], p))  # the largest family; ties by name, for stable text
+    return Suggestion(pattern, tuple(n for n in names if re.fullmatch(pattern, n)))
+
+
+def _generalized(name: str) -> str:
+    """`transformer_blocks.0.attn1` -> `transformer_blocks\\.\\d+\\.attn1`."""
+    return r"\.".join(r"\d+" if part.isdigit() else re.escape(part) for part in name.split("."))
