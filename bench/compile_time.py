@@ -55,7 +55,7 @@ def measure(name: str, mode: str, steps: int) -> dict[str, Any]:
     """One cold measurement, in this process (run by `main` in a fresh one)."""
     from diffusers import PyramidAttentionBroadcastConfig
 
-    from cachepass.plan import timesteps_linspace
+    from cachepass.timesteps import timesteps_linspace
 
     demo = _model(name)
     timesteps = timesteps_linspace(steps)

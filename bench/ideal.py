@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 import cachepass
-from cachepass.lower import Lowered
+from cachepass.compiler.lower import Lowered
 from cachepass.measure import denoise, sync
 
 

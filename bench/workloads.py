@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from cachepass.models import DemoModel, build
-from cachepass.plan import timesteps_linspace
+from cachepass.timesteps import timesteps_linspace
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ time. See README.md.
 
 from .api import compile, compiled_graphs, reset
 from .backend import cachepass_backend
-from .config import PABConfig
+from .options import PABConfig
 from .errors import ConfigError, StageError
-from .fastercache.config import FCConfig
-from .fbc.config import FBCConfig
-from .dispatch import start_of_denoising_loop
-from .listen import record_contexts, watch_denoising_loops
-from .magcache.config import MagConfig
+from .methods.fastercache.config import FCConfig
+from .methods.fbc.config import FBCConfig
+from .runtime.base import start_of_denoising_loop
+from .integrations.listen import record_contexts, watch_denoising_loops
+from .methods.magcache.config import MagConfig
 from .report import report
-from .taylorseer.config import TSConfig
+from .methods.taylorseer.config import TSConfig
 
 record_contexts()  # see listen.py, NOTE [The context of the first call]
 watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a pipeline call starts]

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import as_mapping, fold_mode, parse_options
-from .dispatch import CachedGraph, UncachedGraph, live_graphs, reset_states
+from .options import as_mapping, fold_mode, parse_options
+from .runtime.base import CachedGraph, UncachedGraph, live_graphs, reset_states
 from .errors import ConfigError
 
 

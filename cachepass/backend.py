@@ -20,14 +20,14 @@ from typing import Any
 import torch
 from torch import fx
 
-from .capture import CapturedGraph, capture, first_parameter, named_under, receiver
-from .config import BackendOptions, parse_options
-from .dispatch import UncachedGraph, reset_states
+from .compiler.capture import CapturedGraph, capture, first_parameter, named_under, receiver
+from .options import BackendOptions, parse_options
+from .runtime.base import UncachedGraph, reset_states
 from .errors import ConfigError, run_stage, through_dynamo
-from .lower import compile_graph
+from .compiler.lower import compile_graph
 from .methods import Method, method_of
 from .recompile import warn_if_new_shapes
-from .scope import Scope, ScopedGraph, clock_of, find_scope, groups
+from .integrations.scope import Scope, ScopedGraph, clock_of, find_scope, groups
 
 logger = logging.getLogger(__name__)
 

@@ -255,7 +255,7 @@ def _class_name(cls: type) -> str:
 
 def _where(key: str, classes: list[tuple[type, str]]) -> str:
     """Which config classes have field `key`, or the closest field there is and its classes."""
-    from .config import closest
+    from .options import closest
 
     holders = [_class_name(cls) for cls, _ in classes if key in _field_names(cls)]
     if holders:

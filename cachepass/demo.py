@@ -25,10 +25,10 @@ import torch
 from tabulate import tabulate
 
 from .api import reset
-from .lower import logger as lower_logger
+from .compiler.lower import logger as lower_logger
 from .measure import DiffusersHooked, InTurnTiming, max_abs, rel_l2, time_in_turn
 from .models import build
-from .plan import timesteps_linspace
+from .timesteps import timesteps_linspace
 from .report import report, schedule_line
 
 # NOTE [Two statistics in the demo table]

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 
 from .api import compiled_graphs
-from .lower import Lowered
+from .compiler.lower import Lowered
 from .methods import method_of
 from .models import DemoModel
-from .plan import timesteps_linspace
+from .timesteps import timesteps_linspace
 from .report import GraphReport, graph_report, tag_table
 
 

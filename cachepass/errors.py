@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from .dynamo_meta import PASS_THROUGH, is_restart_dynamo_takes
+from .integrations.dynamo_meta import PASS_THROUGH, is_restart_dynamo_takes
 
 T = TypeVar("T")
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from .capture import CapturedGraph
-from .dispatch import live_graphs
+from .compiler.capture import CapturedGraph
+from .runtime.base import live_graphs
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from tabulate import tabulate
 from torch import nn
 
 from .api import compiled_graphs
-from .plan import Plan, StepDecision, variant_name
-from .scope import renamed
-from .tag import AttentionSite, Rejection
+from .methods.pab.plan import Plan, StepDecision, variant_name
+from .integrations.scope import renamed
+from .compiler.attention import AttentionSite, Rejection
 
 
 @dataclass(frozen=True)

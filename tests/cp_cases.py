@@ -18,7 +18,7 @@ from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
 from torch._dynamo.utils import counters, guard_failures
 
 import cachepass
-from cachepass.parallel import enable_context_parallel
+from cachepass.integrations.parallel import enable_context_parallel
 
 STEPS = 8
 GENERATIONS = 2
@@ -152,7 +152,7 @@ def run_case(name: str, compiler: str = "inductor", skew: bool = False) -> dict[
 
 
 def _collectives(graphs: Any) -> int:
-    from cachepass.parallel import is_collective
+    from cachepass.integrations.parallel import is_collective
 
     return sum(is_collective(node) for graph in graphs for node in graph.nodes)
 

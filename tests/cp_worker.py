@@ -24,7 +24,7 @@ def main() -> None:
                             timeout=datetime.timedelta(seconds=int(os.environ.get("CP_TIMEOUT", "90"))))
     from cp_cases import run_case
 
-    from cachepass.parallel import RanksDisagree
+    from cachepass.integrations.parallel import RanksDisagree
 
     try:
         for name in names:

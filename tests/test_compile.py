@@ -15,7 +15,7 @@ from helpers import TIMESTEPS_12, HookedReference, max_diff, run_loop
 from torch._dynamo.utils import counters
 
 import cachepass
-from cachepass.config import parse_options
+from cachepass.options import parse_options
 from cachepass.models import build
 
 

@@ -8,7 +8,7 @@ from torch._dynamo.utils import counters
 
 import cachepass
 from cachepass.models import build
-from cachepass.plan import timesteps_linspace
+from cachepass.timesteps import timesteps_linspace
 
 TIMESTEPS_50 = timesteps_linspace(50)
 

@@ -22,8 +22,8 @@ from torch import fx
 
 from cp_cases import CASES, GENERATIONS, STEPS, run_case
 
-from cachepass import parallel
-from cachepass.rewrite import eliminate_dead_code
+from cachepass.integrations import parallel
+from cachepass.compiler.editing import eliminate_dead_code
 
 WORLD = 2
 SKEWED = "flux-pab:skew"

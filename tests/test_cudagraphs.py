@@ -12,7 +12,7 @@ from helpers import TIMESTEPS_12, HookedReference, max_diff
 from torch._dynamo.utils import counters
 
 import cachepass
-from cachepass.config import parse_options
+from cachepass.options import parse_options
 from cachepass.models import build
 
 CONFIG = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2)

@@ -18,9 +18,9 @@ import torch
 import cachepass
 from cachepass.cli import _config_from_fields, main
 from cachepass.methods import METHODS
-from cachepass.config import ConfigError
+from cachepass.options import ConfigError
 from cachepass.models import build
-from cachepass.plan import timesteps_linspace
+from cachepass.timesteps import timesteps_linspace
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {

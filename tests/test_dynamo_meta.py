@@ -20,9 +20,9 @@ from fbc_helpers import THRESHOLDS, TIMESTEPS_12, compiled_call
 from fc_helpers import cogvideox_case
 
 import cachepass
-from cachepass import dynamo_meta
+from cachepass.integrations import dynamo_meta
 from cachepass.errors import GuardsAfterFreeze, StageError
-from cachepass.lower import _eager
+from cachepass.compiler.lower import _eager
 from cachepass.models import build
 
 

@@ -16,9 +16,9 @@ from helpers import TIMESTEPS_12
 from torch._dynamo.utils import counters
 
 import cachepass
-from cachepass.fastercache import FasterCacheGraph, VariantKey
-from cachepass.fastercache.plan import make_plan
-from cachepass.plan import timesteps_linspace
+from cachepass.methods.fastercache import FasterCacheGraph, VariantKey
+from cachepass.methods.fastercache.plan import make_plan
+from cachepass.timesteps import timesteps_linspace
 
 TIMESTEPS_50 = timesteps_linspace(50)
 EAGER = "eager"  # runs the rewritten FX graphs as Python: same rewrite, no Inductor time
@@ -352,7 +352,7 @@ def test_frequency_split_beside_or_inside_the_graph_gives_the_same_outputs(chang
     case = cogvideox_case()
     outputs = []
     for placement in ({}, changes):
-        config = dataclasses.replace(cachepass.fastercache.from_diffusers(case.config), **placement)
+        config = dataclasses.replace(cachepass.methods.fastercache.from_diffusers(case.config), **placement)
         compiled = torch.compile(case.demo.module, backend="cachepass", options={"cache": config, "compiler": EAGER})
         with torch.no_grad():
             outputs.append([case(compiled, t) for t in TIMESTEPS_12])
@@ -445,14 +445,14 @@ def test_diffusers_config_is_validated_under_its_own_names_before_compiling(chan
 def test_diffusers_config_converts_without_mutation():
     config = FasterCacheConfig(temporal_attention_block_skip_range=3, alpha_low_frequency=1.2)
     before = dataclasses.asdict(config)
-    converted = cachepass.fastercache.from_diffusers(config)
+    converted = cachepass.methods.fastercache.from_diffusers(config)
     assert dataclasses.asdict(config) == before
     assert (converted.temporal_skip, converted.alpha_low, converted.attention_weight) == (3, 1.2, 0.5)
     assert converted.classification == "diffusers" and converted.uncond_timesteps == (-1.0, 641.0)
 
 
 def test_plan_predicts_the_schedule_of_diffusers_documented_cogvideox_config():
-    config = cachepass.fastercache.from_diffusers(cogvideox_case().config)
+    config = cachepass.methods.fastercache.from_diffusers(cogvideox_case().config)
     plan = make_plan(frozenset({"spatial"}), config)
     kinds = [d.step_kind for d in plan.simulate(TIMESTEPS_12)]
     assert kinds == ["full", "full", "full", "half", "half", "full", "half", "half+extrapolate-spatial", "half",

@@ -17,9 +17,9 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 import cachepass
-from cachepass.fbc.plan import FBCPlan, step_pattern
+from cachepass.methods.fbc.plan import FBCPlan, step_pattern
 from cachepass.models import DemoModel, build
-from cachepass.plan import timesteps_linspace
+from cachepass.timesteps import timesteps_linspace
 
 
 def inductor_compiles() -> int:
@@ -175,7 +175,7 @@ def test_the_listener_records_the_context_through_diffusers_private_function():
     # diffusers renames or stops calling it, this fails loudly.
     assert getattr(diffusers_hooks._set_cache_context, "_cachepass_recorder", False)
     demo = build_family("cogvideox")
-    from cachepass.listen import current_context
+    from cachepass.integrations.listen import current_context
 
     with demo.module.cache_context("cond"):
         assert current_context(demo.module).name == "cond"

@@ -21,32 +21,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cachepass"
-# The method packages; PAB still lives in the core modules (pab.py and the stage modules it drives).
-METHOD_PACKAGES = ("fastercache", "fbc", "magcache", "taylorseer")
+# The method packages under cachepass/methods/.
+METHOD_PACKAGES = ("pab", "fastercache", "fbc", "magcache", "taylorseer")
 
-KNOWN_CYCLES = {("cachepass.api", "cachepass.dispatch", "cachepass.report")}
+KNOWN_CYCLES = {("cachepass.api", "cachepass.report", "cachepass.runtime.base")}
 
 KNOWN_PRIVATE_IMPORTS = {
-    ("cachepass.fastercache.config", "cachepass.config._check_identifiers"),
-    ("cachepass.fastercache.config", "cachepass.config._check_range"),
-    ("cachepass.fastercache.config", "cachepass.config._check_skip"),
-    ("cachepass.fastercache.rewrite", "cachepass.rewrite._check_attention_removed"),
-    ("cachepass.fastercache.rewrite", "cachepass.rewrite._copy"),
-    ("cachepass.fastercache.tag", "cachepass.tag._diffusers_attention_classes"),
-    ("cachepass.fbc.tag", "cachepass.tag._is_size_expression"),
-    ("cachepass.taylorseer.rewrite", "cachepass.rewrite._copy"),
-    ("cachepass.taylorseer.tag", "cachepass.tag._is_size_expression"),
-    ("cachepass.taylorseer.tag", "cachepass.tag._regions"),
+    ("cachepass.methods.fastercache.config", "cachepass.options._check_identifiers"),
+    ("cachepass.methods.fastercache.config", "cachepass.options._check_range"),
+    ("cachepass.methods.fastercache.config", "cachepass.options._check_skip"),
+    ("cachepass.methods.fastercache.rewrite", "cachepass.compiler.editing._check_attention_removed"),
+    ("cachepass.methods.fastercache.rewrite", "cachepass.compiler.editing._copy"),
+    ("cachepass.methods.fastercache.tag", "cachepass.compiler.attention._diffusers_attention_classes"),
+    ("cachepass.methods.fbc.tag", "cachepass.compiler.attention._is_size_expression"),
+    ("cachepass.methods.taylorseer.rewrite", "cachepass.compiler.editing._copy"),
+    ("cachepass.methods.taylorseer.tag", "cachepass.compiler.attention._is_size_expression"),
+    ("cachepass.methods.taylorseer.tag", "cachepass.compiler.attention._regions"),
 }
 
 KNOWN_CROSS_METHOD_IMPORTS = {
-    ("cachepass.magcache", "cachepass.fbc.dispatch"),
-    ("cachepass.magcache", "cachepass.fbc.tag"),
-    ("cachepass.magcache.dispatch", "cachepass.fbc.dispatch"),
-    ("cachepass.magcache.dispatch", "cachepass.fbc.tag"),
-    ("cachepass.magcache.rewrite", "cachepass.fbc.rewrite"),
-    ("cachepass.magcache.rewrite", "cachepass.fbc.tag"),
-    ("cachepass.taylorseer.dispatch", "cachepass.fbc.dispatch"),
+    ("cachepass.methods.magcache", "cachepass.methods.fbc.dispatch"),
+    ("cachepass.methods.magcache", "cachepass.methods.fbc.tag"),
+    ("cachepass.methods.magcache.dispatch", "cachepass.methods.fbc.dispatch"),
+    ("cachepass.methods.magcache.dispatch", "cachepass.methods.fbc.tag"),
+    ("cachepass.methods.magcache.rewrite", "cachepass.methods.fbc.rewrite"),
+    ("cachepass.methods.magcache.rewrite", "cachepass.methods.fbc.tag"),
+    ("cachepass.methods.taylorseer.dispatch", "cachepass.methods.fbc.dispatch"),
 }
 
 
@@ -88,10 +88,8 @@ def imports(tree: ast.Module, name: str, known: set[str]) -> Iterator[tuple[str,
 
 def method_of(module: str) -> str | None:
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in METHOD_PACKAGES:
-        return parts[1]
-    if module == "cachepass.pab":
-        return "pab"
+    if len(parts) > 2 and parts[1] == "methods" and parts[2] in METHOD_PACKAGES:
+        return parts[2]
     return None
 
 

@@ -18,8 +18,8 @@ from helpers import max_diff
 from torch._dynamo.utils import counters
 
 import cachepass
-from cachepass.magcache.plan import MagPlan, pattern
-from cachepass.plan import timesteps_linspace
+from cachepass.methods.magcache.plan import MagPlan, pattern
+from cachepass.timesteps import timesteps_linspace
 
 FAMILIES = ("cogvideox", "flux", "hunyuanvideo", "ltx", "wan")
 

@@ -12,7 +12,7 @@ from diffusers import PyramidAttentionBroadcastConfig
 from torch._dynamo.utils import counters
 
 import cachepass
-from cachepass.config import ConfigError, parse_options
+from cachepass.options import ConfigError, parse_options
 from cachepass.models import build
 
 

@@ -9,8 +9,9 @@ import torch
 from diffusers.hooks import HookRegistry
 from diffusers.hooks.pyramid_attention_broadcast import _apply_pyramid_attention_broadcast_hook
 
-from cachepass.config import KINDS, PABConfig
-from cachepass.plan import Plan, timesteps_linspace, variant_name
+from cachepass.options import KINDS, PABConfig
+from cachepass.methods.pab.plan import Plan, variant_name
+from cachepass.timesteps import timesteps_linspace
 
 
 class Counting(torch.nn.Module):

@@ -17,7 +17,7 @@ from fbc_helpers import count_host_reads
 from helpers import TIMESTEPS_12, HookedReference, max_diff
 
 import cachepass
-from cachepass.scope import renamed
+from cachepass.integrations.scope import renamed
 
 FAMILIES = ("wan", "flux", "hunyuanvideo")
 
@@ -212,7 +212,7 @@ def test_the_private_torch_names_scope_relies_on():
     model by `_compiled_call_impl` / `_orig_mod`: if a torch upgrade changes one, this says which."""
     import inspect
 
-    from cachepass import scope
+    from cachepass.integrations import scope
 
     seen = []
 

@@ -17,7 +17,7 @@ from helpers import HookedReference, max_diff
 
 import cachepass
 from cachepass.models import build
-from cachepass.plan import timesteps_linspace
+from cachepass.timesteps import timesteps_linspace
 
 CONFIG = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2)
 EAGER = {"cache": CONFIG, "compiler": "eager"}

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from cachepass.store import CacheStore, Stamp, nbytes, next_stamp, read_problem
-from cachepass.tag import TensorSpec
+from cachepass.runtime.store import CacheStore, Stamp, nbytes, next_stamp, read_problem
+from cachepass.compiler.attention import TensorSpec
 
 STAMP = Stamp(graph=1, generation=1, context=None, signature=((2, 3),))
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import cachepass
-from cachepass.capture import module_name_from_path
+from cachepass.compiler.capture import module_name_from_path
 from cachepass.models import Attention, build
 
 EAGER = {"compiler": "eager"}

@@ -17,8 +17,8 @@ from helpers import max_diff
 from torch._dynamo.utils import counters
 
 import cachepass
-from cachepass.plan import timesteps_linspace
-from cachepass.taylorseer.plan import TSPlan
+from cachepass.timesteps import timesteps_linspace
+from cachepass.methods.taylorseer.plan import TSPlan
 
 # diffusers' default identifiers fullmatch names ending in "attn": Flux and HunyuanVideo have such modules;
 # CogVideoX, Wan and LTX name theirs attn1/attn2, so the tests name them (the default is tested below).

@@ -1,0 +1,131 @@
+"""The method registry: every caching method is one plug-in on the shared core.
+
+A `Method` says how to read its configs (cachepass's typed config and diffusers' config class) and
+gives its own function for each stage the driver (`backend.compile_with_cache`) runs in order:
+
+    capture -> tag -> check -> plan -> dispatch   (rewrite and lower run inside dispatch, per variant on
+                                                   first use)
+
+- `capture(gm, example_inputs, config)`: the captured graph(s) (FasterCache adds a half-batch capture);
+- `tag(captured, config)`: what the method caches (attention sites; the block stack);
+- `check(captured, tags, config)`: raises `ConfigError` for inputs that cannot work, or returns an
+  `Uncached` when the graph is fine but has nothing this method caches;
+- `plan(tags, config)`: the pure schedule;
+- `runtime(captured, tags, plan, options)`: the callable Dynamo runs, a `dispatch.GraphRuntime`, which
+  reports itself (`report(owner_ids)`) and lists its dump files (`dump_files(steps)`);
+- `name_patterns(config)`: the regexes its decisions read from module names (scope.py groups the
+  instances of a block compiled on its own by them).
+
+Adding a method is one entry in `METHODS`; the driver, config parsing, report, dump and CLI have no
+per-method branch. Method modules are imported when first needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Uncached:
+    """A graph the method has nothing to cache in: it is compiled as is, with this warning."""
+
+    reason: str  # short, kept by the UncachedGraph for reports
+    message: str  # the warning the user sees: what happened and what to do
+    tags: Any = None  # an attention TagResult for the report, when there is one
+    quiet: bool = False  # nothing there to cache (a block graph without attention): said at INFO, not WARNING
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str  # as `cachepass dump --method NAME` spells it
+    title: str
+    module: str  # the module holding the plug-in's functions (imported on first use)
+    config_class: str  # cachepass's typed config, an attribute of `module`
+    diffusers_config: str  # the class name of diffusers' config for the same method
+    dump_flags: str  # what `cachepass dump --method NAME` builds from its flags (its --help)
+
+    def _get(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self.module, __package__), attribute)
+
+    @property
+    def config_type(self) -> type:
+        return self._get(self.config_class)
+
+    def from_diffusers(self, cfg: Any) -> Any:
+        return self._get("from_diffusers")(cfg)
+
+    def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
+        """`cachepass dump`'s files for a cached graph of this method (dump.MethodDump)."""
+        return self._get("dump_files")(graph, demo, steps)
+
+    def config_from_flags(self, flags: dict[str, Any]) -> Any:
+        """The config `cachepass dump --method NAME` builds from its flags."""
+        return self._get("config_from_flags")(flags)
+
+    def needs_cfg_batch(self, config: Any) -> bool:
+        """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""
+        return self._get("needs_cfg_batch")(config)
+
+    def name_patterns(self, config: Any) -> tuple[str, ...]:
+        """The regexes the method's decisions read from module names: instances of one block whose names
+        match differently get runtimes of their own (NOTE [Graphs of one block], scope.py)."""
+        return tuple(self._get("name_patterns")(config))
+
+    def stage(self, name: str) -> Callable[..., Any]:
+        """The method's function for stage `name` ("capture", "tag", "check", "plan", "runtime")."""
+        return self._get(f"{name}_stage")
+
+
+METHODS: tuple[Method, ...] = (
+    Method("pab", "Pyramid Attention Broadcast", ".pab", "PABConfig", "PyramidAttentionBroadcastConfig",
+           "--spatial/--temporal/--cross-skip and -timesteps, --classification"),
+    Method("fastercache", "FasterCache", ".fastercache", "FCConfig", "FasterCacheConfig",
+           "diffusers' defaults, traced with a batched-CFG batch of 2 unless --guidance-distilled, --classification"),
+    Method("fbc", "FirstBlockCache", ".fbc", "FBCConfig", "FirstBlockCacheConfig",
+           "--threshold (default: 0.05)"),
+    Method("magcache", "MagCache", ".magcache", "MagConfig", "MagCacheConfig",
+           "--threshold (default: 0.06), diffusers' Flux mag_ratios interpolated to --steps"),
+    Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
+           "diffusers' defaults (use --cache-config for other fields)"),
+)
+
+
+def method_named(name: str) -> Method:
+    for method in METHODS:
+        if method.name == name:
+            return method
+    raise ConfigError(f"unknown cache method {name!r}; choose one of {', '.join(m.name for m in METHODS)}.")
+
+
+def method_of(config: Any) -> Method:
+    """The method a (converted) cachepass config belongs to."""
+    for method in METHODS:
+        if isinstance(config, method.config_type):
+            return method
+    raise ConfigError(f"{type(config).__name__} is not a cachepass cache config; pass {accepted()}.")
+
+
+def to_cache_config(cache: Any) -> Any:
+    """A cachepass config as it is, or diffusers' config of any registered method, converted (never mutated)."""
+    for method in METHODS:
+        if isinstance(cache, method.config_type):
+            return cache
+    for method in METHODS:
+        if type(cache).__name__ == method.diffusers_config:
+            return method.from_diffusers(cache)
+    raise ConfigError(f"option 'cache' must be {accepted()}; got {type(cache).__name__}.")
+
+
+def accepted() -> str:
+    ours = _either([f"cachepass.{m.config_class}" for m in METHODS])
+    theirs = _either([m.diffusers_config for m in METHODS])
+    return f"a {ours}, or diffusers' {theirs}"
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"

@@ -1,0 +1,310 @@
+"""FirstBlockCache stage 6, dispatch: the callable Dynamo runs on every call of the denoiser.
+
+Per call: pick the state of the model's current `cache_context` (one per context name, as
+diffusers' `StateManager`; one unnamed state outside contexts), run the head piece (with the
+previous first-block residual when a valid one exists), read its probe -- the decision value and the
+timestep -- with ONE host read, decide, run one tail piece and keep what it wrote.
+
+A new generation of a context (caches freed, step counter reset) starts when its timestep rises,
+when a pipeline resets the model at the end of `__call__`, and on `cachepass.reset(model)`. The
+rise is seen in the probe, after the head ran: a decision value computed against the previous
+generation's residual is then discarded and the step computes, so no output ever depends on it.
+
+Never a stale read: the previous residual and the tail residuals are read only when the store's
+validator accepts them (this graph, this generation, this context, same input signature, expected
+dtype/device/shape); otherwise the step computes and says why once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from ...options import BackendOptions
+from ...compiler.capture import CapturedGraph
+from ...runtime.base import GraphRuntime, on_cuda, state_registry
+from ...compiler.lower import Lowered
+from ...report import GraphReport, variant_reports
+from ...runtime.store import CacheStore, Stamp, next_stamp, read_problem
+from .config import FBCConfig
+from .plan import FBCDecision, FBCPlan, Piece, step_pattern
+from .rewrite import build_piece, head_slot, tail_slots
+from .tag import BlockStack
+
+logger = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 10_000
+_STATES = state_registry()  # first parameter -> ThreadStates of FBCState
+_GENERATIONS = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class FBCStepRecord:
+    graph: int  # serial of the graph that ran the step
+    generation: int
+    context: str | None
+    iteration: int
+    timestep: float | None  # the largest timestep of the batch, from the probe
+    value: float | None  # the decision value (None: nothing to compare with)
+    threshold: float
+    compute: bool
+    reason: str
+    blocks_run: int
+    host_reads: int  # device-to-host reads the runtime made for this step
+    pieces: tuple[Piece, Piece]  # the compiled pieces the step ran, head first
+    rank_value: float | None = None  # context parallelism: the value on this rank's shard alone (not decided on)
+
+    @property
+    def variant(self) -> str:
+        return "compute" if self.compute else "reuse"
+
+    @property
+    def reused(self) -> frozenset[str]:
+        return frozenset() if self.compute else frozenset({"blocks"})
+
+
+@dataclass(frozen=True)
+class VariantStepRecord:
+    """One step of a method that runs one compiled variant per step, per cache_context (MagCache,
+    TaylorSeer); `skipped` names what a step that did not compute reused."""
+
+    skipped: ClassVar[str] = "blocks"
+    graph: int  # serial of the graph that ran the step
+    generation: int
+    context: str | None
+    iteration: int
+    timestep: float | None
+    compute: bool
+    variant: str
+
+    @property
+    def reused(self) -> frozenset[str]:
+        return frozenset() if self.compute else frozenset({self.skipped})
+
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        return (self.variant,)
+
+
+@dataclass
+class ContextState:
+    """One cache_context's FirstBlockCache state."""
+
+    generation: int = field(default_factory=lambda: next(_GENERATIONS))
+    iteration: int = 0
+    last_timestep: float | None = None
+    skips: int = 0
+    values: list[float] = field(default_factory=list)  # this generation's decision values
+    store: CacheStore = field(default_factory=CacheStore)
+    stamp: Stamp | None = None  # the latest call's (store.next_stamp)
+
+    def reset(self) -> None:
+        self.generation = next(_GENERATIONS)
+        self.iteration, self.last_timestep, self.skips = 0, None, 0
+        self.values.clear()
+        self.store.clear()
+
+
+@dataclass
+class FBCState:
+    """One model instance's states, by cache_context name (shared by the graphs it runs through)."""
+
+    context_type: ClassVar[type] = ContextState
+    contexts: dict[str | None, ContextState] = field(default_factory=dict)
+    history: deque[Any] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+
+    def context(self, name: str | None) -> Any:
+        state = self.contexts.get(name)
+        if state is None:
+            state = self.contexts[name] = self.context_type()
+        return state
+
+    def reset(self) -> None:
+        """diffusers' StateManager.reset drops every context's state."""
+        for state in self.contexts.values():
+            state.reset()
+        self.contexts.clear()
+
+    def cache_bytes(self) -> int:
+        return sum(state.store.nbytes() for state in self.contexts.values())
+
+
+@dataclass(frozen=True)
+class FBCGraphReport(GraphReport):
+    stack: BlockStack | None = None
+
+    def tag_table(self, fmt: str = "simple") -> str:
+        return block_table(self.stack, fmt) if self.stack is not None else ""
+
+    def step_table(self, fmt: str = "simple") -> str:
+        from tabulate import tabulate
+
+        rows = [(r.generation, r.context or "-", r.iteration, "-" if r.timestep is None else f"{r.timestep:g}",
+                 "-" if r.value is None else f"{r.value:.4g}", f"{r.threshold:g}", r.variant, r.blocks_run,
+                 r.host_reads, r.reason) for r in self.steps]
+        return tabulate(rows, headers=("generation", "context", "step", "timestep", "value", "threshold", "ran",
+                                       "blocks run", "host reads", "why"), tablefmt=fmt)
+
+    @property
+    def pattern(self) -> str:
+        return "".join("C" if r.compute else "R" for r in self.steps)
+
+    def __str__(self) -> str:
+        head = (f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes, "
+                f"{len(self.stack.blocks) if self.stack else 0} blocks; cache holds {self.cache_bytes:,} bytes now")
+        parts = [head, self.tag_table()]
+        if self.variants:
+            parts.append(self.variant_table())
+        if self.steps:
+            parts += [self.step_table(), f"steps (C = all blocks ran, R = tail residuals reused): {self.pattern}"]
+        return "\n\n".join(parts)
+
+
+def block_table(stack: BlockStack, fmt: str = "simple") -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for i, block in enumerate(stack.blocks):
+        role = "head (decides)" if i == 0 else "tail (last)" if i == len(stack.blocks) - 1 else "tail"
+        streams = [f"{s.name}={s.values[i]}" for s in stack.streams if i < len(s.values)]
+        rows.append((block.name, block.module_class.rsplit(".", 1)[-1], role, len(block.region), ", ".join(streams)))
+    table = tabulate(rows, headers=("block", "class", "piece", "region nodes", "stream values after it"),
+                     tablefmt=fmt)
+    cached = ", ".join(f"{s.name} ({s.spec.nbytes_hint:,} bytes)" for s in stack.streams if s.cached) or "none"
+    return (f"{table}\n\nblocks found by: {stack.found_by} ({', '.join(stack.lists)})\n"
+            f"decision: first-block residual of stream {stack.hidden_stream.name} = "
+            f"{stack.hidden_stream.head_output} - {stack.head_input}\n"
+            f"tail residuals cached for: {cached}\n"
+            f"cut after {stack.blocks[0].name}: head {len(stack.head_nodes)} nodes, "
+            f"{len(stack.crossing)} values handed to the tail")
+
+
+class FirstBlockGraph(GraphRuntime):
+    """What the cachepass backend returns to Dynamo for one captured graph under FirstBlockCache."""
+
+    _states = _STATES
+
+    def __init__(self, captured: CapturedGraph, stack: BlockStack, plan: FBCPlan, options: BackendOptions) -> None:
+        self.captured = captured
+        self.stack = stack
+        self.tags = None
+        self.plan = plan
+        self.options = options
+        self.config: FBCConfig = options.cache  # type: ignore[assignment]
+        self.lowered: dict[Piece, Lowered] = {}
+        self._head_slot = head_slot(stack)
+        self._tail_slots = tail_slots(stack)
+        self._cudagraphs = options.cudagraphs and on_cuda(captured)
+        self._has_timestep = captured.timestep_input is not None
+        self._init_runtime()
+        self.compiled("head")  # every generation starts with these two
+        self.compiled("tail-compute")
+
+    # -- the hot path -----------------------------------------------------------------------
+    def __call__(self, *args: Any) -> list[torch.Tensor]:
+        state = self.state_for(args)
+        context = self.context_name(args)
+        ctx = state.context(context)
+        signature = self._signature(args)
+        stamp = next_stamp(ctx, self.serial, context, signature)
+        previous = ctx.store.get(self._head_slot.ident)
+        problem = read_problem(previous, "the first block's residual", stamp, self._head_slot.spec)
+        if previous is not None and problem is not None:
+            self._warn_once(f"head:{problem.split(':')[0]}", f"cachepass FirstBlockCache: not comparing with the "
+                            f"previous first-block residual at step {ctx.iteration}: {problem}; computing all blocks.")
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        head = self.piece("head" if problem is not None else "head+decide")
+        outputs = head.fn(*args, *([previous.tensor] if problem is None else []))
+        del previous
+        count = head.variant.num_outputs
+        handed, residual = outputs[:count], outputs[count]
+        probe = outputs[count + 1].tolist() if head.variant.probe else []  # the one host read of the step
+        value = probe[0] if problem is None else None
+        local = probe[1] if problem is None and head.variant.reduced else None
+        timestep = probe[-1] if self._has_timestep else None
+        if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
+            logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
+            self._end_generation(ctx)
+            ctx.reset()
+            stamp = next_stamp(ctx, self.serial, context, signature)
+            value = local = None  # it compared with the previous generation's residual
+        decision = self.plan.decide(ctx.iteration, value, self._tails_readable(ctx, stamp))
+        results = self._tail(ctx, decision, args, handed, residual, stamp)
+        state.history.append(FBCStepRecord(
+            self.serial, ctx.generation, context, ctx.iteration, timestep, value, self.plan.threshold, decision.compute,
+            decision.reason, len(self.stack.blocks) if decision.compute else 1, 1 if probe else 0,
+            (head.variant.key, decision.tail), local))
+        if value is not None:
+            ctx.values.append(value)
+        ctx.iteration += 1
+        ctx.last_timestep = timestep
+        ctx.skips += not decision.compute
+        return results
+
+    def _tail(self, ctx: ContextState, decision: FBCDecision, args: Sequence[Any], handed: Sequence[torch.Tensor],
+              residual: torch.Tensor, stamp: Stamp) -> list[torch.Tensor]:
+        if not decision.compute:
+            tail = self.piece("tail-reuse")
+            reads = [ctx.store.get(slot.ident).tensor for slot in self._tail_slots]
+            return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
+        tail = self.piece("tail-compute")
+        ctx.store.clear()  # free the old residuals before the new ones exist
+        outputs = tail.fn(*args, *handed)
+        ctx.store.put(self._head_slot.ident, stamp, self._keep(residual))
+        for slot, tensor in zip(self._tail_slots, outputs[tail.variant.num_outputs:]):
+            ctx.store.put(slot.ident, stamp, self._keep(tensor))
+        return list(outputs[: self.captured.num_outputs])
+
+    def _tails_readable(self, ctx: ContextState, stamp: Stamp) -> bool:
+        for slot in self._tail_slots:
+            problem = read_problem(ctx.store.get(slot.ident), f"the tail residual of stream "
+                                   f"{self.stack.streams[slot.index].name}", stamp, slot.spec)
+            if problem is not None:
+                if ctx.store.get(slot.ident) is not None:
+                    self._warn_once(f"tail:{problem.split(':')[0]}", f"cachepass FirstBlockCache: not reusing the "
+                                    f"tail residuals at step {ctx.iteration}: {problem}; computing all blocks.")
+                return False
+        return True
+
+    def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def rewrite(self, key: Piece) -> Any:
+        return build_piece(self.captured, self.stack, key)
+
+    def piece(self, key: Piece) -> Lowered:
+        """The compiled piece `key` (the runtime's name for `variant`)."""
+        return self.variant(key)
+
+    # -- state ----------------------------------------------------------------------------------
+    def new_state(self) -> FBCState:
+        return FBCState()
+
+    def before_reset(self, state: FBCState) -> None:
+        for ctx in state.contexts.values():
+            self._end_generation(ctx)
+
+    def _end_generation(self, ctx: ContextState) -> None:
+        """A whole generation that never skipped means the threshold is below every decision value."""
+        if ctx.iteration >= 3 and ctx.skips == 0 and ctx.values:
+            self._warn_once("no-skip", f"cachepass FirstBlockCache: a whole generation of {ctx.iteration} steps "
+                                       f"skipped no step: the decision values were {min(ctx.values):.3g} .. "
+                                       f"{max(ctx.values):.3g}, all above threshold {self.plan.threshold:g}. Raise the "
+                                       f"threshold to skip steps (random-weight models need 0.2-0.5).")
+
+    def report(self, owner_ids: set[int] | None = None) -> FBCGraphReport:
+        states, steps = self.reported(owner_ids)
+        variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
+        return FBCGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
+                              variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack)
+
+
+__all__ = ["FBCGraphReport", "FBCStepRecord", "VariantStepRecord", "FirstBlockGraph", "block_table", "step_pattern"]

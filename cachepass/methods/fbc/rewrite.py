@@ -1,0 +1,237 @@
+"""FirstBlockCache stage 4, rewrite: cut the captured graph after the first block into pieces.
+
+Before (the captured graph, a two-block stack)::
+
+    x0 = embed(hidden_states); h0 = block0(x0, temb); h1 = block1(h0, temb); return proj_out(h1)
+
+`head` (block 0 and what it needs; returns what the tail reads, the residual, the timestep probe)::
+
+    def forward(<graph inputs>):
+        x0 = embed(hidden_states); h0 = block0(x0, temb)
+        cache_write__fbc_head_residual__0 = h0 - x0
+        return (temb, h0, cache_write__fbc_head_residual__0, fbc_probe)     # fbc_probe = [t_min, t_max]
+
+`head+decide` also reads `cache_read__fbc_head_residual__0` (p) and puts the decision value
+`mean|r - p| / mean|p|` first in `fbc_probe`, so that ONE host read gives the value and the timestep.
+Under context parallelism the value is reduced over the ranks inside this piece (see `_probe`).
+
+`tail-compute` (the remaining blocks; the tail residual of every cached stream)::
+
+    def forward(<graph inputs>, from_head__temb, from_head__h0):
+        h1 = block1(from_head__h0, from_head__temb)
+        cache_write__fbc_tail_residual__0 = h1 - from_head__h0
+        return (proj_out(h1), cache_write__fbc_tail_residual__0)
+
+`tail-reuse` (every use of a stream after block 0, outside the blocks, reads `residual + h0`, as
+diffusers' head hook returns it; the blocks are then dead and removed)::
+
+    def forward(<graph inputs>, from_head__temb, from_head__h0, cache_read__fbc_tail_residual__0):
+        fbc_skip__hidden = cache_read__fbc_tail_residual__0 + from_head__h0
+        return (proj_out(fbc_skip__hidden),)
+
+Every piece keeps the captured graph's inputs first, in order, so the runtime calls the head as
+`head(*args, *reads)` and a tail as `tail(*args, *head_values, *reads)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import fx
+
+from ...compiler.capture import CapturedGraph
+from ...integrations.dynamo_meta import variant_module
+from ...errors import StageError
+from ...integrations.parallel import CPGroup, all_reduce_sum, cp_group
+from ...compiler.editing import CacheSlot, eliminate_dead_code
+from .plan import Piece
+from .tag import BlockStack
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PieceGraph:
+    key: Piece
+    gm: fx.GraphModule
+    reads: tuple[CacheSlot, ...]  # extra inputs, last
+    writes: tuple[CacheSlot, ...]  # extra outputs after the piece's own
+    example_inputs: tuple[Any, ...]
+    num_outputs: int  # outputs before the writes: the head's values for the tail, or the model's outputs
+    probe: bool  # the head's last output is the probe tensor
+    nodes_removed: int = 0
+    reduced: bool = False  # the probe's value is reduced over the CP group; this rank's own value follows it
+
+    @property
+    def name(self) -> str:
+        return self.key
+
+
+def head_slot(stack: BlockStack) -> CacheSlot:
+    stream = stack.hidden_stream
+    return CacheSlot("fbc_head_residual", "head_residual", 0, stream.head_output, stream.spec)
+
+
+def tail_slots(stack: BlockStack) -> tuple[CacheSlot, ...]:
+    return tuple(CacheSlot("fbc_tail_residual", "tail_residual", i, stack.streams[i].last, stack.streams[i].spec)
+                 for i in stack.cached_streams)
+
+
+def build_piece(captured: CapturedGraph, stack: BlockStack, key: Piece) -> PieceGraph:
+    if key in ("head", "head+decide"):
+        return _head(captured, stack, decide=key == "head+decide")
+    return _tail(captured, stack, reuse=key == "tail-reuse")
+
+
+def _head(captured: CapturedGraph, stack: BlockStack, decide: bool) -> PieceGraph:
+    source = captured.gm.graph
+    graph, env = fx.Graph(), {}
+    placeholders = _copy_placeholders(source, graph, env)
+    slot = head_slot(stack)
+    nodes = {n.name: n for n in source.nodes}
+    prev = None
+    if decide:
+        prev = graph.placeholder(slot.read_name)
+        prev.meta["example_value"] = nodes[slot.node].meta["example_value"]
+    for node in source.nodes:
+        if node.name in stack.head_nodes:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    residual = graph.call_function(operator.sub, (env[nodes[stack.hidden_stream.head_output]],
+                                                  env[nodes[stack.head_input]]))
+    residual.name = slot.write_name
+    group = cp_group(source)
+    probe = _probe(graph, residual, prev, env.get(nodes[placeholders[captured.timestep_input]])
+                   if captured.timestep_input is not None else None, group)
+    crossing = [env[nodes[name]] for name in stack.crossing]
+    graph.output((*crossing, residual, *([probe] if probe is not None else [])))
+    graph.lint()
+    gm = variant_module(captured.gm, graph, "Piece_head_decide" if decide else "Piece_head")
+    example = (*captured.example_inputs(), *([prev.meta["example_value"]] if decide else []))
+    return PieceGraph("head+decide" if decide else "head", gm, (slot,) if decide else (), (slot,), example,
+                      len(crossing), probe is not None, reduced=decide and group is not None)
+
+
+def _probe(graph: fx.Graph, residual: fx.Node, prev: fx.Node | None, timestep: fx.Node | None,
+           group: CPGroup | None) -> fx.Node | None:
+    """One small fp32 tensor the runtime reads with one `.tolist()`: [value?, this rank's value?, t_min?, t_max?].
+
+    Under context parallelism the residuals are this rank's shard of the sequence: the value is then
+    sum|r - p| / sum|p| with both sums reduced over the CP group (one all-reduce of two numbers), which is
+    the one-process value, the same on every rank; this rank's own value follows it, for the report."""
+    parts = []
+    if prev is not None:  # diffusers: (r - p).abs().mean() / p.abs().mean()
+        change = graph.call_method("abs", (graph.call_function(operator.sub, (residual, prev)),))
+        scale = graph.call_method("abs", (prev,))
+        local = graph.call_function(operator.truediv, (graph.call_method("mean", (change,)),
+                                                       graph.call_method("mean", (scale,))))
+        local = graph.call_method("reshape", (graph.call_method("float", (local,)), (1,)))
+        if group is not None:
+            sums = graph.call_function(torch.stack, ([graph.call_method("float", (graph.call_method("sum", (t,)),))
+                                                      for t in (change, scale)],))
+            total = all_reduce_sum(graph, sums, group)
+            value = graph.call_function(operator.truediv, (graph.call_function(operator.getitem, (total, 0)),
+                                                           graph.call_function(operator.getitem, (total, 1))))
+            parts += [graph.call_method("reshape", (value, (1,))), local]
+        else:
+            parts.append(local)
+    if timestep is not None:
+        flat = graph.call_method("reshape", (graph.call_method("float", (timestep,)), (-1,)))
+        parts += [graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max")]
+    if not parts:
+        return None
+    probe = graph.call_function(torch.cat, (parts,))
+    probe.name = "fbc_probe"
+    return probe
+
+
+def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph:
+    source = captured.gm.graph
+    nodes = {n.name: n for n in source.nodes}
+    graph, env = fx.Graph(), {}
+    _copy_placeholders(source, graph, env)
+    for name in stack.crossing:
+        placeholder = graph.placeholder(f"from_head__{name}")
+        placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
+        env[nodes[name]] = placeholder
+    reads = tail_slots(stack) if reuse else ()
+    skip: dict[str, fx.Node] = {}  # stream value after block 0 -> the value a skip step gives it
+    if reuse:
+        read_nodes = []
+        for slot in reads:
+            placeholder = graph.placeholder(slot.read_name)
+            placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
+            read_nodes.append(placeholder)
+        for slot, read in zip(reads, read_nodes):
+            stream = stack.streams[slot.index]
+            value = graph.call_function(operator.add, (read, env[nodes[stream.head_output]]))
+            value.name = f"fbc_skip__{stream.name}"
+            skip.update({name: value for name in stream.values})
+    in_blocks = stack.block_of()
+    for node in source.nodes:
+        if node.op in ("placeholder", "output") or node.name in stack.head_nodes:
+            continue
+        outside = node.name not in in_blocks
+        env[node] = graph.node_copy(node, lambda n, outside=outside: stream_arg(n, env, skip, stack, outside))
+    output = source.output_node()
+    results = fx.map_arg(output.args[0], lambda n: stream_arg(n, env, skip, stack, True))
+    results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
+    writes = () if reuse else tail_slots(stack)
+    written = []
+    for slot in writes:
+        stream = stack.streams[slot.index]
+        residual = graph.call_function(operator.sub, (env[nodes[stream.last]], env[nodes[stream.head_output]]))
+        residual.name = slot.write_name
+        written.append(residual)
+    graph.output((*results, *written), type_expr=output.type)
+    before = len(graph.nodes)
+    if reuse:
+        eliminate_dead_code(graph)
+        check_blocks_removed(graph, stack, "FirstBlockCache's tail-reuse piece", stack.blocks[1:])
+    graph.lint()
+    gm = variant_module(captured.gm, graph, "Piece_tail_reuse" if reuse else "Piece_tail_compute")
+    example = (*captured.example_inputs(), *(nodes[n].meta.get("example_value") for n in stack.crossing),
+               *(nodes[s.node].meta["example_value"] for s in reads))
+    return PieceGraph("tail-reuse" if reuse else "tail-compute", gm, reads, writes, example, len(results), False,
+                      before - len(graph.nodes))
+
+
+def stream_arg(node: fx.Node, env: dict, skip: dict[str, fx.Node], stack: BlockStack, outside: bool) -> fx.Node:
+    """What a copied node reads for `node`: on skip steps, code outside the blocks sees every stream value
+    as `skip` gives it (FirstBlockCache: `residual + block 0's output`; MagCache: `input + residual`)."""
+    if not (skip and outside and node.name in _stream_values(stack)):
+        return env[node]  # tail-compute (no `skip`), or a value that is no stream's
+    if node.name not in skip:
+        raise StageError("rewrite", RuntimeError(
+            f"{node.name} (a block stream value with no cached residual) is read outside the blocks; the blocks "
+            f"cannot be skipped for this model"))
+    return skip[node.name]
+
+
+def _stream_values(stack: BlockStack) -> frozenset[str]:
+    return frozenset(v for s in stack.streams for v in s.values)
+
+
+def _copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]:
+    names = []
+    for node in source.find_nodes(op="placeholder"):
+        env[node] = graph.node_copy(node)
+        names.append(node.name)
+    return names
+
+
+def check_blocks_removed(graph: fx.Graph, stack: BlockStack, where: str, skipped) -> None:
+    """Warn when blocks a skip step should not run are still in its graph (kept alive by an impure node)."""
+    remaining = {n.name: n for n in graph.nodes}
+    carried = {name for name in (stack.head_input, *stack.stream_inputs) if name in remaining}
+    # a block input's shard cut inside block 0 (context parallelism) is what a skip step carries on, not work
+    carried |= {remaining[name].args[0].name for name in carried if remaining[name].target is operator.getitem}
+    alive = sorted({block.name for block in skipped for name in block.region if name in remaining and name not in carried})
+    if alive:
+        logger.warning("cachepass rewrite: blocks %s still run in %s (an in-place write or another value keeps "
+                       "them alive); skip steps save less", alive, where)
+
+

@@ -1,0 +1,368 @@
+"""FirstBlockCache stage 2, tag: find the stack of repeated transformer blocks and its streams.
+
+A *block* is one child of a ModuleList the model calls its blocks from (diffusers' names,
+`_ALL_TRANSFORMER_BLOCK_IDENTIFIERS`, in the order the model defines them, as diffusers' hook takes
+them; or `FBCConfig.block_lists`; or, for other models, any ModuleList of two or more blocks of one
+class). Its *region* is the graph nodes called from inside it, its *inputs* the activations it reads
+from outside, its *outputs* the region nodes used outside.
+
+A *stream* is a value the blocks hand on: the hidden states, and for dual-stream blocks (Flux,
+HunyuanVideo, CogVideoX) the encoder hidden states. Each output of block k >= 1 is paired with the
+input it carries on (same shape and dtype; when several inputs fit, the one its residual `add` chain
+starts from), which gives every stream's value after each block. diffusers' hook does the same with
+its `TransformerBlockRegistry`; reading it from the graph makes plain PyTorch DiTs work as well.
+
+The *hidden* stream is the one whose last value is used after the stack (by the output projection);
+its first-block residual `out - in` is the decision value's input. Streams whose last value is used
+after the stack get a tail residual (`last - first block's output`) cached on compute steps.
+
+The *cut*: the head piece is block 0 and every node it needs; the tail is everything else. The
+head's values read by the tail (`crossing`) are handed from one compiled piece to the other.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+
+from ...compiler.capture import CapturedGraph, ModuleInfo
+from ...errors import ConfigError
+from ...integrations.scope import refuse_block_graph
+from ...compiler.attention import TensorSpec, _is_size_expression, tensor_spec
+from .config import FBCConfig
+
+logger = logging.getLogger(__name__)
+
+_CALL_OPS = ("call_function", "call_method", "call_module")
+_ADDS = (operator.add, operator.iadd, torch.add, torch.Tensor.add, "add", "add_", "__add__", "__radd__")
+_CASTS = ("to", "float", "half", "bfloat16", "type_as", "contiguous", "clone")
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str  # named_modules() name, e.g. "transformer_blocks.0"
+    module_class: str
+    key: str  # nn_module_stack key
+    region: tuple[str, ...]
+    inputs: tuple[str, ...]  # activations read from outside the region
+    outputs: tuple[str, ...]  # region nodes used outside it
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str  # "hidden", "encoder", or "stream<i>"
+    values: tuple[str, ...]  # the node holding the stream after block 0, 1, ... (fewer when it stops)
+    cached: bool  # its last value is used after the stack: a tail residual is kept
+    spec: TensorSpec
+
+    @property
+    def head_output(self) -> str:
+        return self.values[0]
+
+    @property
+    def last(self) -> str:
+        return self.values[-1]
+
+
+@dataclass(frozen=True)
+class BlockStack:
+    lists: tuple[str, ...]  # ModuleList attributes the blocks came from
+    found_by: str  # how the lists were chosen
+    blocks: tuple[Block, ...]
+    streams: tuple[Stream, ...]
+    hidden: int  # index of the stream whose first-block residual decides
+    head_input: str  # block 0's input carried on by the hidden stream
+    head_nodes: frozenset[str]  # the head piece (placeholders excluded)
+    crossing: tuple[str, ...]  # head values the tail reads, graph order
+    stream_inputs: tuple[str | None, ...] = ()  # per stream, block 0's input it carries on (None: not found)
+
+    @property
+    def hidden_stream(self) -> Stream:
+        return self.streams[self.hidden]
+
+    @property
+    def cached_streams(self) -> tuple[int, ...]:
+        return tuple(i for i, s in enumerate(self.streams) if s.cached)
+
+    def block_of(self) -> dict[str, int]:
+        """Node name -> index of the block whose region holds it."""
+        return {name: i for i, block in enumerate(self.blocks) for name in block.region}
+
+
+def tag_blocks(captured: CapturedGraph, config: FBCConfig) -> BlockStack:
+    refuse_block_graph(captured, type(config).__name__.removesuffix("Config"),
+                       "it decides per step whether to skip the blocks after the first, across the whole stack")
+    graph = captured.gm.graph
+    nodes = {n.name: n for n in graph.nodes}
+    lists, found_by = _block_lists(captured, config)
+    infos = _block_infos(captured, lists)
+    regions = _regions(graph, {info.key for info in infos})
+    params = {i.name for i in captured.inputs_with_role("parameter", "buffer")}
+    blocks = tuple(_block(info, regions[info.key], params) for info in infos)
+    streams = _streams(blocks, nodes)
+    hidden = _hidden_stream(streams, blocks, nodes)
+    streams = name_streams(streams, hidden)
+    head_input = _carried_input(blocks[0], nodes[streams[hidden].head_output], nodes)
+    if head_input is None:
+        raise ConfigError(f"cachepass FirstBlockCache: cannot tell which input of {blocks[0].name} its hidden-states "
+                          f"output {streams[hidden].head_output} carries on (inputs {list(blocks[0].inputs)}); "
+                          f"the first block's residual is undefined.")
+    head = _head_nodes(graph, blocks)
+    crossing = tuple(n.name for n in graph.nodes if n.name in head and any(u.name not in head for u in n.users))
+    inputs = tuple(_carried_input(blocks[0], nodes[s.head_output], nodes) for s in streams)
+    stack = BlockStack(lists, found_by, blocks, streams, hidden, head_input, frozenset(head), crossing, inputs)
+    logger.debug("tag: FirstBlockCache blocks %s (%s); streams %s; hidden %s from %s; head %d nodes, %d crossing",
+                 [b.name for b in blocks], found_by, [(s.name, s.values, s.cached) for s in streams],
+                 streams[hidden].name, head_input, len(head), len(crossing))
+    return stack
+
+
+# -- which blocks ---------------------------------------------------------------------------------
+
+def diffusers_block_identifiers() -> tuple[str, ...]:
+    try:
+        from diffusers.hooks._common import _ALL_TRANSFORMER_BLOCK_IDENTIFIERS
+    except ImportError:  # diffusers missing or reorganised: the graph's own ModuleLists still work
+        return ("transformer_blocks", "single_transformer_blocks", "blocks", "layers", "temporal_transformer_blocks")
+    return tuple(_ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
+
+
+def _block_lists(captured: CapturedGraph, config: FBCConfig) -> tuple[tuple[str, ...], str]:
+    """The ModuleList attributes holding the blocks, in the order the model defines them."""
+    called = _called_lists(captured)
+    root = captured.root() if captured.root is not None else None
+    defined = ([name for name, child in root.named_children() if isinstance(child, nn.ModuleList)]
+               if root is not None else list(called))
+    if config.block_lists is not None:
+        missing = [name for name in config.block_lists if name not in called]
+        if missing:
+            raise ConfigError(f"FBCConfig.block_lists names {missing}, which the compiled forward calls no block "
+                              f"of; ModuleLists whose blocks it calls: {sorted(called) or 'none'}.")
+        return config.block_lists, "FBCConfig.block_lists"
+    known = diffusers_block_identifiers()
+    named = [name for name in defined if name in known and name in called]
+    if named:
+        return tuple(named), "diffusers' block identifiers"
+    repeated = [name for name in defined if name in called and len(called[name]) >= 2 and len(set(called[name])) == 1]
+    if repeated:
+        return tuple(repeated), "ModuleLists of repeated blocks in the graph"
+    raise ConfigError(
+        "cachepass FirstBlockCache found no stack of repeated transformer blocks in this graph: no ModuleList "
+        f"named like diffusers' blocks ({', '.join(sorted(known))}) and none holding two or more blocks of one class "
+        f"(ModuleLists called: {sorted(called) or 'none'}). FirstBlockCache needs the model's blocks in an "
+        "nn.ModuleList; name it with cachepass.FBCConfig(block_lists=('<attribute>',)), or use PAB, which caches "
+        "attention layers.")
+
+
+def _called_lists(captured: CapturedGraph) -> dict[str, list[type]]:
+    """Top-level `<list>.<index>` modules the graph calls, grouped by list: the classes of its blocks."""
+    lists: dict[str, list[type]] = {}
+    for info in captured.modules.values():
+        parts = info.name.split(".")
+        if len(parts) == 2 and parts[1].isdigit() and info.call == 0:
+            lists.setdefault(parts[0], []).append(info.cls)
+    return lists
+
+
+def _block_infos(captured: CapturedGraph, lists: tuple[str, ...]) -> list[ModuleInfo]:
+    by_name = {info.name: info for info in captured.modules.values() if info.call == 0}
+    repeated = sorted({info.name for info in captured.modules.values() if info.call > 0
+                       and info.name.split(".")[0] in lists and info.name.count(".") == 1})
+    if repeated:
+        raise ConfigError(f"cachepass FirstBlockCache: blocks {repeated} are called more than once per forward; "
+                          f"first-block caching needs each block called once.")
+    infos = []
+    for list_name in lists:
+        indices = sorted(int(name.split(".")[1]) for name in by_name if name.split(".")[0] == list_name
+                         and name.count(".") == 1 and name.split(".")[1].isdigit())
+        infos += [by_name[f"{list_name}.{i}"] for i in indices]
+    if len(infos) < 2:
+        raise ConfigError(f"cachepass FirstBlockCache: the stack {list(lists)} has {len(infos)} block(s) in this "
+                          f"graph; skipping the blocks after the first needs at least two. Use PAB for this model.")
+    first = lists[0]
+    if infos[0].name != f"{first}.0":
+        raise ConfigError(f"cachepass FirstBlockCache: the first block of {first!r} ({first}.0) is not called in this "
+                          f"graph (the first one called is {infos[0].name}); diffusers' hook decides on {first}.0.")
+    return infos
+
+
+def _regions(graph: fx.Graph, keys: set[str]) -> dict[str, list[fx.Node]]:
+    regions: dict[str, list[fx.Node]] = {key: [] for key in keys}
+    for node in graph.nodes:
+        if node.op in _CALL_OPS:
+            for key in node.meta.get("nn_module_stack") or {}:
+                if key in regions:
+                    regions[key].append(node)
+    return regions
+
+
+def _block(info: ModuleInfo, region: list[fx.Node], params: set[str]) -> Block:
+    members = set(region)
+    inputs: list[fx.Node] = []
+    for node in region:
+        for arg in node.all_input_nodes:
+            if arg not in members and arg.name not in params and arg.op != "get_attr" and arg not in inputs:
+                inputs.append(arg)
+    outputs = [n for n in region if any(u not in members for u in n.users) and not _is_size_expression(n, members)]
+    odd = [n.name for n in outputs if not isinstance(n.meta.get("example_value"), torch.Tensor)]
+    if odd:
+        raise ConfigError(f"cachepass FirstBlockCache: block {info.name} hands non-tensor values {odd} to later code; "
+                          f"only tensor outputs can be cached.")
+    return Block(info.name, f"{info.cls.__module__}.{info.cls.__qualname__}", info.key, tuple(n.name for n in region),
+                 tuple(n.name for n in inputs), tuple(n.name for n in outputs))
+
+
+# -- streams --------------------------------------------------------------------------------------
+
+def _signature(node: fx.Node) -> tuple | None:
+    value = node.meta.get("example_value")
+    if not isinstance(value, torch.Tensor):
+        return None
+    return tensor_spec(value).shape, value.dtype
+
+
+def _carried_input(block: Block, output: fx.Node, nodes: dict[str, fx.Node]) -> str | None:
+    """The input of `block` that `output` carries on: the only one of its shape and dtype, else the one
+    its residual `add` chain starts from."""
+    wanted = _signature(output)
+    fits = [name for name in (*block.inputs, *_input_shards(block, nodes)) if _signature(nodes[name]) == wanted]
+    if len(fits) == 1:
+        return fits[0]
+    chain = _add_chain_sources(output, set(block.region), nodes) & set(fits)
+    return chain.pop() if len(chain) == 1 else None
+
+
+_SPLITS = frozenset({"chunk", "tensor_split", "split"})
+
+
+def _input_shards(block: Block, nodes: dict[str, fx.Node]) -> list[str]:
+    """Pieces of a block input cut inside the block's region: diffusers' context-parallel input hook on a
+    block (Wan's `blocks.0`) splits its hidden states to this rank's shard as the block's first op, so
+    the block carries on the shard, not the input (`x.chunk(world, dim)[rank]`)."""
+    inputs, shards = set(block.inputs), []
+    for name in block.region:
+        node = nodes[name]
+        if node.op != "call_function" or node.target is not operator.getitem or not isinstance(node.args[0], fx.Node):
+            continue
+        split = node.args[0]
+        method = split.target if split.op == "call_method" else getattr(split.target, "__name__", None)
+        if method in _SPLITS and split.args and getattr(split.args[0], "name", None) in inputs:
+            shards.append(name)
+    return shards
+
+
+def _add_chain_sources(output: fx.Node, region: set[str], nodes: dict[str, fx.Node]) -> set[str]:
+    """Outside values reached from `output` through adds and casts only: `x + f(x)` starts from x."""
+    found, todo, seen = set(), [output], set()
+    while todo:
+        node = todo.pop()
+        if node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.name not in region:
+            found.add(node.name)
+            continue
+        if node.target in _ADDS:
+            todo += [a for a in node.args if isinstance(a, fx.Node)]
+        elif node.op == "call_method" and node.target in _CASTS and node.args:
+            todo.append(node.args[0])
+    return found
+
+
+def _streams(blocks: tuple[Block, ...], nodes: dict[str, fx.Node]) -> tuple[Stream, ...]:
+    values = [[name] for name in blocks[0].outputs]
+    current = {name: i for i, name in enumerate(blocks[0].outputs)}  # node -> stream it is the latest value of
+    for block in blocks[1:]:
+        moved = {}
+        for output in block.outputs:
+            carried = _carried_input(block, nodes[output], nodes)
+            if carried is None:
+                raise ConfigError(f"cachepass FirstBlockCache: cannot tell which input of {block.name} its output "
+                                  f"{output} carries on (inputs {list(block.inputs)}).")
+            if carried not in current:
+                raise ConfigError(f"cachepass FirstBlockCache: {block.name} carries on {carried}, which is no block's "
+                                  f"output: code between the blocks transforms the hidden states, so skipping the "
+                                  f"blocks after the first is not defined for this model.")
+            moved[current[carried]] = output
+        for stream, output in moved.items():
+            current = {k: v for k, v in current.items() if v != stream}
+            current[output] = stream
+            values[stream].append(output)
+    last = blocks[-1]
+    after = set().union(*(b.region for b in blocks))
+    result = []
+    for i, chain in enumerate(values):
+        final = nodes[chain[-1]]
+        used_after = any(u.name not in after for u in final.users)
+        cached = used_after and (len(chain) == len(blocks) or chain[-1] in last.outputs)
+        result.append(Stream(f"stream{i}", tuple(chain), cached, tensor_spec(final.meta["example_value"])))
+    return tuple(result)
+
+
+def _hidden_stream(streams: tuple[Stream, ...], blocks: tuple[Block, ...], nodes: dict[str, fx.Node]) -> int:
+    cached = [i for i, s in enumerate(streams) if s.cached]
+    output = next(n for n in nodes.values() if n.op == "output")
+    reaching = [i for i in cached if _reaches(nodes[streams[i].last], output)]
+    if len(reaching) != 1:
+        raise ConfigError(f"cachepass FirstBlockCache: {len(reaching)} block streams reach the model output after the "
+                          f"stack ({[streams[i].values[-1] for i in reaching]}); the hidden-states stream, whose "
+                          f"first-block residual decides, must be exactly one.")
+    return reaching[0]
+
+
+def name_streams(streams: tuple[Stream, ...], hidden: int) -> tuple[Stream, ...]:
+    names = ["hidden" if i == hidden else "encoder" if len(streams) == 2 else f"stream{i}" for i in range(len(streams))]
+    return tuple(Stream(name, s.values, s.cached, s.spec) for name, s in zip(names, streams))
+
+
+def _reaches(start: fx.Node, target: fx.Node) -> bool:
+    todo, seen = [start], set()
+    while todo:
+        node = todo.pop()
+        if node is target:
+            return True
+        if node in seen:
+            continue
+        seen.add(node)
+        todo.extend(node.users)
+    return False
+
+
+# -- the cut --------------------------------------------------------------------------------------
+
+def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...]) -> set[str]:
+    """Block 0 and every node it needs; impure nodes before it (in-place writes) stay with it."""
+    nodes = {n.name: n for n in graph.nodes}
+    head: set[str] = set()
+    _close(head, [nodes[name] for name in blocks[0].region])
+    later = set().union(*(b.region for b in blocks[1:]))
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    last = max(order[name] for name in head)
+    impure = [n for n in graph.nodes if order[n.name] < last and n.op in _CALL_OPS and n.name not in head
+              and n.name not in later and _writes_state(n)]
+    _close(head, impure)
+    return head
+
+
+def _writes_state(node: fx.Node) -> bool:
+    """An in-place write or other side effect (not merely a non-tensor value, which `is_impure` also keeps)."""
+    target = node.target
+    if node.is_impure() or (isinstance(target, torch._ops.OpOverload) and target._schema.is_mutable):
+        return True
+    name = target if isinstance(target, str) else getattr(target, "__name__", "")
+    return (name.endswith("_") and not name.endswith("__")) or "out" in node.kwargs
+
+
+def _close(head: set[str], start: Iterable[fx.Node]) -> None:
+    todo = list(start)
+    while todo:
+        node = todo.pop()
+        if node.name in head or node.op == "placeholder":
+            continue
+        head.add(node.name)
+        todo.extend(node.all_input_nodes)

@@ -1,0 +1,172 @@
+"""MagCache stage 6, dispatch: the callable Dynamo runs on every call of the denoiser.
+
+Per call: pick the state of the model's current `cache_context` (one per name, as diffusers keeps it;
+one unnamed state outside contexts), read the timestep (the one host read of the step, for generation
+detection), check the cached residual with the store's validator, let the plan decide from the step
+index alone, and run `compute` (writing the residual) or `skip`. Calibration keeps each step's ratio on
+the device and reads them once, when the generation ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ...compiler.capture import CapturedGraph
+from ...options import BackendOptions
+from ...runtime.base import GraphRuntime, on_cuda, state_registry
+from ..fbc.dispatch import ContextState, FBCState, VariantStepRecord, block_table
+from ..fbc.tag import BlockStack
+from ...compiler.lower import Lowered
+from ...report import GraphReport, variant_reports
+from ...runtime.store import next_stamp, read_problem
+from .config import MagConfig
+from .plan import MagPlan, MagState, Variant
+from .rewrite import build_mag_variant, residual_slot
+
+logger = logging.getLogger(__name__)
+
+_STATES = state_registry()  # first parameter -> ThreadStates of MagModelState
+
+
+@dataclass(frozen=True)
+class MagStepRecord(VariantStepRecord):
+    error: float = field(kw_only=True)  # the accumulated error the plan compared with the threshold (iteration: step_index)
+
+
+@dataclass
+class MagContext(ContextState):
+    mag: MagState = field(default_factory=MagState)
+    ratios: list[Any] = field(default_factory=list)  # calibration: per step, 1.0 or a device scalar
+
+    def reset(self) -> None:
+        super().reset()
+        self.mag = MagState()
+        self.ratios.clear()
+
+
+@dataclass
+class MagModelState(FBCState):
+    context_type = MagContext
+    calibrations: list[list[float]] = field(default_factory=list)  # finished calibrations, oldest first
+
+
+@dataclass(frozen=True)
+class MagGraphReport(GraphReport):
+    stack: BlockStack | None = None
+    calibrations: tuple[tuple[float, ...], ...] = ()  # calibrate=True: each finished generation's ratios
+
+    def tag_table(self, fmt: str = "simple") -> str:
+        return block_table(self.stack, fmt) if self.stack is not None else ""
+
+    def step_table(self, fmt: str = "simple") -> str:
+        from tabulate import tabulate
+
+        rows = [(r.generation, r.context or "-", r.iteration, "-" if r.timestep is None else f"{r.timestep:g}",
+                 f"{r.error:.4g}", r.variant) for r in self.steps]
+        return tabulate(rows, headers=("generation", "context", "step", "timestep", "accumulated error", "ran"),
+                        tablefmt=fmt)
+
+    @property
+    def pattern(self) -> str:
+        return "".join("C" if r.compute else "R" for r in self.steps)
+
+    def __str__(self) -> str:
+        parts = [f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes; cache holds {self.cache_bytes:,} "
+                 f"bytes now", self.tag_table()]
+        if self.variants:
+            parts.append(self.variant_table())
+        if self.steps:
+            parts += [self.step_table(), f"steps (C = computed, R = the block stack skipped): {self.pattern}"]
+        parts += [f"calibrated mag_ratios: {list(c)}" for c in self.calibrations]
+        return "\n\n".join(parts)
+
+
+class MagCacheGraph(GraphRuntime):
+    """What the cachepass backend returns to Dynamo for one captured graph under MagCache."""
+
+    _states = _STATES
+
+    def __init__(self, captured: CapturedGraph, stack: BlockStack, plan: MagPlan, options: BackendOptions) -> None:
+        self.captured = captured
+        self.stack = stack
+        self.tags = None
+        self.plan = plan
+        self.options = options
+        self.config: MagConfig = options.cache  # type: ignore[assignment]
+        self.lowered: dict[Variant, Lowered] = {}
+        self._slot = residual_slot(stack)
+        self._cudagraphs = options.cudagraphs and on_cuda(captured)
+        self._init_runtime()
+        self.compiled("compute")  # every generation starts with it
+
+    def __call__(self, *args: Any) -> list[torch.Tensor]:
+        state = self.state_for(args)
+        context = self.context_name(args)
+        ctx = state.context(context)
+        timestep = self._input_timestep(args) if self.captured.timestep_input is not None else None
+        if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
+            logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
+            self._finish(state, ctx)
+            ctx.reset()
+        stamp = next_stamp(ctx, self.serial, context, self._signature(args))
+        entry = ctx.store.get(self._slot.ident)
+        problem = read_problem(entry, "the block stack's residual", stamp, self._slot.spec)
+        if entry is not None and problem is not None:
+            self._warn_once(f"residual:{problem.split(':')[0]}", f"cachepass MagCache: not reusing the residual at "
+                            f"step {ctx.mag.step_index}: {problem}; computing the blocks.")
+        decision, ctx.mag = self.plan.decide(ctx.mag, problem is None)
+        key: Variant = ("skip" if not decision.compute else
+                        "compute+calibrate" if self.config.calibrate and problem is None else "compute")
+        low = self.variant(key)
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        outputs = low.fn(*args, *([entry.tensor] if low.variant.reads else []))
+        del entry
+        count = self.captured.num_outputs
+        if decision.compute:
+            residual = outputs[count]
+            ctx.store.put(self._slot.ident, stamp, residual.clone() if self._cudagraphs else residual)
+            if self.config.calibrate:
+                ctx.ratios.append(outputs[count + 1] if low.variant.ratio else 1.0)
+        state.history.append(MagStepRecord(self.serial, ctx.generation, context, decision.step_index, timestep,
+                                           decision.compute, key, error=decision.error))
+        ctx.iteration += 1
+        ctx.skips += not decision.compute
+        ctx.last_timestep = timestep
+        if decision.wraps:  # diffusers' _advance_step: the residual is dropped, the next call starts afresh
+            self._finish(state, ctx)
+            ctx.reset()
+        return list(outputs[:count])
+
+    def _finish(self, state: MagModelState, ctx: MagContext) -> None:
+        """The end of a generation: report a finished calibration, as diffusers does."""
+        if self.config.calibrate and ctx.ratios:
+            ratios = [float(r) for r in ctx.ratios]  # the generation's only host reads of the ratios
+            state.calibrations.append(ratios)
+            ctx.ratios.clear()
+            if len(ratios) >= self.config.num_inference_steps:
+                print("\n[MagCache] Calibration Complete. Copy these values to MagCacheConfig(mag_ratios=...):")
+                print(f"{ratios}\n")
+                logger.info("MagCache Calibration Results: %s", ratios)
+
+    def rewrite(self, key: Variant) -> Any:
+        return build_mag_variant(self.captured, self.stack, key)
+
+    def new_state(self) -> MagModelState:
+        return MagModelState()
+
+    def before_reset(self, state: MagModelState) -> None:
+        for ctx in state.contexts.values():
+            self._finish(state, ctx)
+
+    def report(self, owner_ids: set[int] | None = None) -> MagGraphReport:
+        states, steps = self.reported(owner_ids)
+        variants = variant_reports(self.lowered, [r.variant for r in steps])
+        calibrations = tuple(tuple(c) for s in states for c in s.calibrations)
+        return MagGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
+                              variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack,
+                              calibrations=calibrations)

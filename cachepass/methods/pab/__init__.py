@@ -1,0 +1,141 @@
+"""Pyramid Attention Broadcast as a plug-in of the method registry (methods.py).
+
+The stages live in the core modules, which PAB was the first method of: `capture.py`, `tag.py`
+(attention sites and their kinds), `plan.py` (the per-kind schedule), `rewrite.py` (variants with
+`cache_read__`/`cache_write__` points), `lower.py`, and `dispatch.CachedGraph` (the runtime).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from torch import fx
+
+from ...compiler.capture import CapturedGraph, capture
+from ...options import BackendOptions, PABConfig, from_diffusers
+from ...errors import ConfigError
+from .. import Uncached
+from .plan import Plan, make_plan
+from ...compiler.attention import NAME_PATTERNS, TagResult, tag
+
+__all__ = ["PABConfig", "from_diffusers"]
+
+
+def capture_stage(gm: fx.GraphModule, example_inputs: Sequence[Any], config: PABConfig) -> CapturedGraph:
+    return capture(gm, example_inputs)
+
+
+def tag_stage(captured: CapturedGraph, config: PABConfig) -> TagResult:
+    return tag(captured, config)
+
+
+def check_stage(captured: CapturedGraph, tags: TagResult, config: PABConfig) -> Uncached | None:
+    if not tags.cached_sites:
+        hint = "Set TORCH_LOGS='+cachepass' to see why."
+        if config.classification == "diffusers" and tags.sites:
+            hint = (f"The config is diffusers' PyramidAttentionBroadcastConfig, whose rule caches only diffusers' "
+                    f"attention classes under diffusers' block names, and this model's {len(tags.sites)} attention "
+                    f"sites are none of them. cachepass.PABConfig(spatial_skip=..., ...) classifies attention from the "
+                    f"graph itself and caches them.")
+        return Uncached("no cacheable attention",
+                        f"cachepass: no cacheable attention found in this graph ({len(tags.sites)} attention sites, "
+                        f"{len(tags.rejected)} rejected); compiling it without caching. {hint}", tags,
+                        quiet=bool(captured.prefix) and not tags.sites and not tags.rejected)
+    if config.current_timestep_callback is None and not captured.has_timestep:
+        raise ConfigError(
+            "cachepass reads the current timestep from the model's `timestep` tensor input, but this graph has none "
+            "(a Python number passed as timestep is baked into the graph as a constant). Pass the timestep as a "
+            "tensor, or give the cache config a current_timestep_callback.")
+    return None
+
+
+def name_patterns(config: PABConfig) -> tuple[str, ...]:
+    """Module names decide kinds ("temporal"), attention-like modules and, under diffusers' rule, the layers."""
+    identifiers = ([i for kind in ("spatial", "temporal", "cross") for i in config.identifiers(kind)]
+                   if config.classification == "diffusers" else [])
+    return (*NAME_PATTERNS, *identifiers)
+
+
+def plan_stage(tags: TagResult, config: PABConfig) -> Plan:
+    return make_plan(tags, config)
+
+
+def runtime_stage(captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> Any:
+    from ...runtime.base import CachedGraph
+
+    return CachedGraph(captured, tags, plan, options)
+
+
+def dump_files(graph: Any, demo: Any, steps: int) -> Any:
+    """`cachepass dump`'s files for a PAB graph (see dump.py)."""
+    from ...dump import DumpFile, MethodDump
+    from ...timesteps import timesteps_linspace
+    from ...report import plan_table, tag_table
+
+    timesteps = timesteps_linspace(steps)
+    tags = tag_table(graph.tags.sites, graph.tags.rejected)
+    plan = plan_table(graph.plan, graph.tags.sites, timesteps)
+    lowered = [graph.compiled(key) for key in graph.plan.variants(timesteps)]
+    files = [DumpFile("summary.txt", _summary(demo, graph, timesteps, lowered)),
+             DumpFile("captured-graph.py", graph.captured.gm.code),
+             DumpFile("tags.txt", tags + "\n"),
+             DumpFile("plan.txt", f"{len(timesteps)} steps, timesteps evenly spaced from 999 to 0\n\n{plan}\n")]
+    files += [DumpFile(f"variant-{low.variant.name}.py", _variant_code(low), low) for low in lowered]
+    return MethodDump(tuple(files), tags, plan)
+
+
+def _summary(demo: Any, graph: Any, timesteps: list[float], lowered: list[Any]) -> str:
+    sites = graph.tags.sites
+    cached = [s for s in sites if s.cached]
+    by_kind = Counter(s.cache_kind for s in cached)
+    decisions = graph.plan.simulate(timesteps)
+    used = Counter(d.variant for d in decisions)
+    lines = [
+        f"model: {type(demo.module).__name__}",
+        f"config: {graph.options.cache.describe()}",
+        f"captured graph: {len(graph.captured.gm.graph.nodes)} nodes, {len(graph.captured.inputs)} inputs "
+        f"({len(graph.captured.inputs_with_role('parameter', 'buffer'))} parameters and buffers)",
+        f"timestep read from: {_timestep_source(graph)}",
+        f"attention sites: {len(sites)} tagged, {len(cached)} cached "
+        f"({', '.join(f'{n} {k}' for k, n in sorted(by_kind.items()))}), {len(graph.tags.rejected)} refused",
+        f"cache held per generation: {sum(s.cache_bytes for s in cached):,} bytes at the traced input size",
+        f"schedule: {len(timesteps)} steps, {sum(1 for d in decisions if d.reuse)} reuse at least one kind",
+        "variants, in order of first use:",
+    ]
+    if graph.options.cache.classification == "diffusers":
+        lines.insert(5, f"layers diffusers' rule files under another kind than the graph shows: "
+                        f"{', '.join(s.name for s in graph.tags.misclassified) or 'none'}")
+    for low in lowered:
+        variant = low.variant
+        lines.append(f"  {variant.name}: {used[variant.name]} steps, reads {len(variant.reads)} / writes "
+                     f"{len(variant.writes)} cache tensors, {len(variant.gm.graph.nodes)} graph nodes")
+    return "\n".join(lines) + "\n"
+
+
+def _timestep_source(graph: Any) -> str:
+    if graph.options.cache.current_timestep_callback is not None:
+        return "current_timestep_callback()"
+    return graph.captured.inputs[graph.captured.timestep_input].source
+
+
+def _variant_code(low: Any) -> str:
+    variant = low.variant
+    header = [f"# variant {variant.name}",
+              f"# reads  {len(variant.reads)} cache tensors: {', '.join(s.read_name for s in variant.reads) or '-'}",
+              f"# writes {len(variant.writes)} cache tensors: {', '.join(s.write_name for s in variant.writes) or '-'}",
+              f"# {len(variant.gm.graph.nodes)} graph nodes"]
+    return "\n".join(header) + "\n" + variant.gm.code
+
+
+def needs_cfg_batch(config: PABConfig) -> bool:
+    """Whether `cachepass dump` must trace a batched-CFG call ([uncond, cond])."""
+    return False
+
+
+def config_from_flags(flags: dict[str, Any]) -> PABConfig:
+    return PABConfig(spatial_skip=flags["spatial_skip"], temporal_skip=flags["temporal_skip"],
+                     cross_skip=flags["cross_skip"], spatial_timesteps=tuple(flags["spatial_timesteps"]),
+                     temporal_timesteps=tuple(flags["temporal_timesteps"]),
+                     cross_timesteps=tuple(flags["cross_timesteps"]), classification=flags["classification"])

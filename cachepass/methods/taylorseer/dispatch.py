@@ -1,0 +1,167 @@
+"""TaylorSeer stage 6, dispatch: the callable Dynamo runs on every call of the denoiser.
+
+Per call: the state of the model's current `cache_context` (one per name, as diffusers keeps one per
+module and context; all selected modules are called once per step, so they share one counter), the
+timestep read (the one host read, for generation detection), the plan's decision from the counter alone,
+the validator on every factor a variant reads, the variant with its per-step tensor input (`ts_delta` or
+`ts_coefficients`), and the new factors kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from ...compiler.capture import CapturedGraph
+from ...options import BackendOptions
+from ...runtime.base import GraphRuntime, on_cuda, state_registry
+from ..fbc.dispatch import ContextState, FBCState, VariantStepRecord
+from ...compiler.lower import Lowered
+from ...report import GraphReport, variant_reports
+from ...runtime.store import Stamp, next_stamp, read_problem
+from .config import TSConfig
+from .plan import TSDecision, TSPlan, TSState, variant_name
+from .rewrite import build_ts_variant, slots
+from .tag import TSTags
+
+logger = logging.getLogger(__name__)
+
+_STATES = state_registry()
+
+
+@dataclass(frozen=True)
+class TSStepRecord(VariantStepRecord):
+    skipped: ClassVar[str] = "predicted"
+
+
+@dataclass
+class TSContext(ContextState):
+    ts: TSState = field(default_factory=TSState)
+
+    def reset(self) -> None:
+        super().reset()
+        self.ts = TSState()
+
+
+@dataclass
+class TSModelState(FBCState):
+    context_type = TSContext
+
+
+@dataclass(frozen=True)
+class TSGraphReport(GraphReport):
+    ts_tags: TSTags | None = None
+
+    def tag_table(self, fmt: str = "simple") -> str:
+        from tabulate import tabulate
+
+        rows = [(s.name, s.module_class.rsplit(".", 1)[-1], "zeros" if s.inactive else "Taylor", s.pattern,
+                 len(s.region), len(s.outputs)) for s in (self.ts_tags.sites if self.ts_tags else ())]
+        return tabulate(rows, headers=("module", "class", "predicted as", "matched", "region nodes", "outputs"),
+                        tablefmt=fmt)
+
+    def step_table(self, fmt: str = "simple") -> str:
+        from tabulate import tabulate
+
+        rows = [(r.generation, r.context or "-", r.iteration, "-" if r.timestep is None else f"{r.timestep:g}",
+                 r.variant) for r in self.steps]
+        return tabulate(rows, headers=("generation", "context", "step", "timestep", "ran"), tablefmt=fmt)
+
+
+class TaylorSeerGraph(GraphRuntime):
+    """What the cachepass backend returns to Dynamo for one captured graph under TaylorSeer."""
+
+    _states = _STATES
+
+    def __init__(self, captured: CapturedGraph, tags: TSTags, plan: TSPlan, options: BackendOptions) -> None:
+        self.captured = captured
+        self.ts_tags = tags
+        self.tags = None
+        self.plan = plan
+        self.options = options
+        self.config: TSConfig = options.cache  # type: ignore[assignment]
+        self.lowered: dict[tuple[str, int], Lowered] = {}
+        self._slots = slots(tags)
+        dtype = self.config.taylor_factors_dtype  # the factors' specs: the outputs' shapes, the factors' dtype
+        self._factor_specs = [dataclasses.replace(s.spec, dtype=dtype) if dtype is not None else s.spec
+                              for s in self._slots]
+        self._device = next((e.device for e in captured.example_inputs() if isinstance(e, torch.Tensor)),
+                            torch.device("cpu"))
+        self._cudagraphs = options.cudagraphs and on_cuda(captured)
+        self._init_runtime()
+        self.compiled(("compute", 0))  # every generation starts with it
+
+    def __call__(self, *args: Any) -> list[torch.Tensor]:
+        state = self.state_for(args)
+        context = self.context_name(args)
+        ctx = state.context(context)
+        timestep = self._input_timestep(args) if self.captured.timestep_input is not None else None
+        if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
+            ctx.reset()
+        stamp = next_stamp(ctx, self.serial, context, self._signature(args))
+        decision, after = self.plan.decide(ctx.ts)
+        if decision.orders and self._unreadable(ctx, stamp, decision):
+            decision = TSDecision(decision.step, True, 0, 0)  # start the factors afresh (diffusers: first update)
+            after = TSState(decision.step, decision.step, 1)
+        low = self.variant(decision.variant)
+        extras = self._extras(low, ctx, decision)
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        outputs = low.fn(*args, *extras)
+        del extras
+        count = self.captured.num_outputs
+        if decision.compute:
+            written = outputs[count:]
+            by_slot: dict[str, list[torch.Tensor]] = {}
+            for (slot, _order), tensor in zip(low.variant.writes, written):
+                by_slot.setdefault(slot.ident, []).append(tensor.clone() if self._cudagraphs else tensor)
+            for ident, tensors in by_slot.items():
+                ctx.store.put(ident, stamp, *tensors)
+        ctx.ts = after
+        state.history.append(TSStepRecord(self.serial, ctx.generation, context, decision.step, timestep,
+                                          decision.compute, decision.name))
+        ctx.iteration += 1
+        ctx.last_timestep = timestep
+        return list(outputs[:count])
+
+    def _unreadable(self, ctx: TSContext, stamp: Stamp, decision: TSDecision) -> bool:
+        for slot, spec in zip(self._slots, self._factor_specs):
+            entry = ctx.store.get(slot.ident)
+            problem = read_problem(entry, f"the Taylor factors of {slot.site} output {slot.index}", stamp, spec)
+            if problem is None and len(entry.tensors) < decision.orders:
+                problem = f"{slot.site} holds {len(entry.tensors)} Taylor orders, {decision.orders} needed"
+            if problem is not None:
+                if entry is not None:
+                    self._warn_once(f"ts:{problem.split(':')[0]}", f"cachepass TaylorSeer: not predicting at step "
+                                    f"{decision.step}: {problem}; computing and starting the factors afresh.")
+                return True
+        return False
+
+    def _extras(self, low: Lowered, ctx: TSContext, decision: TSDecision) -> list[torch.Tensor]:
+        variant = low.variant
+        extras: list[torch.Tensor] = []
+        if variant.extra == "delta":
+            extras.append(torch.tensor(float(decision.delta), dtype=torch.float32, device=self._device))
+        elif variant.extra == "coefficients":
+            extras.append(torch.tensor(decision.coefficients, dtype=torch.float32, device=self._device))
+        extras += [ctx.store.get(slot.ident).tensors[order] for slot, order in variant.reads]
+        return extras
+
+    def rewrite(self, key: tuple[str, int]) -> Any:
+        return build_ts_variant(self.captured, self.ts_tags, key, self.config.taylor_factors_dtype)
+
+    def new_state(self) -> TSModelState:
+        return TSModelState()
+
+    def report(self, owner_ids: set[int] | None = None) -> TSGraphReport:
+        states, steps = self.reported(owner_ids)
+        return TSGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
+                             variant_reports(self.lowered, [r.variant for r in steps]),
+                             sum(s.cache_bytes() for s in states), steps, self.plan, ts_tags=self.ts_tags)
+
+
+__all__ = ["TaylorSeerGraph", "variant_name"]

@@ -1,0 +1,714 @@
+"""Stage 6, dispatch: the callable Dynamo runs every step.
+
+Per call it reads the timestep, asks the plan which kinds to reuse, checks that every cached tensor
+it would read is valid, runs the matching compiled variant (building and compiling it the first time
+it is needed) and stores what the variant wrote.
+
+State lives per model instance, not per graph: Dynamo serves every instance of a model class from
+one graph (their parameters are graph inputs), and one instance may run through several graphs (a
+static and a dynamic-shape one, say). The runtime keys its state by the identity of the caller's
+first parameter. A state holds the step counter, the last timestep, a generation number, and the
+latest computed value of every cached tensor. A new generation starts -- counter reset, caches
+freed -- when the timestep rises above the previous call's, or on `cachepass.reset()`.
+
+Before any read, every cached tensor must have been written by this graph, in this generation, for
+inputs of the same shapes, dtypes and devices as the current call, and match the shape the graph
+expects for it now. A kind that fails any check is computed instead of read, and the user is told
+once why: never a stale read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import sys
+import threading
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy
+import torch
+from torch.utils.weak import WeakIdKeyDictionary
+
+from ..integrations import listen
+from ..compiler.capture import CapturedGraph
+from ..options import BackendOptions, Kind
+from ..errors import run_stage
+from ..compiler.lower import Lowered, lower
+from ..integrations.parallel import rank_agreement
+from ..methods.pab.plan import Plan, StepDecision, VariantKey, variant_name
+from ..compiler.editing import CacheSlot, build_variant, cache_slots
+from .store import CacheStore, Stamp, next_stamp, read_problem
+from ..compiler.attention import TagResult, TensorSpec
+
+logger = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 10_000
+_LIVE_GRAPHS: weakref.WeakSet[Any] = weakref.WeakSet()  # CachedGraph, UncachedGraph, other methods' graphs
+_REGISTRIES: list[WeakIdKeyDictionary] = []  # every method's state registry, for reset_states
+_SERIALS = itertools.count()
+_CONTEXTS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> the listener's cache_context cell
+
+
+def state_registry() -> WeakIdKeyDictionary:
+    """A method's registry of per-model states: first parameter -> ThreadStates. `reset_states` walks every
+    registry, so a state is reached after the graphs that made it are gone (a recompile, torch._dynamo.reset())."""
+    registry = WeakIdKeyDictionary()
+    _REGISTRIES.append(registry)
+    return registry
+
+
+# NOTE [Two threads, one model]
+# A server may drive one compiled model from several threads (one request each, weights shared). The
+# steps of their generations interleave, so one state per model would mix two requests' step counters and
+# caches. Each thread that calls a model gets its own state (its caches, counters, generations); the
+# model's `cache_context` is followed per thread too (listen.py), and a pipeline's end-of-call reset
+# resets the state of the thread that ran it. States are keyed weakly by the Thread object: a thread's
+# states go with it, and a new thread never inherits a dead one's caches.
+class ThreadStates:
+    """One model's states, one per thread that calls it."""
+
+    def __init__(self) -> None:
+        self._by_thread: weakref.WeakKeyDictionary[threading.Thread, Any] = weakref.WeakKeyDictionary()
+
+    def current(self) -> Any | None:
+        return self._by_thread.get(threading.current_thread())
+
+    def get_or_make(self, make: Any) -> Any:
+        thread = threading.current_thread()
+        state = self._by_thread.get(thread)
+        if state is None:
+            state = self._by_thread[thread] = make()
+        return state
+
+    def all(self) -> list[Any]:
+        return list(self._by_thread.values())
+
+
+_MODEL_STATES = state_registry()  # PAB: first parameter -> ThreadStates of ModelState
+
+
+# NOTE [A generation that reused nothing]
+# A timestep-windowed method (PAB, FasterCache) reuses only while the timestep lies inside its windows. A model
+# fed timesteps in another scale (sigmas in [0, 1], t/1000, 0..5000) never enters them and caches nothing,
+# which looks exactly like working. The user must hear it when the generation ends, however it ends: a
+# timestep rise, a pipeline's end-of-call reset, `cachepass.reset()` -- all of them `state.reset()` -- or the
+# state's garbage collection when a hand-written loop ran one generation and dropped the model. The runtime
+# feeds one GenerationWatch per state each step; the watch lives apart from the state so that a
+# weakref.finalize on the state can end it after the state is gone (a finalizer must not hold its object).
+# weakref.finalize calls it at most once; it is not called at interpreter exit (atexit off), and not while
+# the interpreter finalizes, when logging may already be torn down.
+@dataclass(eq=False)
+class GenerationWatch:
+    """What the no-reuse warning needs of one state's current generation."""
+
+    windows: str  # the plan's windows, e.g. "spatial (100, 800)"
+    reused_what: str  # "attention", for the message
+    warned: set[str]  # the graph's warned-once keys: once per graph, as its other warnings
+    steps: int = 0
+    reuse_steps: int = 0
+    high: float = -math.inf  # the timesteps seen
+    low: float = math.inf
+
+    def step(self, iteration: int, timestep: float, reused: bool) -> None:
+        self.steps = iteration + 1
+        self.reuse_steps += reused
+        self.high, self.low = max(self.high, timestep), min(self.low, timestep)
+
+    def end(self) -> None:
+        """The generation ended: warn once when a whole one (3 steps or more) reused nothing."""
+        steps, reused, high, low = self.steps, self.reuse_steps, self.high, self.low
+        self.steps, self.reuse_steps, self.high, self.low = 0, 0, -math.inf, math.inf
+        if steps < 3 or reused or "no-reuse" in self.warned:
+            return
+        self.warned.add("no-reuse")
+        logger.warning(f"cachepass: a whole generation of {steps} steps (timesteps {high:g} .. {low:g}) reused no "
+                       f"{self.reused_what}: the windows {self.windows} never matched the timesteps this model "
+                       f"receives, so nothing was cached. Give the windows in the model's timestep scale (here "
+                       f"{low:g} .. {high:g}), or pass current_timestep_callback (e.g. lambda: "
+                       f"pipe.current_timestep, or the scheduler's timestep in a hand-written loop).")
+
+
+def _end_at_collection(watch: GenerationWatch) -> None:
+    """weakref.finalize of a state: its last generation ends (NOTE [A generation that reused nothing])."""
+    if not sys.is_finalizing():
+        watch.end()
+
+
+def end_generation(state: Any) -> None:
+    """The shared end of a generation, from the state's `reset()`: the no-reuse check of its watch."""
+    watch = getattr(state, "watch", None)
+    if watch is not None:
+        watch.end()
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    graph: int  # serial of the graph that ran the step
+    generation: int
+    iteration: int
+    timestep: float
+    planned: VariantKey  # the kinds the plan wanted to reuse
+    reused: VariantKey  # the kinds actually read (fewer when a cache read was refused)
+
+    @property
+    def variant(self) -> str:
+        return variant_name(self.reused)
+
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        """The compiled graphs the step ran (FirstBlockCache runs two per step)."""
+        return (self.variant,)
+
+
+@dataclass
+class ModelState:
+    """Step counter and caches of one model instance on one graph."""
+
+    generation: int = 0
+    iteration: int = 0
+    last_timestep: float | None = None
+    last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
+    entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
+    stamp: Stamp | None = None  # the latest call's (store.next_stamp)
+    history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
+    watch: GenerationWatch | None = None  # GraphRuntime.watched: the no-reuse check
+
+    def reset(self) -> None:
+        end_generation(self)
+        self.generation += 1
+        self.iteration = 0
+        self.last_timestep = None
+        self.last_input_timestep = None
+        self.entries.clear()
+
+    def drop(self, slots: Sequence[CacheSlot]) -> None:
+        self.entries.drop(slot.ident for slot in slots)
+
+    def cache_bytes(self) -> int:
+        return self.entries.nbytes()
+
+
+class InstanceNames:
+    """The block instances that ran a graph of one block (scope.ScopedGraph names them), for reports."""
+
+    _instances: WeakIdKeyDictionary  # first parameter -> block path
+    _clocks: WeakIdKeyDictionary  # first parameter -> the scope.StepClock of the instance's model
+
+    def name_instance(self, owner: torch.Tensor, path: str, clock: Any) -> None:
+        self._instances[owner] = path
+        self._clocks[owner] = clock
+
+    def path_of(self, owner: torch.Tensor | None) -> str | None:
+        """The block path of the instance whose first parameter is `owner`."""
+        return self._instances.get(owner) if owner is not None else None
+
+    def instance_paths(self, owner_ids: set[int] | None = None) -> list[str]:
+        """The paths of the block instances that ran this graph (of the reported models), in model order."""
+        return sorted({path for owner, path in self._instances.items() if owner_ids is None or id(owner) in owner_ids},
+                      key=_natural)
+
+
+class GraphRuntime(InstanceNames):
+    """What the runtime graphs of every caching method share.
+
+    - per-model state: keyed by the caller's first parameter in the method's own registry
+      (`_states`), shared by all the graphs a model runs through; a graph without parameters keeps
+      one state of its own;
+    - the pipeline listener (listen.py): a diffusers pipeline's end-of-call reset starts a new
+      generation for that model;
+    - registration for `compiled_graphs`, `report` and `reset`, and warnings said once.
+    - the no-reuse warning of a timestep-windowed method (NOTE [A generation that reused nothing]): a
+      method whose `reuse_windows()` names windows calls `watched(state).step(...)` every step.
+    Subclasses set `_states` and give `new_state()`; `before_reset(state)` may inspect a generation
+    that ends.
+    """
+
+    cached = True
+    reused_what = "attention"  # what the no-reuse warning says was not reused
+    _states: WeakIdKeyDictionary
+
+    def _init_runtime(self) -> None:
+        """After `captured` and `options` are set."""
+        self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
+        self._last_state: tuple[weakref.ref, weakref.ref, weakref.ref] | None = None  # see _owner_state
+        self._unowned = ThreadStates()  # a graph without parameters: its own states
+        self._warned: set[str] = set()
+        self._user_inputs = [i.index for i in self.captured.inputs_with_role("input")]
+        self._size_inputs = [i.index for i in self.captured.inputs_with_role("symint")]
+        self._follow_input = (getattr(self.options.cache, "current_timestep_callback", None) is not None
+                              and self.captured.has_timestep)
+        self._instances: WeakIdKeyDictionary = WeakIdKeyDictionary()  # a graph of one block (scope.py)
+        self._clocks: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.serial = register_graph(self)
+        listen.watch_denoising_loops(start_of_denoising_loop)  # listen.py, NOTE [Where a pipeline call starts]
+        self._agreement = rank_agreement(self.captured.gm.graph)
+        owner = self.captured.owner() if self.captured.owner is not None else None
+        if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
+            self._owner_state(owner)
+
+    def _timesteps(self, args: Sequence[Any]) -> tuple[float, float]:
+        """(the timestep that picks the schedule, the value that orders this generation's calls), read with
+        ONE host read -- once per model step for all the block graphs of a model (scope.StepClock). The
+        schedule's timestep is the config's callback, else the model's `timestep` input (the whole batch must
+        agree then). With a callback the order is the model's own input, the largest of the batch (per-sample
+        timesteps are fine: the callback decides), since the callback's value need not fall (MochiPipeline's
+        current_timestep is 1000 - t)."""
+        clock = self._clocks.get(args[self.captured.owner_input]) if self._clocks else None
+        if clock is not None:
+            return clock.once(lambda: self._read_timesteps(clock.model_timestep()))
+        index = self.captured.timestep_input
+        return self._read_timesteps(args[index] if index is not None else None)
+
+    def _read_timesteps(self, own: Any) -> tuple[float, float]:
+        callback = getattr(self.options.cache, "current_timestep_callback", None)
+        if callback is None:
+            if own is None:
+                raise ValueError("cachepass: the model was called without a `timestep`; pass it, or give the cache "
+                                 "config a current_timestep_callback.")
+            values = read_floats([own])[0]
+            return _agreed(values, "the model's `timestep` input"), values[-1]
+        if not self._follow_input or own is None:
+            value = _agreed(read_floats([callback()])[0], "current_timestep_callback()")
+            return value, value
+        chosen, mine = read_floats([callback(), own])
+        return _agreed(chosen, "current_timestep_callback()"), max(mine)
+
+    def _rise(self, order: float, state: Any) -> bool:
+        """Whether the order value rose since the last call: a new generation. The state keeps
+        `last_timestep` and `last_input_timestep`."""
+        last = state.last_input_timestep if self._follow_input else state.last_timestep
+        return last is not None and order > last
+
+    def _input_timestep(self, args: Sequence[Any]) -> float:
+        """The largest timestep of the model's `timestep` input (generation detection only)."""
+        return max(read_floats([args[self.captured.timestep_input]])[0])
+
+    def _signature(self, args: Sequence[Any]) -> tuple:
+        """Shapes, dtypes and devices of the user inputs, and the symbolic sizes: what a cached tensor's
+        validity depends on besides the weights."""
+        tensors = tuple((tuple(args[i].shape), args[i].dtype, args[i].device) for i in self._user_inputs)
+        return tensors + tuple(args[i] for i in self._size_inputs)
+
+    def new_state(self) -> Any:
+        raise NotImplementedError
+
+    def reuse_windows(self) -> str | None:
+        """The timestep windows the method reuses in, for the no-reuse warning; None: not timestep-windowed."""
+        return None
+
+    def watched(self, state: Any) -> GenerationWatch:
+        """The state's GenerationWatch, made on its first step with the finalizer that ends its last generation."""
+        watch = state.watch
+        if watch is None:
+            watch = state.watch = GenerationWatch(self.reuse_windows() or "", self.reused_what, self._warned)
+            weakref.finalize(state, _end_at_collection, watch).atexit = False
+        return watch
+
+    def rewrite(self, key: Any) -> Any:
+        """The method's stage 4: the graph variant for `key` (built once, then lowered by `variant`)."""
+        raise NotImplementedError
+
+    def variant(self, key: Any) -> Lowered:
+        """The compiled variant `key` for the step about to run; under context parallelism, first checks
+        that every rank runs the same one (parallel.py)."""
+        if self._agreement is not None:
+            self._agreement.check(key, f"graph {self.serial}, variant {key!r}")
+        return self.compiled(key)
+
+    def compiled(self, key: Any) -> Lowered:
+        """The compiled variant `key`; rewritten and compiled on first use (`self.lowered` keeps them)."""
+        lowered = self.lowered.get(key)
+        if lowered is None:
+            built = run_stage("rewrite", self.rewrite, key)
+            lowered = run_stage("lower", lower, built, self.options.compiler, self.options.inductor_config)
+            self.lowered[key] = lowered
+        return lowered
+
+    def reported(self, owner_ids: set[int] | None) -> tuple[list[Any], tuple[Any, ...]]:
+        """(the states of the reported models, their steps on this graph), for `report(owner_ids)`. A graph of
+        one block reports the steps of its first instance: every instance runs the same plan."""
+        chosen = [(owner, s) for owner, s in self.states()
+                  if owner_ids is None or (owner is not None and id(owner) in owner_ids)]
+        states = [s for _, s in chosen]
+        paths = {id(s): self.path_of(o) for o, s in chosen}
+        first = min(filter(None, paths.values()), key=_natural, default=None)
+        steps_of = [s for s in states if paths[id(s)] == first] if first is not None else states
+        return states, tuple(r for s in steps_of for r in s.history if r.graph == self.serial)
+
+    def before_reset(self, state: Any) -> None:
+        """Called when a pipeline resets a model, before its state is cleared."""
+
+    def state_for(self, args: Sequence[Any]) -> Any:
+        owner_index = self.captured.owner_input
+        if owner_index is None:
+            return self._unowned.get_or_make(self.new_state)
+        return self._owner_state(args[owner_index])
+
+    def _owner_state(self, owner: torch.Tensor) -> Any:
+        """The calling thread's state of the model that owns `owner` (NOTE [Two threads, one model]). The last
+        (owner, thread, state) is remembered weakly: while owner and thread live, their state is the same
+        object (resets clear it in place), and a step of the same model in the same thread skips the lookups."""
+        thread = threading.current_thread()
+        last = self._last_state
+        if last is not None and last[0]() is owner and last[1]() is thread:
+            state = last[2]()
+            if state is not None:
+                return state
+        threads = self._states.get(owner)
+        if threads is None:
+            threads = self._states[owner] = ThreadStates()
+            self._listen(owner)
+        if owner not in self._owners:
+            self._owners[owner] = True
+        state = threads.get_or_make(self.new_state)
+        self._last_state = (weakref.ref(owner), weakref.ref(thread), weakref.ref(state))
+        return state
+
+    def _listen(self, owner: torch.Tensor) -> None:
+        """Follow the pipeline's end-of-call reset of this model (see listen.py)."""
+        root = self.captured.root() if self.captured.root is not None else None
+        holder = listen.holder_of(owner, root)
+        if holder is not None:
+            # The registry, not this graph: the state outlives the graph that created it (a recompile, a
+            # torch._dynamo.reset()), and a later graph of the same model finds it without listening again.
+            owner_ref, states, graph_ref = weakref.ref(owner), self._states, weakref.ref(self)
+            hook = listen.attach(holder, lambda _module: _pipeline_reset(owner_ref, states, graph_ref), root)
+            if hook is not None:
+                _CONTEXTS[owner] = hook.context
+
+    def context_name(self, args: Sequence[Any]) -> str | None:
+        """The model's current diffusers `cache_context` name (None outside one, or without diffusers)."""
+        owner_index = self.captured.owner_input
+        cell = _CONTEXTS.get(args[owner_index]) if owner_index is not None else None
+        return cell.name if cell is not None else None
+
+    def states(self) -> list[tuple[torch.Tensor | None, Any]]:
+        """The states of the models that called this graph (shared with their other graphs)."""
+        owned = [(owner, state) for owner in self._owners.keys() if owner in self._states
+                 for state in self._states[owner].all()]
+        return [*owned, *((None, state) for state in self._unowned.all())]
+
+    def owners(self) -> list[torch.Tensor]:
+        return list(self._owners.keys())
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message)
+        else:
+            logger.debug(message)
+
+
+class CachedGraph(GraphRuntime):
+    """What the cachepass backend returns to Dynamo for one captured graph under PAB."""
+
+    _states = _MODEL_STATES
+
+    def __init__(self, captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> None:
+        self.captured = captured
+        self.tags = tags
+        self.plan = plan
+        self.options = options
+        self.lowered: dict[VariantKey, Lowered] = {}
+        self._slots_by_kind = _slots_by_kind(tags)
+        self._shape_checks = _ShapeChecks(captured)
+        self._cudagraphs = options.cudagraphs and on_cuda(captured)
+        self._store_all = options.cache.current_timestep_callback is not None  # plan.decide assumes t falls
+        self._all_kinds = plan.kinds
+        self._init_runtime()
+        self.compiled(frozenset())  # every generation starts with the compute variant
+
+    # -- the hot path -----------------------------------------------------------------------
+    def __call__(self, *args: Any) -> list[torch.Tensor]:
+        state = self.state_for(args)
+        timestep, order = self._timesteps(args)
+        if self._rise(order, state):
+            logger.debug("dispatch: timestep rose to %g: new generation", order)
+            self.before_reset(state)
+            state.reset()
+        decision = self.plan.decide(state.iteration, timestep)
+        if self._store_all:  # the callback's direction is unknown: keep all, as the hooks do
+            decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
+        signature = self._signature(args)
+        # PAB keeps one state for every cache_context: no context in the stamp
+        stamp = next_stamp(state, self.serial, None, signature)
+        reuse = self._readable(decision, state, stamp, args)
+        lowered = self.variant(reuse)
+        reads = [state.entries.get(slot.ident).tensor for slot in lowered.variant.reads]
+        state.drop(lowered.variant.writes)  # free old values before the new ones exist
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()  # a new replay may reuse the last one's output memory
+        outputs = lowered.fn(*args, *reads)
+        del reads
+        self._store(state, decision, lowered, outputs, stamp)
+        state.history.append(StepRecord(self.serial, state.generation, state.iteration, timestep, decision.reuse,
+                                        reuse))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("dispatch: generation %d step %d timestep %g ran %s (planned %s), stored %s",
+                         state.generation, state.iteration, timestep, variant_name(reuse), decision.variant,
+                         sorted(decision.store) or "nothing")
+        self.watched(state).step(state.iteration, timestep, bool(reuse))
+        state.iteration += 1
+        state.last_timestep = timestep
+        state.last_input_timestep = order
+        return list(outputs[: self.captured.num_outputs])
+
+    def _store(self, state: ModelState, decision: StepDecision, lowered: Lowered, outputs: Sequence[torch.Tensor],
+               stamp: Stamp) -> None:
+        written = outputs[self.captured.num_outputs:]
+        keep = decision.store | (decision.reuse - lowered.variant.key)  # a refused read was computed: keep it
+        for slot, tensor in zip(lowered.variant.writes, written):
+            if slot.kind in keep:
+                if self._cudagraphs:  # outputs live in the CUDA graph pool until the next replay: copy them out
+                    tensor = tensor.clone()
+                state.entries.put(slot.ident, stamp, tensor)
+
+    # -- variants ---------------------------------------------------------------------------
+    def rewrite(self, reuse: VariantKey) -> Any:
+        """The variant reading the kinds in `reuse` from the cache."""
+        return build_variant(self.captured, self.tags, reuse)
+
+    # -- state ------------------------------------------------------------------------------
+    def new_state(self) -> ModelState:
+        return ModelState()
+
+    def reuse_windows(self) -> str:
+        return ", ".join(f"{k} ({r.low:g}, {r.high:g})" for k, r in self.plan.rules.items())
+
+    # -- checks -----------------------------------------------------------------------------
+    def _readable(self, decision: StepDecision, state: ModelState, stamp: Stamp, args: Sequence[Any]) -> VariantKey:
+        readable = set()
+        for kind in decision.reuse:
+            problem = self._read_problem(kind, state, stamp, args)
+            if problem is None:
+                readable.add(kind)
+            else:
+                self._warn_once(f"{kind}:{problem.split(':')[0]}",
+                                f"cachepass: not reusing {kind} attention at step {decision.iteration} "
+                                f"(timestep {decision.timestep:g}): {problem}; computing it instead.")
+        return frozenset(readable)
+
+    def _read_problem(self, kind: Kind, state: ModelState, stamp: Stamp, args: Sequence[Any]) -> str | None:
+        for slot in self._slots_by_kind[kind]:
+            expected = self._shape_checks.expected_shape(slot.spec, args, stamp.signature)
+            problem = read_problem(state.entries.get(slot.ident), f"{slot.site} output {slot.index}", stamp,
+                                   slot.spec, expected)
+            if problem is not None:
+                return problem
+        return None
+
+    def report(self, owner_ids: set[int] | None = None) -> Any:
+        from ..report import GraphReport, variant_reports
+
+        states, steps = self.reported(owner_ids)
+        variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
+        return GraphReport(self.serial, True, self.options.cache.describe(), len(self.captured.gm.graph.nodes),
+                           self.tags.sites, self.tags.rejected, variants, sum(s.cache_bytes() for s in states), steps,
+                           self.plan)
+
+
+class UncachedGraph(InstanceNames):
+    """A graph compiled without caching (grad mode, nothing to cache), kept so reports can say why."""
+
+    cached = False
+
+    def __init__(self, captured: CapturedGraph, tags: TagResult | None, reason: str, fn: Any) -> None:
+        self.captured = captured
+        self.tags = tags
+        self.reason = reason
+        self.fn = fn
+        self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self._instances = WeakIdKeyDictionary()
+        self._clocks = WeakIdKeyDictionary()
+        self.serial = register_graph(self)
+
+    def __call__(self, *args: Any) -> Any:
+        owner_index = self.captured.owner_input
+        if owner_index is not None:
+            self._owners[args[owner_index]] = True
+        return self.fn(*args)
+
+    def owners(self) -> list[torch.Tensor]:
+        return list(self._owners.keys())
+
+    def states(self) -> list[tuple[torch.Tensor | None, Any]]:
+        return []  # nothing is cached
+
+    def report(self, owner_ids: set[int] | None = None) -> Any:
+        from ..report import GraphReport
+
+        tags = self.tags
+        sites = getattr(tags, "sites", ())
+        rejected = getattr(tags, "rejected", ())
+        return GraphReport(self.serial, False, self.reason, len(self.captured.gm.graph.nodes), sites, rejected, (), 0,
+                           (), None)
+
+
+def read_floats(values: Sequence[Any], what: str = "a timestep") -> list[list[float]]:
+    """Each value (a tensor or a number) as a list of Python floats, with one host read per device for all
+    tensors together (a CPU tensor costs no sync)."""
+    floats: list[list[float] | None] = []
+    by_device: dict[torch.device, list[int]] = {}
+    for i, value in enumerate(values):
+        if isinstance(value, torch.Tensor):
+            if value.numel() == 0:
+                raise ValueError(f"cachepass: {what} is an empty tensor; the current timestep is needed.")
+            by_device.setdefault(value.device, []).append(i)
+            floats.append(None)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            floats.append([float(value)])
+        else:
+            raise TypeError(f"cachepass: the timestep must be a tensor or a number, got {type(value).__name__}.")
+    for indices in by_device.values():
+        flat = [_flat_floats(values[i]) for i in indices]
+        read = (torch.cat(flat) if len(flat) > 1 else flat[0]).tolist()  # the one host read
+        start = 0
+        for i, tensor in zip(indices, flat):
+            floats[i], start = read[start:start + tensor.numel()], start + tensor.numel()
+    return floats  # type: ignore[return-value]
+
+
+def _flat_floats(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor as a 1-d float tensor, without an op where none is needed (the usual 1-d float timestep)."""
+    if tensor.dim() != 1:
+        tensor = tensor.reshape(-1)
+    return tensor if tensor.is_floating_point() else tensor.float()
+
+
+def _agreed(values: list[float], what: str) -> float:
+    low, high = min(values), max(values)
+    if low != high:
+        raise ValueError(f"cachepass: {what} holds different timesteps in one call ({low:g} .. {high:g}); "
+                         "cachepass decides per call. Pass current_timestep_callback to choose the timestep.")
+    return low
+
+
+def _natural(path: str) -> list[Any]:
+    """`blocks.10` after `blocks.9`."""
+    return [int(part) if part.isdigit() else part for part in path.split(".")]
+
+
+def live_graphs() -> list[Any]:
+    return list(_LIVE_GRAPHS)
+
+
+def _pipeline_reset(owner_ref: weakref.ref, states: WeakIdKeyDictionary, graph_ref: weakref.ref) -> None:
+    """The pipeline that ran in this thread ended its call: reset this thread's state of the model."""
+    owner = owner_ref()
+    threads = states.get(owner) if owner is not None else None
+    state = threads.current() if threads is not None else None
+    if state is not None:
+        logger.debug("dispatch: the pipeline reset the model's caches: new generation")
+        graph = graph_ref()
+        if graph is not None:  # its end-of-generation checks; the reset itself needs no graph
+            graph.before_reset(state)
+        state.reset()
+
+
+def register_graph(graph: Any) -> int:
+    """Make a runtime graph visible to `cachepass.compiled_graphs`, `report` and `reset`; returns its serial.
+
+    A registered graph has `cached`, `captured`, `tags`, `owners()` and `states()`; other methods than
+    PAB also give `report(owner_ids)` (see report.graph_report)."""
+    _LIVE_GRAPHS.add(graph)
+    return next(_SERIALS)
+
+
+def start_of_denoising_loop(pipeline: Any) -> None:
+    """A diffusers pipeline is about to run its denoising loop (listen.py, NOTE [Where a pipeline call
+    starts]): its models start a new generation in this thread, whatever an earlier call left behind."""
+    components = getattr(pipeline, "components", None)
+    if not isinstance(components, dict):
+        return
+    modules = [getattr(c, "_orig_mod", c) for c in components.values() if isinstance(c, torch.nn.Module)]
+    owner_ids = {id(p) for module in modules for p in module.parameters()}
+    if owner_ids:
+        reset_states(owner_ids, this_thread=True)
+
+
+def reset_states(owner_ids: set[int] | None = None, this_thread: bool = False) -> None:
+    """Start a new generation for every model, or for those whose first parameter's id is in
+    `owner_ids`: every state in every method's registry (all threads, or only the calling thread's),
+    also those whose graphs are gone."""
+    done: set[int] = set()
+
+    def reset(state: Any) -> None:
+        if id(state) not in done:
+            done.add(id(state))
+            state.reset()
+
+    for registry in _REGISTRIES:
+        for owner, threads in list(registry.items()):
+            if owner_ids is None or id(owner) in owner_ids:
+                for state in [threads.current()] if this_thread else threads.all():
+                    if state is not None:
+                        reset(state)
+    if owner_ids is None and not this_thread:
+        for graph in live_graphs():
+            for owner, state in graph.states():
+                if owner is None:
+                    reset(state)
+
+
+def on_cuda(captured: CapturedGraph) -> bool:
+    """Whether the graph runs on CUDA, for the cudagraphs option (a warning when it does not)."""
+    devices = {e.device.type for e in captured.example_inputs() if isinstance(e, torch.Tensor)}
+    if "cuda" not in devices:
+        logger.warning("cachepass: cudagraphs applies to CUDA graphs; this graph runs on %s, so it is ignored",
+                       ", ".join(sorted(devices)))
+        return False
+    return True
+
+
+def _slots_by_kind(tags: TagResult) -> dict[Kind, tuple[CacheSlot, ...]]:
+    by_kind: dict[Kind, list[CacheSlot]] = {}
+    for slots in cache_slots(tags.sites).values():
+        for slot in slots:
+            by_kind.setdefault(slot.kind, []).append(slot)
+    return {kind: tuple(slots) for kind, slots in by_kind.items()}
+
+
+class _ShapeChecks:
+    """Turns symbolic cached shapes like ("s28", 32, 16) into ints for the current call's sizes."""
+
+    def __init__(self, captured: CapturedGraph) -> None:
+        self._symbols: dict[str, int] = {}  # symbol name -> input index
+        for graph_input, example in zip(captured.inputs, captured.example_inputs()):
+            if graph_input.role == "symint" and isinstance(example, torch.SymInt):
+                expr = example.node.expr
+                if isinstance(expr, sympy.Symbol):
+                    self._symbols[str(expr)] = graph_input.index
+        self._exprs: dict[str, sympy.Expr] = {}
+        self._memo: dict[tuple, tuple[int, ...] | None] = {}
+
+    def expected_shape(self, spec: TensorSpec, args: Sequence[Any], signature: tuple) -> tuple[int, ...] | None:
+        """Memoised per input signature: sympy runs once per new set of sizes, not every step."""
+        if spec.static:
+            return spec.shape
+        key = (spec.shape, signature)
+        if key not in self._memo:
+            if len(self._memo) > 1024:
+                self._memo.clear()
+            self._memo[key] = self._evaluate(spec, args)
+        return self._memo[key]
+
+    def _evaluate(self, spec: TensorSpec, args: Sequence[Any]) -> tuple[int, ...] | None:
+        dims = []
+        for dim in spec.shape:
+            if isinstance(dim, int):
+                dims.append(dim)
+                continue
+            expr = self._exprs.get(dim)
+            if expr is None:
+                expr = self._exprs[dim] = sympy.sympify(dim)
+            bindings = {s: args[self._symbols[str(s)]] for s in expr.free_symbols if str(s) in self._symbols}
+            if len(bindings) != len(expr.free_symbols):
+                return None  # a size we cannot bind: the signature check still covers it
+            dims.append(int(expr.subs(bindings)))
+        return tuple(dims)
