@@ -11,15 +11,15 @@ time. See README.md.
 
 from .api import compile, compiled_graphs, reset
 from .backend import cachepass_backend
-from .options import PABConfig
 from .errors import ConfigError, StageError
+from .integrations.listen import record_contexts, watch_denoising_loops
 from .methods.fastercache.config import FCConfig
 from .methods.fbc.config import FBCConfig
-from .runtime.base import start_of_denoising_loop
-from .integrations.listen import record_contexts, watch_denoising_loops
 from .methods.magcache.config import MagConfig
-from .report import report
+from .methods.pab.config import PABConfig
 from .methods.taylorseer.config import TSConfig
+from .report import report
+from .runtime.registry import start_of_denoising_loop
 
 record_contexts()  # see listen.py, NOTE [The context of the first call]
 watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a pipeline call starts]

@@ -8,9 +8,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .options import as_mapping, fold_mode, parse_options
-from .runtime.base import CachedGraph, UncachedGraph, live_graphs, reset_states
 from .errors import ConfigError
+from .options import as_mapping, fold_mode, parse_options
+from .runtime.base import GraphRuntime
+from .runtime.registry import graphs_of, parameter_ids, reset_states
+from .runtime.uncached import UncachedGraph
 
 
 def compile(model: nn.Module, cache: Any = None, *, options: Mapping[str, Any] | None = None, mode: str | None = None,
@@ -26,7 +28,7 @@ def compile(model: nn.Module, cache: Any = None, *, options: Mapping[str, Any] |
       "inductor_config", "cudagraphs" (a "cache" key there instead of `cache=` works too, not both);
     - `mode`: an Inductor mode, which here combines with `options`: it becomes cachepass options
       ("reduce-overhead" -> cudagraphs=True, "max-autotune" -> its Inductor settings and cudagraphs),
-      so torch.compile's "Either mode or options" refusal never comes up (NOTE [mode as options], config.py);
+      so torch.compile's "Either mode or options" refusal never comes up (NOTE [mode as options], options.py);
     - anything else (`fullgraph`, `dynamic`, `disable`, ...) goes to `torch.compile` unchanged.
 
     Every problem the options alone show raises `cachepass.ConfigError` here, before any tracing. Problems only
@@ -46,23 +48,16 @@ def compile(model: nn.Module, cache: Any = None, *, options: Mapping[str, Any] |
     return torch.compile(model, backend="cachepass", options=fold_mode(options, mode), **torch_compile_kwargs)
 
 
-def _parameter_ids(model: nn.Module) -> set[int]:
-    model = getattr(model, "_orig_mod", model)  # accept what torch.compile returned
-    return {id(p) for p in model.parameters()}
-
-
 def reset(model: nn.Module | None = None) -> None:
     """Start a new generation: forget step counters and free the caches, of `model` or of all models.
 
     `model` may be what `torch.compile` returned or the original module. cachepass also starts a new
     generation by itself whenever the timestep rises between two calls.
     """
-    reset_states(None if model is None else _parameter_ids(model))
+    reset_states(None if model is None else parameter_ids(model))
 
 
-def compiled_graphs(model: nn.Module) -> list[CachedGraph | UncachedGraph]:
+def compiled_graphs(model: nn.Module) -> list[GraphRuntime | UncachedGraph]:
     """The cachepass graphs that have run for `model` (one per Dynamo graph, e.g. per grad mode or
     after a dynamic-shape recompile), oldest first. `graph.cached` tells whether it caches."""
-    owner_ids = _parameter_ids(model)
-    found = [g for g in live_graphs() if any(id(owner) in owner_ids for owner in g.owners())]
-    return sorted(found, key=lambda g: g.serial)
+    return graphs_of(model)

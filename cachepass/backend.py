@@ -6,7 +6,7 @@
 through the `torch_dynamo_backends` entry point, with no `import cachepass` needed. Dynamo calls it
 once per captured graph as `cachepass_backend(gm, example_inputs, options=..., mode=...)`. The
 method (PAB, FasterCache, FirstBlockCache, ...) comes from the config's type through the registry
-(methods.py); each gives its own function for every stage. `cachepass.compile` (api.py) checks the options
+(methods/__init__.py); each gives its own function for every stage. `cachepass.compile` (api.py) checks the options
 before Dynamo traces; a `ConfigError` raised here still reaches the user as itself (NOTE [Config errors
 through Dynamo], dynamo_meta.py).
 """
@@ -21,13 +21,14 @@ import torch
 from torch import fx
 
 from .compiler.capture import CapturedGraph, capture, first_parameter, named_under, receiver
-from .options import BackendOptions, parse_options
-from .runtime.base import UncachedGraph, reset_states
-from .errors import ConfigError, run_stage, through_dynamo
 from .compiler.lower import compile_graph
-from .methods import Method, method_of
-from .recompile import warn_if_new_shapes
+from .errors import ConfigError, run_stage, through_dynamo
 from .integrations.scope import Scope, ScopedGraph, clock_of, find_scope, groups
+from .methods import Method, method_of
+from .options import BackendOptions, parse_options
+from .recompile import warn_if_new_shapes
+from .runtime.registry import reset_states
+from .runtime.uncached import UncachedGraph
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from .api import reset
 from .compiler.lower import logger as lower_logger
 from .measure import DiffusersHooked, InTurnTiming, max_abs, rel_l2, time_in_turn
 from .models import build
-from .timesteps import timesteps_linspace
 from .report import report, schedule_line
+from .timesteps import timesteps_linspace
 
 # NOTE [Two statistics in the demo table]
 # "median loop s" is the median of a configuration's timed loops: the time a user would see. The

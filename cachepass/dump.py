@@ -27,8 +27,8 @@ from .api import compiled_graphs
 from .compiler.lower import Lowered
 from .methods import method_of
 from .models import DemoModel
-from .timesteps import timesteps_linspace
 from .report import GraphReport, graph_report, tag_table
+from .timesteps import timesteps_linspace
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .compiler.capture import CapturedGraph
-from .runtime.base import live_graphs
+from .runtime.registry import live_graphs
 
 logger = logging.getLogger(__name__)
 

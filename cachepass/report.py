@@ -18,10 +18,10 @@ from typing import Any
 from tabulate import tabulate
 from torch import nn
 
-from .api import compiled_graphs
-from .methods.pab.plan import Plan, StepDecision, variant_name
-from .integrations.scope import renamed
 from .compiler.attention import AttentionSite, Rejection
+from .integrations.scope import renamed
+from .methods.pab.plan import Plan, StepDecision, variant_name
+from .runtime.registry import graphs_of, parameter_ids
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,12 @@ class Report:
 
 def report(model: nn.Module) -> Report:
     """The report of every cachepass graph that has run for `model` (compiled or original module)."""
-    owners = {id(p) for p in getattr(model, "_orig_mod", model).parameters()}
-    return Report(tuple(graph_report(g, owners) for g in compiled_graphs(model)))
+    owners = parameter_ids(model)
+    return Report(tuple(graph_report(g, owners) for g in graphs_of(model)))
 
 
 def graph_report(graph: Any, owners: set[int] | None = None) -> GraphReport:
-    """Every runtime graph reports itself: `report(owner_ids)` (dispatch.GraphRuntime and UncachedGraph). A
+    """Every runtime graph reports itself: `report(owner_ids)` (runtime/base.py GraphRuntime and runtime/uncached.py UncachedGraph). A
     graph of one block (scope.py) lists its layers once per instance that ran it, as the whole model would."""
     reported = graph.report(owners)
     paths, lead = graph.instance_paths(owners), graph.captured.prefix

@@ -63,7 +63,7 @@ def reference(example: common.Example, args, hooked: bool = True) -> torch.Tenso
     return as_tensor(call(hooked_pipeline(example, args, hooked), example, args))
 
 
-def steps_of(model) -> list[cachepass.runtime.base.StepRecord]:
+def steps_of(model) -> list[cachepass.methods.pab.runtime.StepRecord]:
     graphs = cachepass.report(model).graphs
     assert len(graphs) == 1, f"expected one cachepass graph (no recompiles), got {len(graphs)}"
     assert graphs[0].cached, graphs[0].reason

@@ -8,10 +8,9 @@ The rules the core keeps (docs/design.md, "Layout rules"):
 3. no import cycle among the package's modules, counting imports inside functions.
 
 # NOTE [Layout rules as a ratchet]
-The code does not keep every rule yet: the redesign into one method-neutral core (issue 24) removes the
-remaining violations step by step. Each rule's test lists the violations that exist today (`KNOWN_*`) and
-fails on any other one, so no new violation lands; it also fails when a listed violation is gone, so the
-list shrinks with the code and never hides a fixed rule. When a list is empty the rule simply holds.
+Each rule's test lists the violations that exist (`KNOWN_*`) and fails on any other one, so no new violation
+lands; it also fails when a listed violation is gone, so the list shrinks with the code and never hides a
+fixed rule. Since the redesign into one method-neutral core (issue 24) every list is empty: the rules hold.
 """
 
 from __future__ import annotations
@@ -24,30 +23,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cachepass"
 # The method packages under cachepass/methods/.
 METHOD_PACKAGES = ("pab", "fastercache", "fbc", "magcache", "taylorseer")
 
-KNOWN_CYCLES = {("cachepass.api", "cachepass.report", "cachepass.runtime.base")}
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
-KNOWN_PRIVATE_IMPORTS = {
-    ("cachepass.methods.fastercache.config", "cachepass.options._check_identifiers"),
-    ("cachepass.methods.fastercache.config", "cachepass.options._check_range"),
-    ("cachepass.methods.fastercache.config", "cachepass.options._check_skip"),
-    ("cachepass.methods.fastercache.rewrite", "cachepass.compiler.editing._check_attention_removed"),
-    ("cachepass.methods.fastercache.rewrite", "cachepass.compiler.editing._copy"),
-    ("cachepass.methods.fastercache.tag", "cachepass.compiler.attention._diffusers_attention_classes"),
-    ("cachepass.methods.fbc.tag", "cachepass.compiler.attention._is_size_expression"),
-    ("cachepass.methods.taylorseer.rewrite", "cachepass.compiler.editing._copy"),
-    ("cachepass.methods.taylorseer.tag", "cachepass.compiler.attention._is_size_expression"),
-    ("cachepass.methods.taylorseer.tag", "cachepass.compiler.attention._regions"),
-}
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = set()
 
-KNOWN_CROSS_METHOD_IMPORTS = {
-    ("cachepass.methods.magcache", "cachepass.methods.fbc.dispatch"),
-    ("cachepass.methods.magcache", "cachepass.methods.fbc.tag"),
-    ("cachepass.methods.magcache.dispatch", "cachepass.methods.fbc.dispatch"),
-    ("cachepass.methods.magcache.dispatch", "cachepass.methods.fbc.tag"),
-    ("cachepass.methods.magcache.rewrite", "cachepass.methods.fbc.rewrite"),
-    ("cachepass.methods.magcache.rewrite", "cachepass.methods.fbc.tag"),
-    ("cachepass.methods.taylorseer.dispatch", "cachepass.methods.fbc.dispatch"),
-}
+KNOWN_CROSS_METHOD_IMPORTS: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

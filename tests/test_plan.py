@@ -9,7 +9,8 @@ import torch
 from diffusers.hooks import HookRegistry
 from diffusers.hooks.pyramid_attention_broadcast import _apply_pyramid_attention_broadcast_hook
 
-from cachepass.options import KINDS, PABConfig
+from cachepass.compiler.attention import KINDS
+from cachepass.methods.pab.config import PABConfig
 from cachepass.methods.pab.plan import Plan, variant_name
 from cachepass.timesteps import timesteps_linspace
 

@@ -6,7 +6,7 @@ import torch
 
 import cachepass
 from cachepass.models import Attention, build
-from cachepass.compiler.editing import build_variant
+from cachepass.methods.pab.rewrite import build_variant
 
 
 class InPlaceBeforeAttention(torch.nn.Module):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cachepass.runtime.store import CacheStore, Stamp, nbytes, next_stamp, read_problem
-from cachepass.compiler.attention import TensorSpec
+from cachepass.compiler.regions import TensorSpec
 
 STAMP = Stamp(graph=1, generation=1, context=None, signature=((2, 3),))
 

@@ -24,51 +24,28 @@ reported, because diffusers' rule files `temporal_transformer_blocks.N.attn1` un
 
 from __future__ import annotations
 
-import functools
 import logging
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import fx
 
-from .capture import CapturedGraph, ModuleInfo
-from ..options import Kind, PABConfig
 from ..errors import located
+from .capture import CapturedGraph, ModuleInfo
+from .regions import RebuiltSize, TensorSpec, is_size_expression, module_regions, size_sources, tensor_spec
 
 logger = logging.getLogger(__name__)
+
+Kind = Literal["spatial", "temporal", "cross"]  # an attention site's structural kind
+KINDS: tuple[Kind, ...] = ("spatial", "temporal", "cross")
 
 _ATTENTION_NAME = re.compile(r"attn|attention", re.IGNORECASE)
 _TEMPORAL_NAME = re.compile(r"temporal", re.IGNORECASE)
 NAME_PATTERNS = ("(?i)attn|attention", "(?i)temporal")  # what tagging reads from module names (scope.py)
-_CALL_OPS = ("call_function", "call_method", "call_module")
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Shape (ints, or str for symbolic sizes), dtype and device of a cached tensor."""
-
-    shape: tuple[int | str, ...]
-    dtype: torch.dtype
-    device: torch.device
-    nbytes_hint: int  # bytes at the sizes seen during capture
-
-    @functools.cached_property  # the read validator asks before every read
-    def static(self) -> bool:
-        return all(isinstance(d, int) for d in self.shape)
-
-
-@dataclass(frozen=True)
-class RebuiltSize:
-    """A symbolic size a region hands on, and where each of its symbols is found outside the region
-    (NOTE [Symbolic sizes a region hands on])."""
-
-    node: str
-    sources: tuple[tuple[str, str, int | None], ...]  # (symbol, node name, dimension; None: the node's own value)
-
-
 @dataclass(frozen=True)
 class AttentionSite:
     name: str  # named_modules() name
@@ -184,43 +161,10 @@ def _query_key(call: fx.Node) -> tuple[fx.Node | None, fx.Node | None]:
     return _argument(call, 0, "query"), _argument(call, 1, "key")
 
 
-def tag(captured: CapturedGraph, config: PABConfig) -> TagResult:
-    graph = captured.gm.graph
-    regions = _regions(graph)
-    rejected: list[Rejection] = []
-    candidates = _candidate_modules(captured, regions, rejected)
-    if config.classification == "diffusers":
-        candidates = _single_calls(candidates, rejected)
-    sites = []
-    for info in candidates:
-        with located(module=info.call_name):
-            site = _site(captured, info, regions[info.key], config, rejected)
-        if site is not None:
-            sites.append((site, info))
-    configured = config.rules()
-    hookable = _diffusers_attention_classes() if config.classification == "diffusers" else (object,)
-    misclassified = tuple(site for site, info in sites
-                          if site.cache_kind != site.kind and (site.cache_kind is not None or site.kind in configured)
-                          and issubclass(info.cls, hookable))
-    sites = [site for site, _ in sites]
-    result = TagResult(tuple(sites), tuple(rejected), misclassified)
-    _log(result)
-    return result
-
-
-def _regions(graph: fx.Graph) -> dict[str, list[fx.Node]]:
-    regions: dict[str, list[fx.Node]] = {}
-    for node in graph.nodes:
-        if node.op in _CALL_OPS:
-            for key in node.meta.get("nn_module_stack") or {}:
-                regions.setdefault(key, []).append(node)
-    return regions
-
-
 def _candidate_modules(captured: CapturedGraph, regions: dict[str, list[fx.Node]],
                        rejected: list[Rejection]) -> list[ModuleInfo]:
     """Attention modules, outermost only, in graph order."""
-    diffusers_classes = _diffusers_attention_classes()
+    diffusers_classes = diffusers_attention_classes()
     picked: dict[str, ModuleInfo] = {}
     for key, info in captured.modules.items():
         if key in regions and issubclass(info.cls, diffusers_classes):
@@ -269,14 +213,37 @@ def _ancestors(node: fx.Node, key: str) -> list[str]:
     return stack[: stack.index(key)]
 
 
-def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], config: PABConfig,
+# What a method decides for one site from its module and structural kind: (the kind whose schedule caches it,
+# or None; why).
+Classify = Callable[[ModuleInfo, Kind], tuple["Kind | None", str]]
+
+
+def find_sites(captured: CapturedGraph, classify: Classify, single_calls: bool = False,
+               ) -> tuple[list[tuple[AttentionSite, ModuleInfo]], list[Rejection]]:
+    """Every attention site of the graph with its module, and the refused candidates. `classify` gives each
+    site's `cache_kind`; `single_calls` refuses modules called more than once per forward (diffusers' rule)."""
+    regions = module_regions(captured.gm.graph)
+    rejected: list[Rejection] = []
+    candidates = _candidate_modules(captured, regions, rejected)
+    if single_calls:
+        candidates = _single_calls(candidates, rejected)
+    sites = []
+    for info in candidates:
+        with located(module=info.call_name):
+            site = _site(captured, info, regions[info.key], classify, rejected)
+        if site is not None:
+            sites.append((site, info))
+    return sites, rejected
+
+
+def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], classify: Classify,
           rejected: list[Rejection]) -> AttentionSite | None:
     name = info.call_name
     members = set(region)
     outputs = [n for n in region if any(user not in members for user in n.users)]
     # Size arithmetic that Dynamo shares with later code (e.g. `batch * heads` for a mask, reused by the next
     # block's attention) is no attention result: it stays in every variant, recomputed from input sizes.
-    outputs = [n for n in outputs if not _is_size_expression(n, members)]
+    outputs = [n for n in outputs if not is_size_expression(n, members)]
     if not outputs:
         rejected.append(Rejection(name, "no output of the module is used; nothing to cache"))
         return None
@@ -296,12 +263,7 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
     calls = [n for n in region if is_attention_call(n)]
     params = {i.name for i in captured.inputs_with_role("parameter", "buffer", "attribute")}
     kind, kind_reason = structural_kind(info, calls, members, params)
-    if config.classification == "diffusers":
-        cache_kind, cache_reason = diffusers_kind(info, config, kind)
-    elif kind in config.rules():
-        cache_kind, cache_reason = kind, f"{kind}_skip={getattr(config, f'{kind}_skip')}"
-    else:
-        cache_kind, cache_reason = None, f"not cached: {kind}_skip is None"
+    cache_kind, cache_reason = classify(info, kind)
     return AttentionSite(
         name=name,
         module_class=f"{info.cls.__module__}.{info.cls.__qualname__}",
@@ -316,67 +278,6 @@ def _site(captured: CapturedGraph, info: ModuleInfo, region: list[fx.Node], conf
         rebuilt=tuple(RebuiltSize(name, tuple((symbol, *where) for symbol, where in sources.items()))
                       for name, sources in found.items()),
     )
-
-
-# NOTE [Symbolic sizes a region hands on]
-# With sizes read from data (Framepack at batch 1 cuts the text to `mask.sum()` tokens), Dynamo binds an
-# unbacked symbol for every size a slice produces, and code after an attention module may use one its region
-# computed from its own tensors (`sym_sum` of the two halves' lengths, for runtime asserts). A reuse variant
-# removes the region, so such a value is rebuilt from what is still there: the sizes of the cached outputs
-# (the read placeholders carry the same symbols) and the values computed before the module. `size_sources`
-# finds, for every symbol of the expression, a node and dimension that hold it; a size it cannot place refuses
-# the layer at tag time, with the expression in the reason.
-def size_sources(node: fx.Node, outputs: list[fx.Node], region_start: fx.Node) -> dict[str, tuple[str, int | None]] | None:
-    """{symbol: (node name, dimension or None for a SymInt node)} for the symbols of `node`'s symbolic value,
-    from the cached `outputs` or from nodes before the region; None when one cannot be found or the expression
-    is not a sum of products of symbols and integers."""
-    expr = node.meta["example_value"].node.expr
-    if not _is_polynomial(expr):
-        return None
-    wanted = {str(s) for s in expr.free_symbols}
-    found: dict[str, tuple[str, int | None]] = {}
-    for candidate in [*outputs, *_before(region_start)]:
-        value = candidate.meta.get("example_value")
-        dims = list(enumerate(value.shape)) if isinstance(value, torch.Tensor) else [(None, value)]
-        for dim, size in dims:
-            if isinstance(size, torch.SymInt) and str(size.node.expr) in wanted - found.keys():
-                found[str(size.node.expr)] = (candidate.name, dim)
-        if len(found) == len(wanted):
-            return found
-    return found if len(found) == len(wanted) else None
-
-
-def _before(node: fx.Node) -> list[fx.Node]:
-    """The nodes before `node`, nearest first."""
-    found, current = [], node.prev
-    while current.op != "root":
-        found.append(current)
-        current = current.prev
-    return found
-
-
-def _is_polynomial(expr: object) -> bool:
-    import sympy
-
-    if isinstance(expr, (sympy.Symbol, sympy.Integer)):
-        return True
-    return isinstance(expr, (sympy.Add, sympy.Mul)) and all(_is_polynomial(a) for a in expr.args)
-
-
-def _is_size_expression(node: fx.Node, members: set[fx.Node]) -> bool:
-    """A SymInt/SymFloat/SymBool (or constant number) computed without any tensor produced in the region."""
-    if not isinstance(node.meta.get("example_value"), (torch.SymInt, torch.SymFloat, torch.SymBool, int, float)):
-        return False
-    seen, todo = set(), [node]
-    while todo:
-        current = todo.pop()
-        if current in seen or current not in members:
-            continue
-        seen.add(current)
-        if isinstance(current.meta.get("example_value"), torch.Tensor):
-            return False
-        todo.extend(current.all_input_nodes)
-    return True
 
 
 def structural_kind(info: ModuleInfo, calls: list[fx.Node], members: set[fx.Node],
@@ -429,50 +330,11 @@ def _is_activation(node: fx.Node) -> bool:
     return not isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool))
 
 
-def diffusers_kind(info: ModuleInfo, config: PABConfig, graph_kind: Kind) -> tuple[Kind | None, str]:
-    """diffusers' `_apply_pyramid_attention_broadcast_on_attention_class`, rule for rule.
-
-    Identifiers are searched anywhere in the module name (unanchored `re.search`) and spatial is
-    tested before temporal, so `temporal_transformer_blocks.0.attn1` matches spatial's "blocks".
-    """
-    if not issubclass(info.cls, _diffusers_attention_classes()):
-        return None, "not cached: diffusers' PAB hooks only diffusers attention classes; use cachepass.PABConfig"
-    instance = info.instance
-    if instance is not None:
-        is_cross, cross_from = bool(getattr(instance, "is_cross_attention", False)), "module.is_cross_attention"
-    else:
-        is_cross, cross_from = graph_kind == "cross", "graph (module not resolvable)"
-
-    def matches(kind: Kind) -> str | None:
-        return next((i for i in config.identifiers(kind) if re.search(i, info.name)), None)
-
-    for kind, wants_cross in (("spatial", False), ("temporal", False), ("cross", True)):
-        hit = matches(kind)
-        if hit is not None and getattr(config, f"{kind}_skip") is not None and is_cross == wants_cross:
-            return kind, f"diffusers rule: name matches {hit!r}, {cross_from}={is_cross}"
-    return None, f"not cached: diffusers rule matches no configured kind ({cross_from}={is_cross})"
-
-
-def tensor_spec(value: torch.Tensor) -> TensorSpec:
-    shape = tuple(int(s) if not isinstance(s, torch.SymInt) else str(s.node.expr) for s in value.shape)
-    numel = 1
-    for s in value.shape:
-        numel *= _hint(s)
-    return TensorSpec(shape, value.dtype, value.device, numel * value.element_size())
-
-
-def _hint(size: int | torch.SymInt) -> int:
-    if isinstance(size, torch.SymInt):
-        hint = size.node.hint
-        return int(hint) if hint is not None else 1
-    return int(size)
-
-
 def _names(nodes: Iterable[fx.Node]) -> str:
     return ", ".join(sorted(n.name for n in nodes))
 
 
-def _diffusers_attention_classes() -> tuple[type, ...]:
+def diffusers_attention_classes() -> tuple[type, ...]:
     try:
         from diffusers.hooks._common import _ATTENTION_CLASSES
     except ImportError:  # diffusers missing or reorganised: plain-module tagging still works
@@ -480,14 +342,3 @@ def _diffusers_attention_classes() -> tuple[type, ...]:
     return tuple(_ATTENTION_CLASSES)
 
 
-def _log(result: TagResult) -> None:
-    for site in result.sites:
-        logger.debug("tag: %s (%s) kind=%s [%s] cache=%s [%s], %d nodes, outputs %s", site.name, site.module_class,
-                     site.kind, site.kind_reason, site.cache_kind, site.cache_reason, len(site.region), site.outputs)
-    for rejection in result.rejected:
-        logger.debug("tag: NOT tagged %s: %s", rejection.where, rejection.reason)
-    if result.misclassified:
-        names = ", ".join(f"{s.name} ({s.kind} -> {s.cache_kind or 'not cached'})" for s in result.misclassified)
-        logger.warning("cachepass: diffusers' PAB rule classifies %d layer(s) differently from the graph: %s. "
-                       "cachepass follows diffusers for identical outputs; pass cachepass.PABConfig(...) to cache "
-                       "them by their real kind.", len(result.misclassified), names)

@@ -36,18 +36,16 @@ import logging
 import operator
 import re
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import fx
 
-from .capture import CapturedGraph
-from ..options import Kind
-from ..integrations.dynamo_meta import variant_module
 from ..errors import located
 from ..integrations.parallel import is_removable_wait
-from ..methods.pab.plan import VariantKey, variant_name
-from .attention import AttentionSite, TagResult, TensorSpec
+from .attention import AttentionSite
+from .regions import TensorSpec
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ class CacheSlot:
     """One cached tensor: output `index` of attention site `site`."""
 
     site: str
-    kind: Kind
+    kind: str  # the schedule it belongs to (an attention kind, a block stack stream, ...)
     index: int
     node: str  # the output's node name in the captured graph
     spec: TensorSpec
@@ -75,20 +73,6 @@ class CacheSlot:
         return f"cache_write__{self.ident}"
 
 
-@dataclass(frozen=True)
-class Variant:
-    key: VariantKey  # the kinds read from the cache
-    gm: fx.GraphModule
-    reads: tuple[CacheSlot, ...]  # extra placeholders, after the original inputs
-    writes: tuple[CacheSlot, ...]  # extra outputs, after the original outputs
-    example_inputs: tuple[Any, ...]  # fake values for every placeholder
-    nodes_removed: int  # graph nodes eliminated by reading the cache
-
-    @property
-    def name(self) -> str:
-        return variant_name(self.key)
-
-
 def cache_slots(sites: tuple[AttentionSite, ...]) -> dict[str, tuple[CacheSlot, ...]]:
     """The slots of every cached site, by site name."""
     return {
@@ -98,30 +82,7 @@ def cache_slots(sites: tuple[AttentionSite, ...]) -> dict[str, tuple[CacheSlot, 
     }
 
 
-def build_variant(captured: CapturedGraph, tags: TagResult, reuse: VariantKey) -> Variant:
-    graph = _copy(captured.gm.graph)
-    nodes = {node.name: node for node in graph.nodes}
-    slots = cache_slots(tags.sites)
-    reads = tuple(s for site in tags.cached_sites if site.cache_kind in reuse for s in slots[site.name])
-    writes = tuple(s for site in tags.cached_sites if site.cache_kind not in reuse for s in slots[site.name])
-
-    placeholders = _insert_reads(graph, nodes, reads)
-    rebuild_sizes(graph, nodes, [s for s in tags.cached_sites if s.cache_kind in reuse], placeholders)
-    _append_writes(graph, nodes, writes)
-    before = len(graph.nodes)
-    eliminate_dead_code(graph)
-    graph.lint()
-    _check_attention_removed(graph, tags, reuse)
-
-    gm = variant_module(captured.gm, graph, f"Variant_{variant_name(reuse).replace('-', '_')}")
-    example_inputs = (*captured.example_inputs(), *(placeholders[s.node].meta["example_value"] for s in reads))
-    variant = Variant(reuse, gm, reads, writes, example_inputs, before - len(graph.nodes))
-    logger.debug("rewrite: variant %s reads %d and writes %d cache tensors, removed %d nodes",
-                 variant.name, len(reads), len(writes), variant.nodes_removed)
-    return variant
-
-
-def _copy(source: fx.Graph) -> fx.Graph:
+def copy_graph(source: fx.Graph) -> fx.Graph:
     """A copy sharing node meta values (the same FakeTensors, so symbolic sizes stay consistent)."""
     graph = fx.Graph()
     result = graph.graph_copy(source, {})
@@ -309,7 +270,7 @@ def _is_tensor_value(value: object) -> bool:
     return isinstance(value, torch.Tensor)
 
 
-def _insert_reads(graph: fx.Graph, nodes: dict[str, fx.Node], reads: tuple[CacheSlot, ...]) -> dict[str, fx.Node]:
+def insert_reads(graph: fx.Graph, nodes: dict[str, fx.Node], reads: tuple[CacheSlot, ...]) -> dict[str, fx.Node]:
     """A placeholder in place of each read slot's output node; returns output node name -> placeholder."""
     last_placeholder = list(graph.find_nodes(op="placeholder"))[-1]
     made = {}
@@ -326,7 +287,7 @@ def _insert_reads(graph: fx.Graph, nodes: dict[str, fx.Node], reads: tuple[Cache
 
 def rebuild_sizes(graph: fx.Graph, nodes: dict[str, fx.Node], sites: list[AttentionSite],
                   replaced: dict[str, fx.Node]) -> None:
-    """Rebuild the symbolic sizes the reused `sites` hand on (NOTE [Symbolic sizes a region hands on], tag.py)
+    """Rebuild the symbolic sizes the reused `sites` hand on (NOTE [Symbolic sizes a region hands on], compiler/regions.py)
     from the values that replace their outputs (`replaced`: output name -> node) and values before them."""
     for site in sites:
         for size in site.rebuilt:
@@ -369,7 +330,7 @@ def _example(value: Any) -> Any:
     return value.meta["example_value"] if isinstance(value, fx.Node) else value
 
 
-def _append_writes(graph: fx.Graph, nodes: dict[str, fx.Node], writes: tuple[CacheSlot, ...]) -> None:
+def append_writes(graph: fx.Graph, nodes: dict[str, fx.Node], writes: tuple[CacheSlot, ...]) -> None:
     output = graph.output_node()
     results = output.args[0]
     results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
@@ -401,13 +362,11 @@ def read_example(value: Any) -> Any:
         return torch.empty(value.shape, dtype=value.dtype, device=value.device)
 
 
-def _check_attention_removed(graph: fx.Graph, tags: TagResult, reuse: VariantKey) -> None:
+def check_attention_removed(graph: fx.Graph, reused: Iterable[AttentionSite], variant: str) -> None:
+    """Warn when a reused site's attention kernel survived dead-code elimination (another value depends on it)."""
     remaining = {node.name for node in graph.nodes}
-    for site in tags.cached_sites:
-        if site.cache_kind in reuse:
-            alive = [name for name in site.attention_calls if name in remaining]
-            if alive:
-                logger.warning("cachepass rewrite: attention %s of %s is still computed in variant %s although its "
-                               "outputs are read from the cache (another value depends on it)",
-                               alive, site.name, variant_name(reuse))
-
+    for site in reused:
+        alive = [name for name in site.attention_calls if name in remaining]
+        if alive:
+            logger.warning("cachepass rewrite: attention %s of %s is still computed in variant %s although its "
+                           "outputs are read from the cache (another value depends on it)", alive, site.name, variant)

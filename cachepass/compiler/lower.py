@@ -1,7 +1,7 @@
 """Stage 5, lower: compile one graph variant with the inner compiler, once.
 
 Inductor's `compile_fx` may mutate the graph it is given, so each variant arrives as its own copy
-(see rewrite.py). Example inputs are the fake values recorded by Dynamo, which keeps symbolic sizes
+(see compiler/editing.py and each method's rewrite.py). Example inputs are the fake values recorded by Dynamo, which keeps symbolic sizes
 symbolic: a variant compiled after capture (lazily, the first time the plan needs it) is as dynamic
 as the captured graph. Every variant is compiled in those values' own FakeTensorMode, at backend time too
 (NOTE [Compiling in the inputs' fake mode], dynamo_meta.py). The compiled function is called as
@@ -19,14 +19,13 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import fx
 
-from ..integrations.dynamo_meta import inputs_fake_mode, mark_guards, unused_floats_specialized
 from ..errors import GuardsAfterFreeze
-from .editing import Variant
+from ..integrations.dynamo_meta import inputs_fake_mode, mark_guards, unused_floats_specialized
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +42,17 @@ CompiledFn = Callable[..., Any]
 # then stay silent: if the warning fired first under cachepass's filter, its cache is cleared again.
 PLACED_COMPLEX = "cachepass_placed_complex"
 COMPLEX_WARNING = "Torchinductor does not support code generation for complex operators"
+
+
+class Variant(Protocol):
+    """What every method's rewrite stage builds and `lower` compiles: a named graph with example inputs for every
+    placeholder (PAB's variants, FasterCache's, FirstBlockCache's pieces, ...)."""
+
+    @property
+    def name(self) -> str: ...
+
+    gm: fx.GraphModule
+    example_inputs: tuple[Any, ...]
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def context_cell() -> Any:
     """What diffusers' `_set_cache_context` writes the current `cache_context` into: it sets the context
     on every `StateManager` attribute of a stateful hook, so the cell is one (that never raises). It keeps
     one context per thread: `model.cache_context(name)` runs in the thread that calls the model, and two
-    threads driving one model must not see each other's contexts (dispatch.py, NOTE [Two threads, one model])."""
+    threads driving one model must not see each other's contexts (runtime/base.py, NOTE [Two threads, one model])."""
     from diffusers.hooks.hooks import StateManager
 
     class ContextCell(StateManager):

@@ -11,7 +11,7 @@ gives its own function for each stage the driver (`backend.compile_with_cache`) 
 - `check(captured, tags, config)`: raises `ConfigError` for inputs that cannot work, or returns an
   `Uncached` when the graph is fine but has nothing this method caches;
 - `plan(tags, config)`: the pure schedule;
-- `runtime(captured, tags, plan, options)`: the callable Dynamo runs, a `dispatch.GraphRuntime`, which
+- `runtime(captured, tags, plan, options)`: the callable Dynamo runs, a `runtime.base.GraphRuntime`, which
   reports itself (`report(owner_ids)`) and lists its dump files (`dump_files(steps)`);
 - `name_patterns(config)`: the regexes its decisions read from module names (scope.py groups the
   instances of a block compiled on its own by them).
@@ -93,6 +93,11 @@ METHODS: tuple[Method, ...] = (
     Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
            "diffusers' defaults (use --cache-config for other fields)"),
 )
+
+
+def default_method() -> Method:
+    """The method of `torch.compile(..., backend="cachepass")` without a cache config: the first registered."""
+    return METHODS[0]
 
 
 def method_named(name: str) -> Method:

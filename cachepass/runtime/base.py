@@ -19,48 +19,29 @@ once why: never a stale read.
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import logging
 import math
 import sys
 import threading
 import weakref
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import sympy
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
-from ..integrations import listen
 from ..compiler.capture import CapturedGraph
-from ..options import BackendOptions, Kind
-from ..errors import run_stage
 from ..compiler.lower import Lowered, lower
+from ..errors import run_stage
+from ..integrations import listen
 from ..integrations.parallel import rank_agreement
-from ..methods.pab.plan import Plan, StepDecision, VariantKey, variant_name
-from ..compiler.editing import CacheSlot, build_variant, cache_slots
-from .store import CacheStore, Stamp, next_stamp, read_problem
-from ..compiler.attention import TagResult, TensorSpec
+from .registry import register_graph, start_of_denoising_loop
 
 logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
-_LIVE_GRAPHS: weakref.WeakSet[Any] = weakref.WeakSet()  # CachedGraph, UncachedGraph, other methods' graphs
-_REGISTRIES: list[WeakIdKeyDictionary] = []  # every method's state registry, for reset_states
-_SERIALS = itertools.count()
 _CONTEXTS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> the listener's cache_context cell
-
-
-def state_registry() -> WeakIdKeyDictionary:
-    """A method's registry of per-model states: first parameter -> ThreadStates. `reset_states` walks every
-    registry, so a state is reached after the graphs that made it are gone (a recompile, torch._dynamo.reset())."""
-    registry = WeakIdKeyDictionary()
-    _REGISTRIES.append(registry)
-    return registry
 
 
 # NOTE [Two threads, one model]
@@ -88,9 +69,6 @@ class ThreadStates:
 
     def all(self) -> list[Any]:
         return list(self._by_thread.values())
-
-
-_MODEL_STATES = state_registry()  # PAB: first parameter -> ThreadStates of ModelState
 
 
 # NOTE [A generation that reused nothing]
@@ -145,53 +123,6 @@ def end_generation(state: Any) -> None:
     watch = getattr(state, "watch", None)
     if watch is not None:
         watch.end()
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    graph: int  # serial of the graph that ran the step
-    generation: int
-    iteration: int
-    timestep: float
-    planned: VariantKey  # the kinds the plan wanted to reuse
-    reused: VariantKey  # the kinds actually read (fewer when a cache read was refused)
-
-    @property
-    def variant(self) -> str:
-        return variant_name(self.reused)
-
-    @property
-    def pieces(self) -> tuple[str, ...]:
-        """The compiled graphs the step ran (FirstBlockCache runs two per step)."""
-        return (self.variant,)
-
-
-@dataclass
-class ModelState:
-    """Step counter and caches of one model instance on one graph."""
-
-    generation: int = 0
-    iteration: int = 0
-    last_timestep: float | None = None
-    last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
-    entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
-    stamp: Stamp | None = None  # the latest call's (store.next_stamp)
-    history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
-    watch: GenerationWatch | None = None  # GraphRuntime.watched: the no-reuse check
-
-    def reset(self) -> None:
-        end_generation(self)
-        self.generation += 1
-        self.iteration = 0
-        self.last_timestep = None
-        self.last_input_timestep = None
-        self.entries.clear()
-
-    def drop(self, slots: Sequence[CacheSlot]) -> None:
-        self.entries.drop(slot.ident for slot in slots)
-
-    def cache_bytes(self) -> int:
-        return self.entries.nbytes()
 
 
 class InstanceNames:
@@ -405,151 +336,6 @@ class GraphRuntime(InstanceNames):
             logger.debug(message)
 
 
-class CachedGraph(GraphRuntime):
-    """What the cachepass backend returns to Dynamo for one captured graph under PAB."""
-
-    _states = _MODEL_STATES
-
-    def __init__(self, captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> None:
-        self.captured = captured
-        self.tags = tags
-        self.plan = plan
-        self.options = options
-        self.lowered: dict[VariantKey, Lowered] = {}
-        self._slots_by_kind = _slots_by_kind(tags)
-        self._shape_checks = _ShapeChecks(captured)
-        self._cudagraphs = options.cudagraphs and on_cuda(captured)
-        self._store_all = options.cache.current_timestep_callback is not None  # plan.decide assumes t falls
-        self._all_kinds = plan.kinds
-        self._init_runtime()
-        self.compiled(frozenset())  # every generation starts with the compute variant
-
-    # -- the hot path -----------------------------------------------------------------------
-    def __call__(self, *args: Any) -> list[torch.Tensor]:
-        state = self.state_for(args)
-        timestep, order = self._timesteps(args)
-        if self._rise(order, state):
-            logger.debug("dispatch: timestep rose to %g: new generation", order)
-            self.before_reset(state)
-            state.reset()
-        decision = self.plan.decide(state.iteration, timestep)
-        if self._store_all:  # the callback's direction is unknown: keep all, as the hooks do
-            decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
-        signature = self._signature(args)
-        # PAB keeps one state for every cache_context: no context in the stamp
-        stamp = next_stamp(state, self.serial, None, signature)
-        reuse = self._readable(decision, state, stamp, args)
-        lowered = self.variant(reuse)
-        reads = [state.entries.get(slot.ident).tensor for slot in lowered.variant.reads]
-        state.drop(lowered.variant.writes)  # free old values before the new ones exist
-        if self._cudagraphs:
-            torch.compiler.cudagraph_mark_step_begin()  # a new replay may reuse the last one's output memory
-        outputs = lowered.fn(*args, *reads)
-        del reads
-        self._store(state, decision, lowered, outputs, stamp)
-        state.history.append(StepRecord(self.serial, state.generation, state.iteration, timestep, decision.reuse,
-                                        reuse))
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("dispatch: generation %d step %d timestep %g ran %s (planned %s), stored %s",
-                         state.generation, state.iteration, timestep, variant_name(reuse), decision.variant,
-                         sorted(decision.store) or "nothing")
-        self.watched(state).step(state.iteration, timestep, bool(reuse))
-        state.iteration += 1
-        state.last_timestep = timestep
-        state.last_input_timestep = order
-        return list(outputs[: self.captured.num_outputs])
-
-    def _store(self, state: ModelState, decision: StepDecision, lowered: Lowered, outputs: Sequence[torch.Tensor],
-               stamp: Stamp) -> None:
-        written = outputs[self.captured.num_outputs:]
-        keep = decision.store | (decision.reuse - lowered.variant.key)  # a refused read was computed: keep it
-        for slot, tensor in zip(lowered.variant.writes, written):
-            if slot.kind in keep:
-                if self._cudagraphs:  # outputs live in the CUDA graph pool until the next replay: copy them out
-                    tensor = tensor.clone()
-                state.entries.put(slot.ident, stamp, tensor)
-
-    # -- variants ---------------------------------------------------------------------------
-    def rewrite(self, reuse: VariantKey) -> Any:
-        """The variant reading the kinds in `reuse` from the cache."""
-        return build_variant(self.captured, self.tags, reuse)
-
-    # -- state ------------------------------------------------------------------------------
-    def new_state(self) -> ModelState:
-        return ModelState()
-
-    def reuse_windows(self) -> str:
-        return ", ".join(f"{k} ({r.low:g}, {r.high:g})" for k, r in self.plan.rules.items())
-
-    # -- checks -----------------------------------------------------------------------------
-    def _readable(self, decision: StepDecision, state: ModelState, stamp: Stamp, args: Sequence[Any]) -> VariantKey:
-        readable = set()
-        for kind in decision.reuse:
-            problem = self._read_problem(kind, state, stamp, args)
-            if problem is None:
-                readable.add(kind)
-            else:
-                self._warn_once(f"{kind}:{problem.split(':')[0]}",
-                                f"cachepass: not reusing {kind} attention at step {decision.iteration} "
-                                f"(timestep {decision.timestep:g}): {problem}; computing it instead.")
-        return frozenset(readable)
-
-    def _read_problem(self, kind: Kind, state: ModelState, stamp: Stamp, args: Sequence[Any]) -> str | None:
-        for slot in self._slots_by_kind[kind]:
-            expected = self._shape_checks.expected_shape(slot.spec, args, stamp.signature)
-            problem = read_problem(state.entries.get(slot.ident), f"{slot.site} output {slot.index}", stamp,
-                                   slot.spec, expected)
-            if problem is not None:
-                return problem
-        return None
-
-    def report(self, owner_ids: set[int] | None = None) -> Any:
-        from ..report import GraphReport, variant_reports
-
-        states, steps = self.reported(owner_ids)
-        variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
-        return GraphReport(self.serial, True, self.options.cache.describe(), len(self.captured.gm.graph.nodes),
-                           self.tags.sites, self.tags.rejected, variants, sum(s.cache_bytes() for s in states), steps,
-                           self.plan)
-
-
-class UncachedGraph(InstanceNames):
-    """A graph compiled without caching (grad mode, nothing to cache), kept so reports can say why."""
-
-    cached = False
-
-    def __init__(self, captured: CapturedGraph, tags: TagResult | None, reason: str, fn: Any) -> None:
-        self.captured = captured
-        self.tags = tags
-        self.reason = reason
-        self.fn = fn
-        self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self._instances = WeakIdKeyDictionary()
-        self._clocks = WeakIdKeyDictionary()
-        self.serial = register_graph(self)
-
-    def __call__(self, *args: Any) -> Any:
-        owner_index = self.captured.owner_input
-        if owner_index is not None:
-            self._owners[args[owner_index]] = True
-        return self.fn(*args)
-
-    def owners(self) -> list[torch.Tensor]:
-        return list(self._owners.keys())
-
-    def states(self) -> list[tuple[torch.Tensor | None, Any]]:
-        return []  # nothing is cached
-
-    def report(self, owner_ids: set[int] | None = None) -> Any:
-        from ..report import GraphReport
-
-        tags = self.tags
-        sites = getattr(tags, "sites", ())
-        rejected = getattr(tags, "rejected", ())
-        return GraphReport(self.serial, False, self.reason, len(self.captured.gm.graph.nodes), sites, rejected, (), 0,
-                           (), None)
-
-
 def read_floats(values: Sequence[Any], what: str = "a timestep") -> list[list[float]]:
     """Each value (a tensor or a number) as a list of Python floats, with one host read per device for all
     tensors together (a CPU tensor costs no sync)."""
@@ -594,10 +380,6 @@ def _natural(path: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in path.split(".")]
 
 
-def live_graphs() -> list[Any]:
-    return list(_LIVE_GRAPHS)
-
-
 def _pipeline_reset(owner_ref: weakref.ref, states: WeakIdKeyDictionary, graph_ref: weakref.ref) -> None:
     """The pipeline that ran in this thread ended its call: reset this thread's state of the model."""
     owner = owner_ref()
@@ -611,51 +393,6 @@ def _pipeline_reset(owner_ref: weakref.ref, states: WeakIdKeyDictionary, graph_r
         state.reset()
 
 
-def register_graph(graph: Any) -> int:
-    """Make a runtime graph visible to `cachepass.compiled_graphs`, `report` and `reset`; returns its serial.
-
-    A registered graph has `cached`, `captured`, `tags`, `owners()` and `states()`; other methods than
-    PAB also give `report(owner_ids)` (see report.graph_report)."""
-    _LIVE_GRAPHS.add(graph)
-    return next(_SERIALS)
-
-
-def start_of_denoising_loop(pipeline: Any) -> None:
-    """A diffusers pipeline is about to run its denoising loop (listen.py, NOTE [Where a pipeline call
-    starts]): its models start a new generation in this thread, whatever an earlier call left behind."""
-    components = getattr(pipeline, "components", None)
-    if not isinstance(components, dict):
-        return
-    modules = [getattr(c, "_orig_mod", c) for c in components.values() if isinstance(c, torch.nn.Module)]
-    owner_ids = {id(p) for module in modules for p in module.parameters()}
-    if owner_ids:
-        reset_states(owner_ids, this_thread=True)
-
-
-def reset_states(owner_ids: set[int] | None = None, this_thread: bool = False) -> None:
-    """Start a new generation for every model, or for those whose first parameter's id is in
-    `owner_ids`: every state in every method's registry (all threads, or only the calling thread's),
-    also those whose graphs are gone."""
-    done: set[int] = set()
-
-    def reset(state: Any) -> None:
-        if id(state) not in done:
-            done.add(id(state))
-            state.reset()
-
-    for registry in _REGISTRIES:
-        for owner, threads in list(registry.items()):
-            if owner_ids is None or id(owner) in owner_ids:
-                for state in [threads.current()] if this_thread else threads.all():
-                    if state is not None:
-                        reset(state)
-    if owner_ids is None and not this_thread:
-        for graph in live_graphs():
-            for owner, state in graph.states():
-                if owner is None:
-                    reset(state)
-
-
 def on_cuda(captured: CapturedGraph) -> bool:
     """Whether the graph runs on CUDA, for the cudagraphs option (a warning when it does not)."""
     devices = {e.device.type for e in captured.example_inputs() if isinstance(e, torch.Tensor)}
@@ -666,49 +403,3 @@ def on_cuda(captured: CapturedGraph) -> bool:
     return True
 
 
-def _slots_by_kind(tags: TagResult) -> dict[Kind, tuple[CacheSlot, ...]]:
-    by_kind: dict[Kind, list[CacheSlot]] = {}
-    for slots in cache_slots(tags.sites).values():
-        for slot in slots:
-            by_kind.setdefault(slot.kind, []).append(slot)
-    return {kind: tuple(slots) for kind, slots in by_kind.items()}
-
-
-class _ShapeChecks:
-    """Turns symbolic cached shapes like ("s28", 32, 16) into ints for the current call's sizes."""
-
-    def __init__(self, captured: CapturedGraph) -> None:
-        self._symbols: dict[str, int] = {}  # symbol name -> input index
-        for graph_input, example in zip(captured.inputs, captured.example_inputs()):
-            if graph_input.role == "symint" and isinstance(example, torch.SymInt):
-                expr = example.node.expr
-                if isinstance(expr, sympy.Symbol):
-                    self._symbols[str(expr)] = graph_input.index
-        self._exprs: dict[str, sympy.Expr] = {}
-        self._memo: dict[tuple, tuple[int, ...] | None] = {}
-
-    def expected_shape(self, spec: TensorSpec, args: Sequence[Any], signature: tuple) -> tuple[int, ...] | None:
-        """Memoised per input signature: sympy runs once per new set of sizes, not every step."""
-        if spec.static:
-            return spec.shape
-        key = (spec.shape, signature)
-        if key not in self._memo:
-            if len(self._memo) > 1024:
-                self._memo.clear()
-            self._memo[key] = self._evaluate(spec, args)
-        return self._memo[key]
-
-    def _evaluate(self, spec: TensorSpec, args: Sequence[Any]) -> tuple[int, ...] | None:
-        dims = []
-        for dim in spec.shape:
-            if isinstance(dim, int):
-                dims.append(dim)
-                continue
-            expr = self._exprs.get(dim)
-            if expr is None:
-                expr = self._exprs[dim] = sympy.sympify(dim)
-            bindings = {s: args[self._symbols[str(s)]] for s in expr.free_symbols if str(s) in self._symbols}
-            if len(bindings) != len(expr.free_symbols):
-                return None  # a size we cannot bind: the signature check still covers it
-            dims.append(int(expr.subs(bindings)))
-        return tuple(dims)

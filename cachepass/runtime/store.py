@@ -19,7 +19,7 @@ from typing import Protocol
 
 import torch
 
-from ..compiler.attention import TensorSpec
+from ..compiler.regions import TensorSpec
 
 
 @dataclass(frozen=True)

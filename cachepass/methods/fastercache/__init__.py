@@ -1,4 +1,4 @@
-"""FasterCache as a plug-in of the method registry (methods.py).
+"""FasterCache as a plug-in of the method registry (methods/__init__.py).
 
     capture (full graph + nested half-batch capture) -> tag -> check -> plan -> (rewrite -> lower, per
     variant on first use) -> dispatch
@@ -19,11 +19,11 @@ from typing import Any
 
 from torch import fx
 
-from ...options import BackendOptions
-from ...errors import ConfigError
-from .. import Uncached
-from ...integrations.scope import refuse_block_graph
 from ...compiler.attention import NAME_PATTERNS
+from ...errors import ConfigError
+from ...integrations.scope import refuse_block_graph
+from ...options import BackendOptions
+from .. import Uncached
 from .capture import FCCapture, capture_fastercache
 from .config import FCConfig, from_diffusers
 from .dispatch import FasterCacheGraph

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from torch import nn
 
-from ...options import _check_identifiers, _check_range, _check_skip, reject_unknown_fields
 from ...errors import ConfigError
+from ...options import check_identifiers, check_range, check_skip, reject_unknown_fields
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +104,12 @@ class FCConfig:
 
     def __post_init__(self) -> None:
         for kind in FC_KINDS:
-            _check_skip(f"FCConfig.{kind}_skip", getattr(self, f"{kind}_skip"))
+            check_skip(f"FCConfig.{kind}_skip", getattr(self, f"{kind}_skip"))
             self._set(f"{kind}_identifiers", _check_regexes(f"FCConfig.{kind}_identifiers",
                                                             getattr(self, f"{kind}_identifiers")))
         for name in ("spatial_timesteps", "temporal_timesteps", "uncond_timesteps", "low_freq_timesteps",
                      "high_freq_timesteps"):
-            self._set(name, _check_range(f"FCConfig.{name}", getattr(self, name)))
+            self._set(name, check_range(f"FCConfig.{name}", getattr(self, name)))
         _check_uncond_skip("FCConfig.uncond_skip", self.uncond_skip)
         for name in ("alpha_low", "alpha_high"):
             self._set(name, _check_number(f"FCConfig.{name}", getattr(self, name)))
@@ -148,10 +148,10 @@ def from_diffusers(cfg: Any) -> FCConfig:
     """Convert diffusers' `FasterCacheConfig` without mutating it, validating under diffusers' field names."""
     name = "FasterCacheConfig"
     for kind in FC_KINDS:
-        _check_skip(f"{name}.{kind}_attention_block_skip_range", getattr(cfg, f"{kind}_attention_block_skip_range"))
+        check_skip(f"{name}.{kind}_attention_block_skip_range", getattr(cfg, f"{kind}_attention_block_skip_range"))
         _check_regexes(f"{name}.{kind}_attention_block_identifiers",
                        getattr(cfg, f"{kind}_attention_block_identifiers"))
-    ranges = {field: _check_range(f"{name}.{field}", getattr(cfg, field)) for field in (
+    ranges = {field: check_range(f"{name}.{field}", getattr(cfg, field)) for field in (
         "spatial_attention_timestep_skip_range", "temporal_attention_timestep_skip_range",
         "low_frequency_weight_update_timestep_range", "high_frequency_weight_update_timestep_range",
         "unconditional_batch_timestep_skip_range")}
@@ -218,7 +218,7 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _check_regexes(name: str, value: Any) -> tuple[str, ...]:
-    patterns = _check_identifiers(name, value)
+    patterns = check_identifiers(name, value)
     for pattern in patterns:
         try:
             re.compile(pattern)

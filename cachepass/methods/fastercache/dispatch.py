@@ -33,12 +33,13 @@ from typing import Any
 
 import torch
 
-from ...options import BackendOptions
-from ...runtime.base import GenerationWatch, GraphRuntime, end_generation, on_cuda, state_registry
-from ...errors import ConfigError
-from ...compiler.lower import Lowered
-from ...report import GraphReport, variant_reports
 from ...compiler.editing import CacheSlot
+from ...compiler.lower import Lowered
+from ...errors import ConfigError
+from ...options import BackendOptions
+from ...report import GraphReport, variant_reports
+from ...runtime.base import GenerationWatch, GraphRuntime, end_generation, on_cuda
+from ...runtime.registry import state_registry
 from ...runtime.store import CacheStore, Entry, Stamp, nbytes, next_stamp, read_problem
 from .capture import FCCapture
 from .config import FCConfig, FCKind

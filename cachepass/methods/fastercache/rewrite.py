@@ -43,10 +43,10 @@ import torch
 from torch import fx
 
 from ...compiler.capture import CapturedGraph
-from ...integrations.dynamo_meta import variant_module
-from ...errors import located
+from ...compiler.editing import CacheSlot, check_attention_removed, copy_graph, eliminate_dead_code
 from ...compiler.lower import PLACED_COMPLEX
-from ...compiler.editing import CacheSlot, _check_attention_removed, _copy, eliminate_dead_code
+from ...errors import located
+from ...integrations.dynamo_meta import variant_module
 from .plan import VariantKey
 from .tag import FCTags
 
@@ -84,7 +84,7 @@ class FCVariant:
 # (post_grad.remove_noop_ops keeps it: the view would alias two outputs).
 def build_fc_variant(captured: CapturedGraph, tags: FCTags, key: VariantKey, output_index: int,
                      estimate: bool, deltas: bool, halves: bool = False) -> FCVariant:
-    graph = _copy(captured.gm.graph)
+    graph = copy_graph(captured.gm.graph)
     nodes = {node.name: node for node in graph.nodes}
     fake = _FakeFactory(captured)
     examples = list(captured.example_inputs())
@@ -107,7 +107,7 @@ def build_fc_variant(captured: CapturedGraph, tags: FCTags, key: VariantKey, out
     graph.output_node().args = (tuple(outputs) + tuple(extra_outputs),)
     before = len(graph.nodes)
     eliminate_dead_code(graph)
-    _check_attention_removed(graph, tags.result, key.extrapolate)
+    check_attention_removed(graph, [s for s in tags.result.cached_sites if s.cache_kind in key.extrapolate], key.name)
     graph.lint()
     gm = variant_module(captured.gm, graph, f"FCVariant_{key.name.replace('+', '_').replace('-', '_')}")
     variant = FCVariant(key, gm, reads, writes, tuple(cursor.names), estimate, deltas, halves, tuple(examples),

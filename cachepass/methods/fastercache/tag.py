@@ -22,17 +22,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ...compiler.attention import AttentionSite, Rejection, TagResult, diffusers_attention_classes, find_sites
 from ...compiler.capture import CapturedGraph, ModuleInfo
-from ...options import PABConfig
 from ...compiler.editing import CacheSlot, cache_slots
-from ...compiler.attention import AttentionSite, Rejection, TagResult, tag
 from .config import DIFFUSERS_FC_BLOCK_IDENTIFIERS, FCConfig, FCKind
 
 logger = logging.getLogger(__name__)
-
-# Every site with its structural kind: PAB's classification with every kind enabled.
-_DISCOVER_ALL = PABConfig(spatial_skip=2, temporal_skip=2, cross_skip=2)
-
 
 @dataclass(frozen=True)
 class FCTags:
@@ -53,12 +48,11 @@ class FCTags:
 
 
 def tag_fastercache(captured: CapturedGraph, config: FCConfig) -> FCTags:
-    found = tag(captured, _DISCOVER_ALL)
+    found, rejected = find_sites(captured, lambda info, kind: (kind, ""))  # every site, decided below
     infos = {info.call_name: info for info in captured.modules.values()}
-    rejected = list(found.rejected)
-    repeated = {s.name.split("#")[0] for s in found.sites if "#" in s.name}
+    repeated = {s.name.split("#")[0] for s, _ in found if "#" in s.name}
     sites = []
-    for site in found.sites:
+    for site, _ in found:
         info = infos.get(site.name)
         if config.classification == "diffusers" and site.name.split("#")[0] in repeated:
             rejected.append(Rejection(site.name, "called more than once per forward; diffusers' hook would share "
@@ -93,11 +87,9 @@ def structural_fc_kind(site: AttentionSite, config: FCConfig) -> tuple[FCKind | 
 
 def diffusers_fc_kind(site: AttentionSite, info: ModuleInfo | None, config: FCConfig) -> tuple[FCKind | None, str]:
     """`apply_faster_cache` + `_apply_faster_cache_on_attention_class`, rule for rule."""
-    from ...compiler.attention import _diffusers_attention_classes
-
     name = info.name if info is not None else site.name
     cls = info.cls if info is not None else None
-    if cls is None or not issubclass(cls, _diffusers_attention_classes()):
+    if cls is None or not issubclass(cls, diffusers_attention_classes()):
         return None, "not cached: diffusers' FasterCache hooks only diffusers attention classes; use cachepass.FCConfig"
     if not any(re.search(pattern, name) for pattern in DIFFUSERS_FC_BLOCK_IDENTIFIERS):
         return None, ("not cached: the name matches none of diffusers' hard-coded block identifiers "

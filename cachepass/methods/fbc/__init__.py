@@ -1,4 +1,4 @@
-"""FirstBlockCache as a plug-in of the method registry (methods.py): the first data-dependent method.
+"""FirstBlockCache as a plug-in of the method registry (methods/__init__.py): the first data-dependent method.
 
     capture -> tag (the block stack, its streams, the cut after block 0) -> plan (threshold rule)
     -> dispatch (head piece, one host read of its probe, one tail piece; pieces rewritten and
@@ -15,12 +15,12 @@ from typing import Any
 
 from torch import fx
 
+from ...compiler.blocks import BlockStack, tag_blocks
 from ...compiler.capture import CapturedGraph, capture
 from ...options import BackendOptions
 from .. import Uncached
 from .config import FBCConfig, from_diffusers
 from .plan import FBCPlan, make_plan
-from .tag import BlockStack, tag_blocks
 
 __all__ = ["FBCConfig", "FBCPlan", "BlockStack", "from_diffusers"]
 
@@ -56,7 +56,7 @@ def dump_files(graph: Any, demo: Any, steps: int) -> Any:
     from tabulate import tabulate
 
     from ...dump import DumpFile, MethodDump
-    from .dispatch import block_table
+    from ...compiler.blocks import block_table
     from .plan import PIECES
     from .rewrite import head_slot, tail_slots
 

@@ -14,8 +14,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from ...options import reject_unknown_fields
 from ...errors import ConfigError
+from ...options import reject_unknown_fields
 
 
 @reject_unknown_fields

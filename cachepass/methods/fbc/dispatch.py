@@ -17,33 +17,29 @@ dtype/device/shape); otherwise the step computes and says why once.
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from ...options import BackendOptions
+from ...compiler.blocks import BlockStack, block_table
 from ...compiler.capture import CapturedGraph
-from ...runtime.base import GraphRuntime, on_cuda, state_registry
 from ...compiler.lower import Lowered
+from ...options import BackendOptions
 from ...report import GraphReport, variant_reports
-from ...runtime.store import CacheStore, Stamp, next_stamp, read_problem
+from ...runtime.base import GraphRuntime, on_cuda
+from ...runtime.context import ContextState, ContextStates
+from ...runtime.registry import state_registry
+from ...runtime.store import Stamp, next_stamp, read_problem
 from .config import FBCConfig
 from .plan import FBCDecision, FBCPlan, Piece, step_pattern
 from .rewrite import build_piece, head_slot, tail_slots
-from .tag import BlockStack
 
 logger = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 10_000
-_STATES = state_registry()  # first parameter -> ThreadStates of FBCState
-_GENERATIONS = itertools.count(1)
-
-
+_STATES = state_registry()  # first parameter -> ThreadStates of ContextStates
 @dataclass(frozen=True)
 class FBCStepRecord:
     graph: int  # serial of the graph that ran the step
@@ -67,72 +63,6 @@ class FBCStepRecord:
     @property
     def reused(self) -> frozenset[str]:
         return frozenset() if self.compute else frozenset({"blocks"})
-
-
-@dataclass(frozen=True)
-class VariantStepRecord:
-    """One step of a method that runs one compiled variant per step, per cache_context (MagCache,
-    TaylorSeer); `skipped` names what a step that did not compute reused."""
-
-    skipped: ClassVar[str] = "blocks"
-    graph: int  # serial of the graph that ran the step
-    generation: int
-    context: str | None
-    iteration: int
-    timestep: float | None
-    compute: bool
-    variant: str
-
-    @property
-    def reused(self) -> frozenset[str]:
-        return frozenset() if self.compute else frozenset({self.skipped})
-
-    @property
-    def pieces(self) -> tuple[str, ...]:
-        return (self.variant,)
-
-
-@dataclass
-class ContextState:
-    """One cache_context's FirstBlockCache state."""
-
-    generation: int = field(default_factory=lambda: next(_GENERATIONS))
-    iteration: int = 0
-    last_timestep: float | None = None
-    skips: int = 0
-    values: list[float] = field(default_factory=list)  # this generation's decision values
-    store: CacheStore = field(default_factory=CacheStore)
-    stamp: Stamp | None = None  # the latest call's (store.next_stamp)
-
-    def reset(self) -> None:
-        self.generation = next(_GENERATIONS)
-        self.iteration, self.last_timestep, self.skips = 0, None, 0
-        self.values.clear()
-        self.store.clear()
-
-
-@dataclass
-class FBCState:
-    """One model instance's states, by cache_context name (shared by the graphs it runs through)."""
-
-    context_type: ClassVar[type] = ContextState
-    contexts: dict[str | None, ContextState] = field(default_factory=dict)
-    history: deque[Any] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
-
-    def context(self, name: str | None) -> Any:
-        state = self.contexts.get(name)
-        if state is None:
-            state = self.contexts[name] = self.context_type()
-        return state
-
-    def reset(self) -> None:
-        """diffusers' StateManager.reset drops every context's state."""
-        for state in self.contexts.values():
-            state.reset()
-        self.contexts.clear()
-
-    def cache_bytes(self) -> int:
-        return sum(state.store.nbytes() for state in self.contexts.values())
 
 
 @dataclass(frozen=True)
@@ -164,25 +94,6 @@ class FBCGraphReport(GraphReport):
         if self.steps:
             parts += [self.step_table(), f"steps (C = all blocks ran, R = tail residuals reused): {self.pattern}"]
         return "\n\n".join(parts)
-
-
-def block_table(stack: BlockStack, fmt: str = "simple") -> str:
-    from tabulate import tabulate
-
-    rows = []
-    for i, block in enumerate(stack.blocks):
-        role = "head (decides)" if i == 0 else "tail (last)" if i == len(stack.blocks) - 1 else "tail"
-        streams = [f"{s.name}={s.values[i]}" for s in stack.streams if i < len(s.values)]
-        rows.append((block.name, block.module_class.rsplit(".", 1)[-1], role, len(block.region), ", ".join(streams)))
-    table = tabulate(rows, headers=("block", "class", "piece", "region nodes", "stream values after it"),
-                     tablefmt=fmt)
-    cached = ", ".join(f"{s.name} ({s.spec.nbytes_hint:,} bytes)" for s in stack.streams if s.cached) or "none"
-    return (f"{table}\n\nblocks found by: {stack.found_by} ({', '.join(stack.lists)})\n"
-            f"decision: first-block residual of stream {stack.hidden_stream.name} = "
-            f"{stack.hidden_stream.head_output} - {stack.head_input}\n"
-            f"tail residuals cached for: {cached}\n"
-            f"cut after {stack.blocks[0].name}: head {len(stack.head_nodes)} nodes, "
-            f"{len(stack.crossing)} values handed to the tail")
 
 
 class FirstBlockGraph(GraphRuntime):
@@ -285,10 +196,10 @@ class FirstBlockGraph(GraphRuntime):
         return self.variant(key)
 
     # -- state ----------------------------------------------------------------------------------
-    def new_state(self) -> FBCState:
-        return FBCState()
+    def new_state(self) -> ContextStates:
+        return ContextStates()
 
-    def before_reset(self, state: FBCState) -> None:
+    def before_reset(self, state: ContextStates) -> None:
         for ctx in state.contexts.values():
             self._end_generation(ctx)
 
@@ -307,4 +218,4 @@ class FirstBlockGraph(GraphRuntime):
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack)
 
 
-__all__ = ["FBCGraphReport", "FBCStepRecord", "VariantStepRecord", "FirstBlockGraph", "block_table", "step_pattern"]
+__all__ = ["FBCGraphReport", "FBCStepRecord", "FirstBlockGraph", "step_pattern"]

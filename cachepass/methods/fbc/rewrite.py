@@ -43,13 +43,12 @@ from typing import Any
 import torch
 from torch import fx
 
+from ...compiler.blocks import BlockStack, check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
-from ...integrations.dynamo_meta import variant_module
-from ...errors import StageError
-from ...integrations.parallel import CPGroup, all_reduce_sum, cp_group
 from ...compiler.editing import CacheSlot, eliminate_dead_code
+from ...integrations.dynamo_meta import variant_module
+from ...integrations.parallel import CPGroup, all_reduce_sum, cp_group
 from .plan import Piece
-from .tag import BlockStack
 
 logger = logging.getLogger(__name__)
 
@@ -199,39 +198,11 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
                       before - len(graph.nodes))
 
 
-def stream_arg(node: fx.Node, env: dict, skip: dict[str, fx.Node], stack: BlockStack, outside: bool) -> fx.Node:
-    """What a copied node reads for `node`: on skip steps, code outside the blocks sees every stream value
-    as `skip` gives it (FirstBlockCache: `residual + block 0's output`; MagCache: `input + residual`)."""
-    if not (skip and outside and node.name in _stream_values(stack)):
-        return env[node]  # tail-compute (no `skip`), or a value that is no stream's
-    if node.name not in skip:
-        raise StageError("rewrite", RuntimeError(
-            f"{node.name} (a block stream value with no cached residual) is read outside the blocks; the blocks "
-            f"cannot be skipped for this model"))
-    return skip[node.name]
-
-
-def _stream_values(stack: BlockStack) -> frozenset[str]:
-    return frozenset(v for s in stack.streams for v in s.values)
-
-
 def _copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]:
     names = []
     for node in source.find_nodes(op="placeholder"):
         env[node] = graph.node_copy(node)
         names.append(node.name)
     return names
-
-
-def check_blocks_removed(graph: fx.Graph, stack: BlockStack, where: str, skipped) -> None:
-    """Warn when blocks a skip step should not run are still in its graph (kept alive by an impure node)."""
-    remaining = {n.name: n for n in graph.nodes}
-    carried = {name for name in (stack.head_input, *stack.stream_inputs) if name in remaining}
-    # a block input's shard cut inside block 0 (context parallelism) is what a skip step carries on, not work
-    carried |= {remaining[name].args[0].name for name in carried if remaining[name].target is operator.getitem}
-    alive = sorted({block.name for block in skipped for name in block.region if name in remaining and name not in carried})
-    if alive:
-        logger.warning("cachepass rewrite: blocks %s still run in %s (an in-place write or another value keeps "
-                       "them alive); skip steps save less", alive, where)
 
 

@@ -1,4 +1,4 @@
-"""MagCache as a plug-in of the method registry (methods.py): a step-only schedule on the block stack.
+"""MagCache as a plug-in of the method registry (methods/__init__.py): a step-only schedule on the block stack.
 
     capture -> tag (the block stack, as FirstBlockCache finds it) -> plan (diffusers' accumulated
     ratio / error rule, from the step index alone) -> dispatch (compute or skip; variants rewritten and
@@ -15,9 +15,9 @@ from typing import Any
 
 from torch import fx
 
+from ...compiler.blocks import BlockStack, tag_blocks
 from ...compiler.capture import CapturedGraph, capture
 from ...options import BackendOptions
-from ..fbc.tag import BlockStack, tag_blocks
 from .. import Uncached
 from .config import MagConfig, from_diffusers
 from .plan import MagPlan
@@ -56,7 +56,7 @@ def dump_files(graph: Any, demo: Any, steps: int) -> Any:
     from tabulate import tabulate
 
     from ...dump import DumpFile, MethodDump
-    from ..fbc.dispatch import block_table
+    from ...compiler.blocks import block_table
 
     blocks = block_table(graph.stack)
     decisions = graph.plan.simulate()

@@ -7,8 +7,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from ...options import reject_unknown_fields
 from ...errors import ConfigError
+from ...options import reject_unknown_fields
 
 _NO_RATIOS = ("`mag_ratios` must be provided for MagCache inference because these ratios are model-dependent. "
               "To get them for your model: 1. Initialize `MagCacheConfig(calibrate=True, ...)` (or "

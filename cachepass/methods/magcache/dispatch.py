@@ -15,13 +15,15 @@ from typing import Any
 
 import torch
 
+from ...compiler.blocks import BlockStack
+from ...compiler.blocks import block_table
 from ...compiler.capture import CapturedGraph
-from ...options import BackendOptions
-from ...runtime.base import GraphRuntime, on_cuda, state_registry
-from ..fbc.dispatch import ContextState, FBCState, VariantStepRecord, block_table
-from ..fbc.tag import BlockStack
 from ...compiler.lower import Lowered
+from ...options import BackendOptions
 from ...report import GraphReport, variant_reports
+from ...runtime.base import GraphRuntime, on_cuda
+from ...runtime.context import ContextState, ContextStates, VariantStepRecord
+from ...runtime.registry import state_registry
 from ...runtime.store import next_stamp, read_problem
 from .config import MagConfig
 from .plan import MagPlan, MagState, Variant
@@ -49,7 +51,7 @@ class MagContext(ContextState):
 
 
 @dataclass
-class MagModelState(FBCState):
+class MagModelState(ContextStates):
     context_type = MagContext
     calibrations: list[list[float]] = field(default_factory=list)  # finished calibrations, oldest first
 

@@ -18,12 +18,12 @@ from typing import Any
 import torch
 from torch import fx
 
+from ...compiler.blocks import BlockStack
+from ...compiler.blocks import check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
-from ...integrations.dynamo_meta import variant_module
-from ...errors import StageError
-from ..fbc.rewrite import check_blocks_removed, stream_arg
-from ..fbc.tag import BlockStack
 from ...compiler.editing import CacheSlot, eliminate_dead_code
+from ...errors import StageError
+from ...integrations.dynamo_meta import variant_module
 from .plan import Variant
 
 

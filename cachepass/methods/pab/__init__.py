@@ -1,8 +1,8 @@
-"""Pyramid Attention Broadcast as a plug-in of the method registry (methods.py).
+"""Pyramid Attention Broadcast as a plug-in of the method registry (methods/__init__.py).
 
-The stages live in the core modules, which PAB was the first method of: `capture.py`, `tag.py`
-(attention sites and their kinds), `plan.py` (the per-kind schedule), `rewrite.py` (variants with
-`cache_read__`/`cache_write__` points), `lower.py`, and `dispatch.CachedGraph` (the runtime).
+    capture (compiler/capture.py) -> tag (tag.py: PAB's policy over compiler/attention.py's sites)
+    -> plan (plan.py: the per-kind schedule) -> runtime (runtime.py: CachedGraph; rewrite.py builds the
+    variants with the core's `cache_read__`/`cache_write__` points, compiler/lower.py compiles them)
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from typing import Any
 
 from torch import fx
 
+from ...compiler.attention import NAME_PATTERNS, TagResult
 from ...compiler.capture import CapturedGraph, capture
-from ...options import BackendOptions, PABConfig, from_diffusers
 from ...errors import ConfigError
+from ...options import BackendOptions
 from .. import Uncached
+from .config import PABConfig, from_diffusers
 from .plan import Plan, make_plan
-from ...compiler.attention import NAME_PATTERNS, TagResult, tag
+from .tag import tag
 
 __all__ = ["PABConfig", "from_diffusers"]
 
@@ -63,7 +65,7 @@ def plan_stage(tags: TagResult, config: PABConfig) -> Plan:
 
 
 def runtime_stage(captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> Any:
-    from ...runtime.base import CachedGraph
+    from .runtime import CachedGraph
 
     return CachedGraph(captured, tags, plan, options)
 

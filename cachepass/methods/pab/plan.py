@@ -19,8 +19,9 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ...options import Kind, KindRule, PABConfig
+from ...compiler.attention import Kind
 from ...compiler.attention import TagResult
+from .config import KindRule, PABConfig
 
 logger = logging.getLogger(__name__)
 

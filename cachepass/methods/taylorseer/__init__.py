@@ -1,4 +1,4 @@
-"""TaylorSeer as a plug-in of the method registry (methods.py): Taylor-series prediction of selected
+"""TaylorSeer as a plug-in of the method registry (methods/__init__.py): Taylor-series prediction of selected
 modules' outputs on a step-only schedule.
 
     capture -> tag (modules by diffusers' fullmatch rule) -> check (a selection that is empty) -> plan
@@ -16,8 +16,8 @@ from typing import Any
 from torch import fx
 
 from ...compiler.capture import CapturedGraph, capture
-from ...options import BackendOptions
 from ...errors import ConfigError
+from ...options import BackendOptions
 from .. import Uncached
 from .config import TSConfig, from_diffusers
 from .plan import TSPlan

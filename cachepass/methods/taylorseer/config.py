@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from ...options import reject_unknown_fields
 from ...errors import ConfigError
+from ...options import reject_unknown_fields
 
 # diffusers' hooks/taylorseer_cache.py, repeated so that cachepass's own config does not need diffusers.
 DEFAULT_IDENTIFIERS = ("^blocks.*attn", "^transformer_blocks.*attn", "^single_transformer_blocks.*attn",

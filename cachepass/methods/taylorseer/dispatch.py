@@ -17,11 +17,12 @@ from typing import Any, ClassVar
 import torch
 
 from ...compiler.capture import CapturedGraph
-from ...options import BackendOptions
-from ...runtime.base import GraphRuntime, on_cuda, state_registry
-from ..fbc.dispatch import ContextState, FBCState, VariantStepRecord
 from ...compiler.lower import Lowered
+from ...options import BackendOptions
 from ...report import GraphReport, variant_reports
+from ...runtime.base import GraphRuntime, on_cuda
+from ...runtime.context import ContextState, ContextStates, VariantStepRecord
+from ...runtime.registry import state_registry
 from ...runtime.store import Stamp, next_stamp, read_problem
 from .config import TSConfig
 from .plan import TSDecision, TSPlan, TSState, variant_name
@@ -48,7 +49,7 @@ class TSContext(ContextState):
 
 
 @dataclass
-class TSModelState(FBCState):
+class TSModelState(ContextStates):
     context_type = TSContext
 
 

@@ -19,8 +19,8 @@ import torch
 from torch import fx
 
 from ...compiler.capture import CapturedGraph
+from ...compiler.editing import CacheSlot, copy_graph, eliminate_dead_code
 from ...integrations.dynamo_meta import variant_module
-from ...compiler.editing import CacheSlot, _copy, eliminate_dead_code
 from .plan import variant_name
 from .tag import TSTags
 
@@ -45,7 +45,7 @@ def slots(tags: TSTags) -> tuple[CacheSlot, ...]:
 
 
 def build_ts_variant(captured: CapturedGraph, tags: TSTags, key: tuple[str, int], factors_dtype: Any) -> TSVariant:
-    graph = _copy(captured.gm.graph)
+    graph = copy_graph(captured.gm.graph)
     nodes = {n.name: n for n in graph.nodes}
     kind, orders = key
     last = list(graph.find_nodes(op="placeholder"))[-1]

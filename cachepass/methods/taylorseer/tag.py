@@ -2,7 +2,7 @@
 
 A module is *active* (Taylor factors) when its `named_modules()` name `re.fullmatch`es an active pattern,
 *inactive* (zeros on predicted steps) when it matches an inactive one (inactive wins, as in diffusers).
-Its region and outputs are found as for attention sites (tag.py): the nodes called from inside it, and
+Its region and outputs are found as for attention sites (compiler/attention.py): the nodes called from inside it, and
 those used outside. Nested matches are refused: diffusers would hook both, and the inner module's step
 counter would stop whenever the outer one predicts.
 """
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 
 from ...compiler.capture import CapturedGraph
+from ...compiler.regions import TensorSpec, is_size_expression, module_regions, tensor_spec
 from ...errors import ConfigError
 from ...integrations.scope import refuse_block_graph
-from ...compiler.attention import TensorSpec, _is_size_expression, _regions, tensor_spec
 from .config import TSConfig
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def tag_modules(captured: CapturedGraph, config: TSConfig) -> TSTags:
     refuse_block_graph(captured, "TaylorSeer", "its step counters and generation detection are not yet kept per "
                                                "model step across block graphs")
     inactive, active = config.patterns()
-    regions = _regions(captured.gm.graph)
+    regions = module_regions(captured.gm.graph)
     matched = []
     for key, info in captured.modules.items():
         if key not in regions or not info.name:
@@ -76,7 +76,7 @@ def tag_modules(captured: CapturedGraph, config: TSConfig) -> TSTags:
     for info, is_inactive, pattern in sorted(matched, key=lambda m: order[regions[m[0].key][0]]):
         region = regions[info.key]
         members = set(region)
-        outputs = [n for n in region if any(u not in members for u in n.users) and not _is_size_expression(n, members)]
+        outputs = [n for n in region if any(u not in members for u in n.users) and not is_size_expression(n, members)]
         odd = [n.name for n in outputs if not isinstance(n.meta.get("example_value"), torch.Tensor)]
         if odd or not outputs:
             raise ConfigError(f"cachepass TaylorSeer: {info.name} hands {odd or 'nothing'} to later code; only "

@@ -26,15 +26,23 @@ import logging
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
+from tabulate import tabulate
 from torch import fx, nn
 
-from ...compiler.capture import CapturedGraph, ModuleInfo
-from ...errors import ConfigError
-from ...integrations.scope import refuse_block_graph
-from ...compiler.attention import TensorSpec, _is_size_expression, tensor_spec
-from .config import FBCConfig
+from ..errors import ConfigError, StageError
+from ..integrations.scope import refuse_block_graph
+from .capture import CapturedGraph, ModuleInfo
+from .regions import TensorSpec, is_size_expression, tensor_spec
+
+
+class BlockConfig(Protocol):
+    """What finding the block stack reads from a method's config (FBCConfig, MagConfig)."""
+
+    block_lists: tuple[str, ...] | None
+
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +102,14 @@ class BlockStack:
         return {name: i for i, block in enumerate(self.blocks) for name in block.region}
 
 
-def tag_blocks(captured: CapturedGraph, config: FBCConfig) -> BlockStack:
+def tag_blocks(captured: CapturedGraph, config: BlockConfig) -> BlockStack:
     refuse_block_graph(captured, type(config).__name__.removesuffix("Config"),
                        "it decides per step whether to skip the blocks after the first, across the whole stack")
     graph = captured.gm.graph
     nodes = {n.name: n for n in graph.nodes}
     lists, found_by = _block_lists(captured, config)
     infos = _block_infos(captured, lists)
-    regions = _regions(graph, {info.key for info in infos})
+    regions = module_regions(graph, {info.key for info in infos})
     params = {i.name for i in captured.inputs_with_role("parameter", "buffer")}
     blocks = tuple(_block(info, regions[info.key], params) for info in infos)
     streams = _streams(blocks, nodes)
@@ -132,7 +140,7 @@ def diffusers_block_identifiers() -> tuple[str, ...]:
     return tuple(_ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
 
 
-def _block_lists(captured: CapturedGraph, config: FBCConfig) -> tuple[tuple[str, ...], str]:
+def _block_lists(captured: CapturedGraph, config: BlockConfig) -> tuple[tuple[str, ...], str]:
     """The ModuleList attributes holding the blocks, in the order the model defines them."""
     called = _called_lists(captured)
     root = captured.root() if captured.root is not None else None
@@ -191,7 +199,7 @@ def _block_infos(captured: CapturedGraph, lists: tuple[str, ...]) -> list[Module
     return infos
 
 
-def _regions(graph: fx.Graph, keys: set[str]) -> dict[str, list[fx.Node]]:
+def module_regions(graph: fx.Graph, keys: set[str]) -> dict[str, list[fx.Node]]:
     regions: dict[str, list[fx.Node]] = {key: [] for key in keys}
     for node in graph.nodes:
         if node.op in _CALL_OPS:
@@ -208,7 +216,7 @@ def _block(info: ModuleInfo, region: list[fx.Node], params: set[str]) -> Block:
         for arg in node.all_input_nodes:
             if arg not in members and arg.name not in params and arg.op != "get_attr" and arg not in inputs:
                 inputs.append(arg)
-    outputs = [n for n in region if any(u not in members for u in n.users) and not _is_size_expression(n, members)]
+    outputs = [n for n in region if any(u not in members for u in n.users) and not is_size_expression(n, members)]
     odd = [n.name for n in outputs if not isinstance(n.meta.get("example_value"), torch.Tensor)]
     if odd:
         raise ConfigError(f"cachepass FirstBlockCache: block {info.name} hands non-tensor values {odd} to later code; "
@@ -366,3 +374,48 @@ def _close(head: set[str], start: Iterable[fx.Node]) -> None:
             continue
         head.add(node.name)
         todo.extend(node.all_input_nodes)
+
+
+def stream_arg(node: fx.Node, env: dict, skip: dict[str, fx.Node], stack: BlockStack, outside: bool) -> fx.Node:
+    """What a copied node reads for `node`: on skip steps, code outside the blocks sees every stream value
+    as `skip` gives it (FirstBlockCache: `residual + block 0's output`; MagCache: `input + residual`)."""
+    if not (skip and outside and node.name in _stream_values(stack)):
+        return env[node]  # tail-compute (no `skip`), or a value that is no stream's
+    if node.name not in skip:
+        raise StageError("rewrite", RuntimeError(
+            f"{node.name} (a block stream value with no cached residual) is read outside the blocks; the blocks "
+            f"cannot be skipped for this model"))
+    return skip[node.name]
+
+
+def _stream_values(stack: BlockStack) -> frozenset[str]:
+    return frozenset(v for s in stack.streams for v in s.values)
+
+
+def check_blocks_removed(graph: fx.Graph, stack: BlockStack, where: str, skipped) -> None:
+    """Warn when blocks a skip step should not run are still in its graph (kept alive by an impure node)."""
+    remaining = {n.name: n for n in graph.nodes}
+    carried = {name for name in (stack.head_input, *stack.stream_inputs) if name in remaining}
+    # a block input's shard cut inside block 0 (context parallelism) is what a skip step carries on, not work
+    carried |= {remaining[name].args[0].name for name in carried if remaining[name].target is operator.getitem}
+    alive = sorted({block.name for block in skipped for name in block.region if name in remaining and name not in carried})
+    if alive:
+        logger.warning("cachepass rewrite: blocks %s still run in %s (an in-place write or another value keeps "
+                       "them alive); skip steps save less", alive, where)
+
+
+def block_table(stack: BlockStack, fmt: str = "simple") -> str:
+    rows = []
+    for i, block in enumerate(stack.blocks):
+        role = "head (decides)" if i == 0 else "tail (last)" if i == len(stack.blocks) - 1 else "tail"
+        streams = [f"{s.name}={s.values[i]}" for s in stack.streams if i < len(s.values)]
+        rows.append((block.name, block.module_class.rsplit(".", 1)[-1], role, len(block.region), ", ".join(streams)))
+    table = tabulate(rows, headers=("block", "class", "piece", "region nodes", "stream values after it"),
+                     tablefmt=fmt)
+    cached = ", ".join(f"{s.name} ({s.spec.nbytes_hint:,} bytes)" for s in stack.streams if s.cached) or "none"
+    return (f"{table}\n\nblocks found by: {stack.found_by} ({', '.join(stack.lists)})\n"
+            f"decision: first-block residual of stream {stack.hidden_stream.name} = "
+            f"{stack.hidden_stream.head_output} - {stack.head_input}\n"
+            f"tail residuals cached for: {cached}\n"
+            f"cut after {stack.blocks[0].name}: head {len(stack.head_nodes)} nodes, "
+            f"{len(stack.crossing)} values handed to the tail")
