@@ -111,6 +111,7 @@ def to_cache_config(cache: Any) -> Any:
             return cache
     for method in METHODS:
         if type(cache).__name__ == method.diffusers_config:
+            compare_safely(type(cache))
             return method.from_diffusers(cache)
     raise ConfigError(f"option 'cache' must be {accepted()}; got {type(cache).__name__}.")
 
@@ -123,3 +124,46 @@ def accepted() -> str:
 
 def _either(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+# NOTE [Comparing configs that hold tensors]
+# Dynamo serves a call from a cache entry compiled with another `torch.compile` wrapper when the wrappers compare
+# equal, and `_TorchCompileWrapper.__eq__` compares the user's `options` dicts: the diffusers config objects
+# themselves. A dataclass `__eq__` compares field tuples, so two `MagCacheConfig`s holding equal but separate
+# `mag_ratios` tensors raise "Boolean value of Tensor with more than one value is ambiguous" at the second
+# model's first call. cachepass gives the diffusers config classes it accepts a field-by-field `__eq__` (tensors
+# equal when dtype, shape, device and values are; everything else as before) the first time it reads one, which
+# is before any cache entry exists to compare with. Configs that compare equal then share a graph, and the
+# runtime keeps each calling model's state apart (dispatch.py, keyed by the caller's first parameter).
+def compare_safely(cls: type) -> None:
+    """Give diffusers' dataclass config `cls` an `__eq__` that never takes a tensor's truth value."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(cls) or getattr(cls.__eq__, "_cachepass_safe", False):
+        return
+    names = tuple(f.name for f in dataclasses.fields(cls) if f.compare)
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(same_value(getattr(self, n), getattr(other, n)) for n in names)
+
+    __eq__._cachepass_safe = True  # type: ignore[attr-defined]
+    cls.__eq__ = __eq__  # __hash__ is untouched (None for these unfrozen dataclasses)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that compares tensors by dtype, shape, device and values, inside lists, tuples and dicts too."""
+    import torch
+
+    if a is b:
+        return True
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
+                and a.shape == b.shape and a.device == b.device and bool(torch.equal(a, b)))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return bool(a == b)
+
