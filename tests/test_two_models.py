@@ -34,6 +34,7 @@ class Method:
     config: Callable[[Clock], Any]  # a fresh diffusers config reading the clock
     contexts: tuple[str, ...] = ("cond", "uncond")  # one call per context per step
     hook: Callable[[torch.nn.Module, Any], None] = lambda module, cfg: module.enable_cache(cfg)
+    timestep_scale: float = 1.0  # the model takes t / timestep_scale (Flux: t / 1000, as FluxPipeline passes)
 
 
 def _faster_cache_hook(module: torch.nn.Module, cfg: FasterCacheConfig) -> None:
@@ -47,7 +48,7 @@ METHODS: dict[str, Callable[[], Method]] = {
     "fastercache": lambda: Method(tiny_flux(), lambda clock: FasterCacheConfig(
         spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(-1, 681),
         current_timestep_callback=clock, attention_weight_callback=lambda _: 0.4, is_guidance_distilled=True),
-        contexts=("cond",), hook=_faster_cache_hook),
+        contexts=("cond",), hook=_faster_cache_hook, timestep_scale=1000.0),
     "fbc": lambda: Method(build_family("wan"), lambda clock: FirstBlockCacheConfig(threshold=0.06)),
     "magcache": lambda: Method(build_family("wan"), lambda clock: MagCacheConfig(
         threshold=0.06, num_inference_steps=STEPS, mag_ratios=FLUX_MAG_RATIOS.clone())),
@@ -70,7 +71,7 @@ def perturbed(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 def generation(method: Method, clock: Clock, call: Any, module: torch.nn.Module) -> Iterator[torch.Tensor]:
     """One pipeline-style generation; yields every call's output. `module` is what `cache_context` is entered on."""
     demo = method.demo
-    kwargs = demo.inputs(TIMESTEPS[0])
+    kwargs = demo.inputs(TIMESTEPS[0] / method.timestep_scale)
     latent = kwargs[demo.latent_key].clone()
     text = kwargs.get("encoder_hidden_states")
     with torch.no_grad():
@@ -78,7 +79,7 @@ def generation(method: Method, clock: Clock, call: Any, module: torch.nn.Module)
             outputs = []
             for name in method.contexts:
                 clock.t = t
-                step = dict(demo.inputs(t), **{demo.latent_key: latent})
+                step = dict(demo.inputs(t / method.timestep_scale), **{demo.latent_key: latent})
                 if name == "uncond":
                     step["encoder_hidden_states"] = -text
                 with module.cache_context(name):
