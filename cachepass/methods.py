@@ -127,19 +127,27 @@ def _either(names: list[str]) -> str:
 
 
 # NOTE [Comparing configs that hold tensors]
-# Dynamo serves a call from a cache entry compiled with another `torch.compile` wrapper when the wrappers compare
-# equal, and `_TorchCompileWrapper.__eq__` compares the user's `options` dicts: the diffusers config objects
-# themselves. A dataclass `__eq__` compares field tuples, so two `MagCacheConfig`s holding equal but separate
-# `mag_ratios` tensors raise "Boolean value of Tensor with more than one value is ambiguous" at the second
-# model's first call. cachepass gives the diffusers config classes it accepts a field-by-field `__eq__` (tensors
-# equal when dtype, shape, device and values are; everything else as before) the first time it reads one, which
-# is before any cache entry exists to compare with. Configs that compare equal then share a graph, and the
-# runtime keeps each calling model's state apart (dispatch.py, keyed by the caller's first parameter).
+# torch compares the `torch.compile` wrappers of two models when the second one's call looks for a cache entry
+# made with another wrapper: `_TorchCompileWrapper.__eq__` (torch/__init__.py) compares the users' `options`
+# dicts, so the diffusers config objects themselves, with `==`. It happens twice: in C++
+# (torch/csrc/dynamo/extra_state.cpp `backend_match`, which clears an exception and counts it as a mismatch) and,
+# when that mismatch makes Dynamo compile again, in `torch/_dynamo/guards.py::get_guard_fail_reason_helper`
+# (`cache_entry_backend != backend`, to explain the recompile), which lets the exception through. A dataclass
+# `__eq__` compares field tuples, so two `MagCacheConfig`s holding equal but separate `mag_ratios` tensors raise
+# "Boolean value of Tensor with more than one value is ambiguous" at the second model's first call.
+# Nothing narrower than the config class can answer: cachepass never sees the options before torch wraps them,
+# and patching torch's wrapper would touch every backend. So cachepass gives each diffusers config class it
+# accepts (a dataclass) a field-by-field `__eq__` the first time it reads one -- before any cache entry exists to
+# compare with: tensors are equal when dtype, shape, device and values are, every other field compares as the
+# generated `__eq__` compared it, so only comparisons that raised before now answer. Configs that compare equal
+# then share a graph, and the runtime keeps each calling model's state apart (dispatch.py, by the caller's first
+# parameter). tests/test_two_models.py checks what this relies on: torch compares the options with `==`, and the
+# diffusers classes are dataclasses whose own `__eq__` raises on such tensors.
 def compare_safely(cls: type) -> None:
-    """Give diffusers' dataclass config `cls` an `__eq__` that never takes a tensor's truth value."""
+    """Give diffusers' dataclass config `cls` an `__eq__` that never takes a tensor's truth value (once)."""
     import dataclasses
 
-    if not dataclasses.is_dataclass(cls) or getattr(cls.__eq__, "_cachepass_safe", False):
+    if not dataclasses.is_dataclass(cls) or getattr(cls.__dict__.get("__eq__"), "_cachepass_safe", False):
         return
     names = tuple(f.name for f in dataclasses.fields(cls) if f.compare)
 

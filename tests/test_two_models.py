@@ -150,3 +150,34 @@ def test_a_parameter_shared_by_two_models_is_refused():
         for c, m in zip(compiled, (first, second)):
             with m.cache_context("cond"):
                 demo(c, 999.0)
+
+
+def test_configs_holding_tensors_compare_as_torch_compares_backend_options():
+    """What NOTE [Comparing configs that hold tensors] relies on: diffusers' configs are dataclasses whose generated
+    `__eq__` takes a tensor's truth value, and torch compares two `torch.compile` wrappers by their options with
+    `==`. After cachepass reads one config, equal configs compare equal (they share a graph), others do not, and
+    reading again patches nothing more."""
+    from cachepass.methods import compare_safely, to_cache_config
+
+    def config(**changes: Any) -> MagCacheConfig:
+        fields = dict(threshold=0.06, num_inference_steps=STEPS, mag_ratios=FLUX_MAG_RATIOS.clone())
+        return MagCacheConfig(**dict(fields, **changes))
+
+    a, b = config(), config()
+    assert a.mag_ratios is not b.mag_ratios
+    compared = [f.name for f in dataclasses.fields(MagCacheConfig) if f.compare]
+    with pytest.raises(RuntimeError, match="ambiguous"):  # the generated __eq__'s comparison of field tuples
+        bool(tuple(getattr(a, n) for n in compared) == tuple(getattr(b, n) for n in compared))
+    to_cache_config(a)  # what the backend does at its first compile
+    patched = MagCacheConfig.__dict__["__eq__"]
+    compare_safely(MagCacheConfig)
+    to_cache_config(b)
+    assert MagCacheConfig.__dict__["__eq__"] is patched
+
+    def wrapper(cfg: Any) -> Any:
+        return torch._TorchCompileWrapper("cachepass", None, {"cache": cfg}, None)
+
+    assert wrapper(a) == wrapper(b)
+    assert wrapper(a) != wrapper(config(threshold=0.1))
+    assert wrapper(a) != wrapper(config(mag_ratios=FLUX_MAG_RATIOS.clone() * 1.01))
+    assert wrapper(a) != wrapper(config(mag_ratios=FLUX_MAG_RATIOS.clone().double()))
