@@ -1,7 +1,8 @@
 """FirstBlockCache in real diffusers pipelines built from tiny components (examples/tiny_pipelines.py):
 the pipeline unchanged but for its compiled transformer, against the same pipeline with diffusers'
 `transformer.enable_cache(FirstBlockCacheConfig(...))`. Flux runs one `cache_context("cond")` call per step,
-Wan two ("cond", then "uncond"), each with its own state in both."""
+Wan two ("cond", then "uncond"), each with its own state in both. Wan 2.2's layout runs two transformers, each
+compiled, in one pipeline."""
 
 from __future__ import annotations
 
