@@ -120,14 +120,13 @@ def run_two(method: Method, shared_config: bool, interleaved: bool) -> None:
         assert states, "nothing cached"
 
 
+@pytest.mark.parametrize("interleaved", [False, True], ids=["in-a-row", "interleaved"])
+@pytest.mark.parametrize("shared_config", [False, True], ids=["equal-configs", "one-shared-config"])
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_two_models_one_shared_config_interleaved_equal_the_hooks(name):
-    run_two(METHODS[name](), shared_config=True, interleaved=True)
-
-
-@pytest.mark.parametrize("shared_config,interleaved", [(False, False), (False, True), (True, False)])
-def test_two_fbc_models_equal_the_hooks(shared_config, interleaved):
-    run_two(METHODS["fbc"](), shared_config, interleaved)
+def test_two_models_equal_the_hooks(name, shared_config, interleaved):
+    """Every method, two models compiled in a row with equal configs or one shared config object, run one
+    after the other or interleaved call by call: each equal to its own hook, two generations each."""
+    run_two(METHODS[name](), shared_config, interleaved)
 
 
 def test_two_magcache_configs_with_separate_equal_ratio_tensors():
