@@ -1,7 +1,8 @@
 """FirstBlockCache in real diffusers pipelines built from tiny components (examples/tiny_pipelines.py):
 the pipeline unchanged but for its compiled transformer, against the same pipeline with diffusers'
 `transformer.enable_cache(FirstBlockCacheConfig(...))`. Flux runs one `cache_context("cond")` call per step,
-Wan two ("cond", then "uncond"), each with its own state in both."""
+Wan two ("cond", then "uncond"), each with its own state in both. Wan 2.2's layout runs two transformers, each
+compiled, in one pipeline."""
 
 from __future__ import annotations
 
@@ -133,3 +134,85 @@ def test_an_interrupted_pipeline_call_leaves_nothing_to_the_next():
     reference = build(0)
     reference.transformer.enable_cache(config)
     assert float((got - output(reference(**low()))).abs().max()) <= 1e-4
+
+
+# -- Wan 2.2: two transformers in one pipeline (issue 29) ---------------------------------------------
+
+WAN22_BOUNDARY = 0.75  # of the tiny pipeline's 10 timesteps, 5 are >= 750 (transformer) and 5 below (transformer_2)
+
+
+def wan22_pipeline(seed: int):
+    """diffusers' `WanPipeline` in its Wan 2.2 layout: `transformer` (high noise) and `transformer_2` (low noise,
+    here a perturbed copy: one model run on the other's state cannot match by accident), split by
+    `boundary_ratio`; each runs its steps in `cache_context("cond")` and `("uncond")`."""
+    import copy
+
+    from diffusers import WanPipeline
+
+    pipe = tiny_pipelines.wan_pipeline(seed)
+    second = copy.deepcopy(pipe.transformer)
+    gen = torch.Generator().manual_seed(seed + 100)
+    with torch.no_grad():
+        for p in second.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    pipe = WanPipeline(**dict(pipe.components, transformer_2=second), boundary_ratio=WAN22_BOUNDARY)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def wan22_steps(pipe) -> tuple[int, int]:
+    """How many of the pipeline's steps each transformer runs."""
+    pipe.scheduler.set_timesteps(tiny_pipelines.WAN_CALL["num_inference_steps"])
+    high = sum(float(t) >= WAN22_BOUNDARY * pipe.scheduler.config.num_train_timesteps for t in pipe.scheduler.timesteps)
+    return high, len(pipe.scheduler.timesteps) - high
+
+
+def wan22_configs(method: str, steps: tuple[int, int]) -> list:
+    """One config per transformer: MagCache's step count is each transformer's own share of the steps."""
+    from diffusers import MagCacheConfig, TaylorSeerCacheConfig
+    from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+
+    if method == "fbc":
+        return [FirstBlockCacheConfig(threshold=0.2) for _ in steps]
+    if method == "magcache":
+        return [MagCacheConfig(threshold=0.06, num_inference_steps=n, mag_ratios=FLUX_MAG_RATIOS.clone()) for n in steps]
+    return [TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2, taylor_factors_dtype=torch.float32,
+                                  cache_identifiers=[r"^blocks\.\d+\.attn[12]"]) for _ in steps]
+
+
+def states_of(compiled) -> list:
+    """The cachepass states of this model (a graph Dynamo shares between the two transformers holds both)."""
+    own = {id(p) for p in compiled.parameters()}
+    return [s for g in cachepass.compiled_graphs(compiled) if g.cached for o, s in g.states() if id(o) in own]
+
+
+@pytest.mark.parametrize("method", ["fbc", "magcache", "taylorseer"])
+def test_wan22_pipeline_with_both_transformers_cached_equals_the_hooked_pipeline(method):
+    """Dynamo serves `transformer_2` from the graph it compiled for `transformer`: each must still keep its own
+    state and `cache_context`, skipping the steps diffusers' hooks skip on it, over two pipeline calls."""
+    pipe, reference = wan22_pipeline(0), wan22_pipeline(0)
+    steps = wan22_steps(pipe)
+    assert min(steps) >= 4, steps
+    names = ("transformer", "transformer_2")
+    for name, config in zip(names, wan22_configs(method, steps)):
+        setattr(pipe, name, torch.compile(getattr(pipe, name), backend="cachepass", fullgraph=True,
+                                          options={"cache": config}))
+    for name, config in zip(names, wan22_configs(method, steps)):
+        getattr(reference, name).enable_cache(config)
+    theirs = [probe_blocks(getattr(reference, name)) for name in names]
+    for seed in (0, 1):
+        expected = output(reference(**pipeline_call("wan", seed)))
+        got = output(pipe(**pipeline_call("wan", seed)))
+        assert float((got - expected).abs().max()) <= 1e-4, (method, seed)
+    for name, n, blocks in zip(names, steps, theirs):
+        states = states_of(getattr(pipe, name))
+        assert len(states) == 1, (name, len(states))
+        history = states[0].history
+        assert len(history) == 2 * 2 * n, name  # two calls, cond and uncond per step: only its own steps
+        assert {r.context for r in history} == {"cond", "uncond"}, name
+        if method == "taylorseer":
+            assert [r.iteration for r in history if r.context == "cond"] == list(range(n)) * 2, name
+            assert any(not r.compute for r in history), name
+        else:
+            ours = ["C" if r.compute else "R" for r in history]
+            assert ours == blocks and 0 < blocks.count("R") < len(blocks), (name, "".join(blocks))

@@ -19,7 +19,7 @@ import logging
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
@@ -99,15 +99,17 @@ def current_context(model: nn.Module | None) -> Any:
     return _LAST_CONTEXT.get(model) if model is not None else None
 
 
-def attach(holder: nn.Module, on_reset: Callable[[nn.Module], None], root: nn.Module | None = None) -> Any:
-    """Call `on_reset` whenever a pipeline resets `holder`'s model; returns the listener (None when
-    diffusers is not there), whose `context` follows the model's `cache_context(name)`.
+def attach(chain: Sequence[nn.Module], on_reset: Callable[[nn.Module], None]) -> Any:
+    """Call `on_reset` whenever a pipeline resets the model of `chain` (`ancestry`: the module holding the
+    model's first parameter, then its ancestors up to the model); returns the listener (None when diffusers is
+    not there), whose `context` follows the model's `cache_context(name)`.
 
     One listener per module; each caching method that follows the module adds its callback to it."""
     try:
         from diffusers.hooks.hooks import HookFunctionReference, HookRegistry
     except ImportError:
         return None
+    holder = chain[0]
     registry = HookRegistry.check_if_exists_or_initialize(holder)
     hook = registry.hooks.get(LISTENER)
     if hook is None:
@@ -117,16 +119,89 @@ def attach(holder: nn.Module, on_reset: Callable[[nn.Module], None], root: nn.Mo
         registry.hooks[LISTENER] = hook
         registry._hook_order.append(LISTENER)
         registry._fn_refs.append(reference)
-        invalidate = getattr(registry, "invalidate_child_registries_cache", None)
-        if invalidate is not None:
-            invalidate()
-        root_registry = getattr(root, "_diffusers_hook", None) if root is not None else None
-        if root_registry is not None:  # its cached list of child registries predates this one
-            root_registry._child_registries_cache = None
-        hook.context.set_context(current_context(root))  # see NOTE [The context of the first call]
+        _forget_child_registries(chain)
+        hook.context.set_context(_context_of(chain))  # see NOTE [The context of the first call]
         logger.debug("listen: attached to %s", type(holder).__name__)
     hook.callbacks.append(on_reset)
     return hook
+
+
+# NOTE [The listener of every model]
+# diffusers' `model.cache_context(name)` reaches the stateful hooks through the model's registry's cached list of
+# child registries (`HookRegistry._get_child_registries`), built the first time a context is entered. A listener
+# added later is reached only if every registry above it forgets that list. Dynamo serves a second model of a
+# class from the graph it compiled for the first (equal backend options, guards that pass), so the backend never
+# sees the second model: its listener is attached on its first call -- inside its first `cache_context`, after
+# its registries cached their children -- and must clear the caches of ITS ancestors, found from its first
+# parameter, not of the model the graph was compiled for (which left the second model outside every context).
+def _forget_child_registries(chain: Sequence[nn.Module]) -> None:
+    for module in chain:
+        registry = getattr(module, "_diffusers_hook", None)
+        if registry is not None:
+            registry._child_registries_cache = None
+
+
+def _context_of(chain: Sequence[nn.Module]) -> Any:
+    """The context a `cache_context` entered on one of the chain's modules set last (outermost first)."""
+    for module in reversed(chain):
+        context = current_context(module)
+        if context is not None:
+            return context
+    return None
+
+
+def ancestry(parameter: Any) -> list[nn.Module]:
+    """The module whose `_parameters` holds `parameter`, then its parents up to the model (the module no other
+    holds; `torch.compile`'s wrapper does not count), found through the garbage collector's referrers: Dynamo
+    shares one graph between the instances of a class, so the runtime knows a model only by its first parameter.
+    Empty when no module holds it. Raises `ConfigError` when it belongs to two models, whose states could not be
+    told apart."""
+    from .errors import ConfigError
+
+    holders = _holders(parameter, "_parameters")
+    if not holders:
+        return []
+    chains = [chain for holder in holders for chain in _chains_up(holder)]
+    tops = {id(chain[-1]): chain[-1] for chain in chains}
+    if len(tops) > 1:
+        names = " and ".join(type(top).__name__ for top in tops.values())
+        raise ConfigError(
+            f"cachepass: one parameter (shape {tuple(parameter.shape)}) belongs to two models ({names}: a shared "
+            f"module or tied weight). cachepass tells compiled models apart by their first parameter, so their "
+            f"caches and steps would mix. Give each model its own copy of that module (copy.deepcopy), or compile "
+            f"the models in separate processes.")
+    return chains[0]
+
+
+def _chains_up(module: nn.Module, depth: int = 0) -> list[list[nn.Module]]:
+    """Every path from `module` up to a module no other module holds."""
+    parents = [p for p in _holders(module, "_modules") if not _is_compile_wrapper(p)]
+    if not parents or depth > 64:
+        return [[module]]
+    return [[module, *chain] for parent in parents for chain in _chains_up(parent, depth + 1)]
+
+
+def _holders(value: Any, attribute: str) -> list[nn.Module]:
+    """The modules whose `__dict__[attribute]` dict holds `value`. The dict's referrer is the module's `__dict__`
+    (a dict of its own on Python 3.11), or the module itself where the interpreter keeps the two together."""
+    found: dict[int, nn.Module] = {}
+    for mapping in gc.get_referrers(value):
+        if not (isinstance(mapping, dict) and any(v is value for v in mapping.values())):
+            continue
+        for referrer in gc.get_referrers(mapping):
+            if isinstance(referrer, nn.Module) and referrer.__dict__.get(attribute) is mapping:
+                found[id(referrer)] = referrer
+            elif isinstance(referrer, dict) and referrer.get(attribute) is mapping:
+                for module in gc.get_referrers(referrer):
+                    if isinstance(module, nn.Module) and module.__dict__ is referrer:
+                        found[id(module)] = module
+    return list(found.values())
+
+
+def _is_compile_wrapper(module: nn.Module) -> bool:
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    return isinstance(module, OptimizedModule)
 
 
 def context_cell() -> Any:
@@ -175,20 +250,3 @@ def _listener_hook() -> Any:
             return module
 
     return PipelineListener()
-
-
-def holder_of(parameter: Any, root: nn.Module | None = None) -> nn.Module | None:
-    """The module whose `_parameters` holds `parameter`: searched in `root` when the backend saw the
-    model, else through the garbage collector's referrers (once per model instance that reuses a
-    graph captured for another instance of its class: Dynamo shares the graph, so the backend never
-    saw this instance)."""
-    if root is not None:
-        for module in root.modules():
-            if any(p is parameter for p in module._parameters.values()):
-                return module
-    for holder in gc.get_referrers(parameter):
-        if isinstance(holder, dict) and any(value is parameter for value in holder.values()):
-            for module in gc.get_referrers(holder):
-                if isinstance(module, nn.Module) and module.__dict__.get("_parameters") is holder:
-                    return module
-    return None

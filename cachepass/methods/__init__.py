@@ -122,6 +122,7 @@ def to_cache_config(cache: Any) -> Any:
             return cache
     for method in METHODS:
         if type(cache).__name__ == method.diffusers_config:
+            compare_safely(type(cache))
             return method.from_diffusers(cache)
     raise ConfigError(f"option 'cache' must be {accepted()}; got {type(cache).__name__}.")
 
@@ -134,3 +135,54 @@ def accepted() -> str:
 
 def _either(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+# NOTE [Comparing configs that hold tensors]
+# torch compares the `torch.compile` wrappers of two models when the second one's call looks for a cache entry
+# made with another wrapper: `_TorchCompileWrapper.__eq__` (torch/__init__.py) compares the users' `options`
+# dicts, so the diffusers config objects themselves, with `==`. It happens twice: in C++
+# (torch/csrc/dynamo/extra_state.cpp `backend_match`, which clears an exception and counts it as a mismatch) and,
+# when that mismatch makes Dynamo compile again, in `torch/_dynamo/guards.py::get_guard_fail_reason_helper`
+# (`cache_entry_backend != backend`, to explain the recompile), which lets the exception through. A dataclass
+# `__eq__` compares field tuples, so two `MagCacheConfig`s holding equal but separate `mag_ratios` tensors raise
+# "Boolean value of Tensor with more than one value is ambiguous" at the second model's first call.
+# Nothing narrower than the config class can answer: cachepass never sees the options before torch wraps them,
+# and patching torch's wrapper would touch every backend. So cachepass gives each diffusers config class it
+# accepts (a dataclass) a field-by-field `__eq__` the first time it reads one -- before any cache entry exists to
+# compare with: tensors are equal when dtype, shape, device and values are, every other field compares as the
+# generated `__eq__` compared it, so only comparisons that raised before now answer. Configs that compare equal
+# then share a graph, and the runtime keeps each calling model's state apart (dispatch.py, by the caller's first
+# parameter). tests/test_two_models.py checks what this relies on: torch compares the options with `==`, and the
+# diffusers classes are dataclasses whose own `__eq__` raises on such tensors.
+def compare_safely(cls: type) -> None:
+    """Give diffusers' dataclass config `cls` an `__eq__` that never takes a tensor's truth value (once)."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(cls) or getattr(cls.__dict__.get("__eq__"), "_cachepass_safe", False):
+        return
+    names = tuple(f.name for f in dataclasses.fields(cls) if f.compare)
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(same_value(getattr(self, n), getattr(other, n)) for n in names)
+
+    __eq__._cachepass_safe = True  # type: ignore[attr-defined]
+    cls.__eq__ = __eq__  # __hash__ is untouched (None for these unfrozen dataclasses)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that compares tensors by dtype, shape, device and values, inside lists, tuples and dicts too."""
+    import torch
+
+    if a is b:
+        return True
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
+                and a.shape == b.shape and a.device == b.device and bool(torch.equal(a, b)))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return bool(a == b)
+

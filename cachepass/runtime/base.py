@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 10_000
 _CONTEXTS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> the listener's cache_context cell
+_MODELS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> weakref of the model that owns it
 
 
 # NOTE [Two threads, one model]
@@ -302,16 +303,29 @@ class GraphRuntime(InstanceNames):
         return state
 
     def _listen(self, owner: torch.Tensor) -> None:
-        """Follow the pipeline's end-of-call reset of this model (see listen.py)."""
-        root = self.captured.root() if self.captured.root is not None else None
-        holder = listen.holder_of(owner, root)
-        if holder is not None:
-            # The registry, not this graph: the state outlives the graph that created it (a recompile, a
-            # torch._dynamo.reset()), and a later graph of the same model finds it without listening again.
-            owner_ref, states, graph_ref = weakref.ref(owner), self._states, weakref.ref(self)
-            hook = listen.attach(holder, lambda _module: _pipeline_reset(owner_ref, states, graph_ref), root)
-            if hook is not None:
-                _CONTEXTS[owner] = hook.context
+        """Follow the pipeline's end-of-call reset and the `cache_context` of the model that owns `owner` (see
+        listen.py, NOTE [The listener of every model]): found from `owner` itself, since the graph may have been
+        compiled for another model. Refuses an owner that belongs to two models."""
+        chain = listen.ancestry(owner)
+        if not chain:
+            return
+        _MODELS[owner] = weakref.ref(chain[-1])
+        # The registry, not this graph: the state outlives the graph that created it (a recompile, a
+        # torch._dynamo.reset()), and a later graph of the same model finds it without listening again.
+        owner_ref, states, graph_ref = weakref.ref(owner), self._states, weakref.ref(self)
+        hook = listen.attach(chain, lambda _module: _pipeline_reset(owner_ref, states, graph_ref))
+        if hook is not None:
+            _CONTEXTS[owner] = hook.context
+
+    def model_of(self, args: Sequence[Any]) -> torch.nn.Module | None:
+        """The model that made this call (not necessarily the one the graph was compiled for)."""
+        owner_index = self.captured.owner_input
+        ref = _MODELS.get(args[owner_index]) if owner_index is not None else None
+        model = ref() if ref is not None else None
+        if model is None and self.captured.root is not None and (owner_index is None or self.captured.owner is None
+                                                                 or self.captured.owner() is args[owner_index]):
+            model = self.captured.root()
+        return model
 
     def context_name(self, args: Sequence[Any]) -> str | None:
         """The model's current diffusers `cache_context` name (None outside one, or without diffusers)."""

@@ -295,7 +295,7 @@ class FasterCacheGraph(GraphRuntime):
         half = self.fc.half
         kinds = self._readable(decision.variant.extrapolate, state, stamp, self.half_tags, decision)
         lowered = self.variant(VariantKey("half", kinds))
-        state.alpha = self._next_alpha(state, decision.timestep)
+        state.alpha = self._next_alpha(state, decision.timestep, args)
         half_args = [args[i].chunk(2, dim=0)[1] if sliced else args[i] for i, sliced in half.arg_map]
         outputs = self._run(lowered, half_args, self._extras(lowered, state))
         self._store_blocks(state, lowered.variant.writes, self._writes(lowered, outputs), stamp, halve=False)
@@ -331,7 +331,7 @@ class FasterCacheGraph(GraphRuntime):
             problem = self._deltas_problem(state, stamp) or (
                 None if cond_ok else "the conditional call of this step had inputs of other shapes")
             if problem is None:
-                state.alpha = self._next_alpha(state, decision.timestep)
+                state.alpha = self._next_alpha(state, decision.timestep, args)
                 results = list(cond[0])
                 results[self.fc.output_index] = self._estimate(results[self.fc.output_index], state)
                 return results, Ran("estimate", "estimate", estimated=True)
@@ -392,9 +392,10 @@ class FasterCacheGraph(GraphRuntime):
         low, high = state.deltas.tensors
         return (cond.float() + low * low_weight + high * high_weight).to(cond.dtype)
 
-    def _next_alpha(self, state: FCState, timestep: float) -> tuple[Any, Any]:
-        """diffusers multiplies the stored deltas by the frequency callbacks on every skip step (l.307-312)."""
-        root = self.captured.root() if self.captured.root is not None else None
+    def _next_alpha(self, state: FCState, timestep: float, args: Sequence[Any]) -> tuple[Any, Any]:
+        """diffusers multiplies the stored deltas by the frequency callbacks on every skip step (l.307-312); the
+        callbacks get the calling model, as diffusers passes its own."""
+        root = self.model_of(args)
         config = self.config
         low = config.low_freq_weight(root) if config.low_freq_weight else self.plan.low_freq.weight(timestep)
         high = config.high_freq_weight(root) if config.high_freq_weight else self.plan.high_freq.weight(timestep)
