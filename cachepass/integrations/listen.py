@@ -24,6 +24,8 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 LISTENER = "cachepass_listener"
@@ -156,8 +158,6 @@ def ancestry(parameter: Any) -> list[nn.Module]:
     shares one graph between the instances of a class, so the runtime knows a model only by its first parameter.
     Empty when no module holds it. Raises `ConfigError` when it belongs to two models, whose states could not be
     told apart."""
-    from .errors import ConfigError
-
     holders = _holders(parameter, "_parameters")
     if not holders:
         return []

@@ -151,7 +151,7 @@ def _either(names: list[str]) -> str:
 # accepts (a dataclass) a field-by-field `__eq__` the first time it reads one -- before any cache entry exists to
 # compare with: tensors are equal when dtype, shape, device and values are, every other field compares as the
 # generated `__eq__` compared it, so only comparisons that raised before now answer. Configs that compare equal
-# then share a graph, and the runtime keeps each calling model's state apart (dispatch.py, by the caller's first
+# then share a graph, and the runtime keeps each calling model's state apart (runtime/base.py, by the caller's first
 # parameter). tests/test_two_models.py checks what this relies on: torch compares the options with `==`, and the
 # diffusers classes are dataclasses whose own `__eq__` raises on such tensors.
 def compare_safely(cls: type) -> None:
