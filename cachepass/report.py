@@ -67,15 +67,27 @@ class GraphReport:
     def step_table(self, fmt: str = "simple") -> str:
         return step_table(self.steps, self.sites, fmt)
 
-    def __str__(self) -> str:
-        head = f"graph {self.serial}: {'cached' if self.cached else 'NOT cached'} ({self.reason}), " \
+    def head(self) -> str:
+        """The report's first line: what the graph is and what its cache holds."""
+        return f"graph {self.serial}: {'cached' if self.cached else 'NOT cached'} ({self.reason}), " \
                f"{self.graph_nodes} nodes, {len(self.sites)} attention sites, cache holds {self.cache_bytes:,} bytes"
-        parts = [head, self.tag_table()]
+
+    def step_parts(self) -> list[str]:
+        """What the report says of the steps that ran (there are some)."""
+        return [self.step_table()]
+
+    def notes(self) -> list[str]:
+        """What the method adds after the tables."""
+        return []
+
+    def __str__(self) -> str:
+        """Every method's report has this shape; a method words its own `head`, tables, `step_parts`, `notes`."""
+        parts = [self.head(), self.tag_table()]
         if self.variants:
             parts.append(self.variant_table())
         if self.steps:
-            parts.append(self.step_table())
-        return "\n\n".join(parts)
+            parts += self.step_parts()
+        return "\n\n".join(parts + self.notes())
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from torch import fx, nn
 from ..errors import ConfigError, StageError
 from ..integrations.scope import refuse_block_graph
 from .capture import CapturedGraph, ModuleInfo
-from .regions import TensorSpec, is_size_expression, tensor_spec
+from .regions import TensorSpec, is_size_expression, module_regions, tensor_spec
 
 
 class BlockConfig(Protocol):
@@ -109,9 +109,9 @@ def tag_blocks(captured: CapturedGraph, config: BlockConfig) -> BlockStack:
     nodes = {n.name: n for n in graph.nodes}
     lists, found_by = _block_lists(captured, config)
     infos = _block_infos(captured, lists)
-    regions = module_regions(graph, {info.key for info in infos})
+    regions = module_regions(graph)
     params = {i.name for i in captured.inputs_with_role("parameter", "buffer")}
-    blocks = tuple(_block(info, regions[info.key], params) for info in infos)
+    blocks = tuple(_block(info, regions.get(info.key, []), params) for info in infos)
     streams = _streams(blocks, nodes)
     hidden = _hidden_stream(streams, blocks, nodes)
     streams = name_streams(streams, hidden)
@@ -197,16 +197,6 @@ def _block_infos(captured: CapturedGraph, lists: tuple[str, ...]) -> list[Module
         raise ConfigError(f"cachepass FirstBlockCache: the first block of {first!r} ({first}.0) is not called in this "
                           f"graph (the first one called is {infos[0].name}); diffusers' hook decides on {first}.0.")
     return infos
-
-
-def module_regions(graph: fx.Graph, keys: set[str]) -> dict[str, list[fx.Node]]:
-    regions: dict[str, list[fx.Node]] = {key: [] for key in keys}
-    for node in graph.nodes:
-        if node.op in _CALL_OPS:
-            for key in node.meta.get("nn_module_stack") or {}:
-                if key in regions:
-                    regions[key].append(node)
-    return regions
 
 
 def _block(info: ModuleInfo, region: list[fx.Node], params: set[str]) -> Block:

@@ -51,6 +51,22 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class KeyedVariant:
+    """A graph variant named by its key, with the cache slots it reads (extra inputs, last) and writes (extra
+    outputs after its own): the shape of FirstBlockCache's pieces and MagCache's variants (`lower.Variant`)."""
+
+    key: str
+    gm: fx.GraphModule
+    reads: tuple[CacheSlot, ...]
+    writes: tuple[CacheSlot, ...]
+    example_inputs: tuple[Any, ...]
+
+    @property
+    def name(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
 class CacheSlot:
     """One cached tensor: output `index` of attention site `site`."""
 

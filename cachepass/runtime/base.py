@@ -37,6 +37,7 @@ from ..errors import run_stage
 from ..integrations import listen
 from ..integrations.parallel import rank_agreement
 from .registry import register_graph, start_of_denoising_loop
+from .store import Stamp, next_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -157,24 +158,52 @@ class GraphRuntime(InstanceNames):
     - registration for `compiled_graphs`, `report` and `reset`, and warnings said once.
     - the no-reuse warning of a timestep-windowed method (NOTE [A generation that reused nothing]): a
       method whose `reuse_windows()` names windows calls `watched(state).step(...)` every step.
-    Subclasses set `_states` and give `new_state()`; `before_reset(state)` may inspect a generation
-    that ends.
+    Subclasses set `_states`, give `new_state()` (states and context states keep `last_order`, `reset()`
+    and `stamp`), `prepare(tagged)` for their own fields and `first_variants`; `end_generation(state, slot)`
+    may inspect a generation that ends. Every step starts with `begin_step` (NOTE [One begin-of-step]).
     """
 
     cached = True
     reused_what = "attention"  # what the no-reuse warning says was not reused
+    first_variants: tuple[Any, ...] = ()  # compiled at construction: every generation starts with them
+    per_context = False  # one state per diffusers cache_context (its `context(name)`), else one per model
+    # where the step's timesteps come from (NOTE [One begin-of-step]): "schedule" (the timestep picks the
+    # schedule: the callback's or the model's, the batch agreeing), "input" (the largest of the model's
+    # `timestep` input, for generation detection only), "probe" (the method reads it inside its step)
+    timesteps_from = "input"
+    stamp_at_begin = True  # False: the method stamps its calls itself (FasterCache, once its call is placed)
     _states: WeakIdKeyDictionary
 
+    def __init__(self, captured: CapturedGraph, tagged: Any, plan: Any, options: Any) -> None:
+        self.captured = captured
+        self.plan = plan
+        self.options = options
+        self.config = options.cache
+        self.lowered: dict[Any, Lowered] = {}
+        self._cudagraphs = options.cudagraphs and on_cuda(captured)
+        self._callback = self.timestep_callback()
+        self.prepare(tagged)
+        self._init_runtime()
+        for key in self.first_variants:
+            self.compiled(key)
+
+    def prepare(self, tagged: Any) -> None:
+        """The method's own fields from its tag stage's result, before the first variants are compiled."""
+
+    def timestep_callback(self) -> Any:
+        """The config's callback that picks the schedule's timestep (None: the model's own input)."""
+        return None
+
     def _init_runtime(self) -> None:
-        """After `captured` and `options` are set."""
         self._owners: WeakIdKeyDictionary = WeakIdKeyDictionary()  # models that called this graph
         self._last_state: tuple[weakref.ref, weakref.ref, weakref.ref] | None = None  # see _owner_state
         self._unowned = ThreadStates()  # a graph without parameters: its own states
         self._warned: set[str] = set()
         self._user_inputs = [i.index for i in self.captured.inputs_with_role("input")]
         self._size_inputs = [i.index for i in self.captured.inputs_with_role("symint")]
-        self._follow_input = (getattr(self.options.cache, "current_timestep_callback", None) is not None
-                              and self.captured.has_timestep)
+        self._follow_input = self._callback is not None and self.captured.has_timestep
+        self._read_step = {"schedule": self._timesteps, "input": self._input_order,
+                           "probe": _no_timesteps}[self.timesteps_from]
         self._instances: WeakIdKeyDictionary = WeakIdKeyDictionary()  # a graph of one block (scope.py)
         self._clocks: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.serial = register_graph(self)
@@ -184,7 +213,47 @@ class GraphRuntime(InstanceNames):
         if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
             self._owner_state(owner)
 
-    def _timesteps(self, args: Sequence[Any]) -> tuple[float, float]:
+    # NOTE [One begin-of-step]
+    # Every method starts a step the same way: the calling model's state (per thread), the state of its
+    # current cache_context when the method keeps one per context, the step's timesteps, a new generation when
+    # the order value rose, the call's stamp. Which state, which timesteps and whether to stamp are fixed per
+    # class (`per_context`, `timesteps_from`, `stamp_at_begin`) and resolved once at construction
+    # (`_read_step`), so the step does no lookup. FirstBlockCache reads its timestep inside the step (with its
+    # decision value, one host read): it calls `rose` / `new_generation` itself after its head ran.
+    def begin_step(self, args: Sequence[Any]) -> tuple[Any, Any, str | None, float | None, float | None, tuple,
+                                                       Stamp | None]:
+        """(model state, the state this step uses -- its context's or the model's --, context name, the
+        schedule's timestep, the order value, the input signature, the call's stamp)."""
+        state = self.state_for(args)
+        if self.per_context:
+            context = self.context_name(args)
+            slot = state.context(context)
+        else:
+            context, slot = None, state
+        timestep, order = self._read_step(args, slot)
+        if self.rose(order, slot):
+            logger.debug("dispatch: timestep rose to %g in context %r: new generation", order, context)
+            self.new_generation(state, slot)
+        if order is not None:
+            slot.last_order = order
+        signature = self._signature(args)
+        stamp = next_stamp(slot, self.serial, context, signature) if self.stamp_at_begin else None
+        return state, slot, context, timestep, order, signature, stamp
+
+    @staticmethod
+    def rose(order: float | None, slot: Any) -> bool:
+        """Whether the order value rose since the state's last call: a new generation."""
+        return order is not None and slot.last_order is not None and order > slot.last_order
+
+    def new_generation(self, state: Any, slot: Any) -> None:
+        """The timestep rose: the generation of `slot` ends (`end_generation`) and a new one starts."""
+        self.end_generation(state, slot)
+        slot.reset()
+
+    def end_generation(self, state: Any, slot: Any) -> None:
+        """A generation of `slot` (a context's state, or the model's) ends, before its state is cleared."""
+
+    def _timesteps(self, args: Sequence[Any], slot: Any = None) -> tuple[float, float]:
         """(the timestep that picks the schedule, the value that orders this generation's calls), read with
         ONE host read -- once per model step for all the block graphs of a model (scope.StepClock). The
         schedule's timestep is the config's callback, else the model's `timestep` input (the whole batch must
@@ -198,7 +267,7 @@ class GraphRuntime(InstanceNames):
         return self._read_timesteps(args[index] if index is not None else None)
 
     def _read_timesteps(self, own: Any) -> tuple[float, float]:
-        callback = getattr(self.options.cache, "current_timestep_callback", None)
+        callback = self._callback
         if callback is None:
             if own is None:
                 raise ValueError("cachepass: the model was called without a `timestep`; pass it, or give the cache "
@@ -211,15 +280,10 @@ class GraphRuntime(InstanceNames):
         chosen, mine = read_floats([callback(), own])
         return _agreed(chosen, "current_timestep_callback()"), max(mine)
 
-    def _rise(self, order: float, state: Any) -> bool:
-        """Whether the order value rose since the last call: a new generation. The state keeps
-        `last_timestep` and `last_input_timestep`."""
-        last = state.last_input_timestep if self._follow_input else state.last_timestep
-        return last is not None and order > last
-
-    def _input_timestep(self, args: Sequence[Any]) -> float:
-        """The largest timestep of the model's `timestep` input (generation detection only)."""
-        return max(read_floats([args[self.captured.timestep_input]])[0])
+    def _input_order(self, args: Sequence[Any], slot: Any = None) -> tuple[None, float | None]:
+        """(no schedule timestep, the largest timestep of the model's `timestep` input: generation detection)."""
+        index = self.captured.timestep_input
+        return None, (max(read_floats([args[index]])[0]) if index is not None else None)
 
     def _signature(self, args: Sequence[Any]) -> tuple:
         """Shapes, dtypes and devices of the user inputs, and the symbolic sizes: what a cached tensor's
@@ -274,7 +338,9 @@ class GraphRuntime(InstanceNames):
         return states, tuple(r for s in steps_of for r in s.history if r.graph == self.serial)
 
     def before_reset(self, state: Any) -> None:
-        """Called when a pipeline resets a model, before its state is cleared."""
+        """Called when a pipeline resets a model, before its state is cleared: every generation ends."""
+        for slot in (state.contexts.values() if self.per_context else (state,)):
+            self.end_generation(state, slot)
 
     def state_for(self, args: Sequence[Any]) -> Any:
         owner_index = self.captured.owner_input
@@ -387,6 +453,10 @@ def _agreed(values: list[float], what: str) -> float:
         raise ValueError(f"cachepass: {what} holds different timesteps in one call ({low:g} .. {high:g}); "
                          "cachepass decides per call. Pass current_timestep_callback to choose the timestep.")
     return low
+
+
+def _no_timesteps(args: Sequence[Any], slot: Any = None) -> tuple[None, None]:
+    return None, None
 
 
 def _natural(path: str) -> list[Any]:

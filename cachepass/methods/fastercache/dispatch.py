@@ -38,7 +38,7 @@ from ...compiler.lower import Lowered
 from ...errors import ConfigError
 from ...options import BackendOptions
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GenerationWatch, GraphRuntime, end_generation, on_cuda
+from ...runtime.base import GenerationWatch, GraphRuntime, end_generation
 from ...runtime.registry import state_registry
 from ...runtime.store import CacheStore, Entry, Stamp, nbytes, next_stamp, read_problem
 from .capture import FCCapture
@@ -99,7 +99,7 @@ class FCState:
     generation: int = 0
     iteration: int = -1  # the current step; -1 before the first call of a generation
     last_timestep: float | None = None
-    last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
+    last_order: float | None = None  # the previous call's order value (GraphRuntime.begin_step)
     step_calls: int = 0  # calls seen at the current step
     mode: Mode | None = None
     blocks: CacheStore = field(default_factory=CacheStore)  # [t_2, t] per cached attention output (CacheSlot.ident)
@@ -118,7 +118,7 @@ class FCState:
         if self.iteration >= 0:
             self.generation_peaks.append(self.peak_bytes)
         self.generation += 1
-        self.iteration, self.last_timestep, self.last_input_timestep, self.step_calls, self.mode = -1, None, None, 0, None
+        self.iteration, self.last_timestep, self.last_order, self.step_calls, self.mode = -1, None, None, 0, None
         self.blocks.clear()
         self.frequency.clear()
         self.alpha, self.pending, self.cond_outputs = (1.0, 1.0), None, None
@@ -165,16 +165,10 @@ class FCGraphReport(GraphReport):
         return tabulate(rows, headers=("generation", "step", "timestep", "mode", "call", "ran", "uncond",
                                        "extrapolated", "cache bytes"), tablefmt=fmt)
 
-    def __str__(self) -> str:
-        head = (f"graph {self.serial}: FasterCache ({self.reason}), {self.graph_nodes} nodes, half-batch graph: "
+    def head(self) -> str:
+        return (f"graph {self.serial}: FasterCache ({self.reason}), {self.graph_nodes} nodes, half-batch graph: "
                 f"{self.half_batch_graph}; cache holds {self.cache_bytes:,} bytes now, peak {self.peak_bytes:,} "
                 f"bytes this generation")
-        parts = [head, self.tag_table()]
-        if self.variants:
-            parts.append(self.variant_table())
-        if self.steps:
-            parts.append(self.step_table())
-        return "\n\n".join(parts)
 
 
 class FasterCacheGraph(GraphRuntime):
@@ -183,37 +177,38 @@ class FasterCacheGraph(GraphRuntime):
     _states = _STATES
     reused_what = "attention and no unconditional branch"
 
+    first_variants = (VariantKey("full"),)  # every generation starts with it
+    timesteps_from = "schedule"
+    stamp_at_begin = False  # each path stamps its call once it is placed
+
     def __init__(self, captured: FCCapture, tags: FCTags, half_tags: FCTags | None, plan: FCPlan,
                  options: BackendOptions) -> None:
         self.fc = captured
-        self.captured = captured.full
-        self.fc_tags = tags
         self.half_tags = half_tags
+        super().__init__(captured.full, tags, plan, options)
+
+    def prepare(self, tags: FCTags) -> None:
+        self.fc_tags = tags
         self.tags = tags.result  # the registry protocol: sites with FasterCache's kinds
-        self.plan = plan
-        self.options = options
-        self.config: FCConfig = options.cache  # type: ignore[assignment]
-        self.lowered: dict[VariantKey, Lowered] = {}
         self._masks: dict[tuple, torch.Tensor] = {}
         self._value_tensors: dict[tuple, torch.Tensor] = {}  # _values_tensor's
-        self._cudagraphs = options.cudagraphs and on_cuda(self.captured)
         self._fixed_mode: Mode | None = ("distilled" if self.config.guidance_distilled else
                                          None if self.config.cfg_calls == "auto" else self.config.cfg_calls)
         self._num_outputs = self.captured.num_outputs
-        self._device, self._mask_size = _prediction_layout(captured)
-        self._halves_in_graph = self._fixed_mode in (None, "batched") and _halvable(tags, half_tags)
-        self._init_runtime()
-        self.compiled(VariantKey("full"))  # every generation starts with it
+        self._device, self._mask_size = _prediction_layout(self.fc)
+        self._halves_in_graph = self._fixed_mode in (None, "batched") and _halvable(tags, self.half_tags)
+
+    def timestep_callback(self) -> Any:
+        return self.config.current_timestep_callback
+
+    def _timesteps(self, args: Sequence[Any], state: Any = None) -> tuple[float, float]:
+        timestep, order = super()._timesteps(args)
+        self._check_scale(timestep, state)  # before a rise resets the state: its first call only
+        return timestep, order
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:
-        state = self.state_for(args)
-        timestep, order = self._timesteps(args)
-        self._check_scale(timestep, state)
-        if self._rise(order, state):
-            logger.debug("dispatch: timestep rose to %g: new generation", order)
-            state.reset()
-        signature = self._signature(args)
+        state, _, _, timestep, _, signature, _ = self.begin_step(args)
         call = self._place(state, timestep)
         if state.mode is None:
             outputs, ran = self._first_call(state, timestep, args, signature)
@@ -223,7 +218,7 @@ class FasterCacheGraph(GraphRuntime):
             outputs, ran = self._distilled(state, timestep, args, signature)
         else:
             outputs, ran = self._sequential(state, timestep, args, signature, call)
-        state.last_timestep, state.last_input_timestep = timestep, order
+        state.last_timestep = timestep
         self.watched(state).step(state.iteration, timestep, bool(ran.extrapolated or ran.estimated))
         held = state.cache_bytes()
         state.peak_bytes = max(state.peak_bytes, held)

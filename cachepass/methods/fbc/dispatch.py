@@ -25,11 +25,9 @@ from typing import Any
 import torch
 
 from ...compiler.blocks import BlockStack, block_table
-from ...compiler.capture import CapturedGraph
 from ...compiler.lower import Lowered
-from ...options import BackendOptions
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GraphRuntime, on_cuda
+from ...runtime.base import GraphRuntime
 from ...runtime.context import ContextState, ContextStates
 from ...runtime.registry import state_registry
 from ...runtime.store import Stamp, next_stamp, read_problem
@@ -85,45 +83,34 @@ class FBCGraphReport(GraphReport):
     def pattern(self) -> str:
         return "".join("C" if r.compute else "R" for r in self.steps)
 
-    def __str__(self) -> str:
-        head = (f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes, "
+    def head(self) -> str:
+        return (f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes, "
                 f"{len(self.stack.blocks) if self.stack else 0} blocks; cache holds {self.cache_bytes:,} bytes now")
-        parts = [head, self.tag_table()]
-        if self.variants:
-            parts.append(self.variant_table())
-        if self.steps:
-            parts += [self.step_table(), f"steps (C = all blocks ran, R = tail residuals reused): {self.pattern}"]
-        return "\n\n".join(parts)
+
+    def step_parts(self) -> list[str]:
+        return [self.step_table(), f"steps (C = all blocks ran, R = tail residuals reused): {self.pattern}"]
 
 
 class FirstBlockGraph(GraphRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under FirstBlockCache."""
 
     _states = _STATES
+    config: FBCConfig
+    plan: FBCPlan
+    first_variants = ("head", "tail-compute")  # every generation starts with these two
+    per_context = True
+    timesteps_from = "probe"  # read with the decision value, after the head ran
 
-    def __init__(self, captured: CapturedGraph, stack: BlockStack, plan: FBCPlan, options: BackendOptions) -> None:
-        self.captured = captured
+    def prepare(self, stack: BlockStack) -> None:
         self.stack = stack
         self.tags = None
-        self.plan = plan
-        self.options = options
-        self.config: FBCConfig = options.cache  # type: ignore[assignment]
-        self.lowered: dict[Piece, Lowered] = {}
         self._head_slot = head_slot(stack)
         self._tail_slots = tail_slots(stack)
-        self._cudagraphs = options.cudagraphs and on_cuda(captured)
-        self._has_timestep = captured.timestep_input is not None
-        self._init_runtime()
-        self.compiled("head")  # every generation starts with these two
-        self.compiled("tail-compute")
+        self._has_timestep = self.captured.timestep_input is not None
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:
-        state = self.state_for(args)
-        context = self.context_name(args)
-        ctx = state.context(context)
-        signature = self._signature(args)
-        stamp = next_stamp(ctx, self.serial, context, signature)
+        state, ctx, context, _, _, signature, stamp = self.begin_step(args)
         previous = ctx.store.get(self._head_slot.ident)
         problem = read_problem(previous, "the first block's residual", stamp, self._head_slot.spec)
         if previous is not None and problem is not None:
@@ -140,10 +127,9 @@ class FirstBlockGraph(GraphRuntime):
         value = probe[0] if problem is None else None
         local = probe[1] if problem is None and head.variant.reduced else None
         timestep = probe[-1] if self._has_timestep else None
-        if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
+        if self.rose(timestep, ctx):
             logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
-            self._end_generation(ctx)
-            ctx.reset()
+            self.new_generation(state, ctx)
             stamp = next_stamp(ctx, self.serial, context, signature)
             value = local = None  # it compared with the previous generation's residual
         decision = self.plan.decide(ctx.iteration, value, self._tails_readable(ctx, stamp))
@@ -155,7 +141,7 @@ class FirstBlockGraph(GraphRuntime):
         if value is not None:
             ctx.values.append(value)
         ctx.iteration += 1
-        ctx.last_timestep = timestep
+        ctx.last_order = timestep
         ctx.skips += not decision.compute
         return results
 
@@ -199,11 +185,7 @@ class FirstBlockGraph(GraphRuntime):
     def new_state(self) -> ContextStates:
         return ContextStates()
 
-    def before_reset(self, state: ContextStates) -> None:
-        for ctx in state.contexts.values():
-            self._end_generation(ctx)
-
-    def _end_generation(self, ctx: ContextState) -> None:
+    def end_generation(self, state: ContextStates, ctx: ContextState) -> None:
         """A whole generation that never skipped means the threshold is below every decision value."""
         if ctx.iteration >= 3 and ctx.skips == 0 and ctx.values:
             self._warn_once("no-skip", f"cachepass FirstBlockCache: a whole generation of {ctx.iteration} steps "

@@ -38,14 +38,13 @@ from __future__ import annotations
 import logging
 import operator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import fx
 
 from ...compiler.blocks import BlockStack, check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
-from ...compiler.editing import CacheSlot, eliminate_dead_code
+from ...compiler.editing import CacheSlot, KeyedVariant, eliminate_dead_code
 from ...integrations.dynamo_meta import variant_module
 from ...integrations.parallel import CPGroup, all_reduce_sum, cp_group
 from .plan import Piece
@@ -54,20 +53,12 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class PieceGraph:
+class PieceGraph(KeyedVariant):
     key: Piece
-    gm: fx.GraphModule
-    reads: tuple[CacheSlot, ...]  # extra inputs, last
-    writes: tuple[CacheSlot, ...]  # extra outputs after the piece's own
-    example_inputs: tuple[Any, ...]
     num_outputs: int  # outputs before the writes: the head's values for the tail, or the model's outputs
     probe: bool  # the head's last output is the probe tensor
     nodes_removed: int = 0
     reduced: bool = False  # the probe's value is reduced over the CP group; this rank's own value follows it
-
-    @property
-    def name(self) -> str:
-        return self.key
 
 
 def head_slot(stack: BlockStack) -> CacheSlot:

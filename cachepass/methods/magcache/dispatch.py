@@ -17,14 +17,11 @@ import torch
 
 from ...compiler.blocks import BlockStack
 from ...compiler.blocks import block_table
-from ...compiler.capture import CapturedGraph
-from ...compiler.lower import Lowered
-from ...options import BackendOptions
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GraphRuntime, on_cuda
+from ...runtime.base import GraphRuntime
 from ...runtime.context import ContextState, ContextStates, VariantStepRecord
 from ...runtime.registry import state_registry
-from ...runtime.store import next_stamp, read_problem
+from ...runtime.store import read_problem
 from .config import MagConfig
 from .plan import MagPlan, MagState, Variant
 from .rewrite import build_mag_variant, residual_slot
@@ -76,45 +73,32 @@ class MagGraphReport(GraphReport):
     def pattern(self) -> str:
         return "".join("C" if r.compute else "R" for r in self.steps)
 
-    def __str__(self) -> str:
-        parts = [f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes; cache holds {self.cache_bytes:,} "
-                 f"bytes now", self.tag_table()]
-        if self.variants:
-            parts.append(self.variant_table())
-        if self.steps:
-            parts += [self.step_table(), f"steps (C = computed, R = the block stack skipped): {self.pattern}"]
-        parts += [f"calibrated mag_ratios: {list(c)}" for c in self.calibrations]
-        return "\n\n".join(parts)
+    def head(self) -> str:
+        return f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes; cache holds {self.cache_bytes:,} bytes now"
+
+    def step_parts(self) -> list[str]:
+        return [self.step_table(), f"steps (C = computed, R = the block stack skipped): {self.pattern}"]
+
+    def notes(self) -> list[str]:
+        return [f"calibrated mag_ratios: {list(c)}" for c in self.calibrations]
 
 
 class MagCacheGraph(GraphRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under MagCache."""
 
     _states = _STATES
+    config: MagConfig
+    plan: MagPlan
+    first_variants = ("compute",)  # every generation starts with it
+    per_context = True
 
-    def __init__(self, captured: CapturedGraph, stack: BlockStack, plan: MagPlan, options: BackendOptions) -> None:
-        self.captured = captured
+    def prepare(self, stack: BlockStack) -> None:
         self.stack = stack
         self.tags = None
-        self.plan = plan
-        self.options = options
-        self.config: MagConfig = options.cache  # type: ignore[assignment]
-        self.lowered: dict[Variant, Lowered] = {}
         self._slot = residual_slot(stack)
-        self._cudagraphs = options.cudagraphs and on_cuda(captured)
-        self._init_runtime()
-        self.compiled("compute")  # every generation starts with it
 
     def __call__(self, *args: Any) -> list[torch.Tensor]:
-        state = self.state_for(args)
-        context = self.context_name(args)
-        ctx = state.context(context)
-        timestep = self._input_timestep(args) if self.captured.timestep_input is not None else None
-        if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
-            logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
-            self._finish(state, ctx)
-            ctx.reset()
-        stamp = next_stamp(ctx, self.serial, context, self._signature(args))
+        state, ctx, context, _, timestep, _, stamp = self.begin_step(args)
         entry = ctx.store.get(self._slot.ident)
         problem = read_problem(entry, "the block stack's residual", stamp, self._slot.spec)
         if entry is not None and problem is not None:
@@ -138,13 +122,11 @@ class MagCacheGraph(GraphRuntime):
                                            decision.compute, key, error=decision.error))
         ctx.iteration += 1
         ctx.skips += not decision.compute
-        ctx.last_timestep = timestep
         if decision.wraps:  # diffusers' _advance_step: the residual is dropped, the next call starts afresh
-            self._finish(state, ctx)
-            ctx.reset()
+            self.new_generation(state, ctx)
         return list(outputs[:count])
 
-    def _finish(self, state: MagModelState, ctx: MagContext) -> None:
+    def end_generation(self, state: MagModelState, ctx: MagContext) -> None:
         """The end of a generation: report a finished calibration, as diffusers does."""
         if self.config.calibrate and ctx.ratios:
             ratios = [float(r) for r in ctx.ratios]  # the generation's only host reads of the ratios
@@ -160,10 +142,6 @@ class MagCacheGraph(GraphRuntime):
 
     def new_state(self) -> MagModelState:
         return MagModelState()
-
-    def before_reset(self, state: MagModelState) -> None:
-        for ctx in state.contexts.values():
-            self._finish(state, ctx)
 
     def report(self, owner_ids: set[int] | None = None) -> MagGraphReport:
         states, steps = self.reported(owner_ids)

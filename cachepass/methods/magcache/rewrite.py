@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import fx
@@ -21,25 +20,17 @@ from torch import fx
 from ...compiler.blocks import BlockStack
 from ...compiler.blocks import check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
-from ...compiler.editing import CacheSlot, eliminate_dead_code
+from ...compiler.editing import CacheSlot, KeyedVariant, eliminate_dead_code
 from ...errors import StageError
 from ...integrations.dynamo_meta import variant_module
 from .plan import Variant
 
 
 @dataclass(frozen=True)
-class MagVariant:
+class MagVariant(KeyedVariant):
     key: Variant
-    gm: fx.GraphModule
-    reads: tuple[CacheSlot, ...]
-    writes: tuple[CacheSlot, ...]
-    example_inputs: tuple[Any, ...]
     ratio: bool  # the last output is the calibration ratio
     nodes_removed: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.key
 
 
 def residual_slot(stack: BlockStack) -> CacheSlot:

@@ -19,11 +19,10 @@ from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, cache_slots
 from ...compiler.lower import Lowered
 from ...compiler.regions import TensorSpec
-from ...options import BackendOptions
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GenerationWatch, GraphRuntime, HISTORY_LIMIT, end_generation, on_cuda
+from ...runtime.base import GenerationWatch, GraphRuntime, HISTORY_LIMIT, end_generation
 from ...runtime.registry import state_registry
-from ...runtime.store import CacheStore, Stamp, next_stamp, read_problem
+from ...runtime.store import CacheStore, Stamp, read_problem
 from .plan import Plan, StepDecision, VariantKey, variant_name
 from .rewrite import build_variant
 
@@ -58,8 +57,7 @@ class ModelState:
 
     generation: int = 0
     iteration: int = 0
-    last_timestep: float | None = None
-    last_input_timestep: float | None = None  # the model's own timestep input, when a callback picks the schedule
+    last_order: float | None = None  # the previous call's order value (GraphRuntime.begin_step)
     entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
     stamp: Stamp | None = None  # the latest call's (store.next_stamp)
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
@@ -69,8 +67,7 @@ class ModelState:
         end_generation(self)
         self.generation += 1
         self.iteration = 0
-        self.last_timestep = None
-        self.last_input_timestep = None
+        self.last_order = None
         self.entries.clear()
 
     def drop(self, slots: Sequence[CacheSlot]) -> None:
@@ -84,35 +81,27 @@ class CachedGraph(GraphRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under PAB."""
 
     _states = _MODEL_STATES
+    plan: Plan
+    first_variants = (frozenset(),)  # every generation starts with the compute variant
+    timesteps_from = "schedule"
 
-    def __init__(self, captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> None:
-        self.captured = captured
+    def prepare(self, tags: TagResult) -> None:
         self.tags = tags
-        self.plan = plan
-        self.options = options
-        self.lowered: dict[VariantKey, Lowered] = {}
         self._slots_by_kind = _slots_by_kind(tags)
-        self._shape_checks = _ShapeChecks(captured)
-        self._cudagraphs = options.cudagraphs and on_cuda(captured)
-        self._store_all = options.cache.current_timestep_callback is not None  # plan.decide assumes t falls
-        self._all_kinds = plan.kinds
-        self._init_runtime()
-        self.compiled(frozenset())  # every generation starts with the compute variant
+        self._shape_checks = _ShapeChecks(self.captured)
+        self._store_all = self._callback is not None  # plan.decide assumes t falls
+        self._all_kinds = self.plan.kinds
+
+    def timestep_callback(self) -> Any:
+        return self.config.current_timestep_callback
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:
-        state = self.state_for(args)
-        timestep, order = self._timesteps(args)
-        if self._rise(order, state):
-            logger.debug("dispatch: timestep rose to %g: new generation", order)
-            self.before_reset(state)
-            state.reset()
+        # PAB keeps one state for every cache_context: no context in the stamp
+        state, _, _, timestep, _, _, stamp = self.begin_step(args)
         decision = self.plan.decide(state.iteration, timestep)
         if self._store_all:  # the callback's direction is unknown: keep all, as the hooks do
             decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
-        signature = self._signature(args)
-        # PAB keeps one state for every cache_context: no context in the stamp
-        stamp = next_stamp(state, self.serial, None, signature)
         reuse = self._readable(decision, state, stamp, args)
         lowered = self.variant(reuse)
         reads = [state.entries.get(slot.ident).tensor for slot in lowered.variant.reads]
@@ -130,8 +119,6 @@ class CachedGraph(GraphRuntime):
                          sorted(decision.store) or "nothing")
         self.watched(state).step(state.iteration, timestep, bool(reuse))
         state.iteration += 1
-        state.last_timestep = timestep
-        state.last_input_timestep = order
         return list(outputs[: self.captured.num_outputs])
 
     def _store(self, state: ModelState, decision: StepDecision, lowered: Lowered, outputs: Sequence[torch.Tensor],

@@ -16,14 +16,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from ...compiler.capture import CapturedGraph
 from ...compiler.lower import Lowered
-from ...options import BackendOptions
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GraphRuntime, on_cuda
+from ...runtime.base import GraphRuntime
 from ...runtime.context import ContextState, ContextStates, VariantStepRecord
 from ...runtime.registry import state_registry
-from ...runtime.store import Stamp, next_stamp, read_problem
+from ...runtime.store import Stamp, read_problem
 from .config import TSConfig
 from .plan import TSDecision, TSPlan, TSState, variant_name
 from .rewrite import build_ts_variant, slots
@@ -77,33 +75,23 @@ class TaylorSeerGraph(GraphRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under TaylorSeer."""
 
     _states = _STATES
+    config: TSConfig
+    plan: TSPlan
+    first_variants = (("compute", 0),)  # every generation starts with it
+    per_context = True
 
-    def __init__(self, captured: CapturedGraph, tags: TSTags, plan: TSPlan, options: BackendOptions) -> None:
-        self.captured = captured
+    def prepare(self, tags: TSTags) -> None:
         self.ts_tags = tags
         self.tags = None
-        self.plan = plan
-        self.options = options
-        self.config: TSConfig = options.cache  # type: ignore[assignment]
-        self.lowered: dict[tuple[str, int], Lowered] = {}
         self._slots = slots(tags)
         dtype = self.config.taylor_factors_dtype  # the factors' specs: the outputs' shapes, the factors' dtype
         self._factor_specs = [dataclasses.replace(s.spec, dtype=dtype) if dtype is not None else s.spec
                               for s in self._slots]
-        self._device = next((e.device for e in captured.example_inputs() if isinstance(e, torch.Tensor)),
+        self._device = next((e.device for e in self.captured.example_inputs() if isinstance(e, torch.Tensor)),
                             torch.device("cpu"))
-        self._cudagraphs = options.cudagraphs and on_cuda(captured)
-        self._init_runtime()
-        self.compiled(("compute", 0))  # every generation starts with it
 
     def __call__(self, *args: Any) -> list[torch.Tensor]:
-        state = self.state_for(args)
-        context = self.context_name(args)
-        ctx = state.context(context)
-        timestep = self._input_timestep(args) if self.captured.timestep_input is not None else None
-        if timestep is not None and ctx.last_timestep is not None and timestep > ctx.last_timestep:
-            ctx.reset()
-        stamp = next_stamp(ctx, self.serial, context, self._signature(args))
+        state, ctx, context, _, timestep, _, stamp = self.begin_step(args)
         decision, after = self.plan.decide(ctx.ts)
         if decision.orders and self._unreadable(ctx, stamp, decision):
             decision = TSDecision(decision.step, True, 0, 0)  # start the factors afresh (diffusers: first update)
@@ -126,7 +114,6 @@ class TaylorSeerGraph(GraphRuntime):
         state.history.append(TSStepRecord(self.serial, ctx.generation, context, decision.step, timestep,
                                           decision.compute, decision.name))
         ctx.iteration += 1
-        ctx.last_timestep = timestep
         return list(outputs[:count])
 
     def _unreadable(self, ctx: TSContext, stamp: Stamp, decision: TSDecision) -> bool:
