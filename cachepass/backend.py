@@ -67,7 +67,7 @@ def _compile_block(method: Method, gm: fx.GraphModule, example_inputs: Sequence[
     clock = clock_of(scope.model(), scope.compiled_model)
     relative = [info.name for info in plain.modules.values()]
     runtimes: dict[str, Any] = {}
-    for lead, members in groups(scope, relative, method.name_patterns(options.cache)).items():
+    for lead, members in groups(scope, relative, method.plugin.name_patterns(options.cache)).items():
         with named_under(lead, clock.hooked):
             runtime = _compile(method, gm, example_inputs, options)
         runtimes.update(dict.fromkeys(members, runtime))
@@ -79,22 +79,17 @@ def _compile_block(method: Method, gm: fx.GraphModule, example_inputs: Sequence[
 def _compile(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any],
              options: BackendOptions) -> Callable[..., Any]:
     """capture -> tag -> check -> plan -> dispatch for one graph."""
-    config = options.cache
-    captured = run_stage("capture", method.stage("capture"), gm, example_inputs, config)
-    warn_if_new_shapes(_plain(captured), example_inputs)  # NOTE [A recompile for new shapes]
-    tags = run_stage("tag", method.stage("tag"), captured, config)
-    nothing = run_stage("check", method.stage("check"), captured, tags, config)
+    config, plugin = options.cache, method.plugin
+    captured = run_stage("capture", plugin.capture, gm, example_inputs, config)
+    warn_if_new_shapes(plugin.plain(captured), example_inputs)  # NOTE [A recompile for new shapes]
+    tags = run_stage("tag", plugin.tag, captured, config)
+    nothing = run_stage("check", plugin.check, captured, tags, config)
     if nothing is not None:
         logger.log(logging.INFO if nothing.quiet else logging.WARNING, nothing.message)
-        return _uncached(_plain(captured), nothing.tags, nothing.reason, options)
-    plan = run_stage("plan", method.stage("plan"), tags, config)
+        return _uncached(plugin.plain(captured), nothing.tags, nothing.reason, options)
+    plan = run_stage("plan", plugin.plan, tags, config)
     logger.info("cachepass: %s with %s", method.title, config.describe())
-    return run_stage("dispatch", method.stage("runtime"), captured, tags, plan, options)
-
-
-def _plain(captured: Any) -> CapturedGraph:
-    """The graph Dynamo handed over (a method may capture more, e.g. FasterCache's half-batch twin)."""
-    return captured if isinstance(captured, CapturedGraph) else captured.full
+    return run_stage("dispatch", plugin.runtime, captured, tags, plan, options)
 
 
 def _uncached(captured: CapturedGraph, tags: Any, reason: str, options: BackendOptions) -> UncachedGraph:

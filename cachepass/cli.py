@@ -177,7 +177,7 @@ def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     cache = _cache_config(parser, args)
     options = {"cache": cache, "compiler": "inductor" if args.compile else "eager"}
     config = to_cache_config(cache)
-    batch = 2 * demo.batch if method_of(config).needs_cfg_batch(config) else None  # CFG-Cache needs a batched [uncond, cond]
+    batch = 2 * demo.batch if method_of(config).plugin.needs_cfg_batch(config) else None  # CFG-Cache needs a batched [uncond, cond]
     result = dump(demo, options, args.steps, args.out, svg=args.svg, batch=batch)
     print(result.tag_table)
     if result.plan_table:
@@ -225,7 +225,7 @@ def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
             fields = {k: tuple(v) if isinstance(v, list) else v
                       for k, v in json.loads(args.cache_config.read_text()).items()}
             return _config_from_fields(fields, args.method)
-        return method_named(args.method).config_from_flags(vars(args))
+        return method_named(args.method).plugin.config_from_flags(vars(args))
     except (ConfigError, TypeError) as err:
         parser.error(f"bad cache config: {err}")
 

@@ -72,7 +72,7 @@ def dump(demo: DemoModel, options: dict[str, Any], steps: int, folder: Path, svg
                            DumpFile("captured-graph.py", graph.captured.gm.code), DumpFile("tags.txt", tags + "\n")),
                           tags, "")
     else:
-        made = method_of(graph.options.cache).dump_files(graph, demo, steps)
+        made = method_of(graph.options.cache).plugin.dump_files(graph, demo, steps)
     for file in made.files:
         path = writer.write(file.name, file.text)
         if svg and file.lowered is not None:

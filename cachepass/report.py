@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tabulate import tabulate
@@ -20,7 +20,6 @@ from torch import nn
 
 from .compiler.attention import AttentionSite, Rejection
 from .integrations.scope import renamed
-from .methods.pab.plan import Plan, StepDecision, variant_name
 from .runtime.registry import graphs_of, parameter_ids
 
 
@@ -45,32 +44,34 @@ def variant_reports(lowered: dict[Any, Any], ran: Sequence[str], reads_per_slot:
 
 @dataclass(frozen=True)
 class GraphReport:
+    """One graph's report; every method words its own: `head`, `tag_table` (what it caches), `step_table`,
+    `step_parts` and `notes` (methods/<name>/: the subclass its runtime's `report` returns)."""
+
     serial: int
     cached: bool
     reason: str  # why the graph is not cached, or the config used
     graph_nodes: int
-    sites: tuple[AttentionSite, ...]
-    rejected: tuple[Rejection, ...]
     variants: tuple[VariantReport, ...]
     cache_bytes: int  # bytes held now by the caches of the reported model
     steps: tuple[Any, ...]  # the reported model's steps (the method's step records), oldest first
     plan: Any
 
+    def head(self) -> str:
+        """The report's first line: what the graph is and what its cache holds."""
+        return f"graph {self.serial}: {'cached' if self.cached else 'NOT cached'} ({self.reason}), " \
+               f"{self.graph_nodes} nodes, cache holds {self.cache_bytes:,} bytes"
+
     def tag_table(self, fmt: str = "simple") -> str:
-        return tag_table(self.sites, self.rejected, fmt)
+        """What the tag stage found, as the method sees it."""
+        raise NotImplementedError
+
+    def step_table(self, fmt: str = "simple") -> str:
+        raise NotImplementedError
 
     def variant_table(self, fmt: str = "simple") -> str:
         rows = [(v.name, v.reads, v.writes, v.nodes, f"{v.compile_seconds:.2f}", v.steps_run) for v in self.variants]
         return tabulate(rows, headers=("variant", "cache reads", "cache writes", "graph nodes", "compile s", "steps"),
                         tablefmt=fmt)
-
-    def step_table(self, fmt: str = "simple") -> str:
-        return step_table(self.steps, self.sites, fmt)
-
-    def head(self) -> str:
-        """The report's first line: what the graph is and what its cache holds."""
-        return f"graph {self.serial}: {'cached' if self.cached else 'NOT cached'} ({self.reason}), " \
-               f"{self.graph_nodes} nodes, {len(self.sites)} attention sites, cache holds {self.cache_bytes:,} bytes"
 
     def step_parts(self) -> list[str]:
         """What the report says of the steps that ran (there are some)."""
@@ -88,6 +89,22 @@ class GraphReport:
         if self.steps:
             parts += self.step_parts()
         return "\n\n".join(parts + self.notes())
+
+
+@dataclass(frozen=True)
+class AttentionReport(GraphReport):
+    """The report of a graph whose tag stage found attention sites (compiler/attention.py): an uncached graph,
+    PAB's and FasterCache's."""
+
+    sites: tuple[AttentionSite, ...] = field(default=(), kw_only=True)
+    rejected: tuple[Rejection, ...] = field(default=(), kw_only=True)
+
+    def head(self) -> str:
+        return f"graph {self.serial}: {'cached' if self.cached else 'NOT cached'} ({self.reason}), " \
+               f"{self.graph_nodes} nodes, {len(self.sites)} attention sites, cache holds {self.cache_bytes:,} bytes"
+
+    def tag_table(self, fmt: str = "simple") -> str:
+        return tag_table(self.sites, self.rejected, fmt)
 
 
 @dataclass(frozen=True)
@@ -111,7 +128,7 @@ def graph_report(graph: Any, owners: set[int] | None = None) -> GraphReport:
     graph of one block (scope.py) lists its layers once per instance that ran it, as the whole model would."""
     reported = graph.report(owners)
     paths, lead = graph.instance_paths(owners), graph.captured.prefix
-    if not paths or not lead:
+    if not paths or not lead or not isinstance(reported, AttentionReport):
         return reported
     sites = tuple(dataclasses.replace(site, name=renamed(site.name, lead, path)) for path in paths
                   for site in reported.sites)
@@ -128,33 +145,7 @@ def tag_table(sites: Sequence[AttentionSite], rejected: Sequence[Rejection] = ()
                                    "region nodes", "outputs", "bytes cached"), tablefmt=fmt)
 
 
-def plan_table(plan: Plan, sites: Sequence[AttentionSite], timesteps: Sequence[float], fmt: str = "simple") -> str:
-    """Each step of a schedule: timestep, variant, which layers compute and which reuse."""
-    return _steps_table(plan.simulate(timesteps), sites, fmt)
-
-
-def step_table(steps: Sequence[Any], sites: Sequence[AttentionSite], fmt: str = "simple") -> str:
-    return _steps_table(steps, sites, fmt)
-
-
-def _reused(step: Any) -> frozenset:
-    """What a step did not compute: a runtime record's `reused`, or a plan decision's `reuse`."""
-    return step.reuse if isinstance(step, StepDecision) else step.reused
-
-
-def _steps_table(steps: Sequence[Any], sites: Sequence[AttentionSite], fmt: str) -> str:
-    cached = [s for s in sites if s.cached]
-    rows = []
-    for step in steps:
-        reused = _reused(step)
-        reads = [s.name for s in cached if s.cache_kind in reused]
-        rows.append((step.iteration, f"{step.timestep:g}", variant_name(reused), len(cached) - len(reads), len(reads),
-                     ", ".join(reads) or "-"))
-    return tabulate(rows, headers=("step", "timestep", "variant", "computed", "reused", "reused layers"),
-                    tablefmt=fmt)
-
-
 def schedule_line(steps: Sequence[Any]) -> str:
-    """A compact per-step picture: C = compute variant, R = a reuse variant."""
-    return "".join("R" if _reused(s) else "C" for s in steps)
+    """A compact per-step picture of step records: C = computed, R = something reused."""
+    return "".join("R" if s.reused else "C" for s in steps)
 

@@ -394,18 +394,16 @@ def check_blocks_removed(graph: fx.Graph, stack: BlockStack, where: str, skipped
                        "them alive); skip steps save less", alive, where)
 
 
-def block_table(stack: BlockStack, fmt: str = "simple") -> str:
+def block_table(stack: BlockStack, roles: tuple[str, str] | None = None, notes: Iterable[str] = (),
+                fmt: str = "simple") -> str:
+    """The block stack as a table and where it was found, then the method's own `notes` on how it uses it.
+    `roles`: a "piece" column in the method's words, (the first block's, the others')."""
     rows = []
     for i, block in enumerate(stack.blocks):
-        role = "head (decides)" if i == 0 else "tail (last)" if i == len(stack.blocks) - 1 else "tail"
+        role = () if roles is None else (roles[0] if i == 0 else f"{roles[1]} (last)" if i == len(stack.blocks) - 1
+                                         else roles[1],)
         streams = [f"{s.name}={s.values[i]}" for s in stack.streams if i < len(s.values)]
-        rows.append((block.name, block.module_class.rsplit(".", 1)[-1], role, len(block.region), ", ".join(streams)))
-    table = tabulate(rows, headers=("block", "class", "piece", "region nodes", "stream values after it"),
-                     tablefmt=fmt)
-    cached = ", ".join(f"{s.name} ({s.spec.nbytes_hint:,} bytes)" for s in stack.streams if s.cached) or "none"
-    return (f"{table}\n\nblocks found by: {stack.found_by} ({', '.join(stack.lists)})\n"
-            f"decision: first-block residual of stream {stack.hidden_stream.name} = "
-            f"{stack.hidden_stream.head_output} - {stack.head_input}\n"
-            f"tail residuals cached for: {cached}\n"
-            f"cut after {stack.blocks[0].name}: head {len(stack.head_nodes)} nodes, "
-            f"{len(stack.crossing)} values handed to the tail")
+        rows.append((block.name, block.module_class.rsplit(".", 1)[-1], *role, len(block.region), ", ".join(streams)))
+    headers = ("block", "class", *(("piece",) if roles else ()), "region nodes", "stream values after it")
+    table = tabulate(rows, headers=headers, tablefmt=fmt)
+    return "\n".join([f"{table}\n\nblocks found by: {stack.found_by} ({', '.join(stack.lists)})", *notes])

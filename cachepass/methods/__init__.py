@@ -1,43 +1,20 @@
 """The method registry: every caching method is one plug-in on the shared core.
 
-A `Method` says how to read its configs (cachepass's typed config and diffusers' config class) and
-gives its own function for each stage the driver (`backend.compile_with_cache`) runs in order:
-
-    capture -> tag -> check -> plan -> dispatch   (rewrite and lower run inside dispatch, per variant on
-                                                   first use)
-
-- `capture(gm, example_inputs, config)`: the captured graph(s) (FasterCache adds a half-batch capture);
-- `tag(captured, config)`: what the method caches (attention sites; the block stack);
-- `check(captured, tags, config)`: raises `ConfigError` for inputs that cannot work, or returns an
-  `Uncached` when the graph is fine but has nothing this method caches;
-- `plan(tags, config)`: the pure schedule;
-- `runtime(captured, tags, plan, options)`: the callable Dynamo runs, a `runtime.base.GraphRuntime`, which
-  reports itself (`report(owner_ids)`) and lists its dump files (`dump_files(steps)`);
-- `name_patterns(config)`: the regexes its decisions read from module names (scope.py groups the
-  instances of a block compiled on its own by them).
-
-Adding a method is one entry in `METHODS`; the driver, config parsing, report, dump and CLI have no
-per-method branch. Method modules are imported when first needed.
+A `Method` entry names the method and where its package is; the package exports one typed plug-in,
+`PLUGIN`, a `plugin.MethodPlugin` with its function for each stage the driver (`backend.compile_with_cache`)
+runs in order, capture -> tag -> check -> plan -> runtime, and what the method-neutral tools ask it (dump
+files, dump flags). Adding a method is one entry in `METHODS`; the driver, config parsing, report, dump and CLI
+have no per-method branch. Method packages are imported when first needed.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Uncached:
-    """A graph the method has nothing to cache in: it is compiled as is, with this warning."""
-
-    reason: str  # short, kept by the UncachedGraph for reports
-    message: str  # the warning the user sees: what happened and what to do
-    tags: Any = None  # an attention TagResult for the report, when there is one
-    quiet: bool = False  # nothing there to cache (a block graph without attention): said at INFO, not WARNING
+from .plugin import MethodPlugin
 
 
 @dataclass(frozen=True)
@@ -56,29 +33,10 @@ class Method:
     def config_type(self) -> type:
         return self._get(self.config_class)
 
-    def from_diffusers(self, cfg: Any) -> Any:
-        return self._get("from_diffusers")(cfg)
-
-    def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
-        """`cachepass dump`'s files for a cached graph of this method (dump.MethodDump)."""
-        return self._get("dump_files")(graph, demo, steps)
-
-    def config_from_flags(self, flags: dict[str, Any]) -> Any:
-        """The config `cachepass dump --method NAME` builds from its flags."""
-        return self._get("config_from_flags")(flags)
-
-    def needs_cfg_batch(self, config: Any) -> bool:
-        """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""
-        return self._get("needs_cfg_batch")(config)
-
-    def name_patterns(self, config: Any) -> tuple[str, ...]:
-        """The regexes the method's decisions read from module names: instances of one block whose names
-        match differently get runtimes of their own (NOTE [Graphs of one block], scope.py)."""
-        return tuple(self._get("name_patterns")(config))
-
-    def stage(self, name: str) -> Callable[..., Any]:
-        """The method's function for stage `name` ("capture", "tag", "check", "plan", "runtime")."""
-        return self._get(f"{name}_stage")
+    @property
+    def plugin(self) -> MethodPlugin:
+        """The method's stages and tool hooks (its package's `PLUGIN`)."""
+        return self._get("PLUGIN")
 
 
 METHODS: tuple[Method, ...] = (
@@ -123,7 +81,7 @@ def to_cache_config(cache: Any) -> Any:
     for method in METHODS:
         if type(cache).__name__ == method.diffusers_config:
             compare_safely(type(cache))
-            return method.from_diffusers(cache)
+            return method.plugin.from_diffusers(cache)
     raise ConfigError(f"option 'cache' must be {accepted()}; got {type(cache).__name__}.")
 
 

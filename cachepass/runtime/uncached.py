@@ -8,7 +8,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..compiler.attention import TagResult
 from ..compiler.capture import CapturedGraph
-from ..report import GraphReport
+from ..report import AttentionReport
 from .base import InstanceNames
 from .registry import register_graph
 
@@ -44,5 +44,5 @@ class UncachedGraph(InstanceNames):
         tags = self.tags
         sites = getattr(tags, "sites", ())
         rejected = getattr(tags, "rejected", ())
-        return GraphReport(self.serial, False, self.reason, len(self.captured.gm.graph.nodes), sites, rejected, (), 0,
-                           (), None)
+        return AttentionReport(self.serial, False, self.reason, len(self.captured.gm.graph.nodes), (), 0, (), None,
+                               sites=sites, rejected=rejected)

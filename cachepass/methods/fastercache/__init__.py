@@ -1,4 +1,4 @@
-"""FasterCache as a plug-in of the method registry (methods/__init__.py).
+"""FasterCache as a plug-in of the method registry (methods/__init__.py; `PLUGIN`, a plugin.MethodPlugin).
 
     capture (full graph + nested half-batch capture) -> tag -> check -> plan -> (rewrite -> lower, per
     variant on first use) -> dispatch
@@ -23,7 +23,7 @@ from ...compiler.attention import NAME_PATTERNS
 from ...errors import ConfigError
 from ...integrations.scope import refuse_block_graph
 from ...options import BackendOptions
-from .. import Uncached
+from ..plugin import MethodPlugin, Uncached
 from .capture import FCCapture, capture_fastercache
 from .config import FCConfig, from_diffusers
 from .dispatch import FasterCacheGraph
@@ -32,7 +32,7 @@ from .tag import FCTags, tag_fastercache
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FCConfig", "FCPlan", "FasterCacheGraph", "VariantKey", "from_diffusers"]
+__all__ = ["PLUGIN", "FCConfig", "FCPlan", "FasterCacheGraph", "VariantKey", "from_diffusers"]
 
 
 @dataclass(frozen=True)
@@ -42,54 +42,6 @@ class FCTagged:
     capture: FCCapture
     tags: FCTags
     half_tags: FCTags | None
-
-
-def capture_stage(gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> FCCapture:
-    return capture_fastercache(gm, example_inputs, config)
-
-
-def tag_stage(captured: FCCapture, config: FCConfig) -> FCTagged:
-    tags = tag_fastercache(captured.full, config)
-    half_tags = tag_fastercache(captured.half.captured, config) if captured.half else None
-    captured, half_tags = _check_twins(captured, tags, half_tags)
-    return FCTagged(captured, tags, half_tags)
-
-
-def check_stage(captured: FCCapture, tagged: FCTagged, config: FCConfig) -> Uncached | None:
-    if not config.guidance_distilled:
-        refuse_block_graph(captured.full, "FasterCache", "skipping the unconditional branch acts on the whole model's "
-                                                         "output (a guidance-distilled model: is_guidance_distilled=True)")
-    if config.current_timestep_callback is None and not captured.full.has_timestep:
-        raise ConfigError(
-            "cachepass FasterCache reads the current timestep from the model's `timestep` tensor input, but this "
-            "graph has none (a Python number passed as timestep is baked into the graph as a constant). Pass the "
-            "timestep as a tensor, or give the config a current_timestep_callback.")
-    if config.guidance_distilled and not tagged.tags.cached_sites:
-        return Uncached("no cacheable attention",
-                        f"cachepass: FasterCache found no attention to extrapolate in this graph "
-                        f"({len(tagged.tags.result.sites)} attention sites) and the model is guidance-distilled; "
-                        f"compiling it without caching. Set TORCH_LOGS='+cachepass' to see why.",
-                        quiet=bool(captured.full.prefix) and not tagged.tags.result.sites)
-    return None
-
-
-def name_patterns(config: FCConfig) -> tuple[str, ...]:
-    identifiers = ([*config.spatial_identifiers, *config.temporal_identifiers]
-                   if config.classification == "diffusers" else [])
-    return (*NAME_PATTERNS, *identifiers)
-
-
-def plan_stage(tagged: FCTagged, config: FCConfig) -> FCPlan:
-    return make_plan(tagged.tags.kinds_present(), config)
-
-
-def runtime_stage(captured: FCCapture, tagged: FCTagged, plan: FCPlan, options: BackendOptions) -> Any:
-    config: FCConfig = options.cache  # type: ignore[assignment]
-    half = tagged.capture.half
-    logger.info("cachepass: FasterCache on %d attention sites (%s), half-batch graph: %s; %s",
-                len(tagged.tags.cached_sites), ", ".join(sorted(tagged.tags.kinds_present())) or "none",
-                f"batch {half.batch}" if half else f"none ({tagged.capture.half_reason})", config.describe())
-    return FasterCacheGraph(tagged.capture, tagged.tags, tagged.half_tags, plan, options)
 
 
 def _check_twins(captured: FCCapture, tags: FCTags, half_tags: FCTags | None) -> tuple[FCCapture, FCTags | None]:
@@ -105,52 +57,104 @@ def _check_twins(captured: FCCapture, tags: FCTags, half_tags: FCTags | None) ->
     return dataclasses.replace(captured, half=None, half_reason=reason), None
 
 
-def dump_files(graph: FasterCacheGraph, demo: Any, steps: int) -> Any:
-    """`cachepass dump`'s files for FasterCache: both captured graphs, and the plan in FasterCache's terms."""
-    from tabulate import tabulate
+class FasterCachePlugin(MethodPlugin):
+    """FasterCache's stages and tool hooks (plugin.MethodPlugin)."""
 
-    from ...dump import DumpFile, MethodDump
-    from ...timesteps import timesteps_linspace
-    from ...report import tag_table
+    def from_diffusers(self, cfg: Any) -> Any:
+        return from_diffusers(cfg)
 
-    timesteps = timesteps_linspace(steps)
-    tags = tag_table(graph.tags.sites, graph.tags.rejected)
-    decisions = graph.plan.simulate(timesteps)
-    plan = tabulate([(d.iteration, f"{d.timestep:g}", d.call or "-", d.step_kind, d.variant.name if d.variant else "-",
-                      ", ".join(sorted(d.variant.extrapolate)) if d.variant else "-",
-                      "estimated" if d.skip_uncond else "computed") for d in decisions],
-                    headers=("step", "timestep", "call", "step kind", "variant", "extrapolated", "uncond"))
-    lowered = [graph.compiled(key) for key in graph.plan.variants(timesteps)]
-    half = graph.fc.half
-    used = Counter(d.variant.name for d in decisions if d.variant is not None)
-    summary = [f"model: {type(demo.module).__name__}",
-               f"config: {graph.config.describe()}",
-               f"mode: {decisions[0].mode}",
-               f"captured graphs: full batch, {len(graph.captured.gm.graph.nodes)} nodes; half batch: "
-               + (f"batch {half.batch}, {len(half.captured.gm.graph.nodes)} nodes" if half else
-                  f"none ({graph.fc.half_reason})"),
-               f"attention sites: {len(graph.tags.sites)} tagged, {len(graph.fc_tags.cached_sites)} extrapolated "
-               f"({', '.join(sorted(graph.fc_tags.kinds_present())) or 'none'})",
-               f"schedule: {len(timesteps)} steps, {sum(d.skip_uncond for d in decisions)} skip the unconditional "
-               f"branch, {sum(bool(d.variant and d.variant.extrapolate) for d in decisions)} extrapolate attention",
-               "variants, in order of first use:"]
-    summary += [f"  {low.variant.name}: {used[low.variant.name]} steps, {len(low.variant.gm.graph.nodes)} graph nodes"
-                for low in lowered]
-    files = [DumpFile("summary.txt", "\n".join(summary) + "\n"),
-             DumpFile("captured-graph.py", graph.captured.gm.code)]
-    if half is not None:
-        files.append(DumpFile("captured-half-batch-graph.py", half.captured.gm.code))
-    files += [DumpFile("tags.txt", tags + "\n"),
-              DumpFile("plan.txt", f"{len(timesteps)} steps, timesteps evenly spaced from 999 to 0\n\n{plan}\n")]
-    files += [DumpFile(f"variant-{low.variant.name}.py", f"# variant {low.variant.name}\n" + low.variant.gm.code, low)
-              for low in lowered]
-    return MethodDump(tuple(files), tags, plan)
+    def capture(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> FCCapture:
+        return capture_fastercache(gm, example_inputs, config)
+
+    def plain(self, captured: FCCapture) -> Any:
+        return captured.full
+
+    def tag(self, captured: FCCapture, config: FCConfig) -> FCTagged:
+        tags = tag_fastercache(captured.full, config)
+        half_tags = tag_fastercache(captured.half.captured, config) if captured.half else None
+        captured, half_tags = _check_twins(captured, tags, half_tags)
+        return FCTagged(captured, tags, half_tags)
+
+    def check(self, captured: FCCapture, tagged: FCTagged, config: FCConfig) -> Uncached | None:
+        if not config.guidance_distilled:
+            refuse_block_graph(captured.full, "FasterCache", "skipping the unconditional branch acts on the whole model's "
+                                                             "output (a guidance-distilled model: is_guidance_distilled=True)")
+        if config.current_timestep_callback is None and not captured.full.has_timestep:
+            raise ConfigError(
+                "cachepass FasterCache reads the current timestep from the model's `timestep` tensor input, but this "
+                "graph has none (a Python number passed as timestep is baked into the graph as a constant). Pass the "
+                "timestep as a tensor, or give the config a current_timestep_callback.")
+        if config.guidance_distilled and not tagged.tags.cached_sites:
+            return Uncached("no cacheable attention",
+                            f"cachepass: FasterCache found no attention to extrapolate in this graph "
+                            f"({len(tagged.tags.result.sites)} attention sites) and the model is guidance-distilled; "
+                            f"compiling it without caching. Set TORCH_LOGS='+cachepass' to see why.",
+                            quiet=bool(captured.full.prefix) and not tagged.tags.result.sites)
+        return None
+
+    def name_patterns(self, config: FCConfig) -> tuple[str, ...]:
+        identifiers = ([*config.spatial_identifiers, *config.temporal_identifiers]
+                       if config.classification == "diffusers" else [])
+        return (*NAME_PATTERNS, *identifiers)
+
+    def plan(self, tagged: FCTagged, config: FCConfig) -> FCPlan:
+        return make_plan(tagged.tags.kinds_present(), config)
+
+    def runtime(self, captured: FCCapture, tagged: FCTagged, plan: FCPlan, options: BackendOptions) -> Any:
+        config: FCConfig = options.cache  # type: ignore[assignment]
+        half = tagged.capture.half
+        logger.info("cachepass: FasterCache on %d attention sites (%s), half-batch graph: %s; %s",
+                    len(tagged.tags.cached_sites), ", ".join(sorted(tagged.tags.kinds_present())) or "none",
+                    f"batch {half.batch}" if half else f"none ({tagged.capture.half_reason})", config.describe())
+        return FasterCacheGraph(tagged.capture, tagged.tags, tagged.half_tags, plan, options)
+
+    def dump_files(self, graph: FasterCacheGraph, demo: Any, steps: int) -> Any:
+        """`cachepass dump`'s files for FasterCache: both captured graphs, and the plan in FasterCache's terms."""
+        from tabulate import tabulate
+
+        from ...dump import DumpFile, MethodDump
+        from ...timesteps import timesteps_linspace
+        from ...report import tag_table
+
+        timesteps = timesteps_linspace(steps)
+        tags = tag_table(graph.tags.sites, graph.tags.rejected)
+        decisions = graph.plan.simulate(timesteps)
+        plan = tabulate([(d.iteration, f"{d.timestep:g}", d.call or "-", d.step_kind, d.variant.name if d.variant else "-",
+                          ", ".join(sorted(d.variant.extrapolate)) if d.variant else "-",
+                          "estimated" if d.skip_uncond else "computed") for d in decisions],
+                        headers=("step", "timestep", "call", "step kind", "variant", "extrapolated", "uncond"))
+        lowered = [graph.compiled(key) for key in graph.plan.variants(timesteps)]
+        half = graph.fc.half
+        used = Counter(d.variant.name for d in decisions if d.variant is not None)
+        summary = [f"model: {type(demo.module).__name__}",
+                   f"config: {graph.config.describe()}",
+                   f"mode: {decisions[0].mode}",
+                   f"captured graphs: full batch, {len(graph.captured.gm.graph.nodes)} nodes; half batch: "
+                   + (f"batch {half.batch}, {len(half.captured.gm.graph.nodes)} nodes" if half else
+                      f"none ({graph.fc.half_reason})"),
+                   f"attention sites: {len(graph.tags.sites)} tagged, {len(graph.fc_tags.cached_sites)} extrapolated "
+                   f"({', '.join(sorted(graph.fc_tags.kinds_present())) or 'none'})",
+                   f"schedule: {len(timesteps)} steps, {sum(d.skip_uncond for d in decisions)} skip the unconditional "
+                   f"branch, {sum(bool(d.variant and d.variant.extrapolate) for d in decisions)} extrapolate attention",
+                   "variants, in order of first use:"]
+        summary += [f"  {low.variant.name}: {used[low.variant.name]} steps, {len(low.variant.gm.graph.nodes)} graph nodes"
+                    for low in lowered]
+        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"),
+                 DumpFile("captured-graph.py", graph.captured.gm.code)]
+        if half is not None:
+            files.append(DumpFile("captured-half-batch-graph.py", half.captured.gm.code))
+        files += [DumpFile("tags.txt", tags + "\n"),
+                  DumpFile("plan.txt", f"{len(timesteps)} steps, timesteps evenly spaced from 999 to 0\n\n{plan}\n")]
+        files += [DumpFile(f"variant-{low.variant.name}.py", f"# variant {low.variant.name}\n" + low.variant.gm.code, low)
+                  for low in lowered]
+        return MethodDump(tuple(files), tags, plan)
+
+    def needs_cfg_batch(self, config: FCConfig) -> bool:
+        """Whether `cachepass dump` must trace a batched-CFG call ([uncond, cond]): CFG-Cache needs one."""
+        return not config.guidance_distilled
+
+    def config_from_flags(self, flags: dict[str, Any]) -> FCConfig:
+        return FCConfig(guidance_distilled=flags["guidance_distilled"], classification=flags["classification"])
 
 
-def needs_cfg_batch(config: FCConfig) -> bool:
-    """Whether `cachepass dump` must trace a batched-CFG call ([uncond, cond]): CFG-Cache needs one."""
-    return not config.guidance_distilled
-
-
-def config_from_flags(flags: dict[str, Any]) -> FCConfig:
-    return FCConfig(guidance_distilled=flags["guidance_distilled"], classification=flags["classification"])
+PLUGIN = FasterCachePlugin()

@@ -37,7 +37,7 @@ from ...compiler.editing import CacheSlot
 from ...compiler.lower import Lowered
 from ...errors import ConfigError
 from ...options import BackendOptions
-from ...report import GraphReport, variant_reports
+from ...report import AttentionReport, variant_reports
 from ...runtime.base import GenerationWatch, GraphRuntime, end_generation
 from ...runtime.registry import state_registry
 from ...runtime.store import CacheStore, Entry, Stamp, nbytes, next_stamp, read_problem
@@ -150,7 +150,7 @@ class FCState:
 
 
 @dataclass(frozen=True)
-class FCGraphReport(GraphReport):
+class FCGraphReport(AttentionReport):
     peak_bytes: int  # the most the reported models' caches held at once in their current generation
     generation_peaks: tuple[int, ...]  # the same, for their earlier generations
     modes: tuple[str, ...]
@@ -541,8 +541,8 @@ class FasterCacheGraph(GraphRuntime):
         variants = variant_reports(self.lowered, [r.ran for r in steps], reads_per_slot=2)  # [t_2, t] per slot
         half = self.fc.half
         return FCGraphReport(
-            self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), self.tags.sites,
-            self.tags.rejected, variants, sum(s.cache_bytes() for s in states), steps, self.plan,
+            self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), variants,
+            sum(s.cache_bytes() for s in states), steps, self.plan, sites=self.tags.sites, rejected=self.tags.rejected,
             peak_bytes=max((s.peak_bytes for s in states), default=0),
             generation_peaks=tuple(p for s in states for p in s.generation_peaks),
             modes=tuple(s.mode or "pending" for s in states if s.iteration >= 0),

@@ -1,4 +1,4 @@
-"""FirstBlockCache as a plug-in of the method registry (methods/__init__.py): the first data-dependent method.
+"""FirstBlockCache as a plug-in of the method registry (methods/__init__.py; `PLUGIN`, a plugin.MethodPlugin): the first data-dependent method.
 
     capture -> tag (the block stack, its streams, the cut after block 0) -> plan (threshold rule)
     -> dispatch (head piece, one host read of its probe, one tail piece; pieces rewritten and
@@ -10,88 +10,75 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from torch import fx
 
 from ...compiler.blocks import BlockStack, tag_blocks
-from ...compiler.capture import CapturedGraph, capture
+from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from .. import Uncached
+from ..plugin import MethodPlugin
 from .config import FBCConfig, from_diffusers
 from .plan import FBCPlan, make_plan
 
-__all__ = ["FBCConfig", "FBCPlan", "BlockStack", "from_diffusers"]
+__all__ = ["PLUGIN", "FBCConfig", "FBCPlan", "BlockStack", "from_diffusers"]
 
 
-def capture_stage(gm: fx.GraphModule, example_inputs: Sequence[Any], config: FBCConfig) -> CapturedGraph:
-    return capture(gm, example_inputs)
+class FBCPlugin(MethodPlugin):
+    """FirstBlockCache's stages and tool hooks (plugin.MethodPlugin)."""
+
+    def from_diffusers(self, cfg: Any) -> Any:
+        return from_diffusers(cfg)
+
+    def tag(self, captured: CapturedGraph, config: FBCConfig) -> BlockStack:
+        return tag_blocks(captured, config)  # raises ConfigError when there is no block stack: nothing to fall back to
+
+    def plan(self, stack: BlockStack, config: FBCConfig) -> FBCPlan:
+        return make_plan(stack, config)
+
+    def runtime(self, captured: CapturedGraph, stack: BlockStack, plan: FBCPlan, options: BackendOptions) -> Any:
+        from .dispatch import FirstBlockGraph
+
+        return FirstBlockGraph(captured, stack, plan, options)
+
+    def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
+        """`cachepass dump`'s files for FirstBlockCache: the block stack and the cut, the rule, every piece."""
+        from tabulate import tabulate
+
+        from ...dump import DumpFile, MethodDump
+        from .plan import PIECES
+        from .report import block_report
+        from .rewrite import head_slot, tail_slots
+
+        stack = graph.stack
+        blocks = block_report(stack)
+        lowered = [graph.compiled(key) for key in PIECES]
+        rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
+                 ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
+                for low in lowered]
+        pieces = tabulate(rows, headers=("piece", "cache reads", "cache writes", "graph nodes"))
+        plan = (f"threshold {graph.plan.threshold:g}: compute the remaining blocks when mean|r - p| / mean|p| > threshold,\n"
+                f"r = {head_slot(stack).write_name} (this step), p = the same residual of the last computed step;\n"
+                f"otherwise add {', '.join(s.read_name for s in tail_slots(stack))} to the first block's output.\n"
+                f"Each step runs the head (`head` without p, `head+decide` with it), reads its probe once "
+                f"(decision value, timestep), then one tail.\n\n{pieces}")
+        summary = [f"model: {type(demo.module).__name__}",
+                   f"config: {graph.config.describe()}",
+                   f"captured graph: {len(graph.captured.gm.graph.nodes)} nodes, {len(graph.captured.inputs)} inputs",
+                   f"block stack: {len(stack.blocks)} blocks in {', '.join(stack.lists)}; head piece {len(stack.head_nodes)} "
+                   f"nodes, {len(stack.crossing)} values handed to the tail",
+                   f"streams: {', '.join(s.name + (' (tail residual cached)' if s.cached else '') for s in stack.streams)}",
+                   "pieces:"]
+        summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
+        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"),
+                 DumpFile("captured-graph.py", graph.captured.gm.code),
+                 DumpFile("blocks.txt", blocks + "\n"),
+                 DumpFile("plan.txt", plan + "\n")]
+        files += [DumpFile(f"piece-{low.variant.name}.py", f"# piece {low.variant.name}\n" + low.variant.gm.code, low)
+                  for low in lowered]
+        return MethodDump(tuple(files), blocks, plan)
+
+    def config_from_flags(self, flags: dict[str, Any]) -> FBCConfig:
+        return FBCConfig() if flags["threshold"] is None else FBCConfig(threshold=flags["threshold"])
 
 
-def tag_stage(captured: CapturedGraph, config: FBCConfig) -> BlockStack:
-    return tag_blocks(captured, config)  # raises ConfigError when there is no block stack: nothing to fall back to
-
-
-def check_stage(captured: CapturedGraph, stack: BlockStack, config: FBCConfig) -> Uncached | None:
-    return None
-
-
-def name_patterns(config: Any) -> tuple[str, ...]:
-    return ()  # refuses graphs of one block (scope.refuse_block_graph)
-
-
-def plan_stage(stack: BlockStack, config: FBCConfig) -> FBCPlan:
-    return make_plan(stack, config)
-
-
-def runtime_stage(captured: CapturedGraph, stack: BlockStack, plan: FBCPlan, options: BackendOptions) -> Any:
-    from .dispatch import FirstBlockGraph
-
-    return FirstBlockGraph(captured, stack, plan, options)
-
-
-def dump_files(graph: Any, demo: Any, steps: int) -> Any:
-    """`cachepass dump`'s files for FirstBlockCache: the block stack and the cut, the rule, every piece."""
-    from tabulate import tabulate
-
-    from ...dump import DumpFile, MethodDump
-    from ...compiler.blocks import block_table
-    from .plan import PIECES
-    from .rewrite import head_slot, tail_slots
-
-    stack = graph.stack
-    blocks = block_table(stack)
-    lowered = [graph.compiled(key) for key in PIECES]
-    rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
-             ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
-            for low in lowered]
-    pieces = tabulate(rows, headers=("piece", "cache reads", "cache writes", "graph nodes"))
-    plan = (f"threshold {graph.plan.threshold:g}: compute the remaining blocks when mean|r - p| / mean|p| > threshold,\n"
-            f"r = {head_slot(stack).write_name} (this step), p = the same residual of the last computed step;\n"
-            f"otherwise add {', '.join(s.read_name for s in tail_slots(stack))} to the first block's output.\n"
-            f"Each step runs the head (`head` without p, `head+decide` with it), reads its probe once "
-            f"(decision value, timestep), then one tail.\n\n{pieces}")
-    summary = [f"model: {type(demo.module).__name__}",
-               f"config: {graph.config.describe()}",
-               f"captured graph: {len(graph.captured.gm.graph.nodes)} nodes, {len(graph.captured.inputs)} inputs",
-               f"block stack: {len(stack.blocks)} blocks in {', '.join(stack.lists)}; head piece {len(stack.head_nodes)} "
-               f"nodes, {len(stack.crossing)} values handed to the tail",
-               f"streams: {', '.join(s.name + (' (tail residual cached)' if s.cached else '') for s in stack.streams)}",
-               "pieces:"]
-    summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
-    files = [DumpFile("summary.txt", "\n".join(summary) + "\n"),
-             DumpFile("captured-graph.py", graph.captured.gm.code),
-             DumpFile("blocks.txt", blocks + "\n"),
-             DumpFile("plan.txt", plan + "\n")]
-    files += [DumpFile(f"piece-{low.variant.name}.py", f"# piece {low.variant.name}\n" + low.variant.gm.code, low)
-              for low in lowered]
-    return MethodDump(tuple(files), blocks, plan)
-
-
-def needs_cfg_batch(config: FBCConfig) -> bool:
-    return False
-
-
-def config_from_flags(flags: dict[str, Any]) -> FBCConfig:
-    return FBCConfig() if flags["threshold"] is None else FBCConfig(threshold=flags["threshold"])
+PLUGIN = FBCPlugin()

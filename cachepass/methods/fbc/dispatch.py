@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ...compiler.blocks import BlockStack, block_table
+from ...compiler.blocks import BlockStack
 from ...compiler.lower import Lowered
 from ...report import GraphReport, variant_reports
 from ...runtime.base import GraphRuntime
@@ -33,6 +33,7 @@ from ...runtime.registry import state_registry
 from ...runtime.store import Stamp, next_stamp, read_problem
 from .config import FBCConfig
 from .plan import FBCDecision, FBCPlan, Piece, step_pattern
+from .report import block_report
 from .rewrite import build_piece, head_slot, tail_slots
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class FBCGraphReport(GraphReport):
     stack: BlockStack | None = None
 
     def tag_table(self, fmt: str = "simple") -> str:
-        return block_table(self.stack, fmt) if self.stack is not None else ""
+        return block_report(self.stack, fmt) if self.stack is not None else ""
 
     def step_table(self, fmt: str = "simple") -> str:
         from tabulate import tabulate
@@ -196,7 +197,7 @@ class FirstBlockGraph(GraphRuntime):
     def report(self, owner_ids: set[int] | None = None) -> FBCGraphReport:
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
-        return FBCGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
+        return FBCGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack)
 
 

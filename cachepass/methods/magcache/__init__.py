@@ -1,4 +1,4 @@
-"""MagCache as a plug-in of the method registry (methods/__init__.py): a step-only schedule on the block stack.
+"""MagCache as a plug-in of the method registry (methods/__init__.py; `PLUGIN`, a plugin.MethodPlugin): a step-only schedule on the block stack.
 
     capture -> tag (the block stack, as FirstBlockCache finds it) -> plan (diffusers' accumulated
     ratio / error rule, from the step index alone) -> dispatch (compute or skip; variants rewritten and
@@ -10,79 +10,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from torch import fx
 
 from ...compiler.blocks import BlockStack, tag_blocks
-from ...compiler.capture import CapturedGraph, capture
+from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from .. import Uncached
+from ..plugin import MethodPlugin
 from .config import MagConfig, from_diffusers
 from .plan import MagPlan
 
-__all__ = ["MagConfig", "MagPlan", "from_diffusers"]
+__all__ = ["PLUGIN", "MagConfig", "MagPlan", "from_diffusers"]
 
 
-def capture_stage(gm: fx.GraphModule, example_inputs: Sequence[Any], config: MagConfig) -> CapturedGraph:
-    return capture(gm, example_inputs)
+class MagCachePlugin(MethodPlugin):
+    """MagCache's stages and tool hooks (plugin.MethodPlugin)."""
+
+    def from_diffusers(self, cfg: Any) -> Any:
+        return from_diffusers(cfg)
+
+    def tag(self, captured: CapturedGraph, config: MagConfig) -> BlockStack:
+        return tag_blocks(captured, config)  # a ConfigError names the fix when there is no block stack
+
+    def plan(self, stack: BlockStack, config: MagConfig) -> MagPlan:
+        return MagPlan(config)
+
+    def runtime(self, captured: CapturedGraph, stack: BlockStack, plan: MagPlan, options: BackendOptions) -> Any:
+        from .dispatch import MagCacheGraph
+
+        return MagCacheGraph(captured, stack, plan, options)
+
+    def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
+        """`cachepass dump`'s files for MagCache: the block stack, the schedule of one generation, the variants."""
+        from tabulate import tabulate
+
+        from ...dump import DumpFile, MethodDump
+        from .report import block_report
+
+        blocks = block_report(graph.stack)
+        decisions = graph.plan.simulate()
+        plan = tabulate([(d.step_index, f"{d.error:.4g}", d.variant) for d in decisions],
+                        headers=("step", "accumulated error", "variant"))
+        lowered = [graph.compiled(key) for key in graph.plan.variants()]
+        summary = [f"model: {type(demo.module).__name__}", f"config: {graph.config.describe()}",
+                   f"captured graph: {len(graph.captured.gm.graph.nodes)} nodes",
+                   f"block stack: {len(graph.stack.blocks)} blocks in {', '.join(graph.stack.lists)}",
+                   f"schedule: {len(decisions)} steps, {sum(not d.compute for d in decisions)} skip the block stack",
+                   "variants, in order of first use:"]
+        summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
+        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"), DumpFile("captured-graph.py", graph.captured.gm.code),
+                 DumpFile("blocks.txt", blocks + "\n"), DumpFile("plan.txt", plan + "\n")]
+        files += [DumpFile(f"variant-{low.variant.name}.py", f"# variant {low.variant.name}\n" + low.variant.gm.code, low)
+                  for low in lowered]
+        return MethodDump(tuple(files), blocks, plan)
+
+    def config_from_flags(self, flags: dict[str, Any]) -> MagConfig:
+        """diffusers' Flux ratios interpolated to the dump's steps: a schedule to look at, for any model."""
+        from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+
+        threshold = 0.06 if flags["threshold"] is None else flags["threshold"]
+        return MagConfig(threshold=threshold, num_inference_steps=flags["steps"], mag_ratios=tuple(FLUX_MAG_RATIOS.tolist()))
 
 
-def tag_stage(captured: CapturedGraph, config: MagConfig) -> BlockStack:
-    return tag_blocks(captured, config)  # a ConfigError names the fix when there is no block stack
-
-
-def check_stage(captured: CapturedGraph, stack: BlockStack, config: MagConfig) -> Uncached | None:
-    return None
-
-
-def name_patterns(config: Any) -> tuple[str, ...]:
-    return ()  # refuses graphs of one block (scope.refuse_block_graph)
-
-
-def plan_stage(stack: BlockStack, config: MagConfig) -> MagPlan:
-    return MagPlan(config)
-
-
-def runtime_stage(captured: CapturedGraph, stack: BlockStack, plan: MagPlan, options: BackendOptions) -> Any:
-    from .dispatch import MagCacheGraph
-
-    return MagCacheGraph(captured, stack, plan, options)
-
-
-def dump_files(graph: Any, demo: Any, steps: int) -> Any:
-    """`cachepass dump`'s files for MagCache: the block stack, the schedule of one generation, the variants."""
-    from tabulate import tabulate
-
-    from ...dump import DumpFile, MethodDump
-    from ...compiler.blocks import block_table
-
-    blocks = block_table(graph.stack)
-    decisions = graph.plan.simulate()
-    plan = tabulate([(d.step_index, f"{d.error:.4g}", d.variant) for d in decisions],
-                    headers=("step", "accumulated error", "variant"))
-    lowered = [graph.compiled(key) for key in graph.plan.variants()]
-    summary = [f"model: {type(demo.module).__name__}", f"config: {graph.config.describe()}",
-               f"captured graph: {len(graph.captured.gm.graph.nodes)} nodes",
-               f"block stack: {len(graph.stack.blocks)} blocks in {', '.join(graph.stack.lists)}",
-               f"schedule: {len(decisions)} steps, {sum(not d.compute for d in decisions)} skip the block stack",
-               "variants, in order of first use:"]
-    summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
-    files = [DumpFile("summary.txt", "\n".join(summary) + "\n"), DumpFile("captured-graph.py", graph.captured.gm.code),
-             DumpFile("blocks.txt", blocks + "\n"), DumpFile("plan.txt", plan + "\n")]
-    files += [DumpFile(f"variant-{low.variant.name}.py", f"# variant {low.variant.name}\n" + low.variant.gm.code, low)
-              for low in lowered]
-    return MethodDump(tuple(files), blocks, plan)
-
-
-def needs_cfg_batch(config: MagConfig) -> bool:
-    return False
-
-
-def config_from_flags(flags: dict[str, Any]) -> MagConfig:
-    """diffusers' Flux ratios interpolated to the dump's steps: a schedule to look at, for any model."""
-    from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
-
-    threshold = 0.06 if flags["threshold"] is None else flags["threshold"]
-    return MagConfig(threshold=threshold, num_inference_steps=flags["steps"], mag_ratios=tuple(FLUX_MAG_RATIOS.tolist()))
+PLUGIN = MagCachePlugin()

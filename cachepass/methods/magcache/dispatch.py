@@ -16,7 +16,6 @@ from typing import Any
 import torch
 
 from ...compiler.blocks import BlockStack
-from ...compiler.blocks import block_table
 from ...report import GraphReport, variant_reports
 from ...runtime.base import GraphRuntime
 from ...runtime.context import ContextState, ContextStates, VariantStepRecord
@@ -24,6 +23,7 @@ from ...runtime.registry import state_registry
 from ...runtime.store import read_problem
 from .config import MagConfig
 from .plan import MagPlan, MagState, Variant
+from .report import block_report
 from .rewrite import build_mag_variant, residual_slot
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class MagGraphReport(GraphReport):
     calibrations: tuple[tuple[float, ...], ...] = ()  # calibrate=True: each finished generation's ratios
 
     def tag_table(self, fmt: str = "simple") -> str:
-        return block_table(self.stack, fmt) if self.stack is not None else ""
+        return block_report(self.stack, fmt) if self.stack is not None else ""
 
     def step_table(self, fmt: str = "simple") -> str:
         from tabulate import tabulate
@@ -147,6 +147,6 @@ class MagCacheGraph(GraphRuntime):
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [r.variant for r in steps])
         calibrations = tuple(tuple(c) for s in states for c in s.calibrations)
-        return MagGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
+        return MagGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack,
                               calibrations=calibrations)

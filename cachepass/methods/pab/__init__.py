@@ -1,4 +1,4 @@
-"""Pyramid Attention Broadcast as a plug-in of the method registry (methods/__init__.py).
+"""Pyramid Attention Broadcast as a plug-in of the method registry (methods/__init__.py; `PLUGIN`, a plugin.MethodPlugin).
 
     capture (compiler/capture.py) -> tag (tag.py: PAB's policy over compiler/attention.py's sites)
     -> plan (plan.py: the per-kind schedule) -> runtime (runtime.py: CachedGraph; rewrite.py builds the
@@ -8,84 +8,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
-from torch import fx
 
 from ...compiler.attention import NAME_PATTERNS, TagResult
-from ...compiler.capture import CapturedGraph, capture
+from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
-from .. import Uncached
+from ..plugin import MethodPlugin, Uncached
 from .config import PABConfig, from_diffusers
 from .plan import Plan, make_plan
 from .tag import tag
 
-__all__ = ["PABConfig", "from_diffusers"]
-
-
-def capture_stage(gm: fx.GraphModule, example_inputs: Sequence[Any], config: PABConfig) -> CapturedGraph:
-    return capture(gm, example_inputs)
-
-
-def tag_stage(captured: CapturedGraph, config: PABConfig) -> TagResult:
-    return tag(captured, config)
-
-
-def check_stage(captured: CapturedGraph, tags: TagResult, config: PABConfig) -> Uncached | None:
-    if not tags.cached_sites:
-        hint = "Set TORCH_LOGS='+cachepass' to see why."
-        if config.classification == "diffusers" and tags.sites:
-            hint = (f"The config is diffusers' PyramidAttentionBroadcastConfig, whose rule caches only diffusers' "
-                    f"attention classes under diffusers' block names, and this model's {len(tags.sites)} attention "
-                    f"sites are none of them. cachepass.PABConfig(spatial_skip=..., ...) classifies attention from the "
-                    f"graph itself and caches them.")
-        return Uncached("no cacheable attention",
-                        f"cachepass: no cacheable attention found in this graph ({len(tags.sites)} attention sites, "
-                        f"{len(tags.rejected)} rejected); compiling it without caching. {hint}", tags,
-                        quiet=bool(captured.prefix) and not tags.sites and not tags.rejected)
-    if config.current_timestep_callback is None and not captured.has_timestep:
-        raise ConfigError(
-            "cachepass reads the current timestep from the model's `timestep` tensor input, but this graph has none "
-            "(a Python number passed as timestep is baked into the graph as a constant). Pass the timestep as a "
-            "tensor, or give the cache config a current_timestep_callback.")
-    return None
-
-
-def name_patterns(config: PABConfig) -> tuple[str, ...]:
-    """Module names decide kinds ("temporal"), attention-like modules and, under diffusers' rule, the layers."""
-    identifiers = ([i for kind in ("spatial", "temporal", "cross") for i in config.identifiers(kind)]
-                   if config.classification == "diffusers" else [])
-    return (*NAME_PATTERNS, *identifiers)
-
-
-def plan_stage(tags: TagResult, config: PABConfig) -> Plan:
-    return make_plan(tags, config)
-
-
-def runtime_stage(captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> Any:
-    from .runtime import CachedGraph
-
-    return CachedGraph(captured, tags, plan, options)
-
-
-def dump_files(graph: Any, demo: Any, steps: int) -> Any:
-    """`cachepass dump`'s files for a PAB graph (see dump.py)."""
-    from ...dump import DumpFile, MethodDump
-    from ...timesteps import timesteps_linspace
-    from ...report import plan_table, tag_table
-
-    timesteps = timesteps_linspace(steps)
-    tags = tag_table(graph.tags.sites, graph.tags.rejected)
-    plan = plan_table(graph.plan, graph.tags.sites, timesteps)
-    lowered = [graph.compiled(key) for key in graph.plan.variants(timesteps)]
-    files = [DumpFile("summary.txt", _summary(demo, graph, timesteps, lowered)),
-             DumpFile("captured-graph.py", graph.captured.gm.code),
-             DumpFile("tags.txt", tags + "\n"),
-             DumpFile("plan.txt", f"{len(timesteps)} steps, timesteps evenly spaced from 999 to 0\n\n{plan}\n")]
-    files += [DumpFile(f"variant-{low.variant.name}.py", _variant_code(low), low) for low in lowered]
-    return MethodDump(tuple(files), tags, plan)
+__all__ = ["PLUGIN", "PABConfig", "from_diffusers"]
 
 
 def _summary(demo: Any, graph: Any, timesteps: list[float], lowered: list[Any]) -> str:
@@ -131,13 +66,71 @@ def _variant_code(low: Any) -> str:
     return "\n".join(header) + "\n" + variant.gm.code
 
 
-def needs_cfg_batch(config: PABConfig) -> bool:
-    """Whether `cachepass dump` must trace a batched-CFG call ([uncond, cond])."""
-    return False
+class PABPlugin(MethodPlugin):
+    """PAB's stages and tool hooks (plugin.MethodPlugin)."""
+
+    def from_diffusers(self, cfg: Any) -> Any:
+        return from_diffusers(cfg)
+
+    def tag(self, captured: CapturedGraph, config: PABConfig) -> TagResult:
+        return tag(captured, config)
+
+    def check(self, captured: CapturedGraph, tags: TagResult, config: PABConfig) -> Uncached | None:
+        if not tags.cached_sites:
+            hint = "Set TORCH_LOGS='+cachepass' to see why."
+            if config.classification == "diffusers" and tags.sites:
+                hint = (f"The config is diffusers' PyramidAttentionBroadcastConfig, whose rule caches only diffusers' "
+                        f"attention classes under diffusers' block names, and this model's {len(tags.sites)} attention "
+                        f"sites are none of them. cachepass.PABConfig(spatial_skip=..., ...) classifies attention from the "
+                        f"graph itself and caches them.")
+            return Uncached("no cacheable attention",
+                            f"cachepass: no cacheable attention found in this graph ({len(tags.sites)} attention sites, "
+                            f"{len(tags.rejected)} rejected); compiling it without caching. {hint}", tags,
+                            quiet=bool(captured.prefix) and not tags.sites and not tags.rejected)
+        if config.current_timestep_callback is None and not captured.has_timestep:
+            raise ConfigError(
+                "cachepass reads the current timestep from the model's `timestep` tensor input, but this graph has none "
+                "(a Python number passed as timestep is baked into the graph as a constant). Pass the timestep as a "
+                "tensor, or give the cache config a current_timestep_callback.")
+        return None
+
+    def name_patterns(self, config: PABConfig) -> tuple[str, ...]:
+        """Module names decide kinds ("temporal"), attention-like modules and, under diffusers' rule, the layers."""
+        identifiers = ([i for kind in ("spatial", "temporal", "cross") for i in config.identifiers(kind)]
+                       if config.classification == "diffusers" else [])
+        return (*NAME_PATTERNS, *identifiers)
+
+    def plan(self, tags: TagResult, config: PABConfig) -> Plan:
+        return make_plan(tags, config)
+
+    def runtime(self, captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> Any:
+        from .runtime import CachedGraph
+
+        return CachedGraph(captured, tags, plan, options)
+
+    def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
+        """`cachepass dump`'s files for a PAB graph (see dump.py)."""
+        from ...dump import DumpFile, MethodDump
+        from ...timesteps import timesteps_linspace
+        from ...report import tag_table
+        from .report import plan_table
+
+        timesteps = timesteps_linspace(steps)
+        tags = tag_table(graph.tags.sites, graph.tags.rejected)
+        plan = plan_table(graph.plan, graph.tags.sites, timesteps)
+        lowered = [graph.compiled(key) for key in graph.plan.variants(timesteps)]
+        files = [DumpFile("summary.txt", _summary(demo, graph, timesteps, lowered)),
+                 DumpFile("captured-graph.py", graph.captured.gm.code),
+                 DumpFile("tags.txt", tags + "\n"),
+                 DumpFile("plan.txt", f"{len(timesteps)} steps, timesteps evenly spaced from 999 to 0\n\n{plan}\n")]
+        files += [DumpFile(f"variant-{low.variant.name}.py", _variant_code(low), low) for low in lowered]
+        return MethodDump(tuple(files), tags, plan)
+
+    def config_from_flags(self, flags: dict[str, Any]) -> PABConfig:
+        return PABConfig(spatial_skip=flags["spatial_skip"], temporal_skip=flags["temporal_skip"],
+                         cross_skip=flags["cross_skip"], spatial_timesteps=tuple(flags["spatial_timesteps"]),
+                         temporal_timesteps=tuple(flags["temporal_timesteps"]),
+                         cross_timesteps=tuple(flags["cross_timesteps"]), classification=flags["classification"])
 
 
-def config_from_flags(flags: dict[str, Any]) -> PABConfig:
-    return PABConfig(spatial_skip=flags["spatial_skip"], temporal_skip=flags["temporal_skip"],
-                     cross_skip=flags["cross_skip"], spatial_timesteps=tuple(flags["spatial_timesteps"]),
-                     temporal_timesteps=tuple(flags["temporal_timesteps"]),
-                     cross_timesteps=tuple(flags["cross_timesteps"]), classification=flags["classification"])
+PLUGIN = PABPlugin()

@@ -19,11 +19,12 @@ from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, cache_slots
 from ...compiler.lower import Lowered
 from ...compiler.regions import TensorSpec
-from ...report import GraphReport, variant_reports
+from ...report import variant_reports
 from ...runtime.base import GenerationWatch, GraphRuntime, HISTORY_LIMIT, end_generation
 from ...runtime.registry import state_registry
 from ...runtime.store import CacheStore, Stamp, read_problem
 from .plan import Plan, StepDecision, VariantKey, variant_name
+from .report import PABGraphReport
 from .rewrite import build_variant
 
 logger = logging.getLogger(__name__)
@@ -168,9 +169,9 @@ class CachedGraph(GraphRuntime):
     def report(self, owner_ids: set[int] | None = None) -> Any:
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
-        return GraphReport(self.serial, True, self.options.cache.describe(), len(self.captured.gm.graph.nodes),
-                           self.tags.sites, self.tags.rejected, variants, sum(s.cache_bytes() for s in states), steps,
-                           self.plan)
+        return PABGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), variants,
+                              sum(s.cache_bytes() for s in states), steps, self.plan, sites=self.tags.sites,
+                              rejected=self.tags.rejected)
 
 
 def _slots_by_kind(tags: TagResult) -> dict[Kind, tuple[CacheSlot, ...]]:

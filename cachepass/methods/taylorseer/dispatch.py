@@ -55,6 +55,12 @@ class TSModelState(ContextStates):
 class TSGraphReport(GraphReport):
     ts_tags: TSTags | None = None
 
+    def head(self) -> str:
+        sites = self.ts_tags.sites if self.ts_tags else ()
+        return (f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes, {len(sites)} modules predicted "
+                f"({sum(not s.inactive for s in sites)} by Taylor series, {sum(s.inactive for s in sites)} as zeros); "
+                f"cache holds {self.cache_bytes:,} bytes")
+
     def tag_table(self, fmt: str = "simple") -> str:
         from tabulate import tabulate
 
@@ -147,7 +153,7 @@ class TaylorSeerGraph(GraphRuntime):
 
     def report(self, owner_ids: set[int] | None = None) -> TSGraphReport:
         states, steps = self.reported(owner_ids)
-        return TSGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), (), (),
+        return TSGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
                              variant_reports(self.lowered, [r.variant for r in steps]),
                              sum(s.cache_bytes() for s in states), steps, self.plan, ts_tags=self.ts_tags)
 

@@ -1,0 +1,86 @@
+"""The typed plug-in every caching method exports (`PLUGIN` in its package) for the registry (methods/__init__.py).
+
+The driver (`backend.compile_with_cache`) runs the stages in order, each a method of the plug-in:
+
+    capture -> tag -> check -> plan -> runtime   (rewrite and lower run inside the runtime, per variant on
+                                                  first use)
+
+and the method-neutral tools ask it for the rest: `cachepass dump`'s files and flags. A method overrides what
+it does differently; the defaults are what most methods do (the plain capture, nothing to refuse, no name
+rules, no batched-CFG trace).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import fx
+
+from ..compiler.capture import capture
+
+
+@dataclass(frozen=True)
+class Uncached:
+    """A graph the method has nothing to cache in: it is compiled as is, with this warning."""
+
+    reason: str  # short, kept by the UncachedGraph for reports
+    message: str  # the warning the user sees: what happened and what to do
+    tags: Any = None  # an attention TagResult for the report, when there is one
+    quiet: bool = False  # nothing there to cache (a block graph without attention): said at INFO, not WARNING
+
+
+class MethodPlugin(ABC):
+    """One caching method's stages and tool hooks; one instance per method package (`PLUGIN`)."""
+
+    @abstractmethod
+    def from_diffusers(self, cfg: Any) -> Any:
+        """cachepass's typed config from diffusers' config of the same method (never mutated)."""
+
+    # -- the stages, in the driver's order ----------------------------------------------------
+    def capture(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: Any) -> Any:
+        """The captured graph(s) (FasterCache adds a half-batch capture)."""
+        return capture(gm, example_inputs)
+
+    def plain(self, captured: Any) -> Any:
+        """The graph Dynamo handed over (a `CapturedGraph`) of what `capture` returned: the one compiled as is
+        when nothing is cached (FasterCache captures a half-batch twin beside it)."""
+        return captured
+
+    @abstractmethod
+    def tag(self, captured: Any, config: Any) -> Any:
+        """What the method caches (attention sites, the block stack, selected modules)."""
+
+    def check(self, captured: Any, tags: Any, config: Any) -> Uncached | None:
+        """A `ConfigError` for inputs that cannot work, an `Uncached` when there is nothing to cache, else None."""
+        return None
+
+    @abstractmethod
+    def plan(self, tags: Any, config: Any) -> Any:
+        """The pure schedule."""
+
+    @abstractmethod
+    def runtime(self, captured: Any, tags: Any, plan: Any, options: Any) -> Any:
+        """The callable Dynamo runs: a `runtime.base.GraphRuntime`, which reports itself (`report(owner_ids)`)."""
+
+    def name_patterns(self, config: Any) -> tuple[str, ...]:
+        """The regexes the method's decisions read from module names: instances of one block whose names match
+        differently get runtimes of their own (NOTE [Graphs of one block], scope.py). None by default: a method
+        that refuses graphs of one block (scope.refuse_block_graph)."""
+        return ()
+
+    # -- `cachepass dump` ---------------------------------------------------------------------
+    @abstractmethod
+    def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
+        """`cachepass dump`'s files for a cached graph of this method (dump.MethodDump)."""
+
+    @abstractmethod
+    def config_from_flags(self, flags: dict[str, Any]) -> Any:
+        """The config `cachepass dump --method NAME` builds from its flags."""
+
+    def needs_cfg_batch(self, config: Any) -> bool:
+        """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""
+        return False
+
