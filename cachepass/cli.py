@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .methods import METHODS
+from .methods.plugin import Flag
 from .models import BUILDERS, SIZES
 
 DEMO_EXAMPLE = """example:
@@ -46,6 +47,15 @@ def config_classes() -> list[tuple[type, str]]:
     theirs = [m for m in METHODS if hasattr(diffusers, m.diffusers_config)]
     return [(m.config_type, m.name) for m in METHODS] + [(getattr(diffusers, m.diffusers_config), m.name)
                                                            for m in theirs]
+
+
+def method_flags() -> list[tuple[Flag, list[str]]]:
+    """Every method's `cachepass dump` flags (its plug-in's `flags()`), each once, with every method's help."""
+    merged: dict[str, tuple[Flag, dict[str, list[str]]]] = {}  # flag name -> (flag, help -> methods)
+    for method in METHODS:
+        for flag in method.plugin.flags():
+            merged.setdefault(flag.name, (flag, {}))[1].setdefault(flag.help, []).append(method.name)
+    return [(flag, [f"{', '.join(names)}: {text}" for text, names in helps.items()]) for flag, helps in merged.values()]
 
 
 def _class_list() -> str:
@@ -123,23 +133,12 @@ def _add_dump(commands: Any) -> None:
     cache = dump.add_argument_group("cache config (flags, or a JSON file)")
     cache.add_argument("--method", choices=tuple(m.name for m in METHODS), default=METHODS[0].name,
                        help=_method_help())
-    cache.add_argument("--threshold", type=float, default=None,
-                       help="fbc: skip the blocks after the first when its residual changed by at most this "
-                            "(default: 0.05); magcache: the accumulated error bound (default: 0.06). magcache "
-                            "plans with diffusers' Flux mag_ratios interpolated to --steps")
-    cache.add_argument("--guidance-distilled", action="store_true",
-                       help="fastercache only: the model has no unconditional branch (e.g. Flux-dev)")
     cache.add_argument("--cache-config", type=Path, metavar="JSON",
                        help="a JSON file with the fields of one config class, cachepass's or diffusers' ("
                             + ", ".join(f"{m.config_class} or {m.diffusers_config}" for m in METHODS)
                             + "); the field names tell the class, --method decides where they fit several")
-    cache.add_argument("--classification", choices=("cachepass", "diffusers"), default="cachepass",
-                       help="how layers get their kind: from the graph (cachepass, default) or diffusers' rule")
-    for kind, default in (("spatial", 2), ("temporal", None), ("cross", None)):
-        cache.add_argument(f"--{kind}-skip", type=int, default=default, metavar="N",
-                           help=f"reuse {kind} attention N-1 steps out of N (default: {default})")
-        cache.add_argument(f"--{kind}-timesteps", type=float, nargs=2, default=(100.0, 800.0), metavar=("LOW", "HIGH"),
-                           help=f"open timestep window where {kind} attention may be reused (default: 100 800)")
+    for flag, helps in method_flags():
+        cache.add_argument(flag.name, **dict(flag.options), help="; ".join(helps))
     dump.add_argument("--steps", type=int, default=50, help="steps of the schedule to plan (default: 50)")
     dump.add_argument("--out", type=Path, default=Path("cachepass-dump"), help="output folder (default: cachepass-dump)")
     dump.add_argument("--compile", action="store_true",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cachepass"
@@ -156,3 +157,137 @@ def test_import_cycles_are_only_the_known_ones():
     found = {tuple(c) for c in cycles(package_graph())}
     assert found <= KNOWN_CYCLES, f"new import cycles: {sorted(found - KNOWN_CYCLES)}"
     assert KNOWN_CYCLES <= found, f"fixed, remove from KNOWN_CYCLES: {sorted(KNOWN_CYCLES - found)}"
+
+
+# -- rule 4: no method named outside methods/ ------------------------------------------------------------------
+# The words that name a method in code: its registry name, its title, its config classes (cachepass's and
+# diffusers'). Docstrings are documentation and may name methods; string literals and names in code may not.
+METHOD_WORDS = ("pab", "fastercache", "fbc", "magcache", "taylorseer", "PyramidAttentionBroadcast", "FasterCache",
+                "FirstBlockCache", "MagCache", "TaylorSeer", "PABConfig", "FCConfig", "FBCConfig", "MagConfig",
+                "TSConfig")
+ROOT = PACKAGE.parent
+REGISTRY = "cachepass/methods/__init__.py"  # the registry's list of plug-ins names every method, by design
+PUBLIC_API = "cachepass/__init__.py"  # exports the config classes (cachepass.PABConfig, ...): the public API
+# bench/peers.py sets up the peers' own first-block caches (cache-dit's FBCache, ParaAttention's FBC): it names
+# their methods because that is what it is about, and no plug-in can give another project's setup.
+BENCH_ALLOWED = ("bench/peers.py",)
+
+# NOTE [Layout rules as a ratchet] again: what still names a method outside methods/ (issue 24, left for a
+# later change): the bench (its configurations, workloads and tables are not yet the plug-ins' bench rows), the
+# CLI's examples and config-file help, the demo's PAB, compiler/blocks.py's errors that say "FirstBlockCache"
+# for MagCache too (the caller should name itself), and two error messages that suggest PABConfig.
+KNOWN_METHOD_NAMES: set[tuple[str, str]] = {
+    ("bench/compile_time.py", "pyramidattentionbroadcast"),
+    *(("bench/configurations.py", w) for w in ("fastercache", "fbc", "firstblockcache", "magcache", "pab",
+                                               "pyramidattentionbroadcast", "taylorseer")),
+    ("bench/fbc_cond.py", "fbcconfig"), ("bench/run.py", "fbc"), ("bench/run.py", "pab"),
+    *(("bench/workloads.py", w) for w in ("fastercache", "fbc", "magcache", "pab", "taylorseer")),
+    *(("cachepass/cli.py", w) for w in ("fastercache", "fbc", "fbcconfig", "fcconfig", "magcache", "pab", "pabconfig",
+                                        "pyramidattentionbroadcast")),
+    ("cachepass/compiler/attention.py", "pabconfig"), ("cachepass/compiler/blocks.py", "fbcconfig"),
+    ("cachepass/compiler/blocks.py", "firstblockcache"), ("cachepass/compiler/blocks.py", "pab"),
+    ("cachepass/demo.py", "pab"), ("cachepass/demo.py", "pyramidattentionbroadcast"),
+    ("cachepass/options.py", "pabconfig"),
+}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def method_names_in(tree: ast.AST) -> set[str]:
+    """The method words a module's code uses: in string literals (docstrings aside), names and attributes,
+    and in isinstance / type-name tests."""
+    import re
+
+    words_first = sorted(METHOD_WORDS, key=len, reverse=True)  # PABConfig before pab
+    pattern = re.compile(r"(?<![A-Za-z])(" + "|".join(words_first) + r")(?-i:(?![a-z]))", re.IGNORECASE)
+    docs = _docstrings(tree)
+    words = set()
+    for node in ast.walk(tree):
+        text = None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            text = node.value
+        elif isinstance(node, ast.Name):
+            text = node.id
+        elif isinstance(node, ast.Attribute):
+            text = node.attr
+        elif isinstance(node, ast.alias):
+            text = node.asname or node.name
+        if text:
+            words |= {m.lower() for m in pattern.findall(text)}
+    return words
+
+
+def method_name_uses(paths: list[Path]) -> set[tuple[str, str]]:
+    found = set()
+    for path in paths:
+        rel = path.relative_to(ROOT).as_posix()
+        for word in method_names_in(ast.parse(path.read_text(), str(path))):
+            found.add((rel, word))
+    return found
+
+
+def _outside_methods() -> list[Path]:
+    package = [p for p in sorted(PACKAGE.rglob("*.py"))
+               if "methods" not in p.relative_to(PACKAGE).parts[:1] or p.relative_to(ROOT).as_posix() == REGISTRY]
+    package = [p for p in package if p.relative_to(ROOT).as_posix() not in (REGISTRY, PUBLIC_API)]
+    bench = [p for p in sorted((ROOT / "bench").rglob("*.py")) if p.relative_to(ROOT).as_posix() not in BENCH_ALLOWED]
+    return package + bench
+
+
+def test_method_name_finder_finds_planted_names():
+    """The rule below could fail: a config isinstance test, a type-name test and a method's name in a string."""
+    planted = ast.parse('"""PAB in a docstring is documentation."""\n'
+                        'def f(c):\n    return isinstance(c, PABConfig)\n'
+                        'def g(c):\n    return type(c).__name__ == "MagCacheConfig"\n'
+                        'H = {"fbc": 1}\n')
+    assert method_names_in(planted) == {"pabconfig", "magcache", "fbc"}  # MagCacheConfig: MagCache, then Config
+    assert method_names_in(ast.parse('"""FasterCache, TaylorSeer."""\nX = "timestep"\n')) == set()
+
+
+def test_no_method_named_outside_methods():
+    found = method_name_uses(_outside_methods())
+    assert found <= KNOWN_METHOD_NAMES, f"methods named outside cachepass/methods/: {sorted(found - KNOWN_METHOD_NAMES)}"
+    assert KNOWN_METHOD_NAMES <= found, f"fixed, remove from KNOWN_METHOD_NAMES: {sorted(KNOWN_METHOD_NAMES - found)}"
+
+
+# -- rule 5: report, dump and CLI content come from the plug-ins -----------------------------------------------
+# report.py and dump.py hold no per-method content (rule 4 finds none there: each method's report section and
+# dump files are its package's, methods/<name>/). The CLI's method list and cache flags are the registry's.
+def _dump_parser() -> Any:
+    from cachepass.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sub.choices["dump"]
+
+
+def hand_written_flags(dump: Any) -> set[str]:
+    """The cache-config flags of `cachepass dump` that no plug-in declares (its `flags()`)."""
+    from cachepass.methods import METHODS
+
+    group = next(g for g in dump._action_groups if g.title.startswith("cache config"))
+    flags = {o for action in group._group_actions for o in action.option_strings}
+    return flags - {"--method", "--cache-config"} - {f.name for m in METHODS for f in m.plugin.flags()}
+
+
+def test_hand_written_flag_finder_finds_a_planted_flag():
+    dump = _dump_parser()
+    group = next(g for g in dump._action_groups if g.title.startswith("cache config"))
+    group.add_argument("--planted-skip", type=int)
+    assert hand_written_flags(dump) == {"--planted-skip"}
+
+
+def test_cli_methods_and_flags_come_from_the_registry():
+    from cachepass.methods import METHODS
+
+    dump = _dump_parser()
+    method = next(a for a in dump._actions if "--method" in a.option_strings)
+    assert tuple(method.choices) == tuple(m.name for m in METHODS) and method.default == METHODS[0].name
+    assert hand_written_flags(dump) == set()

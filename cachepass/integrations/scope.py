@@ -153,7 +153,8 @@ def refuse_block_graph(captured: Any, method: str, why: str) -> None:
             f"cachepass {method}: this graph holds one block ({captured.prefix} and every other instance of its class: "
             f"regional compilation, compile_repeated_blocks, or a graph break inside the block), but {why}. Compile "
             f"the whole transformer: torch.compile(transformer, backend='cachepass', fullgraph=True, "
-            f"options={{'cache': ...}}); PAB and FasterCache (guidance-distilled) also work block by block.")
+            f"options={{'cache': ...}}); docs/usage.md (Regional compilation and graph breaks) lists the methods that "
+            f"also work block by block.")
 
 
 # -- grouping by what the name rules decide ----------------------------------------------------------

@@ -32,12 +32,28 @@ class Uncached:
     quiet: bool = False  # nothing there to cache (a block graph without attention): said at INFO, not WARNING
 
 
+@dataclass(frozen=True)
+class Flag:
+    """A `cachepass dump` flag a method reads in `config_from_flags`. Methods that read the same flag share it:
+    the first registered one defines it (`options`: argparse's keywords), each adds its `help` (cli.py)."""
+
+    name: str  # e.g. "--threshold"
+    help: str  # in the method's words
+    options: tuple[tuple[str, Any], ...] = ()  # argparse.add_argument's keywords but help
+
+
+CLASSIFICATION = Flag("--classification", "how layers get their kind: from the graph (cachepass, default) or "
+                      "diffusers' rule", (("choices", ("cachepass", "diffusers")), ("default", "cachepass")))
+
+
 class MethodPlugin(ABC):
     """One caching method's stages and tool hooks; one instance per method package (`PLUGIN`)."""
 
+    @staticmethod
     @abstractmethod
-    def from_diffusers(self, cfg: Any) -> Any:
-        """cachepass's typed config from diffusers' config of the same method (never mutated)."""
+    def from_diffusers(cfg: Any) -> Any:
+        """cachepass's typed config from diffusers' config of the same method (never mutated); a method sets its
+        config module's function: `from_diffusers = staticmethod(from_diffusers)`."""
 
     # -- the stages, in the driver's order ----------------------------------------------------
     def capture(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: Any) -> Any:
@@ -75,6 +91,10 @@ class MethodPlugin(ABC):
     @abstractmethod
     def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
         """`cachepass dump`'s files for a cached graph of this method (dump.MethodDump)."""
+
+    def flags(self) -> tuple[Flag, ...]:
+        """The `cachepass dump` flags `config_from_flags` reads."""
+        return ()
 
     @abstractmethod
     def config_from_flags(self, flags: dict[str, Any]) -> Any:

@@ -23,7 +23,7 @@ from ...compiler.attention import NAME_PATTERNS
 from ...errors import ConfigError
 from ...integrations.scope import refuse_block_graph
 from ...options import BackendOptions
-from ..plugin import MethodPlugin, Uncached
+from ..plugin import CLASSIFICATION, Flag, MethodPlugin, Uncached
 from .capture import FCCapture, capture_fastercache
 from .config import FCConfig, from_diffusers
 from .dispatch import FasterCacheGraph
@@ -60,8 +60,7 @@ def _check_twins(captured: FCCapture, tags: FCTags, half_tags: FCTags | None) ->
 class FasterCachePlugin(MethodPlugin):
     """FasterCache's stages and tool hooks (plugin.MethodPlugin)."""
 
-    def from_diffusers(self, cfg: Any) -> Any:
-        return from_diffusers(cfg)
+    from_diffusers = staticmethod(from_diffusers)
 
     def capture(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> FCCapture:
         return capture_fastercache(gm, example_inputs, config)
@@ -152,6 +151,10 @@ class FasterCachePlugin(MethodPlugin):
     def needs_cfg_batch(self, config: FCConfig) -> bool:
         """Whether `cachepass dump` must trace a batched-CFG call ([uncond, cond]): CFG-Cache needs one."""
         return not config.guidance_distilled
+
+    def flags(self) -> tuple[Flag, ...]:
+        return (Flag("--guidance-distilled", "the model has no unconditional branch (e.g. Flux-dev)",
+                     (("action", "store_true"),)), CLASSIFICATION)
 
     def config_from_flags(self, flags: dict[str, Any]) -> FCConfig:
         return FCConfig(guidance_distilled=flags["guidance_distilled"], classification=flags["classification"])

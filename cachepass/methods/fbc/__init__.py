@@ -16,7 +16,7 @@ from typing import Any
 from ...compiler.blocks import BlockStack, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ..plugin import MethodPlugin
+from ..plugin import Flag, MethodPlugin
 from .config import FBCConfig, from_diffusers
 from .plan import FBCPlan, make_plan
 
@@ -26,8 +26,7 @@ __all__ = ["PLUGIN", "FBCConfig", "FBCPlan", "BlockStack", "from_diffusers"]
 class FBCPlugin(MethodPlugin):
     """FirstBlockCache's stages and tool hooks (plugin.MethodPlugin)."""
 
-    def from_diffusers(self, cfg: Any) -> Any:
-        return from_diffusers(cfg)
+    from_diffusers = staticmethod(from_diffusers)
 
     def tag(self, captured: CapturedGraph, config: FBCConfig) -> BlockStack:
         return tag_blocks(captured, config)  # raises ConfigError when there is no block stack: nothing to fall back to
@@ -76,6 +75,10 @@ class FBCPlugin(MethodPlugin):
         files += [DumpFile(f"piece-{low.variant.name}.py", f"# piece {low.variant.name}\n" + low.variant.gm.code, low)
                   for low in lowered]
         return MethodDump(tuple(files), blocks, plan)
+
+    def flags(self) -> tuple[Flag, ...]:
+        return (Flag("--threshold", "skip the blocks after the first when its residual changed by at most this "
+                     "(default: 0.05)", (("type", float), ("default", None))),)
 
     def config_from_flags(self, flags: dict[str, Any]) -> FBCConfig:
         return FBCConfig() if flags["threshold"] is None else FBCConfig(threshold=flags["threshold"])

@@ -16,7 +16,7 @@ from typing import Any
 from ...compiler.blocks import BlockStack, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ..plugin import MethodPlugin
+from ..plugin import Flag, MethodPlugin
 from .config import MagConfig, from_diffusers
 from .plan import MagPlan
 
@@ -26,8 +26,7 @@ __all__ = ["PLUGIN", "MagConfig", "MagPlan", "from_diffusers"]
 class MagCachePlugin(MethodPlugin):
     """MagCache's stages and tool hooks (plugin.MethodPlugin)."""
 
-    def from_diffusers(self, cfg: Any) -> Any:
-        return from_diffusers(cfg)
+    from_diffusers = staticmethod(from_diffusers)
 
     def tag(self, captured: CapturedGraph, config: MagConfig) -> BlockStack:
         return tag_blocks(captured, config)  # a ConfigError names the fix when there is no block stack
@@ -63,6 +62,10 @@ class MagCachePlugin(MethodPlugin):
         files += [DumpFile(f"variant-{low.variant.name}.py", f"# variant {low.variant.name}\n" + low.variant.gm.code, low)
                   for low in lowered]
         return MethodDump(tuple(files), blocks, plan)
+
+    def flags(self) -> tuple[Flag, ...]:
+        return (Flag("--threshold", "the accumulated error bound (default: 0.06); plans with diffusers' Flux "
+                     "mag_ratios interpolated to --steps", (("type", float), ("default", None))),)
 
     def config_from_flags(self, flags: dict[str, Any]) -> MagConfig:
         """diffusers' Flux ratios interpolated to the dump's steps: a schedule to look at, for any model."""

@@ -15,7 +15,7 @@ from ...compiler.attention import NAME_PATTERNS, TagResult
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
-from ..plugin import MethodPlugin, Uncached
+from ..plugin import CLASSIFICATION, Flag, MethodPlugin, Uncached
 from .config import PABConfig, from_diffusers
 from .plan import Plan, make_plan
 from .tag import tag
@@ -69,8 +69,7 @@ def _variant_code(low: Any) -> str:
 class PABPlugin(MethodPlugin):
     """PAB's stages and tool hooks (plugin.MethodPlugin)."""
 
-    def from_diffusers(self, cfg: Any) -> Any:
-        return from_diffusers(cfg)
+    from_diffusers = staticmethod(from_diffusers)
 
     def tag(self, captured: CapturedGraph, config: PABConfig) -> TagResult:
         return tag(captured, config)
@@ -125,6 +124,16 @@ class PABPlugin(MethodPlugin):
                  DumpFile("plan.txt", f"{len(timesteps)} steps, timesteps evenly spaced from 999 to 0\n\n{plan}\n")]
         files += [DumpFile(f"variant-{low.variant.name}.py", _variant_code(low), low) for low in lowered]
         return MethodDump(tuple(files), tags, plan)
+
+    def flags(self) -> tuple[Flag, ...]:
+        windows = []
+        for kind, default in (("spatial", 2), ("temporal", None), ("cross", None)):
+            windows += [Flag(f"--{kind}-skip", f"reuse {kind} attention N-1 steps out of N (default: {default})",
+                             (("type", int), ("default", default), ("metavar", "N"))),
+                        Flag(f"--{kind}-timesteps", f"open timestep window where {kind} attention may be reused "
+                             f"(default: 100 800)", (("type", float), ("nargs", 2), ("default", (100.0, 800.0)),
+                                                     ("metavar", ("LOW", "HIGH"))))]
+        return (CLASSIFICATION, *windows)
 
     def config_from_flags(self, flags: dict[str, Any]) -> PABConfig:
         return PABConfig(spatial_skip=flags["spatial_skip"], temporal_skip=flags["temporal_skip"],

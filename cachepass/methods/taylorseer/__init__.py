@@ -27,8 +27,7 @@ __all__ = ["PLUGIN", "TSConfig", "TSPlan", "from_diffusers"]
 class TaylorSeerPlugin(MethodPlugin):
     """TaylorSeer's stages and tool hooks (plugin.MethodPlugin)."""
 
-    def from_diffusers(self, cfg: Any) -> Any:
-        return from_diffusers(cfg)
+    from_diffusers = staticmethod(from_diffusers)
 
     def tag(self, captured: CapturedGraph, config: TSConfig) -> TSTags:
         return tag_modules(captured, config)
