@@ -85,6 +85,14 @@ class CachedGraph(GraphRuntime):
 
     _states = _MODEL_STATES
 
+    # NOTE [Variants of a dynamic-shape graph compile with it]
+    # Variants normally compile on first use, after Dynamo installed the frame's guards. With static shapes that
+    # is safe, and with symbolic sizes it usually is (the variant asks the ShapeEnv questions it already
+    # answered), but not always: Latte's reuse-cross variant, under dynamic=True, adds guards on the symbolic
+    # frame size, which nothing would check after the freeze (lower raises GuardsAfterFreeze rather than run
+    # it). So a graph with symbolic sizes compiles every variant the plan can reach while Dynamo is still
+    # calling the backend, where the guards they add are installed with the frame's. `Plan.reachable()` is at
+    # most 2^k variants for k cached kinds; static-shape graphs keep compiling on first use.
     def __init__(self, captured: CapturedGraph, tags: TagResult, plan: Plan, options: BackendOptions) -> None:
         self.captured = captured
         self.tags = tags
@@ -98,6 +106,9 @@ class CachedGraph(GraphRuntime):
         self._all_kinds = plan.kinds
         self._init_runtime()
         self.compiled(frozenset())  # every generation starts with the compute variant
+        if captured.has_symbolic_sizes():  # NOTE [Variants of a dynamic-shape graph compile with it]
+            for key in self.plan.reachable():
+                self.compiled(key)
 
     # -- the hot path -----------------------------------------------------------------------
     def __call__(self, *args: Any) -> list[torch.Tensor]:
