@@ -142,20 +142,28 @@ def _guarding(variant_class_prefix: str):
     return compiler
 
 
-def _batch_dynamic(compiler):
+# TaylorSeer compiles its predict variants on first use also in a graph with symbolic sizes (PAB compiles every
+# reachable variant with such a graph: NOTE [Variants of a dynamic-shape graph compile with it]).
+TAYLORSEER_COGVIDEOX = TaylorSeerCacheConfig(cache_interval=3, disable_cache_before_step=2,
+                                             taylor_factors_dtype=torch.float32,
+                                             cache_identifiers=[r"transformer_blocks\.\d+\.attn1"])
+
+
+def _batch_dynamic(compiler, cache=None):
     demo = build("cogvideox")
     compiled = torch.compile(demo.module, backend="cachepass",
-                             options={"cache": cachepass.PABConfig(spatial_skip=2), "compiler": compiler})
+                             options={"cache": cache or cachepass.PABConfig(spatial_skip=2), "compiler": compiler})
     with torch.no_grad():
         demo(compiled, 999.0, batch=1)  # static graph
-        for t in TIMESTEPS_12[:6]:  # steps 3 and 5 reuse spatial attention
+        for t in TIMESTEPS_12[:6]:  # PAB: steps 3 and 5 reuse spatial attention; TaylorSeer: step 3 predicts
             demo(compiled, t, batch=2)  # automatic dynamic: a graph with a symbolic batch
     return compiled
 
 
 def test_a_guard_added_after_dynamo_froze_the_shape_env_raises():
     with pytest.raises(StageError, match="Ne\\(s\\d+, 1000\\)") as failure:
-        _batch_dynamic(_guarding("Variant_reuse"))  # reuse variants are compiled on first use, after the freeze
+        # predict variants are compiled on first use, after the freeze
+        _batch_dynamic(_guarding("TSVariant_predict"), TAYLORSEER_COGVIDEOX)
     assert isinstance(failure.value.__cause__, GuardsAfterFreeze)
     assert "after Dynamo installed this graph's guards" in str(failure.value)
 
@@ -167,6 +175,18 @@ def test_a_guard_added_at_backend_time_is_installed_by_dynamo():
     compute = dynamic.lowered[frozenset()]
     assert len(compute.guards_added) == 1 and compute.guards_added[0].startswith("Ne(")
     assert all(not lowered.guards_added for key, lowered in dynamic.lowered.items() if key)
+
+
+def test_pab_reuse_variants_of_a_dynamic_shape_graph_compile_with_it_and_keep_their_guards():
+    """NOTE [Variants of a dynamic-shape graph compile with it]: a reuse variant that asks a new shape question
+    (Latte's reuse-cross under dynamic=True does) is compiled at backend time, so Dynamo installs its guard;
+    compiled on first use it would raise GuardsAfterFreeze (the test above, with TaylorSeer)."""
+    compiled = _batch_dynamic(_guarding("Variant_reuse"))
+    dynamic = cachepass.compiled_graphs(compiled)[-1]
+    assert set(dynamic.lowered) == set(dynamic.plan.reachable())
+    reuse = dynamic.lowered[frozenset({"spatial"})]
+    assert not reuse.after_freeze and len(reuse.guards_added) == 1 and reuse.guards_added[0].startswith("Ne(")
+    assert any(r.reused for _, s in dynamic.states() for r in s.history if r.graph == dynamic.serial)
 
 
 def test_dynamo_still_marks_the_graphs_it_hands_a_backend():

@@ -215,9 +215,10 @@ def test_dynamic_shapes_give_the_static_kinds_and_the_hooks_outputs(family):
     _assert_parity(demo, compiled, reference, TIMESTEPS_12, None, current)
 
 
-# Latte is left out: its reuse-cross variant, compiled on first use, adds shape guards on its symbolic frame
-# size after Dynamo froze the ShapeEnv, and lower raises GuardsAfterFreeze (issue 23, item 1, open).
-@pytest.mark.parametrize("family", ["cogvideox", "wan"])
+# Latte's reuse-cross variant adds shape guards on its symbolic frame size: compiled on first use, after Dynamo
+# froze the ShapeEnv, lower raised GuardsAfterFreeze; every reachable variant now compiles at backend time
+# (NOTE [Variants of a dynamic-shape graph compile with it]).
+@pytest.mark.parametrize("family", ["cogvideox", "latte", "wan"])
 def test_dynamic_shapes_with_inductor_give_the_hooks_outputs(family):
     """`dynamic=True` with the default compiler, Inductor. Dynamo then passes a module's float attributes
     (a dropout's `p`, a norm's `eps`) as 0-d tensor inputs read with `.item()`; Inductor must see them as the

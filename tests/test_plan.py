@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -101,3 +102,26 @@ def test_cogvideox_defaults_over_50_steps():
 def test_variant_names():
     assert variant_name(frozenset()) == "compute"
     assert variant_name(frozenset({"temporal", "cross"})) == "reuse-cross+temporal"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reachable_variants_cover_every_schedule_and_no_more(seed):
+    """`Plan.reachable()` (compiled up front for graphs with symbolic sizes, NOTE [Variants of a dynamic-shape
+    graph compile with it]) holds every variant the plan takes on 200 random schedules (the plan is the hook's,
+    test above), and every
+    maximal variant in it is taken on some schedule (dense timesteps, many steps): no variant compiled for
+    nothing beyond the subsets a refused read can run."""
+    rng = random.Random(seed)
+    config = random_config(rng)
+    plan = Plan(config.rules())
+    reachable = set(plan.reachable())
+    for _ in range(200):
+        timesteps = random_schedule(rng)
+        assert {d.reuse for d in plan.simulate(timesteps)} <= reachable
+    assert all(frozenset(sub) in reachable for key in reachable for sub in itertools.combinations(key, 1))
+    # 0.5 apart: at least 100 consecutive steps inside every interval between the (integer, >= 50 apart)
+    # window bounds, so every phase of the skips' period (at most lcm(3, 4, 5) = 60) in each
+    dense = [t / 2 for t in range(2000, -1, -1)]
+    seen = {d.reuse for d in plan.simulate(dense)}
+    maximal = {key for key in reachable if not any(key < other for other in reachable)}
+    assert maximal <= seen

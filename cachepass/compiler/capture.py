@@ -92,6 +92,12 @@ class CapturedGraph:
         """Fake example values (FakeTensor / SymInt) of the graph's inputs, for compiling variants."""
         return [node.meta["example_value"] for node in self.placeholders()]
 
+    def has_symbolic_sizes(self) -> bool:
+        """Whether Dynamo captured the graph with symbolic sizes (dynamic=True, or its automatic recompile)."""
+        return any(isinstance(e, torch.SymInt) or (isinstance(e, torch.Tensor)
+                                                   and any(isinstance(d, torch.SymInt) for d in e.shape))
+                   for e in self.example_inputs())
+
     def inputs_with_role(self, *roles: Role) -> list[GraphInput]:
         return [i for i in self.inputs if i.role in roles]
 

@@ -184,8 +184,13 @@ class GraphRuntime(InstanceNames):
         self._callback = self.timestep_callback()
         self.prepare(tagged)
         self._init_runtime()
-        for key in self.first_variants:
+        for key in self.variants_at_compile():
             self.compiled(key)
+
+    def variants_at_compile(self) -> Sequence[Any]:
+        """The variants compiled while Dynamo calls the backend: `first_variants`, which every generation starts
+        with (PAB adds every reachable one for a dynamic-shape graph)."""
+        return self.first_variants
 
     def prepare(self, tagged: Any) -> None:
         """The method's own fields from its tag stage's result, before the first variants are compiled."""

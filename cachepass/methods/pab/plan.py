@@ -15,7 +15,9 @@ Nothing here touches FX or tensors, so every policy question is testable in micr
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -61,6 +63,21 @@ class Plan:
     def variants(self, timesteps: Sequence[float]) -> list[VariantKey]:
         """Distinct variants a generation over `timesteps` uses, in order of first use."""
         return list(dict.fromkeys(d.reuse for d in self.simulate(timesteps)))
+
+    def reachable(self) -> list[VariantKey]:
+        """Every variant some generation can run, whatever its timesteps, in a fixed order (fewer kinds first).
+
+        A kind's decision depends on `iteration % skip` and on which open window holds the timestep, so the
+        iterations of one period (the skips' least common multiple) times one timestep inside each interval
+        between the windows' bounds cover every decision. The result is closed under subsets: the runtime
+        computes a kind instead when its cache read is refused, so a step may run fewer kinds than planned."""
+        period = math.lcm(*(rule.skip for rule in self.rules.values())) if self.rules else 1
+        bounds = sorted({b for rule in self.rules.values() for b in (rule.low, rule.high)})
+        points = [(a + b) / 2 for a, b in zip(bounds, bounds[1:])]
+        planned = {self.decide(i, t).reuse for i in range(1, period + 1) for t in points}
+        closed = {frozenset(sub) for key in planned for n in range(len(key) + 1)
+                  for sub in itertools.combinations(sorted(key), n)}
+        return sorted(closed, key=lambda key: (len(key), sorted(key)))
 
 
 def make_plan(tags: TagResult, config: PABConfig) -> Plan:

@@ -93,6 +93,19 @@ class CachedGraph(GraphRuntime):
         self._store_all = self._callback is not None  # plan.decide assumes t falls
         self._all_kinds = self.plan.kinds
 
+    # NOTE [Variants of a dynamic-shape graph compile with it]
+    # Variants normally compile on first use, after Dynamo installed the frame's guards. With static shapes that
+    # is safe, and with symbolic sizes it usually is (the variant asks the ShapeEnv questions it already
+    # answered), but not always: Latte's reuse-cross variant, under dynamic=True, adds guards on the symbolic
+    # frame size, which nothing would check after the freeze (lower raises GuardsAfterFreeze rather than run
+    # it). So a graph with symbolic sizes compiles every variant the plan can reach while Dynamo is still
+    # calling the backend, where the guards they add are installed with the frame's. `Plan.reachable()` is at
+    # most 2^k variants for k cached kinds; static-shape graphs keep compiling on first use.
+    def variants_at_compile(self) -> Sequence[VariantKey]:
+        if self.captured.has_symbolic_sizes():
+            return (*self.first_variants, *self.plan.reachable())
+        return self.first_variants
+
     def timestep_callback(self) -> Any:
         return self.config.current_timestep_callback
 
