@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from cachepass.measure import DiffusersHooked
+from cachepass.methods import METHODS, Method, method_named
 from cachepass.models import DemoModel
 
 from . import peers
@@ -18,7 +19,7 @@ from .workloads import Workload
 @dataclass(frozen=True)
 class Configuration:
     name: str
-    method: str  # "none", "pab", "fastercache" or "fbc"
+    method: str  # "none" or a registered method's name (cachepass.methods.METHODS)
     compiled: bool
     cachepass: bool
     # (demo, workload, compiler, fullgraph=False) -> the callable the loop runs
@@ -32,28 +33,8 @@ class Configuration:
 
 
 def diffusers_config(workload: Workload, method: str) -> Any:
-    from diffusers import (FasterCacheConfig, FirstBlockCacheConfig, MagCacheConfig, PyramidAttentionBroadcastConfig,
-                           TaylorSeerCacheConfig)
-
-    if method == "pab":
-        return PyramidAttentionBroadcastConfig(**workload.pab)
-    if method == "fbc":
-        return FirstBlockCacheConfig(**workload.fbc)
-    if method == "magcache":
-        from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
-
-        fields = dict(workload.magcache)
-        if fields.get("mag_ratios") == "flux":
-            fields["mag_ratios"] = FLUX_MAG_RATIOS.clone()
-        return MagCacheConfig(**fields)
-    if method == "taylorseer":
-        return TaylorSeerCacheConfig(**{k: (list(v) if isinstance(v, tuple) else v) for k, v in workload.taylorseer.items()})
-    fields = dict(workload.fastercache)
-    weight = fields.pop("attention_weight_callback", None)
-    if isinstance(weight, str) and weight.startswith("constant-"):
-        value = float(weight.removeprefix("constant-"))
-        fields["attention_weight_callback"] = lambda _module: value
-    return FasterCacheConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    """diffusers' config of `method` for the workload: the method's plug-in reads the workload's fields for it."""
+    return method_named(method).plugin.bench_config(getattr(workload, method))
 
 
 def _eager(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
@@ -134,24 +115,18 @@ def _cachepass(method: str) -> Callable[..., Callable[..., Any]]:
     return prepare
 
 
+def method_rows(method: Method) -> tuple[Configuration, ...]:
+    """A method's rows, from its plug-in: diffusers' hook eager and compiled, and cachepass."""
+    label, name = method.plugin.bench_label, method.name
+    return (Configuration(f"diffusers {label} hook (eager)", name, False, False, _hook(name, False)),
+            Configuration(f"diffusers {label} hook + torch.compile", name, True, False, _hook(name, True)),
+            Configuration(f"cachepass {label}", name, True, True, _cachepass(name)))
+
+
 CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("eager", "none", False, False, _eager),
-    Configuration("diffusers PAB hook (eager)", "pab", False, False, _hook("pab", False)),
-    Configuration("diffusers FasterCache hook (eager)", "fastercache", False, False, _hook("fastercache", False)),
-    Configuration("diffusers PAB hook + torch.compile", "pab", True, False, _hook("pab", True)),
-    Configuration("diffusers FasterCache hook + torch.compile", "fastercache", True, False, _hook("fastercache", True)),
     Configuration("torch.compile (inductor)", "none", True, False, _inductor),
-    Configuration("cachepass PAB", "pab", True, True, _cachepass("pab")),
-    Configuration("cachepass FasterCache", "fastercache", True, True, _cachepass("fastercache")),
-    Configuration("diffusers FBC hook (eager)", "fbc", False, False, _hook("fbc", False)),
-    Configuration("diffusers FBC hook + torch.compile", "fbc", True, False, _hook("fbc", True)),
-    Configuration("cachepass FBC", "fbc", True, True, _cachepass("fbc")),
-    Configuration("diffusers MagCache hook (eager)", "magcache", False, False, _hook("magcache", False)),
-    Configuration("diffusers MagCache hook + torch.compile", "magcache", True, False, _hook("magcache", True)),
-    Configuration("cachepass MagCache", "magcache", True, True, _cachepass("magcache")),
-    Configuration("diffusers TaylorSeer hook (eager)", "taylorseer", False, False, _hook("taylorseer", False)),
-    Configuration("diffusers TaylorSeer hook + torch.compile", "taylorseer", True, False, _hook("taylorseer", True)),
-    Configuration("cachepass TaylorSeer", "taylorseer", True, True, _cachepass("taylorseer")),
+    *(row for method in METHODS for row in method_rows(method)),
     # The peers' first-block caches, at the workload's FBC threshold (bench/peers.py).
     Configuration("cache-dit FBCache (eager)", "fbc", False, False, peers.cache_dit(0, False, False), "cache-dit"),
     Configuration("cache-dit FBCache + torch.compile", "fbc", True, False, peers.cache_dit(0, False, True),
@@ -169,9 +144,7 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
 )}
 
 # The diffusers hook each cached configuration is compared with.
-HOOK_OF = {"pab": "diffusers PAB hook (eager)", "fastercache": "diffusers FasterCache hook (eager)",
-           "fbc": "diffusers FBC hook (eager)", "magcache": "diffusers MagCache hook (eager)",
-           "taylorseer": "diffusers TaylorSeer hook (eager)"}
+HOOK_OF = {m.name: f"diffusers {m.plugin.bench_label} hook (eager)" for m in METHODS}
 
 
 def applies(configuration: Configuration, workload: Workload) -> bool:

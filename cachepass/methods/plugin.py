@@ -100,6 +100,13 @@ class MethodPlugin(ABC):
     def config_from_flags(self, flags: dict[str, Any]) -> Any:
         """The config `cachepass dump --method NAME` builds from its flags."""
 
+    # -- the bench (python -m bench) ----------------------------------------------------------
+    bench_label: str = ""  # its rows' short name: "cachepass <label>", "diffusers <label> hook (eager)"
+
+    @abstractmethod
+    def bench_config(self, fields: dict[str, Any]) -> Any:
+        """diffusers' config of this method from a bench workload's fields for it (bench/workloads.py)."""
+
     def needs_cfg_batch(self, config: Any) -> bool:
         """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""
         return False

@@ -61,6 +61,7 @@ class FasterCachePlugin(MethodPlugin):
     """FasterCache's stages and tool hooks (plugin.MethodPlugin)."""
 
     from_diffusers = staticmethod(from_diffusers)
+    bench_label = "FasterCache"
 
     def capture(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> FCCapture:
         return capture_fastercache(gm, example_inputs, config)
@@ -158,6 +159,17 @@ class FasterCachePlugin(MethodPlugin):
 
     def config_from_flags(self, flags: dict[str, Any]) -> FCConfig:
         return FCConfig(guidance_distilled=flags["guidance_distilled"], classification=flags["classification"])
+
+    def bench_config(self, fields: dict[str, Any]) -> Any:
+        """`attention_weight_callback: "constant-<w>"` is the weight w for every layer and step."""
+        from diffusers import FasterCacheConfig
+
+        fields = dict(fields)
+        weight = fields.pop("attention_weight_callback", None)
+        if isinstance(weight, str) and weight.startswith("constant-"):
+            value = float(weight.removeprefix("constant-"))
+            fields["attention_weight_callback"] = lambda _module: value
+        return FasterCacheConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
 PLUGIN = FasterCachePlugin()

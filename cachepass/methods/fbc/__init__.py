@@ -27,6 +27,7 @@ class FBCPlugin(MethodPlugin):
     """FirstBlockCache's stages and tool hooks (plugin.MethodPlugin)."""
 
     from_diffusers = staticmethod(from_diffusers)
+    bench_label = "FBC"
 
     def tag(self, captured: CapturedGraph, config: FBCConfig) -> BlockStack:
         return tag_blocks(captured, config)  # raises ConfigError when there is no block stack: nothing to fall back to
@@ -82,6 +83,11 @@ class FBCPlugin(MethodPlugin):
 
     def config_from_flags(self, flags: dict[str, Any]) -> FBCConfig:
         return FBCConfig() if flags["threshold"] is None else FBCConfig(threshold=flags["threshold"])
+
+    def bench_config(self, fields: dict[str, Any]) -> Any:
+        from diffusers import FirstBlockCacheConfig
+
+        return FirstBlockCacheConfig(**fields)
 
 
 PLUGIN = FBCPlugin()

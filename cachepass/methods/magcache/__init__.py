@@ -27,6 +27,7 @@ class MagCachePlugin(MethodPlugin):
     """MagCache's stages and tool hooks (plugin.MethodPlugin)."""
 
     from_diffusers = staticmethod(from_diffusers)
+    bench_label = "MagCache"
 
     def tag(self, captured: CapturedGraph, config: MagConfig) -> BlockStack:
         return tag_blocks(captured, config)  # a ConfigError names the fix when there is no block stack
@@ -73,6 +74,16 @@ class MagCachePlugin(MethodPlugin):
 
         threshold = 0.06 if flags["threshold"] is None else flags["threshold"]
         return MagConfig(threshold=threshold, num_inference_steps=flags["steps"], mag_ratios=tuple(FLUX_MAG_RATIOS.tolist()))
+
+    def bench_config(self, fields: dict[str, Any]) -> Any:
+        """`mag_ratios: "flux"` is diffusers' FLUX_MAG_RATIOS."""
+        from diffusers import MagCacheConfig
+        from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+
+        fields = dict(fields)
+        if fields.get("mag_ratios") == "flux":
+            fields["mag_ratios"] = FLUX_MAG_RATIOS.clone()
+        return MagCacheConfig(**fields)
 
 
 PLUGIN = MagCachePlugin()

@@ -70,6 +70,7 @@ class PABPlugin(MethodPlugin):
     """PAB's stages and tool hooks (plugin.MethodPlugin)."""
 
     from_diffusers = staticmethod(from_diffusers)
+    bench_label = "PAB"
 
     def tag(self, captured: CapturedGraph, config: PABConfig) -> TagResult:
         return tag(captured, config)
@@ -140,6 +141,11 @@ class PABPlugin(MethodPlugin):
                          cross_skip=flags["cross_skip"], spatial_timesteps=tuple(flags["spatial_timesteps"]),
                          temporal_timesteps=tuple(flags["temporal_timesteps"]),
                          cross_timesteps=tuple(flags["cross_timesteps"]), classification=flags["classification"])
+
+    def bench_config(self, fields: dict[str, Any]) -> Any:
+        from diffusers import PyramidAttentionBroadcastConfig
+
+        return PyramidAttentionBroadcastConfig(**fields)
 
 
 PLUGIN = PABPlugin()

@@ -28,6 +28,7 @@ class TaylorSeerPlugin(MethodPlugin):
     """TaylorSeer's stages and tool hooks (plugin.MethodPlugin)."""
 
     from_diffusers = staticmethod(from_diffusers)
+    bench_label = "TaylorSeer"
 
     def tag(self, captured: CapturedGraph, config: TSConfig) -> TSTags:
         return tag_modules(captured, config)
@@ -76,6 +77,11 @@ class TaylorSeerPlugin(MethodPlugin):
 
     def config_from_flags(self, flags: dict[str, Any]) -> TSConfig:
         return TSConfig()
+
+    def bench_config(self, fields: dict[str, Any]) -> Any:
+        from diffusers import TaylorSeerCacheConfig
+
+        return TaylorSeerCacheConfig(**{k: (list(v) if isinstance(v, tuple) else v) for k, v in fields.items()})
 
 
 PLUGIN = TaylorSeerPlugin()
