@@ -46,7 +46,7 @@ def cachepass_backend(gm: fx.GraphModule, example_inputs: Sequence[Any], *, opti
 
 def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], options: BackendOptions) -> Callable[..., Any]:
     """The driver. Options are already validated, so no stage below runs on bad input."""
-    method, config = method_of(options.cache), options.cache
+    method = method_of(options.cache)
     if torch.is_grad_enabled():
         logger.warning("cachepass: compiling with grad enabled; %s is for inference, so this graph is compiled "
                        "WITHOUT caching. Run the denoising loop under torch.no_grad() or torch.inference_mode() to "

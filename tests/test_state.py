@@ -37,14 +37,19 @@ def test_step_count_changes_between_generations_match_the_hook():
                 assert max_diff(demo(compiled, t), reference(t)) <= 1e-6, (steps, t)
 
 
+def at_12x12(make_inputs):
+    """`make_inputs` with a 12x12 latent instead of the demo's 8x8: a resolution change."""
+    def larger(batch):
+        inputs = make_inputs(batch)
+        inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
+        return inputs
+    return larger
+
+
 def test_resolution_change_between_generations_uses_a_fresh_cache():
     demo, compiled, reference = compiled_and_reference()
     small = demo.make_inputs
-
-    def larger(batch):
-        inputs = small(batch)
-        inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
-        return inputs
+    larger = at_12x12(small)
 
     with torch.no_grad():
         for make_inputs in (small, larger, small):
@@ -61,11 +66,7 @@ def test_resolution_change_inside_a_generation_computes_instead_of_reading(caplo
     compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
     timesteps = timesteps_linspace(12)
     original = demo.make_inputs
-
-    def larger(batch):
-        inputs = original(batch)
-        inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
-        return inputs
+    larger = at_12x12(original)
 
     with torch.no_grad():
         demo.make_inputs = larger
@@ -332,14 +333,7 @@ def _assert_dynamic_variants_compiled_with_the_graph(compiled):
 def test_resolution_changes_with_inductor_under_dynamic_shapes_match_the_hook():
     """8x8, 12x12 (Dynamo recompiles with symbolic sizes), then 8x8 again on the dynamic graph: its reuse
     variant, compiled with the graph at 12x12, serves a size it was not compiled at."""
-    def larger(original):
-        def make(batch):
-            inputs = original(batch)
-            inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
-            return inputs
-        return make
-
-    compiled = _generations_with_inductor(lambda original: (original, larger(original), original), (1, 1, 1))
+    compiled = _generations_with_inductor(lambda original: (original, at_12x12(original), original), (1, 1, 1))
     _assert_dynamic_variants_compiled_with_the_graph(compiled)
 
 
@@ -407,12 +401,7 @@ def test_a_resolution_change_mid_generation_says_the_variants_compile_again(capl
     demo = build("cogvideox")
     compiled = torch.compile(demo.module, backend="cachepass", options=EAGER)
     timesteps = timesteps_linspace(12)
-    original = demo.make_inputs
-
-    def larger(batch):
-        inputs = original(batch)
-        inputs["hidden_states"] = torch.randn(batch, 2, 4, 12, 12, generator=torch.Generator().manual_seed(5))
-        return inputs
+    larger = at_12x12(demo.make_inputs)
 
     with torch.no_grad(), caplog.at_level(logging.WARNING, logger="cachepass"):
         for t in timesteps[:4]:

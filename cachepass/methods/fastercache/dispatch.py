@@ -42,7 +42,7 @@ from ...runtime.base import GenerationWatch, GraphRuntime, end_generation
 from ...runtime.registry import state_registry
 from ...runtime.store import CacheStore, Entry, Stamp, nbytes, next_stamp, read_problem
 from .capture import FCCapture
-from .config import FCConfig, FCKind
+from .config import FCKind
 from .plan import Call, FCDecision, FCPlan, Mode, VariantKey
 from .rewrite import build_fc_variant
 from .tag import FCTags
