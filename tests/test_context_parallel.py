@@ -146,20 +146,24 @@ def test_private_torch_apis_exist():
 
 
 def test_variant_keys_are_the_same_number_in_every_process():
-    code = "from cachepass.parallel import key_code; print(key_code(frozenset({'spatial', 'cross', 'temporal'})))"
+    code = "from cachepass.integrations.parallel import key_code; print(key_code(frozenset({'spatial', 'cross', 'temporal'})))"
     seen = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
                            capture_output=True, text=True, check=True).stdout for seed in ("1", "2")}
     assert seen == {f"{zlib.crc32(b'cross+spatial+temporal')}\n"}
 
 
 def test_enable_context_parallel_refuses_bad_input():
+    """Through the public name, `cachepass.enable_context_parallel` (the README's path)."""
     from diffusers import ContextParallelConfig
 
+    import cachepass
     from cachepass.models import build
 
+    assert cachepass.enable_context_parallel is parallel.enable_context_parallel
+
     with pytest.raises(ValueError, match="no context-parallel plan"):
-        parallel.enable_context_parallel(build("cogvideox").module, ContextParallelConfig(ulysses_degree=2))
+        cachepass.enable_context_parallel(build("cogvideox").module, ContextParallelConfig(ulysses_degree=2))
     from families import FAMILIES
 
     with pytest.raises(RuntimeError, match="init_process_group"):
-        parallel.enable_context_parallel(FAMILIES["flux"]().module, ContextParallelConfig(ulysses_degree=2))
+        cachepass.enable_context_parallel(FAMILIES["flux"]().module, ContextParallelConfig(ulysses_degree=2))

@@ -168,7 +168,7 @@ def enable_context_parallel(model: torch.nn.Module, config: Any, device: torch.d
     runs on CPU processes (gloo). torch.distributed must be initialized; every rank calls it.
 
         torch.distributed.init_process_group("gloo")         # or torchrun + "nccl" on GPUs
-        cachepass.parallel.enable_context_parallel(transformer, ContextParallelConfig(ulysses_degree=2))
+        cachepass.enable_context_parallel(transformer, ContextParallelConfig(ulysses_degree=2))
         compiled = torch.compile(transformer, backend="cachepass", fullgraph=True, options={"cache": cfg})
 
     Returns diffusers' `ParallelConfig`. Also makes the model ready for a `fullgraph=True` capture
@@ -183,7 +183,7 @@ def enable_context_parallel(model: torch.nn.Module, config: Any, device: torch.d
         raise ValueError(f"{type(model).__name__} has no context-parallel plan (`_cp_plan`) in diffusers; context "
                          f"parallelism does not apply to it.")
     if not dist.is_available() or not dist.is_initialized():
-        raise RuntimeError("cachepass.parallel.enable_context_parallel: call torch.distributed.init_process_group() "
+        raise RuntimeError("cachepass.enable_context_parallel: call torch.distributed.init_process_group() "
                            "first (every rank).")
     if getattr(model, "_parallel_config", None) is not None:
         raise RuntimeError(f"context parallelism is already applied to this {type(model).__name__}.")

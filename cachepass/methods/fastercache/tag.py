@@ -1,6 +1,6 @@
 """FasterCache stage 2, tag: which attention sites are extrapolated, and under which kind.
 
-Site discovery (regions, outputs, structural kind) is `cachepass.tag.tag`'s; this stage only decides
+Site discovery (regions, outputs, structural kind) is the core's (`compiler/attention.find_sites`); this stage only decides
 FasterCache's kind for each site:
 
 - `classification="diffusers"` (diffusers' `FasterCacheConfig`): `apply_faster_cache`'s rule, rule for
