@@ -177,3 +177,29 @@ def test_configs_holding_tensors_compare_as_torch_compares_backend_options():
     assert wrapper(a) != wrapper(config(threshold=0.1))
     assert wrapper(a) != wrapper(config(mag_ratios=FLUX_MAG_RATIOS.clone() * 1.01))
     assert wrapper(a) != wrapper(config(mag_ratios=FLUX_MAG_RATIOS.clone().double()))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_a_graph_goes_with_its_last_user_without_the_cycle_collector(name):
+    """A notebook re-compiles after changing a threshold: the old graph (its variants, its cached tensors) must go
+    when the compiled wrapper and Dynamo's cache entry go, by reference counting. A runtime that keeps a bound
+    method of itself is a reference cycle: it lived on until the cyclic collector ran, and `compiled_graphs`
+    of the model still listed it beside the new one."""
+    import gc
+    import weakref
+
+    method, clock = METHODS[name](), Clock()
+    compiled = torch.compile(method.demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": method.config(clock), "compiler": "eager"})
+    for _, _ in zip(range(4), generation(method, clock, compiled, method.demo.module)):
+        pass
+    graphs = [weakref.ref(g) for g in cachepass.compiled_graphs(compiled)]
+    assert graphs and all(g() is not None for g in graphs)
+    gc.collect()
+    gc.disable()
+    try:
+        torch._dynamo.reset()
+        del compiled
+        assert all(g() is None for g in graphs), [type(g()).__name__ for g in graphs if g() is not None]
+    finally:
+        gc.enable()

@@ -207,7 +207,10 @@ class GraphRuntime(InstanceNames):
         self._user_inputs = [i.index for i in self.captured.inputs_with_role("input")]
         self._size_inputs = [i.index for i in self.captured.inputs_with_role("symint")]
         self._follow_input = self._callback is not None and self.captured.has_timestep
-        self._read_step = {"schedule": self._timesteps, "input": self._input_order,
+        # the class's functions, not bound methods: a bound method kept on self is a reference cycle, and the
+        # graph would outlive its last user until the cyclic collector runs (its cached tensors with it)
+        kind = type(self)
+        self._read_step = {"schedule": kind._timesteps, "input": kind._input_order,
                            "probe": _no_timesteps}[self.timesteps_from]
         self._instances: WeakIdKeyDictionary = WeakIdKeyDictionary()  # a graph of one block (scope.py)
         self._clocks: WeakIdKeyDictionary = WeakIdKeyDictionary()
@@ -235,7 +238,7 @@ class GraphRuntime(InstanceNames):
             slot = state.context(context)
         else:
             context, slot = None, state
-        timestep, order = self._read_step(args, slot)
+        timestep, order = self._read_step(self, args, slot)
         if self.rose(order, slot):
             logger.debug("dispatch: timestep rose to %g in context %r: new generation", order, context)
             self.new_generation(state, slot)
@@ -460,7 +463,7 @@ def _agreed(values: list[float], what: str) -> float:
     return low
 
 
-def _no_timesteps(args: Sequence[Any], slot: Any = None) -> tuple[None, None]:
+def _no_timesteps(runtime: Any, args: Sequence[Any], slot: Any = None) -> tuple[None, None]:
     return None, None
 
 
