@@ -50,6 +50,8 @@ METHODS: tuple[Method, ...] = (
            "--threshold (default: 0.06), diffusers' Flux mag_ratios interpolated to --steps"),
     Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
            "diffusers' defaults (use --cache-config for other fields)"),
+    Method("seacache", "SeaCache", ".seacache", "SeaConfig", "SeaCacheConfig",
+           "--threshold (default: 0.25), vision 'hidden_states' (any 5-D video latent)"),
 )
 
 
