@@ -46,6 +46,11 @@ class SeaStepRecord(VariantStepRecord):
     accumulated: float = field(kw_only=True)
     reason: str = field(kw_only=True)
     host_reads: int = field(kw_only=True)  # device-to-host reads the runtime made for this step
+    probe: str | None = field(kw_only=True)  # the probe piece that ran first (None: the gate was not asked)
+
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        return (self.probe, self.variant) if self.probe else (self.variant,)
 
 
 @dataclass
@@ -111,12 +116,13 @@ class SeaCacheGraph(GraphRuntime):
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state, ctx, context, _, _, signature, stamp = self.begin_step(args)
         reads = [0]
+        probe = None
         step = self._step(args, context, reads)
         if step is None:  # the hook's fail-open: the whole model runs, nothing is recorded
             if context is not None:
                 ctx.gate = replace(ctx.gate, consecutive=0)
             return self._finish(state, ctx, context, None, SeaDecision(-1, True, "no step metadata: fail-open"),
-                                "compute", self._run("compute", args, ()), reads[0])
+                                "compute", self._run("compute", args, ()), reads[0], None)
         if ctx.gate.key == step.key:
             decision = SeaDecision(step.step_index, ctx.gate.compute, "repeated step: the gate's decision")
         else:
@@ -125,7 +131,7 @@ class SeaCacheGraph(GraphRuntime):
                              ctx.gate.key, context)
                 self.new_generation(state, ctx)
                 stamp = next_stamp(ctx, self.serial, context, signature)
-            decision = self._gate(args, ctx, step, stamp, reads)
+            decision, probe = self._gate(args, ctx, step, stamp, reads)
         key: Variant = "compute"
         entries: list[Any] = []
         scale = None
@@ -150,7 +156,7 @@ class SeaCacheGraph(GraphRuntime):
             self._record(ctx, step, outputs, stamp)
         else:
             ctx.gate = replace(ctx.gate, consecutive=ctx.gate.consecutive + 1)
-        return self._finish(state, ctx, context, step, decision, key, outputs, reads[0])
+        return self._finish(state, ctx, context, step, decision, key, outputs, reads[0], probe)
 
     # -- the step's parts ---------------------------------------------------------------------
     def _step(self, args: Any, context: str | None, reads: list[int]) -> SeaStep | None:
@@ -184,7 +190,8 @@ class SeaCacheGraph(GraphRuntime):
         self._warn_once(f"fail-open:{message[:40]}", f"cachepass {message}")
         return None
 
-    def _gate(self, args: Any, ctx: SeaContext, step: SeaStep, stamp: Any, reads: list[int]) -> SeaDecision:
+    def _gate(self, args: Any, ctx: SeaContext, step: SeaStep, stamp: Any,
+              reads: list[int]) -> tuple[SeaDecision, str]:
         """Run the probe (the indicator; the distance when it decides), read the distances once, decide."""
         previous = ctx.store.get(INDICATOR) if self.plan.forced(ctx.gate, step) is None else None
         problem = read_problem(previous, "the previous indicator", stamp) if previous is not None else "forced"
@@ -202,7 +209,7 @@ class SeaCacheGraph(GraphRuntime):
         decision, ctx.gate = self.plan.decide(ctx.gate, step, distances)
         indicators = outputs[:count]
         ctx.store.put(INDICATOR, stamp, *(i.clone() for i in indicators) if self._cudagraphs else indicators)
-        return decision
+        return decision, probe
 
     def _coefficients(self, args: Any, sigma: float) -> torch.Tensor:
         """The hook's scalars of `_apply_sea_filter`, in its Python floats, rounded to float32 as its ops do."""
@@ -244,11 +251,13 @@ class SeaCacheGraph(GraphRuntime):
         ctx.gate = replace(ctx.gate, consecutive=0)
 
     def _finish(self, state: SeaModelState, ctx: SeaContext, context: str | None, step: SeaStep | None,
-                decision: SeaDecision, key: str, outputs: list[torch.Tensor], reads: int) -> list[torch.Tensor]:
+                decision: SeaDecision, key: str, outputs: list[torch.Tensor], reads: int,
+                probe: str | None) -> list[torch.Tensor]:
         state.history.append(SeaStepRecord(
             self.serial, ctx.generation, context, ctx.iteration, None, decision.compute, key,
             step_index=None if step is None else step.step_index, sigma=None if step is None else step.sigma,
-            distance=decision.distance, accumulated=decision.accumulated, reason=decision.reason, host_reads=reads))
+            distance=decision.distance, accumulated=decision.accumulated, reason=decision.reason, host_reads=reads,
+            probe=probe))
         ctx.iteration += 1
         ctx.skips += not decision.compute
         return list(outputs[:self.captured.num_outputs])
@@ -263,7 +272,7 @@ class SeaCacheGraph(GraphRuntime):
 
     def report(self, owner_ids: set[int] | None = None) -> SeaGraphReport:
         states, steps = self.reported(owner_ids)
-        ran = [name for r in steps for name in ((("indicator",) if r.step_index is not None else ()) + (r.variant,))]
+        ran = [name for r in steps for name in r.pieces]
         variants = variant_reports(self.lowered, ran)
         return SeaGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack)

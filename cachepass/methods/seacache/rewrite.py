@@ -196,7 +196,10 @@ def _skip_values(graph: fx.Graph, stack: BlockStack, env: dict, nodes: dict[str,
     residual = read[latest.ident]
     if scale is not None:  # the hook: latest + (latest - previous) * step_scale
         change = graph.call_function(operator.sub, (residual, read[previous.ident]))
-        residual = graph.call_function(operator.add, (residual, graph.call_function(operator.mul, (change, scale))))
+        change.name = "sea_residual_change"  # names of their own: the block check compares names
+        scaled = graph.call_function(operator.mul, (change, scale))
+        scaled.name = "sea_scaled_change"
+        residual = graph.call_function(operator.add, (residual, scaled))
         residual.name = "sea_extrapolated"
     cached = {slot.index: read[slot.ident] for slot in stream_slots(stack)}
     skip: dict[str, fx.Node] = {}
