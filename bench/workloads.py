@@ -23,6 +23,9 @@ class Workload:
     fbc: dict[str, Any] | None = None  # diffusers FirstBlockCacheConfig fields; None: not measured
     magcache: dict[str, Any] | None = None  # diffusers MagCacheConfig fields ("flux": FLUX_MAG_RATIOS); None: not measured
     taylorseer: dict[str, Any] | None = None  # diffusers TaylorSeerCacheConfig fields; None: not measured
+    # diffusers SeaCacheConfig fields (raw_vision_callback "hidden_states": diffusers' Wan adapter); None: not
+    # measured. SeaCache decides from the loop's cache_context(step_index=, sigma=, num_inference_steps=).
+    seacache: dict[str, Any] | None = None
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
     guidance: float | None = 5.0  # CFG scale; batch 2 (uncond + cond) when set
