@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -407,3 +407,44 @@ def block_table(stack: BlockStack, roles: tuple[str, str] | None = None, notes: 
     headers = ("block", "class", *(("piece",) if roles else ()), "region nodes", "stream values after it")
     table = tabulate(rows, headers=headers, tablefmt=fmt)
     return "\n".join([f"{table}\n\nblocks found by: {stack.found_by} ({', '.join(stack.lists)})", *notes])
+
+
+def copy_skipping_stack(source: fx.Graph, graph: fx.Graph, env: dict, stack: BlockStack,
+                        skip_values: Callable[[], dict[str, fx.Node]] | None) -> tuple[fx.Node, ...]:
+    """Copy `source`'s nodes (its placeholders already in `env`) into `graph` and return its outputs. With
+    `skip_values` (a whole-stack skip: MagCache, SeaCache), code outside the blocks reads each stream value as
+    `skip_values()` gives it, called once block 0's inputs exist; the blocks are then dead code."""
+    nodes = {n.name: n for n in source.nodes}
+    skip: dict[str, fx.Node] = {}
+    inputs = (stack.head_input, *(n for n in stack.stream_inputs if n))
+    in_blocks = stack.block_of()
+    for node in source.nodes:
+        if node.op in ("placeholder", "output"):
+            continue
+        if skip_values is not None and not skip and all(nodes[name] in env for name in inputs):
+            skip = skip_values()
+        outside = node.name not in in_blocks
+        env[node] = graph.node_copy(node, lambda n, outside=outside: stream_arg(n, env, skip, stack, outside))
+    results = fx.map_arg(source.output_node().args[0], lambda n: stream_arg(n, env, skip, stack, True))
+    return tuple(results) if isinstance(results, (tuple, list)) else (results,)
+
+
+def skipped_stream_values(graph: fx.Graph, stack: BlockStack, env: dict, hidden: fx.Node,
+                          cached: dict[int, fx.Node], what: str) -> dict[str, fx.Node]:
+    """Stream value -> what a skipped stack gives it: the hidden stream `hidden`, stream i `cached[i]` when
+    given, any other stream its block-0 input."""
+    nodes = {n.name: n for n in env}
+    skip: dict[str, fx.Node] = {}
+    for i, stream in enumerate(stack.streams):
+        if i == stack.hidden:
+            value = hidden
+        elif i in cached:
+            value = cached[i]
+        elif stack.stream_inputs[i] is not None:
+            value = env[nodes[stack.stream_inputs[i]]]
+        else:
+            continue
+        skip.update({name: value for name in stream.values})
+    if not skip:
+        raise StageError("rewrite", RuntimeError(f"{what}: no stream of the block stack can be skipped"))
+    return skip

@@ -33,11 +33,10 @@ from dataclasses import dataclass
 import torch
 from torch import fx
 
-from ...compiler.blocks import BlockStack, check_blocks_removed, stream_arg
+from ...compiler.blocks import BlockStack, check_blocks_removed, copy_skipping_stack, skipped_stream_values
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, KeyedVariant, eliminate_dead_code
 from ...compiler.lower import PLACED_COMPLEX
-from ...errors import StageError
 from ...integrations.dynamo_meta import variant_module
 from .plan import Probe, Variant
 
@@ -153,18 +152,9 @@ def build_variant(captured: CapturedGraph, stack: BlockStack, key: Variant) -> S
         example = nodes[latest.node].meta["example_value"]
         with example.fake_mode:
             scale = _placeholder(graph, SCALE, torch.empty((), dtype=torch.float32, device=example.device))
-    skip: dict[str, fx.Node] = {}
-    in_blocks = stack.block_of()
-    for node in source.nodes:
-        if node.op in ("placeholder", "output"):
-            continue
-        if key != "compute" and not skip and all(nodes[n] in env for n in _skip_inputs(stack)):
-            skip = _skip_values(graph, stack, env, nodes, read, scale)
-        outside = node.name not in in_blocks
-        env[node] = graph.node_copy(node, lambda n, outside=outside: stream_arg(n, env, skip, stack, outside))
+    skip = (lambda: _skip_values(graph, stack, env, nodes, read, scale)) if key != "compute" else None
+    results = copy_skipping_stack(source, graph, env, stack, skip)
     output = source.output_node()
-    results = fx.map_arg(output.args[0], lambda n: stream_arg(n, env, skip, stack, True))
-    results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
     writes: tuple[CacheSlot, ...] = ()
     extra = []
     if key == "compute":
@@ -184,10 +174,6 @@ def build_variant(captured: CapturedGraph, stack: BlockStack, key: Variant) -> S
     return SeaPiece(key, gm, reads, writes, example, len(results), scale is not None, before - len(graph.nodes))
 
 
-def _skip_inputs(stack: BlockStack) -> tuple[str, ...]:
-    return (stack.head_input, *(n for n in stack.stream_inputs if n))
-
-
 def _skip_values(graph: fx.Graph, stack: BlockStack, env: dict, nodes: dict[str, fx.Node], read: dict[str, fx.Node],
                  scale: fx.Node | None) -> dict[str, fx.Node]:
     """Stream value -> what a reuse step gives it: hidden = input + residual, the other streams their cached last
@@ -201,19 +187,7 @@ def _skip_values(graph: fx.Graph, stack: BlockStack, env: dict, nodes: dict[str,
         scaled.name = "sea_scaled_change"
         residual = graph.call_function(operator.add, (residual, scaled))
         residual.name = "sea_extrapolated"
+    hidden = graph.call_function(operator.add, (env[nodes[stack.head_input]], residual))
+    hidden.name = "sea_skip__hidden"
     cached = {slot.index: read[slot.ident] for slot in stream_slots(stack)}
-    skip: dict[str, fx.Node] = {}
-    for i, stream in enumerate(stack.streams):
-        if i == stack.hidden:
-            value = graph.call_function(operator.add, (env[nodes[stack.head_input]], residual))
-            value.name = "sea_skip__hidden"
-        elif i in cached:
-            value = cached[i]
-        elif stack.stream_inputs[i] is not None:
-            value = env[nodes[stack.stream_inputs[i]]]
-        else:
-            continue
-        skip.update({name: value for name in stream.values})
-    if not skip:
-        raise StageError("rewrite", RuntimeError("SeaCache: no stream of the block stack can be skipped"))
-    return skip
+    return skipped_stream_values(graph, stack, env, hidden, cached, "SeaCache")
