@@ -50,6 +50,8 @@ METHODS: tuple[Method, ...] = (
            "--threshold (default: 0.06), diffusers' Flux mag_ratios interpolated to --steps"),
     Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
            "diffusers' defaults (use --cache-config for other fields)"),
+    Method("teacache", "TeaCache", ".teacache", "TeaCacheConfig", "TeaCacheConfig",
+           "--threshold (default: 0.25), --coefficients (default: the family's published ones)"),
 )
 
 
