@@ -52,8 +52,15 @@ def tag_teacache(captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags:
         indicator, found_by = _modulated_input(captured, stack, nodes)
     later = set().union(*(b.region for b in stack.blocks))
     head = nodes_needed(graph, [nodes[indicator]], later - _ancestors_in(nodes[indicator], later))
+    head |= _unpacked(head, nodes)
     crossing = tuple(n.name for n in graph.nodes if n.name in head and any(u.name not in head for u in n.users))
     return TeaTags(stack, settings, indicator, found_by, frozenset(head), crossing)
+
+
+def _unpacked(head: set[str], nodes: dict[str, fx.Node]) -> set[str]:
+    """The `getitem`s of head values that are tuples (AdaLayerNormZero's `chunk`): the pieces hand tensors on."""
+    return {u.name for name in head if not isinstance(nodes[name].meta.get("example_value"), torch.Tensor)
+            for u in nodes[name].users if u.op == "call_function" and u.target is operator.getitem}
 
 
 def _ancestors_in(node: fx.Node, names: set[str]) -> set[str]:
