@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", required=True, metavar="REV", help="the git revision to compare with")
     parser.add_argument("--workload", default="cogvideox-small", choices=sorted(WORKLOADS))
     parser.add_argument("--configurations", nargs="+", required=True, metavar="NAME",
-                        help="bench configurations both revisions know, e.g. 'cachepass PAB'")
+                        help="bench configurations both revisions know ('cachepass' and a method's bench label)")
     parser.add_argument("--repeats", type=int, default=1, help="timed loops per worker before the rounds")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("bench-revisions"))
