@@ -23,6 +23,7 @@ class Workload:
     fbc: dict[str, Any] | None = None  # diffusers FirstBlockCacheConfig fields; None: not measured
     magcache: dict[str, Any] | None = None  # diffusers MagCacheConfig fields ("flux": FLUX_MAG_RATIOS); None: not measured
     taylorseer: dict[str, Any] | None = None  # diffusers TaylorSeerCacheConfig fields; None: not measured
+    teacache: dict[str, Any] | None = None  # cachepass.TeaCacheConfig fields (diffusers has no hook); None: not measured
     # diffusers SeaCacheConfig fields (raw_vision_callback "hidden_states": diffusers' Wan adapter); None: not
     # measured. SeaCache decides from the loop's cache_context(step_index=, sigma=, num_inference_steps=).
     seacache: dict[str, Any] | None = None
