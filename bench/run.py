@@ -34,8 +34,10 @@ from tabulate import tabulate
 
 from cachepass.measure import max_abs, median_ratio, psnr, rel_l2
 
-from .configurations import CONFIGURATIONS, FIRST_BLOCK_COMPARISON, HOOK_OF, applies, why_not
-from .peers import INSTALL
+from cachepass.methods import default_method
+
+from .configurations import CACHEPASS_OF, CONFIGURATIONS, FIRST_BLOCK_COMPARISON, HOOK_OF, applies, why_not
+from .peers import INSTALL, METHOD
 from .turns import Rounds, Worker, in_turn
 from .workloads import PRESETS, WORKLOADS
 
@@ -44,11 +46,11 @@ EXAMPLES = """examples:
   python -m bench --gpu                 # CogVideoX-2b config on CUDA, bf16, batched CFG, 20 steps
   python -m bench --smoke --out /tmp/b  # about 4 minutes: every configuration and field
   python -m bench --peers               # first-block caches: cachepass, diffusers, cache-dit, ParaAttention
-  python -m bench --configurations eager "torch.compile (inductor)" "cachepass PAB" """
+  python -m bench --configurations eager "torch.compile (inductor)" "{cachepass}" """
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, epilog=EXAMPLES,
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, epilog=EXAMPLES.format(cachepass=CACHEPASS_OF[default_method().name]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--gpu", action="store_true", help="the real CogVideoX-2b configuration on CUDA")
@@ -302,11 +304,11 @@ def first_block_comparison(results: list[dict[str, Any]]) -> dict[str, Any]:
     comparison = {}
     for workload in dict.fromkeys(r["workload"] for r in results):
         rows = {r["configuration"]: r for r in results if r["workload"] == workload}
-        mine = rows.get("cachepass FBC")
+        mine = rows.get(CACHEPASS_OF[METHOD])
         if mine is None or not _measured(mine):
             continue
         against = [_against(mine, r) for name, r in rows.items()
-                   if CONFIGURATIONS[name].method == "fbc" and not CONFIGURATIONS[name].cachepass]
+                   if CONFIGURATIONS[name].method == METHOD and not CONFIGURATIONS[name].cachepass]
         compared = [a for a in against if a.get("same_steps")]
         comparison[workload] = {"pattern": mine.get("pattern"), "against": against,
                                 "target_met": bool(compared) and all(a["met"] for a in compared)}
@@ -339,7 +341,7 @@ def comparison_text(comparison: dict[str, Any]) -> str:
     lines = []
     for workload, c in comparison.items():
         verdict = "met" if c["target_met"] else "NOT met"
-        lines.append(f"\ncachepass FBC against the other first-block caches on {workload} (target: >= "
+        lines.append(f"\n{CACHEPASS_OF[METHOD]} against the other first-block caches on {workload} (target: >= "
                      f"{TARGET_COMPILED}x over each under torch.compile, > {TARGET_EAGER}x over each in eager, "
                      f"at the same steps): {verdict}")
         for a in c["against"]:

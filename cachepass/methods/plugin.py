@@ -107,6 +107,23 @@ class MethodPlugin(ABC):
     def bench_config(self, fields: dict[str, Any]) -> Any:
         """diffusers' config of this method from a bench workload's fields for it (bench/workloads.py)."""
 
+    # How the bench watches diffusers' hook of this method decide, per step (bench/configurations.py):
+    # "first-block decision" (diffusers' FBC leader hook's decision function, eager and compiled: the step pattern
+    # and its host reads), "last block" (a forward hook on the last block, which runs only when it computes; eager
+    # only), or "" (not watched).
+    bench_probe: str = ""
+
+    # -- the CLI's and the demo's texts ---------------------------------------------------------
+    dump_example: str = ""  # `cachepass dump` arguments after the model for an example of this method (its --help)
+    config_example: str = ""  # a `--cache-config` JSON of this method's cachepass config (its --help)
+
+    demo: bool = False  # `cachepass demo` shows this method (the first registered plug-in that sets it)
+
+    def demo_config(self) -> Any:
+        """diffusers' config of this method that `cachepass demo` compares, its hook against cachepass (a method
+        that sets `demo`)."""
+        raise NotImplementedError(f"{type(self).__name__} is not the demo's method")
+
     def needs_cfg_batch(self, config: Any) -> bool:
         """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""
         return False

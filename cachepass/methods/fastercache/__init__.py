@@ -62,6 +62,8 @@ class FasterCachePlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "FasterCache"
+    dump_example = "cogvideox --method fastercache --steps 20 --out dump-fc"
+    config_example = '{"uncond_skip": 5, "spatial_timesteps": [-1, 681]} (FCConfig)'
 
     def capture(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> FCCapture:
         return capture_fastercache(gm, example_inputs, config)
