@@ -55,7 +55,7 @@ def method_flags() -> list[tuple[Flag, list[str]]]:
 
 
 def _class_list() -> str:
-    return "\n".join(f"  {m.name:<12} cachepass.{m.config_class} or diffusers' {m.diffusers_config}" for m in METHODS)
+    return "\n".join(f"  {m.name:<12} cachepass.{m.config_class}" + (f" or diffusers' {m.diffusers_config}" if m.diffusers_config else "") for m in METHODS)
 
 
 def _method_help() -> str:

@@ -25,8 +25,8 @@ from typing import Any
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cachepass"
-# The method packages under cachepass/methods/.
-METHOD_PACKAGES = ("pab", "fastercache", "fbc", "magcache", "taylorseer")
+# The method packages under cachepass/methods/: every registered one.
+METHOD_PACKAGES = tuple(p.name for p in sorted((PACKAGE / "methods").iterdir()) if (p / "__init__.py").exists())
 
 KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
@@ -171,7 +171,7 @@ def _registered_words() -> tuple[str, ...]:
     from cachepass.methods import METHODS
 
     return tuple(w for m in METHODS for w in (m.name, m.title.replace(" ", ""), m.config_class,
-                                              m.diffusers_config.removesuffix("Config")))
+                                              m.diffusers_config.removesuffix("Config")) if w)
 
 
 METHOD_WORDS = tuple(dict.fromkeys((

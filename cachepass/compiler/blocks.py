@@ -346,9 +346,14 @@ def _reaches(start: fx.Node, target: fx.Node) -> bool:
 def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...]) -> set[str]:
     """Block 0 and every node it needs; impure nodes before it (in-place writes) stay with it."""
     nodes = {n.name: n for n in graph.nodes}
+    return nodes_needed(graph, [nodes[name] for name in blocks[0].region], set().union(*(b.region for b in blocks[1:])))
+
+
+def nodes_needed(graph: fx.Graph, start: Iterable[fx.Node], later: set[str]) -> set[str]:
+    """The names of `start` and every node they need (placeholders excluded): a head piece cut from the graph;
+    impure nodes before its last node (in-place writes), other than those in `later`, stay with it."""
     head: set[str] = set()
-    _close(head, [nodes[name] for name in blocks[0].region])
-    later = set().union(*(b.region for b in blocks[1:]))
+    _close(head, list(start))
     order = {n.name: i for i, n in enumerate(graph.nodes)}
     last = max(order[name] for name in head)
     impure = [n for n in graph.nodes if order[n.name] < last and n.op in _CALL_OPS and n.name not in head

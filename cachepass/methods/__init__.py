@@ -23,7 +23,7 @@ class Method:
     title: str
     module: str  # the module holding the plug-in's functions (imported on first use)
     config_class: str  # cachepass's typed config, an attribute of `module`
-    diffusers_config: str  # the class name of diffusers' config for the same method
+    diffusers_config: str  # the class name of diffusers' config for the same method ("" when diffusers has none)
     dump_flags: str  # what `cachepass dump --method NAME` builds from its flags (its --help)
 
     def _get(self, attribute: str) -> Any:
@@ -50,6 +50,8 @@ METHODS: tuple[Method, ...] = (
            "--threshold (default: 0.06), diffusers' Flux mag_ratios interpolated to --steps"),
     Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
            "diffusers' defaults (use --cache-config for other fields)"),
+    Method("teacache", "TeaCache", ".teacache", "TeaCacheConfig", "",
+           "--threshold (default: 0.25), --coefficients (default: the family's published ones)"),
 )
 
 
@@ -84,7 +86,7 @@ def to_cache_config(cache: Any) -> Any:
         if isinstance(cache, method.config_type):
             return cache
     for method in METHODS:
-        if type(cache).__name__ == method.diffusers_config:
+        if method.diffusers_config and type(cache).__name__ == method.diffusers_config:
             compare_safely(type(cache))
             return method.plugin.from_diffusers(cache)
     raise ConfigError(f"option 'cache' must be {accepted()}; got {type(cache).__name__}.")
@@ -92,7 +94,7 @@ def to_cache_config(cache: Any) -> Any:
 
 def accepted() -> str:
     ours = _either([f"cachepass.{m.config_class}" for m in METHODS])
-    theirs = _either([m.diffusers_config for m in METHODS])
+    theirs = _either([m.diffusers_config for m in METHODS if m.diffusers_config])
     return f"a {ours}, or diffusers' {theirs}"
 
 
