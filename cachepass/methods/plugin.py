@@ -5,9 +5,9 @@ The driver (`backend.compile_with_cache`) runs the stages in order, each a metho
     capture -> tag -> check -> plan -> runtime   (rewrite and lower run inside the runtime, per variant on
                                                   first use)
 
-and the method-neutral tools ask it for the rest: `cachepass dump`'s files and flags. A method overrides what
-it does differently; the defaults are what most methods do (the plain capture, nothing to refuse, no name
-rules, no batched-CFG trace).
+and the method-neutral tools ask it for the rest: `cachepass dump`'s files, flags and examples, the demo's
+method, the bench's rows. A method overrides what it does differently; the defaults are what most methods do
+(the plain capture, nothing to refuse, no name rules, no batched-CFG trace, no help examples, not the demo's).
 """
 
 from __future__ import annotations

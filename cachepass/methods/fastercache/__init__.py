@@ -1,7 +1,8 @@
 """FasterCache as a plug-in of the method registry (methods/__init__.py; `PLUGIN`, a plugin.MethodPlugin).
 
     capture (full graph + nested half-batch capture) -> tag -> check -> plan -> (rewrite -> lower, per
-    variant on first use) -> dispatch
+    variant on first use) -> dispatch (dispatch.py runs the call: placement.py, state.py, frequency.py,
+    inputs.py; report.py reports)
 
 `torch.compile(model, backend="cachepass", options={"cache": cfg})` with a diffusers `FasterCacheConfig`
 or a `cachepass.FCConfig` reaches these stages through `backend.compile_with_cache`. See docs/methods.md,
