@@ -34,7 +34,7 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
     for workload in workloads:
         waiting: dict[str, Worker] = {}
         for configuration in chosen[workload]:
-            progress(*next(progress), len(labels))
+            show_progress(*next(progress), len(labels))
             cache = shared_cache if warm_cache else tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
             stem = out / f"{workload}--{slug(configuration)}"
             worker = Worker(_worker_arguments(workload, configuration, repeats, compiler, stem), cache,
@@ -46,12 +46,12 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
             if cache != shared_cache:
                 shutil.copytree(cache, shared_cache, dirs_exist_ok=True)
         if waiting:
-            progress(*next(progress), len(labels))
+            show_progress(*next(progress), len(labels))
             loops = _rounds(waiting, rounds)
             results += [_finished(worker, workload, name, out / f"{workload}--{slug(name)}")
                         for name, worker in waiting.items()]
             _attach_paired(results, workload, loops)
-    progress(len(labels), "done", len(labels))
+    show_progress(len(labels), "done", len(labels))
     return results
 
 
@@ -111,7 +111,7 @@ def _attach_paired(results: list[dict[str, Any]], workload: str, paired: Rounds 
                 ) - result["runtime_ms_per_step"]
 
 
-def progress(done: int, label: str, total: int) -> None:
+def show_progress(done: int, label: str, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
     print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:60]:<60}", end="" if done < total else "\n",
