@@ -62,6 +62,11 @@ def default_method() -> Method:
     return METHODS[0]
 
 
+def demo_method() -> Method:
+    """The method `cachepass demo` shows: the first registered one whose plug-in declares itself the demo's."""
+    return next(method for method in METHODS if method.plugin.demo)
+
+
 def method_named(name: str) -> Method:
     for method in METHODS:
         if method.name == name:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...compiler.blocks import BlockStack, tag_blocks
+from ...compiler.blocks import BlockStack, StackUser, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
@@ -36,6 +36,8 @@ def latent_input(captured: CapturedGraph) -> int | None:
     return None
 
 
+STACK_USER = StackUser("SeaCache", "SeaConfig", "PAB, which caches attention layers")
+
 class SeaCachePlugin(MethodPlugin):
     """SeaCache's stages and tool hooks (plugin.MethodPlugin)."""
 
@@ -44,7 +46,7 @@ class SeaCachePlugin(MethodPlugin):
 
     def tag(self, captured: CapturedGraph, config: SeaConfig) -> tuple[BlockStack, int | None]:
         _refuse_cosmos3(captured)
-        return tag_blocks(captured, config), latent_input(captured)
+        return tag_blocks(captured, config, STACK_USER), latent_input(captured)
 
     def check(self, captured: CapturedGraph, tags: tuple[BlockStack, int | None], config: SeaConfig) -> Uncached | None:
         _, latent = tags

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import fx
 
-from ...compiler.blocks import BlockStack, nodes_needed, tag_blocks
+from ...compiler.blocks import BlockStack, StackUser, nodes_needed, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from .config import TeaCacheConfig, TeaSettings, resolve
@@ -29,6 +29,9 @@ from .config import TeaCacheConfig, TeaSettings, resolve
 _CASTS = frozenset({"to", "float", "half", "bfloat16", "type_as", "contiguous"})
 _ELEMENTWISE = frozenset({operator.mul, operator.add, operator.sub, torch.mul, torch.add, torch.sub})
 _ELEMENTWISE_METHODS = frozenset({"mul", "add", "sub", "addcmul"}) | _CASTS
+
+
+STACK_USER = StackUser("TeaCache", "TeaCacheConfig", "PAB, which caches attention layers")
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class TeaTags:
 
 def tag_teacache(captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags:
     settings = resolve(config, captured.root() if captured.root is not None else None)  # before the graph work
-    stack = tag_blocks(captured, config)
+    stack = tag_blocks(captured, config, STACK_USER)
     graph = captured.gm.graph
     nodes = {n.name: n for n in graph.nodes}
     if settings.indicator == "timestep_embedding":
