@@ -311,12 +311,16 @@ def test_cli_methods_and_flags_come_from_the_registry():
 
 
 def test_bench_rows_come_from_the_registry():
-    """Every registered method has its three bench rows, named by its plug-in, and nothing else is a cachepass row
-    (a method left out of the registry, or a row written by hand, fails here)."""
+    """Every registered method has its bench rows, named by its plug-in (a cachepass row; diffusers' hook eager and
+    compiled where diffusers has the method), and nothing else is a cachepass row (a method left out of the
+    registry, or a row written by hand, fails here)."""
     from bench.configurations import CONFIGURATIONS, HOOK_OF
     from cachepass.methods import METHODS
 
     cached = [c for c in CONFIGURATIONS.values() if c.cachepass]
     assert [(c.name, c.method) for c in cached] == [(f"cachepass {m.plugin.bench_label}", m.name) for m in METHODS]
-    assert HOOK_OF == {m.name: f"diffusers {m.plugin.bench_label} hook (eager)" for m in METHODS}
-    assert all(HOOK_OF[m.name] in CONFIGURATIONS for m in METHODS)
+    hooked = [m for m in METHODS if m.diffusers_config]
+    assert HOOK_OF == {m.name: f"diffusers {m.plugin.bench_label} hook (eager)" for m in hooked}
+    assert all(HOOK_OF[m.name] in CONFIGURATIONS for m in hooked)
+    assert not any(c.method == m.name and not c.cachepass for m in METHODS if not m.diffusers_config
+                   for c in CONFIGURATIONS.values())
