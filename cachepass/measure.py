@@ -4,16 +4,18 @@ step, plus the quality metrics the benchmark reports.
 Every step feeds the current latent, twice (unconditional and conditional text rows of one batch of
 2, as diffusers' CogVideoX and Latte pipelines do), combines the two predictions with the guidance
 scale and takes an Euler step. The final latent therefore depends on every step, so cache
-approximations show up in its error against the uncached loop.
+approximations show up in its error against the uncached loop. Each call runs inside the model's
+`cache_context`, with the step fields a diffusers pipeline passes (see `step_context`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,27 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# NOTE [The loop's cache_context]
+# diffusers' Wan pipeline (0.42.1) calls its transformer inside `cache_context("cond", step_index=i,
+# sigma=float(scheduler.sigmas[i]), num_inference_steps=len(timesteps))` ("uncond" for the CFG call);
+# CogVideoX's batched-CFG pipeline names its one call "cond_uncond". Methods that decide from those fields
+# (SeaCache: diffusers' hook and cachepass alike) compute every step without them, so the loop enters the
+# same context around every call of a model that has one (a diffusers model, compiled or not, or
+# DiffusersHooked); the others (the peers' wrappers, plain modules) are called as before. Always, not
+# only for the methods that read the fields: no other hook or cachepass method reads them (they see the
+# context's name only, one per model either way), and entering costs ~10 us per call on CPU
+# (diffusers' `_set_cache_context`: a walk over the model's few hook registries), far below a step's
+# timing noise. The sigma is the loop's own: the Euler step below moves by (t_next - t) / 1000.
+def step_context(module: Any, name: str, step_index: int, sigma: float,
+                 num_inference_steps: int) -> contextlib.AbstractContextManager[Any]:
+    """`module.cache_context(name, step_index=, sigma=, num_inference_steps=)` where the module has one (NOTE
+    [The loop's cache_context]), else nothing."""
+    enter = getattr(module, "cache_context", None)
+    if enter is None:
+        return contextlib.nullcontext()
+    return enter(name, step_index=step_index, sigma=sigma, num_inference_steps=num_inference_steps)
+
+
 def denoise(demo: DemoModel, module: Callable[..., Any], timesteps: Sequence[float], guidance: float | None = 5.0,
             time_steps: bool = True) -> Trajectory:
     """One generation: `len(timesteps)` CFG Euler steps from the model's seeded latent."""
@@ -53,6 +76,7 @@ def denoise(demo: DemoModel, module: Callable[..., Any], timesteps: Sequence[flo
     kwargs = demo.inputs(timesteps[0], batch)
     latent = kwargs[demo.latent_key][:1].clone()
     channels = latent.shape[demo.channel_dim]
+    context = "cond_uncond" if guidance is not None else "cond"  # as CogVideoX's and Flux's pipelines name it
     per_step = []
     start = time.perf_counter()
     with torch.no_grad():
@@ -60,7 +84,8 @@ def denoise(demo: DemoModel, module: Callable[..., Any], timesteps: Sequence[flo
             step_start = time.perf_counter()
             kwargs[demo.latent_key] = latent.expand(batch, *latent.shape[1:]).contiguous()
             kwargs["timestep"] = torch.full((batch,), float(t), device=demo.device)
-            out = module(**kwargs)
+            with step_context(module, context, i, float(t) / 1000.0, len(timesteps)):
+                out = module(**kwargs)
             out = out[0] if isinstance(out, (tuple, list)) else out
             velocity = out.narrow(demo.channel_dim, 0, channels)
             if guidance is not None:
@@ -152,7 +177,8 @@ class DiffusersHooked:
 
     The hook's timestep callback returns the current `timestep` input as a 0-d tensor, as pipelines
     do (`lambda: pipe.current_timestep`), and the hook state is reset whenever the timestep rises,
-    as pipelines do at the end of `__call__`.
+    as pipelines do at the end of `__call__`. Each call runs in the model's `cache_context`: the one the
+    loop entered on this object (`cache_context`, NOTE [The loop's cache_context]), else "cond_uncond".
     """
 
     def __init__(self, demo: DemoModel, config: Any, copy_module: bool = True) -> None:
@@ -165,9 +191,19 @@ class DiffusersHooked:
             config = dataclasses.replace(config, current_timestep_callback=lambda: self._timestep)
         self.module.enable_cache(config)
         self._registry = HookRegistry.check_if_exists_or_initialize(self.module)
+        self._context: tuple[str, dict[str, Any]] = ("cond_uncond", {})
 
     def reset(self) -> None:
         self._registry.reset_stateful_hooks()
+
+    @contextlib.contextmanager
+    def cache_context(self, name: str, **fields: Any) -> Iterator[None]:
+        """The context (name and the loop's step fields) the calls inside it run in, as the model's own."""
+        outer, self._context = self._context, (name, fields)
+        try:
+            yield
+        finally:
+            self._context = outer
 
     def __call__(self, **kwargs: Any) -> Any:
         timestep = kwargs["timestep"].reshape(-1)[0]
@@ -176,7 +212,8 @@ class DiffusersHooked:
             self.reset()
         self._timestep, self._last = timestep, value
         # Hooks that keep a state per cache_context (FirstBlockCache) need one, as pipelines with batched CFG give.
-        with self.module.cache_context("cond_uncond"):
+        name, fields = self._context
+        with self.module.cache_context(name, **fields):
             return self.module(**kwargs)
 
 

@@ -232,3 +232,26 @@ def test_diffusers_config_converted_as_it_is():
     assert ours == cachepass.SeaConfig(threshold=0.3, residual_order=0, retention_steps=2, cache_end_steps=0,
                                        max_consecutive_cached=0, power_exp=2.0, vision="hidden_states")
     assert theirs.raw_vision_callback is WAN_ADAPTER  # read, never mutated
+
+
+def test_the_bench_loop_gives_the_hook_and_cachepass_the_pipelines_step():
+    """`measure.denoise` (the bench's and demo's loop) enters the model's cache_context with the step fields a
+    diffusers pipeline passes: diffusers' hook and cachepass reuse the same steps (equal final latents, bit for
+    bit under the eager compiler), where without the fields both would compute every step."""
+    from cachepass.measure import DiffusersHooked, denoise
+    from cachepass.timesteps import timesteps_linspace
+
+    demo = build_family("cogvideox")
+    cfg = config("cogvideox", residual_order=0)
+    timesteps = timesteps_linspace(STEPS)
+    hooked = DiffusersHooked(demo, cfg)
+    uncached = denoise(demo, copy.deepcopy(demo.module), timesteps, time_steps=False).final
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": cfg, "compiler": "eager"})
+    for _ in range(2):
+        theirs = denoise(demo, hooked, timesteps, time_steps=False).final
+        ours = denoise(demo, compiled, timesteps, time_steps=False).final
+        assert max_diff(ours, theirs) == 0.0
+    records = history(compiled)
+    assert [r.step_index for r in records] == [*range(STEPS)] * 2
+    assert 0 < [r.compute for r in records[STEPS:]].count(False) < STEPS and max_diff(ours, uncached) > 1e-5
