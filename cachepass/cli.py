@@ -132,7 +132,7 @@ def _add_dump(commands: Any) -> None:
                        help=_method_help())
     cache.add_argument("--cache-config", type=Path, metavar="JSON",
                        help="a JSON file with the fields of one config class, cachepass's or diffusers' ("
-                            + ", ".join(f"{m.config_class} or {m.diffusers_config}" for m in METHODS)
+                            + ", ".join(" or ".join(filter(None, (m.config_class, m.diffusers_config))) for m in METHODS)
                             + "); the field names tell the class, --method decides where they fit several")
     for flag, helps in method_flags():
         cache.add_argument(flag.name, **dict(flag.options), help="; ".join(helps))

@@ -29,6 +29,8 @@ CASES = {
               "--steps", "12"],
     "cogvideox-fastercache": ["cogvideox", "--method", "fastercache", "--steps", "12"],
     "cogvideox-fbc": ["cogvideox", "--method", "fbc", "--threshold", "0.3", "--steps", "12"],
+    "cogvideox-teacache": ["cogvideox", "--method", "teacache", "--threshold", "0.3", "--steps", "12"],
+    "cogvideox-seacache": ["cogvideox", "--method", "seacache", "--threshold", "0.5", "--steps", "12"],
 }
 
 
@@ -53,7 +55,29 @@ def test_dump_is_deterministic_and_matches_golden(case, tmp_path, capsys):
         shutil.copytree(first, golden)
     assert files(first) == files(golden), f"dump differs from {golden}; see the module docstring to regenerate"
     assert ("module" in printed and ("reused layers" in printed or "extrapolated" in printed)  # tags and plan
-            or "stream values after it" in printed and "tail-reuse" in printed)  # FirstBlockCache: blocks and pieces
+            or "stream values after it" in printed and "tail-reuse" in printed  # FirstBlockCache: blocks and pieces
+            or "stream values after it" in printed and "skipped as one" in printed)  # whole-stack skips
+
+
+@pytest.mark.parametrize("method, pieces, reads", [
+    ("teacache", ["head", "head+compare", "compute", "skip"], {"head+compare": "cache_read__tea_indicator__0"}),
+    ("seacache", ["indicator", "indicator-distance", "compute", "skip", "skip-extrapolate"],
+     {"indicator+distance": "sea_indicator (input: the previous step's)"}),
+])
+def test_whole_stack_skips_dump_their_rule_and_every_piece(tmp_path, method, pieces, reads):
+    """TeaCache and SeaCache: the stack, the rule with the config's numbers, each piece's code; the skip piece
+    runs no block (no attention) and reads the residual; the deciding probe reads the previous indicator."""
+    main(["dump", *CASES[f"cogvideox-{method}"], "--out", str(tmp_path)])
+    names = [p.name for p in sorted(tmp_path.iterdir())]
+    assert names == ["00-summary.txt", "01-captured-graph.py", "02-blocks.txt", "03-plan.txt",
+                     *(f"{i:02d}-piece-{p}.py" for i, p in enumerate(pieces, 4))]
+    plan = (tmp_path / "03-plan.txt").read_text()
+    assert "threshold 0.3" in plan if method == "teacache" else "threshold 0.5" in plan
+    for piece, read in reads.items():
+        assert re.search(rf"^{re.escape(piece)} +.*{re.escape(read)}", plan, re.M), (piece, read, plan)
+    skip = (tmp_path / f"{4 + pieces.index('skip'):02d}-piece-skip.py").read_text()
+    assert "residual" in skip and "scaled_dot_product_attention" not in skip
+    assert "scaled_dot_product_attention" in (tmp_path / f"{4 + pieces.index('compute'):02d}-piece-compute.py").read_text()
 
 
 def test_dump_lists_every_variant_the_plan_uses(tmp_path):
@@ -158,6 +182,7 @@ def test_dump_help_names_every_registered_method_and_config_class(capsys):
     for method in METHODS:
         for name in (method.name, method.title, method.config_class, method.diffusers_config):
             assert name in text, f"dump --help does not name {name} ({method.name})"
+    assert not re.search(r"\bor [,;)]", text), "an 'or' with nothing after it (a method diffusers lacks)"
 
 
 def test_dump_prints_the_folder_once_and_every_file_it_wrote(tmp_path, capsys):

@@ -89,9 +89,9 @@ class SeaCachePlugin(MethodPlugin):
         blocks = block_report(graph.stack)
         keys = ("indicator", "indicator+distance", "compute", "skip", "skip+extrapolate")
         lowered = [graph.compiled(key) for key in keys if key != "skip+extrapolate" or graph.config.residual_order]
-        rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
-                 ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
-                for low in lowered]
+        rows = [(low.variant.name, ", ".join(_probe_io(low.variant.name, "reads", [s.read_name for s in low.variant.reads]))
+                 or "-", ", ".join(_probe_io(low.variant.name, "writes", [s.write_name for s in low.variant.writes]))
+                 or "-", len(low.variant.gm.graph.nodes)) for low in lowered]
         config = graph.config
         plan = (f"threshold {config.threshold:g}: a step computes when it is one of the first {config.retention_steps} "
                 f"or last {config.cache_end_steps}, follows {config.max_consecutive_cached or 'unlimited'} reuses, has "
@@ -130,6 +130,19 @@ class SeaCachePlugin(MethodPlugin):
         if fields.get("raw_vision_callback") == "hidden_states":
             fields["raw_vision_callback"] = _prepare_wan_t2v_raw_vision_metadata
         return SeaCacheConfig(**fields)
+
+
+def _probe_io(piece: str, what: str, slots: list[str]) -> list[str]:
+    """A piece's cache slots, and for the probes the indicators they hand over as plain inputs and outputs (the
+    runtime keeps them in its store under INDICATOR: no cache slot of the graph's own)."""
+    from .rewrite import INDICATOR
+
+    names = list(slots)
+    if piece == "indicator+distance" and what == "reads":
+        names.append(f"{INDICATOR} (input: the previous step's)")
+    if piece in ("indicator", "indicator+distance") and what == "writes":
+        names.append(f"{INDICATOR} (output: kept for the next step)")
+    return names
 
 
 def _wan_t2v(captured: CapturedGraph) -> bool:
