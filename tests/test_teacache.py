@@ -49,7 +49,8 @@ class Gate(torch.nn.Module):
 class TeaReference:
     """The authors' loop: cnt, accumulated_rel_l1_distance, previous_modulated_input, previous_residual."""
 
-    LISTS = {"flux": ("transformer_blocks", "single_transformer_blocks"), "wan": ("blocks",)}
+    LISTS = {"flux": ("transformer_blocks", "single_transformer_blocks"), "wan": ("blocks",),
+             "cogvideox": ("transformer_blocks",)}
 
     def __init__(self, demo, family: str, threshold: float, coefficients, steps: int) -> None:
         self.demo, self.family, self.module = demo, family, copy.deepcopy(demo.module)
@@ -67,13 +68,17 @@ class TeaReference:
     def indicator(self, block, bound) -> torch.Tensor:
         if self.family == "flux":  # teacache_flux.py: transformer_blocks[0].norm1(inp, emb=temb)
             return block.norm1(bound["hidden_states"].clone(), emb=bound["temb"].clone())[0]
-        return bound["temb"]  # teacache_generate.py (use_ret_steps): e0, the blocks' timestep projection
+        # teacache_generate.py (use_ret_steps): e0, the blocks' timestep projection; TeaCache4CogVideoX1.5's
+        # teacache_sample_video.py: emb, the timestep embedding every block reads
+        return bound["temb"]
 
     def hidden_of(self, out):
-        return out[1] if self.family == "flux" else out
+        return {"flux": lambda: out[1], "cogvideox": lambda: out[0]}.get(self.family, lambda: out)()
 
     def pack(self, hidden, encoder):
-        return (encoder, hidden) if self.family == "flux" else hidden
+        # CogVideoX: the authors also add an encoder residual; diffusers' model never reads the text stream after
+        # the blocks (sliced off or unused), so passing it on unchanged gives the same output
+        return {"flux": (encoder, hidden), "cogvideox": (hidden, encoder)}.get(self.family, hidden)
 
     def decide(self, block, bound) -> None:
         modulated = self.indicator(block, bound)
@@ -102,6 +107,7 @@ def history(compiled) -> list:
 CASES = {  # family -> (threshold, coefficients or None for the published ones, compiler)
     "flux": (0.3, None, "inductor"),  # Inductor: the final check; Wan with the eager compiler keeps the suite cheap
     "wan": (0.5, WAN_COEFFICIENTS, "eager"),
+    "cogvideox": (0.3, None, "eager"),  # the published CogVideoX-2b polynomial on the timestep embedding
 }
 
 
