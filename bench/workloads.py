@@ -132,21 +132,35 @@ MAGCACHE_50 = {"threshold": 0.06, "num_inference_steps": 50, "mag_ratios": "flux
 # diffusers' defaults but the identifiers: its default patterns fullmatch names ending in "attn", which
 # CogVideoX's attn1 is not (the hook would cache nothing).
 TAYLORSEER_COGVIDEOX = {"cache_identifiers": ("^transformer_blocks.*attn1",)}
+# TeaCache (diffusers has none: cachepass's TeaCacheConfig fields) with the family's published coefficients; its
+# step counter wraps at num_inference_steps, so that is the workload's. 0.1 (the authors' CogVideoX range) skips
+# 27 of cogvideox-small's 50 steps; on flux-small the authors' Flux 0.25 skips 24 (measured).
+TEACACHE_COGVIDEOX_50 = {"threshold": 0.1, "num_inference_steps": 50}
+TEACACHE_FLUX_50 = {"threshold": 0.25, "num_inference_steps": 50}
+# SeaCache: diffusers' Wan adapter reads `hidden_states` as the video latent (raw_vision_callback "hidden_states",
+# see the plug-in's bench_config); diffusers' defaults otherwise (threshold 0.25: not yet tuned on cogvideox-small).
+SEACACHE_COGVIDEOX = {"threshold": 0.25, "raw_vision_callback": "hidden_states"}
+SEACACHE_NO_VIDEO_LATENT = ("Flux's hidden_states are packed tokens (B, N, C), not a (B, C, T, H, W) video latent: "
+                            "SeaCache has no indicator (diffusers' hook runs every step; cachepass compiles uncached)")
 
 WORKLOADS: dict[str, Workload] = {
     "cogvideox-small": Workload("cogvideox-small", "CogVideoX, 4 layers, 4x32 heads, 464 tokens (random weights)",
                                 lambda: build("cogvideox", "small"), 50,
                                 {"pab": PAB_DEFAULT, "fastercache": FASTERCACHE_COGVIDEOX, "fbc": FBC_RANDOM_WEIGHTS,
-                                 "magcache": MAGCACHE_50, "taylorseer": TAYLORSEER_COGVIDEOX}),
+                                 "magcache": MAGCACHE_50, "taylorseer": TAYLORSEER_COGVIDEOX,
+                                 "teacache": TEACACHE_COGVIDEOX_50, "seacache": SEACACHE_COGVIDEOX}),
     "latte-small": Workload("latte-small", "Latte, 4 layers, 4x32 heads, 4 frames of 64 tokens (random weights)",
                             lambda: build("latte", "small"), 50,
                             {"pab": {**PAB_DEFAULT, "cross_attention_block_skip_range": 4,
                                      "cross_attention_timestep_skip_range": (100, 900)},
                              "fastercache": FASTERCACHE_LATTE},
-                            why_not={"fbc": LATTE_NO_BLOCK_CACHE}),
+                            why_not={"fbc": LATTE_NO_BLOCK_CACHE, "teacache": LATTE_NO_BLOCK_CACHE,
+                                     "seacache": LATTE_NO_BLOCK_CACHE}),
     "flux-small": Workload("flux-small", "Flux, 2 double + 2 single blocks, 4x32 heads, 576 + 32 tokens, guidance "
                                          "embedding, no CFG batch (random weights)",
-                           _flux_small, 50, {"pab": PAB_DEFAULT, "fbc": FBC_FLUX_RANDOM_WEIGHTS}, guidance=None),
+                           _flux_small, 50, {"pab": PAB_DEFAULT, "fbc": FBC_FLUX_RANDOM_WEIGHTS,
+                                             "teacache": TEACACHE_FLUX_50}, guidance=None,
+                           why_not={"seacache": SEACACHE_NO_VIDEO_LATENT}),
     "cogvideox-2b": Workload("cogvideox-2b", "CogVideoX-2b transformer config, 13x60x90 latents + 226 text tokens, "
                                              "bf16, batched CFG", _cogvideox_2b, 20,
                              {"pab": PAB_DEFAULT, "fastercache": FASTERCACHE_COGVIDEOX, "fbc": FBC_RANDOM_WEIGHTS,
@@ -159,7 +173,10 @@ WORKLOADS: dict[str, Workload] = {
                       {"pab": PAB_DEFAULT, "fastercache": FASTERCACHE_COGVIDEOX, "fbc": {"threshold": 0.3},
                        "magcache": {"threshold": 0.06, "num_inference_steps": 8, "mag_ratios": "flux",
                                     "retention_ratio": 0.1},
-                       "taylorseer": {**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3}}),
+                       "taylorseer": {**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3},
+                       # 3 of the 8 steps reused each (measured)
+                       "teacache": {"threshold": 0.3, "num_inference_steps": 8},
+                       "seacache": {**SEACACHE_COGVIDEOX, "threshold": 0.5}}),
 }
 
 PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",),

@@ -43,6 +43,7 @@ class SeaCachePlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "SeaCache"
+    bench_probe = "last block"  # a whole-stack skip: the last block runs only on a computed step
 
     def tag(self, captured: CapturedGraph, config: SeaConfig) -> tuple[BlockStack, int | None]:
         _refuse_cosmos3(captured)
