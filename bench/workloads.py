@@ -23,6 +23,7 @@ class Workload:
     fbc: dict[str, Any] | None = None  # diffusers FirstBlockCacheConfig fields; None: not measured
     magcache: dict[str, Any] | None = None  # diffusers MagCacheConfig fields ("flux": FLUX_MAG_RATIOS); None: not measured
     taylorseer: dict[str, Any] | None = None  # diffusers TaylorSeerCacheConfig fields; None: not measured
+    dbcache: dict[str, Any] | None = None  # cache-dit DBCacheConfig fields; None: not measured
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
     guidance: float | None = 5.0  # CFG scale; batch 2 (uncond + cond) when set

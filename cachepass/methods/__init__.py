@@ -50,6 +50,8 @@ METHODS: tuple[Method, ...] = (
            "--threshold (default: 0.06), diffusers' Flux mag_ratios interpolated to --steps"),
     Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
            "diffusers' defaults (use --cache-config for other fields)"),
+    Method("dbcache", "DBCache", ".dbcache", "DBConfig", "DBCacheConfig",  # cache-dit's DBCacheConfig
+           "--fn-blocks/--bn-blocks (default: F1B0), --threshold (default: 0.08), --warmup-steps (default: 0)"),
 )
 
 
