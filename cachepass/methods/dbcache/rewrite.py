@@ -68,10 +68,13 @@ def tag(captured: CapturedGraph, config: DBConfig) -> DBStack:
                           f"block to skip: it caches nothing. Use Fn_compute_blocks + Bn_compute_blocks < {count}, "
                           f"e.g. Fn_compute_blocks=1, Bn_compute_blocks=0.")
     cached = cached_streams(captured.gm.graph, stack, Fn, Bn)
-    short = [s.name for i, s in enumerate(stack.streams) if (i in cached or i == stack.hidden) and len(s.values) != count]
-    if short:
-        raise ConfigError(f"cachepass DBCache: streams {short} are not carried through all {count} blocks; the middle "
-                          f"residual between blocks {Fn - 1} and {count - Bn - 1} is undefined. Use FirstBlockCache.")
+    last = count - Bn - 1
+    odd = [stack.streams[i].name for i in (*cached, stack.hidden)
+           if stack.streams[i].values[Fn - 1] not in stack.blocks[Fn - 1].outputs
+           or stack.streams[i].values[last] not in stack.blocks[last].outputs]
+    if odd:
+        raise ConfigError(f"cachepass DBCache: streams {odd} are not carried by blocks {Fn - 1} and {last}; the middle "
+                          f"residual between them is undefined. Use FirstBlockCache, or other Fn/Bn counts.")
     head, crossing = cut_after(captured.gm.graph, stack, Fn)
     return DBStack(stack, Fn, Bn, head, crossing, cached)
 
