@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -115,9 +116,22 @@ def _cachepass(method: str) -> Callable[..., Callable[..., Any]]:
     return prepare
 
 
+def reference_row(method: Method) -> str:
+    """The row a method's cachepass row is compared with: diffusers' hook in eager, or its peer's (`bench_peer`)."""
+    label, peer = method.plugin.bench_label, method.plugin.bench_peer
+    return f"{peer} {label} (eager)" if peer else f"diffusers {label} hook (eager)"
+
+
 def method_rows(method: Method) -> tuple[Configuration, ...]:
-    """A method's rows, from its plug-in: diffusers' hook eager and compiled, and cachepass."""
-    label, name = method.plugin.bench_label, method.name
+    """A method's rows, from its plug-in: its reference (diffusers' hook, or its `bench_peer`'s own) eager and
+    compiled, and cachepass."""
+    label, name, peer = method.plugin.bench_label, method.name, method.plugin.bench_peer
+    if peer == "cache-dit":
+        config = functools.partial(diffusers_config, method=name)
+        return (Configuration(reference_row(method), name, False, False, peers.cache_dit_config(config, False), peer),
+                Configuration(f"{peer} {label} + torch.compile", name, True, False, peers.cache_dit_config(config, True),
+                              peer),
+                Configuration(f"cachepass {label}", name, True, True, _cachepass(name)))
     return (Configuration(f"diffusers {label} hook (eager)", name, False, False, _hook(name, False)),
             Configuration(f"diffusers {label} hook + torch.compile", name, True, False, _hook(name, True)),
             Configuration(f"cachepass {label}", name, True, True, _cachepass(name)))
@@ -144,7 +158,7 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
 )}
 
 # The diffusers hook each cached configuration is compared with.
-HOOK_OF = {m.name: f"diffusers {m.plugin.bench_label} hook (eager)" for m in METHODS}
+HOOK_OF = {m.name: reference_row(m) for m in METHODS}
 
 
 def applies(configuration: Configuration, workload: Workload) -> bool:

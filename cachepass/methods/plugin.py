@@ -102,10 +102,12 @@ class MethodPlugin(ABC):
 
     # -- the bench (python -m bench) ----------------------------------------------------------
     bench_label: str = ""  # its rows' short name: "cachepass <label>", "diffusers <label> hook (eager)"
+    bench_peer: str | None = None  # whose implementation its reference rows run: None, diffusers' hook; "cache-dit"
 
     @abstractmethod
     def bench_config(self, fields: dict[str, Any]) -> Any:
-        """diffusers' config of this method from a bench workload's fields for it (bench/workloads.py)."""
+        """The reference's config of this method (diffusers', or `bench_peer`'s) from a bench workload's fields for
+        it (bench/workloads.py)."""
 
     def needs_cfg_batch(self, config: Any) -> bool:
         """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""
