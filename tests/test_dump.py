@@ -29,6 +29,7 @@ CASES = {
               "--steps", "12"],
     "cogvideox-fastercache": ["cogvideox", "--method", "fastercache", "--steps", "12"],
     "cogvideox-fbc": ["cogvideox", "--method", "fbc", "--threshold", "0.3", "--steps", "12"],
+    "cogvideox-dbcache": ["cogvideox", "--method", "dbcache", "--threshold", "0.3", "--steps", "12"],
 }
 
 
