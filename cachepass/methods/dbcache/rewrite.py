@@ -30,11 +30,10 @@ from torch import fx
 
 from ...compiler.blocks import BlockStack, check_blocks_removed, cut_after, tag_blocks
 from ...compiler.capture import CapturedGraph
-from ...compiler.editing import CacheSlot, KeyedVariant, eliminate_dead_code
-from ...compiler.probe import change_probe, copy_placeholders
+from ...compiler.editing import CacheSlot, eliminate_dead_code
+from ...compiler.pieces import PieceGraph, copy_placeholders, head_piece
 from ...errors import ConfigError, StageError
 from ...integrations.dynamo_meta import variant_module
-from ...integrations.parallel import cp_group
 from .config import DBConfig
 from .plan import Piece
 
@@ -99,15 +98,6 @@ def tail_slots(db: DBStack) -> tuple[CacheSlot, ...]:
                            db.stack.streams[i].spec) for i in db.cached)
 
 
-@dataclass(frozen=True)
-class PieceGraph(KeyedVariant):
-    key: Piece
-    num_outputs: int  # outputs before the writes: the head's values for the tail, or the model's outputs
-    probe: bool  # the head's last output is the probe tensor
-    nodes_removed: int = 0
-    reduced: bool = False  # the probe's value is reduced over the CP group; this rank's own value follows it
-
-
 def build_piece(captured: CapturedGraph, db: DBStack, key: Piece) -> PieceGraph:
     if key in ("head", "head+decide"):
         return _head(captured, db, decide=key == "head+decide")
@@ -115,30 +105,8 @@ def build_piece(captured: CapturedGraph, db: DBStack, key: Piece) -> PieceGraph:
 
 
 def _head(captured: CapturedGraph, db: DBStack, decide: bool) -> PieceGraph:
-    source = captured.gm.graph
-    graph, env = fx.Graph(), {}
-    placeholders = copy_placeholders(source, graph, env)
-    slot = head_slot(db)
-    nodes = {n.name: n for n in source.nodes}
-    prev = None
-    if decide:
-        prev = graph.placeholder(slot.read_name)
-        prev.meta["example_value"] = nodes[slot.node].meta["example_value"]
-    for node in source.nodes:
-        if node.name in db.head_nodes:
-            env[node] = graph.node_copy(node, lambda n: env[n])
-    residual = graph.call_function(operator.sub, (env[nodes[db.fn_output]], env[nodes[db.stack.head_input]]))
-    residual.name = slot.write_name
-    group = cp_group(source)
-    timestep = env.get(nodes[placeholders[captured.timestep_input]]) if captured.timestep_input is not None else None
-    probe = change_probe(graph, residual, prev, timestep, group, "db_probe")
-    crossing = [env[nodes[name]] for name in db.crossing]
-    graph.output((*crossing, residual, *([probe] if probe is not None else [])))
-    graph.lint()
-    gm = variant_module(captured.gm, graph, "Piece_db_head_decide" if decide else "Piece_db_head")
-    example = (*captured.example_inputs(), *([prev.meta["example_value"]] if decide else []))
-    return PieceGraph("head+decide" if decide else "head", gm, (slot,) if decide else (), (slot,), example,
-                      len(crossing), probe is not None, reduced=decide and group is not None)
+    return head_piece(captured, db.head_nodes, db.crossing, db.fn_output, db.stack.head_input, head_slot(db), decide,
+                      "db")
 
 
 def _tail(captured: CapturedGraph, db: DBStack, reuse: bool) -> PieceGraph:

@@ -37,28 +37,17 @@ from __future__ import annotations
 
 import logging
 import operator
-from dataclasses import dataclass
 
 from torch import fx
 
 from ...compiler.blocks import BlockStack, check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
-from ...compiler.editing import CacheSlot, KeyedVariant, eliminate_dead_code
-from ...compiler.probe import change_probe, copy_placeholders
+from ...compiler.editing import CacheSlot, eliminate_dead_code
+from ...compiler.pieces import PieceGraph, copy_placeholders, head_piece
 from ...integrations.dynamo_meta import variant_module
-from ...integrations.parallel import cp_group
 from .plan import Piece
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PieceGraph(KeyedVariant):
-    key: Piece
-    num_outputs: int  # outputs before the writes: the head's values for the tail, or the model's outputs
-    probe: bool  # the head's last output is the probe tensor
-    nodes_removed: int = 0
-    reduced: bool = False  # the probe's value is reduced over the CP group; this rank's own value follows it
 
 
 def head_slot(stack: BlockStack) -> CacheSlot:
@@ -78,31 +67,8 @@ def build_piece(captured: CapturedGraph, stack: BlockStack, key: Piece) -> Piece
 
 
 def _head(captured: CapturedGraph, stack: BlockStack, decide: bool) -> PieceGraph:
-    source = captured.gm.graph
-    graph, env = fx.Graph(), {}
-    placeholders = copy_placeholders(source, graph, env)
-    slot = head_slot(stack)
-    nodes = {n.name: n for n in source.nodes}
-    prev = None
-    if decide:
-        prev = graph.placeholder(slot.read_name)
-        prev.meta["example_value"] = nodes[slot.node].meta["example_value"]
-    for node in source.nodes:
-        if node.name in stack.head_nodes:
-            env[node] = graph.node_copy(node, lambda n: env[n])
-    residual = graph.call_function(operator.sub, (env[nodes[stack.hidden_stream.head_output]],
-                                                  env[nodes[stack.head_input]]))
-    residual.name = slot.write_name
-    group = cp_group(source)
-    probe = change_probe(graph, residual, prev, env.get(nodes[placeholders[captured.timestep_input]])
-                         if captured.timestep_input is not None else None, group, "fbc_probe")
-    crossing = [env[nodes[name]] for name in stack.crossing]
-    graph.output((*crossing, residual, *([probe] if probe is not None else [])))
-    graph.lint()
-    gm = variant_module(captured.gm, graph, "Piece_head_decide" if decide else "Piece_head")
-    example = (*captured.example_inputs(), *([prev.meta["example_value"]] if decide else []))
-    return PieceGraph("head+decide" if decide else "head", gm, (slot,) if decide else (), (slot,), example,
-                      len(crossing), probe is not None, reduced=decide and group is not None)
+    return head_piece(captured, stack.head_nodes, stack.crossing, stack.hidden_stream.head_output, stack.head_input,
+                      head_slot(stack), decide, "fbc")
 
 
 def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph:
