@@ -91,6 +91,19 @@ def change_probe(graph: fx.Graph, residual: fx.Node, prev: fx.Node | None, times
     return probe
 
 
+def tail_start(source: fx.Graph, crossing: tuple[str, ...]) -> tuple[fx.Graph, dict, dict[str, fx.Node]]:
+    """A tail piece's new graph with its inputs: the captured graph's, then the head's `crossing` values
+    (`from_head__<name>`). Returns (graph, env: source node -> new node, the source's nodes by name)."""
+    nodes = {n.name: n for n in source.nodes}
+    graph, env = fx.Graph(), {}
+    copy_placeholders(source, graph, env)
+    for name in crossing:
+        placeholder = graph.placeholder(f"from_head__{name}")
+        placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
+        env[nodes[name]] = placeholder
+    return graph, env, nodes
+
+
 def copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]:
     """The captured graph's inputs first, in order, in a piece's new graph: pieces are called `(*args, ...)`."""
     names = []

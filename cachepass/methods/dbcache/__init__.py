@@ -27,6 +27,7 @@ class DBCachePlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_cache_dit)  # the registry's converter: here cache-dit's config
     bench_label = "DBCache"
+    bench_peer = "cache-dit"  # its reference rows: cache-dit's own DBCache (diffusers has no DBCache hook)
 
     def tag(self, captured: CapturedGraph, config: DBConfig) -> DBStack:
         return tag(captured, config)  # raises ConfigError when there is no stack or no middle block

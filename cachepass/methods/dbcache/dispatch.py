@@ -12,7 +12,6 @@ step decides as a generation's first. Reads go through the store's validator: ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +19,12 @@ import torch
 
 from ...compiler.lower import Lowered
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GraphRuntime
 from ...runtime.context import ContextState, ContextStates
+from ...runtime.pieces import HeadTailRuntime
 from ...runtime.registry import state_registry
-from ...runtime.store import Stamp, next_stamp, read_problem
+from ...runtime.store import next_stamp, read_problem
 from .config import DBConfig
-from .plan import Counters, DBDecision, DBPlan, Piece
+from .plan import Counters, DBPlan, Piece
 from .report import block_report
 from .rewrite import DBStack, build_piece, head_slot, tail_slots
 
@@ -103,7 +102,7 @@ class DBGraphReport(GraphReport):
         return [self.step_table(), f"steps (C = all blocks ran, R = middle residuals reused): {self.pattern}"]
 
 
-class DBCacheGraph(GraphRuntime):
+class DBCacheGraph(HeadTailRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under DBCache."""
 
     _states = _STATES
@@ -113,6 +112,7 @@ class DBCacheGraph(GraphRuntime):
     per_context = True
     timesteps_from = "probe"  # read with the decision value, after the head ran
     reused_what = "blocks"
+    tail_words = ("cachepass DBCache", "middle residual")
 
     def prepare(self, db: DBStack) -> None:
         self.db = db
@@ -153,8 +153,8 @@ class DBCacheGraph(GraphRuntime):
             value = local = None  # it compared with the previous generation's residual
             has_previous = False
         decision = self.plan.decide(ctx.iteration, ctx.counters, has_previous, value,
-                                    self._tails_readable(ctx, stamp))
-        results = self._tail(ctx, decision, args, handed, residual, stamp)
+                                    self.tails_readable(ctx, stamp))
+        results = self.run_tail(ctx, decision.compute, args, handed, residual, stamp)
         state.history.append(DBStepRecord(
             self.serial, ctx.generation, context, ctx.iteration, timestep, decision.value, decision.compute,
             decision.reason, self._blocks if decision.compute else self._blocks_on_reuse, 1 if probe else 0,
@@ -166,35 +166,6 @@ class DBCacheGraph(GraphRuntime):
         ctx.last_order = timestep
         ctx.skips += not decision.compute
         return results
-
-    def _tail(self, ctx: DBContextState, decision: DBDecision, args: Sequence[Any], handed: Sequence[torch.Tensor],
-              residual: torch.Tensor, stamp: Stamp) -> list[torch.Tensor]:
-        if not decision.compute:
-            tail = self.piece("tail-reuse")
-            reads = [ctx.store.get(slot.ident).tensor for slot in self._tail_slots]
-            return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
-        tail = self.piece("tail-compute")
-        ctx.store.clear()  # free the old residuals before the new ones exist
-        outputs = tail.fn(*args, *handed)
-        ctx.store.put(self._head_slot.ident, stamp, self._keep(residual))
-        for slot, tensor in zip(self._tail_slots, outputs[tail.variant.num_outputs:]):
-            ctx.store.put(slot.ident, stamp, self._keep(tensor))
-        return list(outputs[: self.captured.num_outputs])
-
-    def _tails_readable(self, ctx: DBContextState, stamp: Stamp) -> bool:
-        for slot in self._tail_slots:
-            entry = ctx.store.get(slot.ident)
-            problem = read_problem(entry, f"the middle residual of stream {self.stack.streams[slot.index].name}",
-                                   stamp, slot.spec)
-            if problem is not None:
-                if entry is not None:
-                    self._warn_once(f"tail:{problem.split(':')[0]}", f"cachepass DBCache: not reusing the middle "
-                                    f"residuals at step {ctx.iteration}: {problem}; computing all blocks.")
-                return False
-        return True
-
-    def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool
 
     # -- pieces ---------------------------------------------------------------------------------
     def rewrite(self, key: Piece) -> Any:

@@ -31,7 +31,7 @@ from torch import fx
 from ...compiler.blocks import BlockStack, check_blocks_removed, cut_after, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, eliminate_dead_code
-from ...compiler.pieces import PieceGraph, copy_placeholders, head_piece
+from ...compiler.pieces import PieceGraph, head_piece, tail_start
 from ...errors import ConfigError, StageError
 from ...integrations.dynamo_meta import variant_module
 from .config import DBConfig
@@ -111,13 +111,7 @@ def _head(captured: CapturedGraph, db: DBStack, decide: bool) -> PieceGraph:
 
 def _tail(captured: CapturedGraph, db: DBStack, reuse: bool) -> PieceGraph:
     source = captured.gm.graph
-    nodes = {n.name: n for n in source.nodes}
-    graph, env = fx.Graph(), {}
-    copy_placeholders(source, graph, env)
-    for name in db.crossing:
-        placeholder = graph.placeholder(f"from_head__{name}")
-        placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
-        env[nodes[name]] = placeholder
+    graph, env, nodes = tail_start(source, db.crossing)
     slots = tail_slots(db)
     stack = db.stack
     base = {i: stack.streams[i].values[db.Fn - 1] for i in db.cached}  # each stream after the Fn blocks

@@ -43,7 +43,7 @@ from torch import fx
 from ...compiler.blocks import BlockStack, check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, eliminate_dead_code
-from ...compiler.pieces import PieceGraph, copy_placeholders, head_piece
+from ...compiler.pieces import PieceGraph, head_piece, tail_start
 from ...integrations.dynamo_meta import variant_module
 from .plan import Piece
 
@@ -73,13 +73,7 @@ def _head(captured: CapturedGraph, stack: BlockStack, decide: bool) -> PieceGrap
 
 def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph:
     source = captured.gm.graph
-    nodes = {n.name: n for n in source.nodes}
-    graph, env = fx.Graph(), {}
-    copy_placeholders(source, graph, env)
-    for name in stack.crossing:
-        placeholder = graph.placeholder(f"from_head__{name}")
-        placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
-        env[nodes[name]] = placeholder
+    graph, env, nodes = tail_start(source, stack.crossing)
     reads = tail_slots(stack) if reuse else ()
     skip: dict[str, fx.Node] = {}  # stream value after block 0 -> the value a skip step gives it
     if reuse:
