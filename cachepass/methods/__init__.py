@@ -23,7 +23,7 @@ class Method:
     title: str
     module: str  # the module holding the plug-in's functions (imported on first use)
     config_class: str  # cachepass's typed config, an attribute of `module`
-    diffusers_config: str  # the class name of diffusers' config for the same method
+    diffusers_config: str  # the class name of diffusers' config for the same method ("" when diffusers has none)
     dump_flags: str  # what `cachepass dump --method NAME` builds from its flags (its --help)
     config_owner: str = "diffusers"  # whose class `diffusers_config` is (DBCache: cache-dit's DBCacheConfig)
 
@@ -56,6 +56,10 @@ METHODS: tuple[Method, ...] = (
            "--threshold (default: 0.06), diffusers' Flux mag_ratios interpolated to --steps"),
     Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
            "diffusers' defaults (use --cache-config for other fields)"),
+    Method("teacache", "TeaCache", ".teacache", "TeaCacheConfig", "",
+           "--threshold (default: 0.25), --coefficients (default: the family's published ones)"),
+    Method("seacache", "SeaCache", ".seacache", "SeaConfig", "SeaCacheConfig",
+           "--threshold (default: 0.25), vision 'hidden_states' (any 5-D video latent)"),
     Method("dbcache", "DBCache", ".dbcache", "DBConfig", "DBCacheConfig",
            "--fn-blocks/--bn-blocks (default: F1B0), --threshold (default: 0.08), --warmup-steps (default: 0)",
            "cache-dit"),
@@ -65,6 +69,11 @@ METHODS: tuple[Method, ...] = (
 def default_method() -> Method:
     """The method of `torch.compile(..., backend="cachepass")` without a cache config: the first registered."""
     return METHODS[0]
+
+
+def demo_method() -> Method:
+    """The method `cachepass demo` shows: the first registered one whose plug-in declares itself the demo's."""
+    return next(method for method in METHODS if method.plugin.demo)
 
 
 def method_named(name: str) -> Method:
@@ -88,7 +97,7 @@ def to_cache_config(cache: Any) -> Any:
         if isinstance(cache, method.config_type):
             return cache
     for method in METHODS:
-        if type(cache).__name__ == method.diffusers_config:
+        if method.diffusers_config and type(cache).__name__ == method.diffusers_config:
             compare_safely(type(cache))
             return method.plugin.from_diffusers(cache)
     raise ConfigError(f"option 'cache' must be {accepted()}; got {type(cache).__name__}.")
@@ -96,9 +105,10 @@ def to_cache_config(cache: Any) -> Any:
 
 def accepted() -> str:
     ours = _either([f"cachepass.{m.config_class}" for m in METHODS])
-    owners = dict.fromkeys(m.config_owner for m in METHODS)
+    given = [m for m in METHODS if m.diffusers_config]
+    owners = dict.fromkeys(m.config_owner for m in given)
     theirs = ", or ".join(_either([m.theirs if i == 0 else m.diffusers_config
-                                   for i, m in enumerate(m for m in METHODS if m.config_owner == owner)])
+                                   for i, m in enumerate(m for m in given if m.config_owner == owner)])
                           for owner in owners)
     return f"a {ours}, or {theirs}"
 

@@ -407,6 +407,13 @@ class GraphRuntime(InstanceNames):
         cell = _CONTEXTS.get(args[owner_index]) if owner_index is not None else None
         return cell.name if cell is not None else None
 
+    def cache_context(self, args: Sequence[Any]) -> Any:
+        """The model's current diffusers `CacheContext` itself -- its name and what the loop passed with it
+        (`step_index`, `sigma`, `num_inference_steps`) --, None outside one (or without diffusers)."""
+        owner_index = self.captured.owner_input
+        cell = _CONTEXTS.get(args[owner_index]) if owner_index is not None else None
+        return cell.current if cell is not None else None
+
     def states(self) -> list[tuple[torch.Tensor | None, Any]]:
         """The states of the models that called this graph (shared with their other graphs)."""
         owned = [(owner, state) for owner in self._owners.keys() if owner in self._states

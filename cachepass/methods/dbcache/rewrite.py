@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from torch import fx
 
-from ...compiler.blocks import BlockStack, check_blocks_removed, cut_after, tag_blocks
+from ...compiler.blocks import BlockStack, StackUser, check_blocks_removed, cut_after, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, eliminate_dead_code
 from ...compiler.pieces import PieceGraph, head_piece, tail_start
@@ -59,8 +59,11 @@ class DBStack:
         return self.stack.hidden_stream.values[self.Fn - 1]
 
 
+STACK_USER = StackUser("DBCache", "DBConfig", "PAB, which caches attention layers")
+
+
 def tag(captured: CapturedGraph, config: DBConfig) -> DBStack:
-    stack = tag_blocks(captured, config)
+    stack = tag_blocks(captured, config, STACK_USER)
     Fn, Bn, count = config.Fn_compute_blocks, config.Bn_compute_blocks, len(stack.blocks)
     if Fn + Bn >= count:
         raise ConfigError(f"DBCache F{Fn}B{Bn} on a stack of {count} blocks ({', '.join(stack.lists)}) leaves no middle "
