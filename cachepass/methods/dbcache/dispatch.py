@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from ...compiler.lower import Lowered
 from ...report import GraphReport, variant_reports
 from ...runtime.context import ContextState, ContextStates
 from ...runtime.pieces import HeadTailRuntime
@@ -136,7 +135,7 @@ class DBCacheGraph(HeadTailRuntime):
         compares = self.plan.compares(ctx.iteration, ctx.counters, problem is None)
         if self._cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()
-        head = self.piece("head+decide" if compares else "head")
+        head = self.variant("head+decide" if compares else "head")
         outputs = head.fn(*args, *([previous.tensor] if compares else []))
         del previous
         count = head.variant.num_outputs
@@ -170,9 +169,6 @@ class DBCacheGraph(HeadTailRuntime):
     # -- pieces ---------------------------------------------------------------------------------
     def rewrite(self, key: Piece) -> Any:
         return build_piece(self.captured, self.db, key)
-
-    def piece(self, key: Piece) -> Lowered:
-        return self.variant(key)
 
     # -- state ----------------------------------------------------------------------------------
     def new_state(self) -> DBContextStates:
