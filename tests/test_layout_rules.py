@@ -311,8 +311,9 @@ def test_cli_methods_and_flags_come_from_the_registry():
 
 
 def test_bench_rows_come_from_the_registry():
-    """Every registered method has its three bench rows, named by its plug-in, and nothing else is a cachepass row
-    (a method left out of the registry, or a row written by hand, fails here)."""
+    """Every registered method has its bench rows, named by its plug-in (a cachepass row; diffusers' hook eager and
+    compiled where diffusers has the method), and nothing else is a cachepass row (a method left out of the
+    registry, or a row written by hand, fails here)."""
     from bench.configurations import CONFIGURATIONS, HOOK_OF
     from cachepass.methods import METHODS
 
@@ -320,7 +321,9 @@ def test_bench_rows_come_from_the_registry():
     assert [(c.name, c.method) for c in cached] == [(f"cachepass {m.plugin.bench_label}", m.name) for m in METHODS]
     # the reference row: diffusers' hook, or the implementation the plug-in names (`bench_peer`: cache-dit's DBCache);
     # none for a method without another project's config (TeaCache)
-    given = [m for m in METHODS if m.diffusers_config]
+    hooked = [m for m in METHODS if m.diffusers_config]
     assert HOOK_OF == {m.name: f"{m.plugin.bench_peer} {m.plugin.bench_label} (eager)" if m.plugin.bench_peer
-                       else f"diffusers {m.plugin.bench_label} hook (eager)" for m in given}
-    assert all(HOOK_OF[m.name] in CONFIGURATIONS for m in given)
+                       else f"diffusers {m.plugin.bench_label} hook (eager)" for m in hooked}
+    assert all(HOOK_OF[m.name] in CONFIGURATIONS for m in hooked)
+    assert not any(c.method == m.name and not c.cachepass for m in METHODS if not m.diffusers_config
+                   for c in CONFIGURATIONS.values())
