@@ -176,7 +176,9 @@ WORKLOADS: dict[str, Workload] = {
                        "taylorseer": {**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3},
                        # 3 of the 8 steps reused each (measured)
                        "teacache": {"threshold": 0.3, "num_inference_steps": 8},
-                       "seacache": {**SEACACHE_COGVIDEOX, "threshold": 0.5}}),
+                       "seacache": {**SEACACHE_COGVIDEOX, "threshold": 0.5},
+                       "dbcache": {"Fn_compute_blocks": 1, "Bn_compute_blocks": 0, "residual_diff_threshold": 0.21,
+                                   "max_warmup_steps": 0}}),
 }
 
 PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",),
