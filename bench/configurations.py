@@ -80,6 +80,10 @@ class BlocksProbe:
         self.pattern.append("R")
         return self.hooked(**kwargs)
 
+    def cache_context(self, name: str, **fields: Any) -> Any:
+        """The loop's context reaches the hooked model (measure.step_context): SeaCache's hook decides from it."""
+        return self.hooked.cache_context(name, **fields)
+
     def step_pattern(self, steps: int) -> str:
         return "".join(self.pattern[-steps:])
 

@@ -91,6 +91,12 @@ def test_smoke_bench_writes_every_field(tmp_path):
         assert blocks["max_diff_vs_hook"] <= 1e-5
     assert (blocks["dynamo_graphs"], blocks["recompiles"], blocks["graph_breaks"]) == (1, 0, 0)
     assert blocks["host_reads"] == 8
+    tea = results["cachepass TeaCache"]  # no diffusers hook: quality against eager only
+    assert 0 < tea["pattern"].count("R") < 8 and tea["rel_l2_vs_uncached"] > 0 and tea["max_diff_vs_hook"] is None
+    assert (tea["dynamo_graphs"], tea["recompiles"], tea["graph_breaks"]) == (1, 0, 0)
+    sea = results["cachepass SeaCache"]  # the loop's cache_context gives hook and cachepass the step
+    assert sea["same_steps_as_hook"] is True and 0 < sea["pattern"].count("R") < 8
+    assert sea["max_diff_vs_hook"] <= 1e-4 and (sea["dynamo_graphs"], sea["recompiles"], sea["graph_breaks"]) == (1, 0, 0)
     assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
     # Timing: every configuration's worker takes turns in the rounds, the hooks and peers under compile too.
     for name, result in results.items():
