@@ -12,9 +12,9 @@ methods and their knobs come from the registry and the plug-ins.
 # NOTE [The tuner's cost model]
 Candidates are not timed one by one (a timing needs warm repeats): a candidate's generation time is predicted
 as the sum, over the model calls its own generation made (the runtime's step records), of the compiled pieces
-each call ran, each at its median time measured in the loop, plus one per-call overhead per method (the
-generation's wall time minus the time inside variants, over its calls: the user's loop, Dynamo's guards and the
-cachepass runtime). The first candidate that runs a piece not yet clocked pays `timing_runs` warm generations
+each call ran, each at its median time measured in the loop, plus one per-piece overhead per method (the
+generation's wall time minus its pieces at their median times, over its pieces: the user's loop, Dynamo's guards,
+the cachepass runtime, and on a busy machine the interruptions a whole generation meets). The first candidate that runs a piece not yet clocked pays `timing_runs` warm generations
 with every variant clocked; later candidates of the method reuse those times. The winner is then compiled afresh
 and timed (`repeats` warm generations, the median): both its prediction and its measurement are in the result.
 """
@@ -95,7 +95,8 @@ class Candidate:
     met: bool
     calls: int  # model calls of its generation
     reused_calls: int  # calls that reused something
-    predicted_seconds: float
+    pieces: tuple[str, ...]  # the compiled pieces its generation ran, in order
+    predicted_seconds: float = math.nan  # from the clocks at the end of the search, for every candidate alike
     measured_seconds: float | None = None  # the winner's only (NOTE [The tuner's cost model])
 
     def row(self) -> dict[str, Any]:
@@ -219,7 +220,7 @@ class _Session:
     generations: int = 0
     table: list[Candidate] = field(default_factory=list)
     piece_seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (method, variant) -> calls
-    overhead: dict[str, list[float]] = field(default_factory=dict)  # method -> per-call overhead of each timed run
+    overhead: dict[str, list[float]] = field(default_factory=dict)  # method -> per-piece overhead of each timed run
     notes: list[str] = field(default_factory=list)  # what the result should say besides its table
 
     # -- generations ---------------------------------------------------------------------------
@@ -333,35 +334,37 @@ class _Session:
         quality = {name: METRICS[name][0](output, self.reference) for name in METRICS}
         pieces = [p for r in records for p in r.pieces]
         if any((method.name, p) not in self.piece_seconds for p in pieces) or method.name not in self.overhead:
-            self.clock(method, compiled, graphs, len(records))
+            self.clock(method, compiled, graphs, pieces)
         candidate = Candidate(method.name, config, quality, self.budget.met(quality), len(records),
-                              sum(bool(r.reused) for r in records), self.predict(method, pieces, len(records)))
+                              sum(bool(r.reused) for r in records), tuple(pieces))
         self.table.append(candidate)
-        logger.info("cachepass tune: %s -> %s (%s), predicted %.4g s", getattr(config, "describe", config.__repr__)(),
-                    ", ".join(f"{k} {v:.4g}" for k, v in quality.items()), "met" if candidate.met else "missed",
-                    candidate.predicted_seconds)
+        logger.info("cachepass tune: %s -> %s (%s)", getattr(config, "describe", config.__repr__)(),
+                    ", ".join(f"{k} {v:.4g}" for k, v in quality.items()), "met" if candidate.met else "missed")
         return candidate
 
-    def clock(self, method: Method, compiled: Any, graphs: list[Any], calls: int) -> None:
-        """`timing_runs` warm generations with every variant clocked (NOTE [The tuner's cost model])."""
+    def clock(self, method: Method, compiled: Any, graphs: list[Any], pieces: list[str]) -> None:
+        """`timing_runs` warm generations with every variant clocked (NOTE [The tuner's cost model]). The per-piece
+        overhead is each run's wall time less its pieces at their median times: on a busy machine a whole
+        generation is interrupted more often than a median piece, and the overhead carries that."""
+        walls = []
         for _ in range(self.timing_runs):
-            inside: list[float] = []
-
-            def add(graph: Any, name: str, seconds: float) -> None:
-                self.piece_seconds.setdefault((method.name, name), []).append(seconds)
-                inside.append(seconds)
-
             reset(self.model)
-            with clock_variants(graphs, add):
-                _, seconds = self.run(compiled)
-            self.overhead.setdefault(method.name, []).append(max(0.0, seconds - sum(inside)) / calls)
+            with clock_variants(graphs, lambda graph, name, s: self.piece_seconds.setdefault(
+                    (method.name, name), []).append(s)):
+                walls.append(self.run(compiled)[1])
+        variants = self.predict_variants(method, pieces)
+        self.overhead.setdefault(method.name, []).extend(max(0.0, wall - variants) / len(pieces) for wall in walls)
 
-    def predict(self, method: Method, pieces: list[str], calls: int) -> float:
-        variants = sum(statistics.median(self.piece_seconds[(method.name, p)]) for p in pieces)
-        return variants + calls * statistics.median(self.overhead[method.name])
+    def predict_variants(self, method: Method, pieces: list[str]) -> float:
+        return sum(statistics.median(self.piece_seconds[(method.name, p)]) for p in pieces)
+
+    def predict(self, method: Method, pieces: list[str]) -> float:
+        return self.predict_variants(method, pieces) + len(pieces) * statistics.median(self.overhead[method.name])
 
     # -- the winner --------------------------------------------------------------------------
     def result(self, repeats: int) -> TuneResult:
+        self.table = [dataclasses.replace(c, predicted_seconds=self.predict(method_named(c.method), list(c.pieces)))
+                      for c in self.table]
         met = [c for c in self.table if c.met]
         if not met:
             logger.warning("cachepass tune: no candidate met %s; nothing to cache within it.", self.budget.describe())
