@@ -125,10 +125,12 @@ class MethodPlugin(ABC):
 
     # -- the bench (python -m bench) ----------------------------------------------------------
     bench_label: str = ""  # its rows' short name: "cachepass <label>", "diffusers <label> hook (eager)"
+    bench_peer: str | None = None  # whose implementation its reference rows run: None, diffusers' hook; "cache-dit"
 
     @abstractmethod
     def bench_config(self, fields: dict[str, Any]) -> Any:
-        """diffusers' config of this method from a bench workload's fields for it (bench/workloads.py)."""
+        """The reference's config of this method (diffusers', or `bench_peer`'s) from a bench workload's fields for
+        it (bench/workloads.py)."""
 
     # How the bench watches diffusers' hook of this method decide, per step (bench/configurations.py):
     # "first-block decision" (diffusers' FBC leader hook's decision function, eager and compiled: the step pattern
