@@ -24,6 +24,7 @@ from .methods.taylorseer.config import TSConfig
 from .methods.teacache.config import TeaCacheConfig
 from .report import report
 from .runtime.registry import start_of_denoising_loop
+from .tune import TuneResult, tune
 
 record_contexts()  # see listen.py, NOTE [The context of the first call]
 watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a pipeline call starts]
@@ -31,5 +32,5 @@ watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a p
 __all__ = ["DBConfig", "FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "TeaCacheConfig", "SeaConfig",
            "ConfigError", "StageError",
            "cachepass_backend", "compile", "compiled_graphs", "enable_context_parallel", "ready_for_dynamo",
-           "report", "reset"]
+           "report", "reset", "tune", "TuneResult"]
 __version__ = "0.1.0"
