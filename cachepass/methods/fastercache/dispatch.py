@@ -15,7 +15,8 @@ State is kept per model instance (keyed by the caller's first parameter, as for 
 - the mode: fixed by the config (distilled, `cfg_calls`), else decided at the second call of a
   generation (same timestep: sequential); until then the first call's outputs are held.
 
-A new generation (counters reset, everything freed) starts when the timestep rises, on
+A new generation (counters reset, everything freed) starts when the timestep turns (runtime/base.py,
+NOTE [When a generation starts]), on
 `cachepass.reset(model)`, and when a diffusers pipeline resets its hooks at the end of `__call__`.
 
 Never a stale read: a block cache, or `R_low/R_high`, is read only when it was written by this graph,
@@ -38,7 +39,7 @@ from ...compiler.lower import Lowered
 from ...errors import ConfigError
 from ...options import BackendOptions
 from ...report import AttentionReport, variant_reports
-from ...runtime.base import GenerationWatch, GraphRuntime, end_generation
+from ...runtime.base import GenerationOrder, GenerationWatch, GraphRuntime, end_generation
 from ...runtime.registry import state_registry
 from ...runtime.store import CacheStore, Entry, Stamp, nbytes, next_stamp, read_problem
 from .capture import FCCapture
@@ -99,7 +100,7 @@ class FCState:
     generation: int = 0
     iteration: int = -1  # the current step; -1 before the first call of a generation
     last_timestep: float | None = None
-    last_order: float | None = None  # the previous call's order value (GraphRuntime.begin_step)
+    order: GenerationOrder = field(default_factory=GenerationOrder)  # this generation's order values
     step_calls: int = 0  # calls seen at the current step
     mode: Mode | None = None
     blocks: CacheStore = field(default_factory=CacheStore)  # [t_2, t] per cached attention output (CacheSlot.ident)
@@ -118,7 +119,7 @@ class FCState:
         if self.iteration >= 0:
             self.generation_peaks.append(self.peak_bytes)
         self.generation += 1
-        self.iteration, self.last_timestep, self.last_order, self.step_calls, self.mode = -1, None, None, 0, None
+        self.iteration, self.last_timestep, self.order, self.step_calls, self.mode = -1, None, GenerationOrder(), 0, None
         self.blocks.clear()
         self.frequency.clear()
         self.alpha, self.pending, self.cond_outputs = (1.0, 1.0), None, None

@@ -20,7 +20,7 @@ from ...compiler.editing import CacheSlot, cache_slots
 from ...compiler.lower import Lowered
 from ...compiler.regions import TensorSpec
 from ...report import variant_reports
-from ...runtime.base import GenerationWatch, GraphRuntime, HISTORY_LIMIT, end_generation
+from ...runtime.base import GenerationOrder, GenerationWatch, GraphRuntime, HISTORY_LIMIT, end_generation
 from ...runtime.registry import state_registry
 from ...runtime.store import CacheStore, Stamp, read_problem
 from .plan import Plan, StepDecision, VariantKey, variant_name
@@ -58,7 +58,7 @@ class ModelState:
 
     generation: int = 0
     iteration: int = 0
-    last_order: float | None = None  # the previous call's order value (GraphRuntime.begin_step)
+    order: GenerationOrder = field(default_factory=GenerationOrder)  # this generation's order values
     entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
     stamp: Stamp | None = None  # the latest call's (store.next_stamp)
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
@@ -68,7 +68,7 @@ class ModelState:
         end_generation(self)
         self.generation += 1
         self.iteration = 0
-        self.last_order = None
+        self.order = GenerationOrder()
         self.entries.clear()
 
     def drop(self, slots: Sequence[CacheSlot]) -> None:
@@ -114,7 +114,9 @@ class CachedGraph(GraphRuntime):
         # PAB keeps one state for every cache_context: no context in the stamp
         state, _, _, timestep, _, _, stamp = self.begin_step(args)
         decision = self.plan.decide(state.iteration, timestep)
-        if self._store_all:  # the callback's direction is unknown: keep all, as the hooks do
+        # plan.decide keeps only what a falling timestep reuses later; with a callback (its direction unknown) or
+        # a generation not known to fall (NOTE [When a generation starts]) keep all, as the hooks do
+        if self._store_all or state.order.direction >= 0:
             decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
         reuse = self._readable(decision, state, stamp, args)
         lowered = self.variant(reuse)
