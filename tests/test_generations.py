@@ -171,3 +171,40 @@ def test_rising_time_equals_the_hooks_step_by_step_over_two_generations(family, 
     assert [r.generation for r in history] == [history[0].generation] * STEPS + [history[STEPS].generation] * STEPS
     assert history[0].generation != history[STEPS].generation
     assert counters["stats"]["unique_graphs"] == 1 and sum(counters["graph_break"].values()) == 0
+
+
+@pytest.mark.parametrize("method", ["pab", "taylorseer"])
+def test_a_generation_whose_every_read_was_refused_says_why_before_the_next_starts(method, caplog):
+    """Batch 2 and 3 taking turns (one graph, its batch symbolic): each read the plan asks for was cached for the
+    other batch and is refused. PAB's warning used to blame windows that did match; TaylorSeer said nothing."""
+    demo, scheduler = ideogram4(), [None]
+    compiled = torch.compile(demo.module, backend="cachepass", dynamic=True,
+                             options={"cache": _config(method, "ideogram4", lambda: scheduler[0]), "compiler": "eager"})
+    with torch.no_grad():
+        for step, t in enumerate(TIMESTEPS):
+            scheduler[0] = t
+            demo(compiled, t, batch=2 + step % 2)
+        assert "reused no" not in caplog.text  # the generation has not ended yet
+        scheduler[0] = TIMESTEPS[0]
+        demo(compiled, TIMESTEPS[0], batch=2)  # back to the first timestep: the next generation
+    assert "although its plan asked for reuse" in caplog.text and "inputs changed shape" in caplog.text
+    assert "never matched" not in caplog.text
+    assert len(cachepass.compiled_graphs(compiled)) == 1
+
+
+def test_generation_order_follows_either_direction():
+    """The rule of NOTE [When a generation starts], call by call."""
+    def generations(values: list[float]) -> list[int]:
+        order, number, out = GenerationOrder(), 0, []
+        for value in values:
+            if order.starts_new(value):
+                order, number = GenerationOrder(), number + 1
+            order.follow(value)
+            out.append(number)
+        return out
+
+    assert generations([999, 999, 500, 500, 0, 0, 999, 999, 0]) == [0, 0, 0, 0, 0, 0, 1, 1, 1]  # CFG calls, falling
+    assert generations([0.0, 0.5, 1.0, 0.0, 0.5, 1.0]) == [0, 0, 0, 1, 1, 1]  # rising, run twice
+    assert generations([0.2, 0.6, 0.2, 0.6]) == [0, 0, 1, 1]  # back to the first value
+    assert generations([0.5, 0.7, 0.9, 0.8]) == [0, 0, 0, 1]  # against the direction
+    assert generations([500, 999, 0]) == [0, 0, 1]  # a direction set by the first change, then turned

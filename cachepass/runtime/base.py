@@ -115,7 +115,9 @@ class GenerationOrder:
 # NOTE [A generation that reused nothing]
 # A timestep-windowed method (PAB, FasterCache) reuses only while the timestep lies inside its windows. A model
 # fed timesteps in another scale (sigmas in [0, 1], t/1000, 0..5000) never enters them and caches nothing,
-# which looks exactly like working. The user must hear it when the generation ends, however it ends: a
+# which looks exactly like working. A plan that asks for reuse can also find every read refused (inputs that
+# change shape at every call, two graphs taking turns): the per-read warning is said once, the generation's
+# total never. The user must hear either when the generation ends, however it ends: a
 # timestep's turn (NOTE [When a generation starts]), a pipeline's end-of-call reset, `cachepass.reset()` -- all of them `state.reset()` -- or the
 # state's garbage collection when a hand-written loop ran one generation and dropped the model. The runtime
 # feeds one GenerationWatch per state each step; the watch lives apart from the state so that a
@@ -126,26 +128,45 @@ class GenerationOrder:
 class GenerationWatch:
     """What the no-reuse warning needs of one state's current generation."""
 
-    windows: str  # the plan's windows, e.g. "spatial (100, 800)"
+    windows: str  # the plan's windows, e.g. "spatial (100, 800)"; "" for a method without windows
     reused_what: str  # "attention", for the message
     warned: set[str]  # the graph's warned-once keys: once per graph, as its other warnings
     steps: int = 0
     reuse_steps: int = 0
+    planned_steps: int = 0  # steps whose plan asked for reuse
+    refused: str | None = None  # why the generation's first refused read was refused
     high: float = -math.inf  # the timesteps seen
     low: float = math.inf
 
-    def step(self, iteration: int, timestep: float, reused: bool) -> None:
+    def step(self, iteration: int, timestep: float | None, reused: bool, planned: bool | None = None) -> None:
+        """One step: whether it reused, and whether its plan asked to (default: the same)."""
         self.steps = iteration + 1
         self.reuse_steps += reused
-        self.high, self.low = max(self.high, timestep), min(self.low, timestep)
+        self.planned_steps += reused if planned is None else planned
+        if timestep is not None:
+            self.high, self.low = max(self.high, timestep), min(self.low, timestep)
+
+    def refuse(self, problem: str) -> None:
+        """A read the plan asked for was refused (store.read_problem's reason)."""
+        if self.refused is None:
+            self.refused = problem
 
     def end(self) -> None:
         """The generation ended: warn once when a whole one (3 steps or more) reused nothing."""
-        steps, reused, high, low = self.steps, self.reuse_steps, self.high, self.low
-        self.steps, self.reuse_steps, self.high, self.low = 0, 0, -math.inf, math.inf
-        if steps < 3 or reused or "no-reuse" in self.warned:
+        steps, reused, planned, refused = self.steps, self.reuse_steps, self.planned_steps, self.refused
+        high, low = self.high, self.low
+        self.steps, self.reuse_steps, self.planned_steps, self.refused = 0, 0, 0, None
+        self.high, self.low = -math.inf, math.inf
+        if steps < 3 or reused or "no-reuse" in self.warned or not (planned or self.windows):
             return
         self.warned.add("no-reuse")
+        if planned:
+            logger.warning(f"cachepass: a whole generation of {steps} steps reused no {self.reused_what}, although "
+                           f"its plan asked for reuse at {planned} of them: every read was refused (first: "
+                           f"{refused}). Keep each generation's inputs in one shape, dtype and device, called "
+                           f"through one compiled graph (a pipeline does), or call cachepass.reset(model) where "
+                           f"they change.")
+            return
         logger.warning(f"cachepass: a whole generation of {steps} steps (timesteps {high:g} .. {low:g}) reused no "
                        f"{self.reused_what}: the windows {self.windows} never matched the timesteps this model "
                        f"receives, so nothing was cached. Give the windows in the model's timestep scale (here "

@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .base import HISTORY_LIMIT, GenerationOrder
+from .base import HISTORY_LIMIT, GenerationOrder, GenerationWatch, end_generation
 from .store import CacheStore, Stamp
 
 _GENERATIONS = itertools.count(1)
@@ -49,8 +49,10 @@ class ContextState:
     values: list[float] = field(default_factory=list)  # this generation's decision values
     store: CacheStore = field(default_factory=CacheStore)
     stamp: Stamp | None = None  # the latest call's (store.next_stamp)
+    watch: GenerationWatch | None = None  # GraphRuntime.watched, for a method that feeds it (TaylorSeer)
 
     def reset(self) -> None:
+        end_generation(self)
         self.generation = next(_GENERATIONS)
         self.iteration, self.order, self.skips = 0, GenerationOrder(), 0
         self.values.clear()

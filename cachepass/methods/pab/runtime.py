@@ -133,7 +133,7 @@ class CachedGraph(GraphRuntime):
             logger.debug("dispatch: generation %d step %d timestep %g ran %s (planned %s), stored %s",
                          state.generation, state.iteration, timestep, variant_name(reuse), decision.variant,
                          sorted(decision.store) or "nothing")
-        self.watched(state).step(state.iteration, timestep, bool(reuse))
+        self.watched(state).step(state.iteration, timestep, bool(reuse), bool(decision.reuse))
         state.iteration += 1
         return list(outputs[: self.captured.num_outputs])
 
@@ -167,6 +167,7 @@ class CachedGraph(GraphRuntime):
             if problem is None:
                 readable.add(kind)
             else:
+                self.watched(state).refuse(problem)
                 self._warn_once(f"{kind}:{problem.split(':')[0]}",
                                 f"cachepass: not reusing {kind} attention at step {decision.iteration} "
                                 f"(timestep {decision.timestep:g}): {problem}; computing it instead.")
