@@ -35,6 +35,7 @@ from torch import fx, nn
 from ..errors import ConfigError, StageError
 from ..integrations.scope import refuse_block_graph
 from .capture import CapturedGraph, ModuleInfo
+from .editing import is_impure
 from .regions import TensorSpec, is_size_expression, module_regions, tensor_spec
 
 
@@ -334,7 +335,8 @@ def _reaches(start: fx.Node, target: fx.Node) -> bool:
 # -- the cut --------------------------------------------------------------------------------------
 
 def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...]) -> set[str]:
-    """Block 0 and every node it needs; impure nodes before it (in-place writes) stay with it."""
+    """Block 0 and every node it needs; impure nodes before it (in-place writes, interpreter state changes) stay
+    with it."""
     nodes = {n.name: n for n in graph.nodes}
     head: set[str] = set()
     _close(head, [nodes[name] for name in blocks[0].region])
@@ -347,8 +349,18 @@ def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...]) -> set[str]:
     return head
 
 
+# NOTE [State changes stay in their piece]
+# flex attention's mask building under Dynamo leaves pairs of `_vmap_increment_nesting` /
+# `_vmap_decrement_nesting` calls in the graph (nothing between them once traced). Their values are unused
+# ints and the calls carry no module of their own consistently: in Kandinsky 6 SR and AnyFlowFAR the
+# increments fell in block 0's region and the decrements outside it, so a head piece ended with the vmap
+# level raised and its flex_attention raised `KeyError: Vmap`. A call whose non-tensor value nothing uses is
+# there for its effect: it stays with the head when it lies before the head's last node, as its pair does.
 def _writes_state(node: fx.Node) -> bool:
-    """An in-place write or other side effect (not merely a non-tensor value, which `is_impure` also keeps)."""
+    """An in-place write or other side effect (not merely a non-tensor value, which `is_impure` also keeps --
+    unless nothing uses it: NOTE [State changes stay in their piece])."""
+    if not node.users and is_impure(node):
+        return True
     target = node.target
     if node.is_impure() or (isinstance(target, torch._ops.OpOverload) and target._schema.is_mutable):
         return True
