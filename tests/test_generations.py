@@ -95,7 +95,6 @@ MODELS = {"ideogram4": ideogram4, "lumina_next": lumina_next}
 # select; Lumina-Next's attn1 is its self attention (attn2, cross attention, is left out to keep two variants).
 PAB_LAYERS = {"ideogram4": ("layers",), "lumina_next": ("layers",)}
 TS_IDENTIFIERS = {"ideogram4": [r"layers\.\d+\.attention"], "lumina_next": [r"layers\.\d+\.attn1"]}
-COMPILER = "eager"
 
 
 class Hooked:
@@ -153,8 +152,7 @@ def test_rising_time_equals_the_hooks_step_by_step_over_two_generations(family, 
     reference = Hooked(demo, method, _config(method, family, lambda: reference.timestep))
     scheduler = [None]
     cfg = _config(method, family, lambda: scheduler[0])
-    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
-                             options={"cache": cfg, "compiler": COMPILER})
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": cfg})  # Inductor
     with torch._dynamo.config.patch(error_on_recompile=True):
         for _ in range(2):
             for step, t in enumerate(TIMESTEPS):

@@ -46,21 +46,18 @@ class TSHooked:
         self.module._reset_stateful_cache()
 
 
+# CogVideoX at batch 2 (batched CFG): its attention returns the text and video streams as slices of one tensor,
+# whose batch stride is the whole tensor's. A variant reading the factors was compiled for those strides while
+# every order but the first is computed contiguous: Inductor's stride assert failed at step 2 (expected stride
+# 640, got 512). A batch of 1 has no batch stride to check (NOTE [Factors are stored contiguous]).
+BATCH = {"cogvideox": 2}
+
+
 @pytest.mark.parametrize("family", sorted(IDENTIFIERS))
 def test_taylorseer_matches_diffusers_hook_step_by_step(family):
-    matches_the_hook_step_by_step(family, config(family))
-
-
-def test_outputs_that_are_slices_match_the_hook_at_batch_2_under_inductor():
-    """CogVideoX's attention returns its text and video streams as slices of one tensor: their strides are the
-    whole tensor's. A variant reading the factors was compiled for those strides, while every order but the
-    first is computed contiguous: at batch 2 (batched CFG; a batch of 1 has no batch stride to check) Inductor's
-    stride assert failed at step 2 (expected stride 640, got 512)."""
-    matches_the_hook_step_by_step("cogvideox", config("cogvideox"), batch=2)
-
-
-def matches_the_hook_step_by_step(family: str, cfg: TaylorSeerCacheConfig, batch: int | None = None) -> None:
     demo = build_family(family)
+    cfg = config(family)
+    batch = BATCH.get(family)
     reference = TSHooked(demo, cfg)
     uncached = copy.deepcopy(demo.module)
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": cfg})
