@@ -5,7 +5,7 @@
 Every measurement runs in a fresh process with an empty Inductor cache (a cold start, as a user's first
 generation). Per model and mode it times the first generation (every variant compiled on first use) and a
 second one (nothing compiled); cold compile time is their difference. Modes: plain Inductor and cachepass
-(PAB, diffusers' config), each on the whole model and block by block.
+(the registry's default method, PAB, with diffusers' config), each on the whole model and block by block.
 """
 
 from __future__ import annotations
@@ -53,16 +53,18 @@ def _model(name: str) -> Any:
 
 def measure(name: str, mode: str, steps: int) -> dict[str, Any]:
     """One cold measurement, in this process (run by `main` in a fresh one)."""
-    from diffusers import PyramidAttentionBroadcastConfig
-
+    from cachepass.methods import default_method
     from cachepass.timesteps import timesteps_linspace
+
+    from .workloads import WORKLOADS
 
     demo = _model(name)
     timesteps = timesteps_linspace(steps)
     current: dict[str, float] = {}
-    config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2,
-                                             spatial_attention_timestep_skip_range=(100, 800),
-                                             current_timestep_callback=lambda: current["t"])
+    # The default method at flux-small's bench settings; blocks compiled one by one see no timestep input.
+    method = default_method()
+    config = method.plugin.bench_config({**WORKLOADS["flux-small"].fields(method.name),
+                                         "current_timestep_callback": lambda: current["t"]})
     backend, options = ("inductor", None) if mode.startswith("inductor") else ("cachepass", {"cache": config})
     module = demo.module
     if mode.endswith("regional"):

@@ -34,7 +34,7 @@ class Configuration:
 
 def diffusers_config(workload: Workload, method: str) -> Any:
     """diffusers' config of `method` for the workload: the method's plug-in reads the workload's fields for it."""
-    return method_named(method).plugin.bench_config(getattr(workload, method))
+    return method_named(method).plugin.bench_config(workload.fields(method))
 
 
 def _eager(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
@@ -48,13 +48,14 @@ def _inductor(demo: DemoModel, workload: Workload, compiler: str, fullgraph: boo
 def _hook(method: str, compiled: bool) -> Callable[..., Callable[..., Any]]:
     def prepare(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
         hooked = DiffusersHooked(demo, diffusers_config(workload, method), copy_module=False)
-        if method == "fbc":  # its decision function watched: step pattern and host reads, also under compile
-            decisions = peers.diffusers_fbc_decisions(hooked.module)
+        probe = method_named(method).plugin.bench_probe  # how the hook's decisions are watched
+        if probe == "first-block decision":  # step pattern and host reads, also under compile
+            decisions = peers.diffusers_first_block_decisions(hooked.module)
         if compiled:
             hooked.module = torch.compile(hooked.module, backend=compiler, fullgraph=fullgraph)
-        if method == "fbc":
+        if probe == "first-block decision":
             return peers.Observed(hooked, lambda: None, decisions)
-        if method == "magcache" and not compiled:
+        if probe == "last block" and not compiled:
             return BlocksProbe(hooked, hooked.module)
         return hooked
 
@@ -116,10 +117,12 @@ def _cachepass(method: str) -> Callable[..., Callable[..., Any]]:
 
 
 def method_rows(method: Method) -> tuple[Configuration, ...]:
-    """A method's rows, from its plug-in: diffusers' hook eager and compiled, and cachepass."""
+    """A method's rows, from its plug-in: diffusers' hook eager and compiled (when diffusers has the method),
+    and cachepass."""
     label, name = method.plugin.bench_label, method.name
-    return (Configuration(f"diffusers {label} hook (eager)", name, False, False, _hook(name, False)),
-            Configuration(f"diffusers {label} hook + torch.compile", name, True, False, _hook(name, True)),
+    hooks = (Configuration(f"diffusers {label} hook (eager)", name, False, False, _hook(name, False)),
+             Configuration(f"diffusers {label} hook + torch.compile", name, True, False, _hook(name, True)))
+    return (*(hooks if method.diffusers_config else ()),
             Configuration(f"cachepass {label}", name, True, True, _cachepass(name)))
 
 
@@ -127,30 +130,20 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("eager", "none", False, False, _eager),
     Configuration("torch.compile (inductor)", "none", True, False, _inductor),
     *(row for method in METHODS for row in method_rows(method)),
-    # The peers' first-block caches, at the workload's FBC threshold (bench/peers.py).
-    Configuration("cache-dit FBCache (eager)", "fbc", False, False, peers.cache_dit(0, False, False), "cache-dit"),
-    Configuration("cache-dit FBCache + torch.compile", "fbc", True, False, peers.cache_dit(0, False, True),
-                  "cache-dit"),
-    Configuration("cache-dit DBCache F1B1 (eager)", "fbc", False, False, peers.cache_dit(1, False, False),
-                  "cache-dit"),
-    Configuration("cache-dit DBCache F1B1 + torch.compile", "fbc", True, False, peers.cache_dit(1, False, True),
-                  "cache-dit"),
-    Configuration("cache-dit FBCache + TaylorSeer (eager)", "fbc", False, False, peers.cache_dit(0, True, False),
-                  "cache-dit"),
-    Configuration("cache-dit FBCache + TaylorSeer + torch.compile", "fbc", True, False,
-                  peers.cache_dit(0, True, True), "cache-dit"),
-    Configuration("ParaAttention FBC (eager)", "fbc", False, False, peers.para_attn(False), "ParaAttention"),
-    Configuration("ParaAttention FBC + torch.compile", "fbc", True, False, peers.para_attn(True), "ParaAttention"),
+    # The peers' first-block caches (bench/peers.py), at the workload's threshold of the method they implement.
+    *(Configuration(name, peers.METHOD, compiled, False, prepare, peer)
+      for name, compiled, prepare, peer in peers.rows()),
 )}
 
-# The diffusers hook each cached configuration is compared with.
-HOOK_OF = {m.name: f"diffusers {m.plugin.bench_label} hook (eager)" for m in METHODS}
+# The diffusers hook each cached configuration is compared with, and each method's cachepass row.
+HOOK_OF = {m.name: f"diffusers {m.plugin.bench_label} hook (eager)" for m in METHODS if m.diffusers_config}
+CACHEPASS_OF = {m.name: f"cachepass {m.plugin.bench_label}" for m in METHODS}
 
 
 def applies(configuration: Configuration, workload: Workload) -> bool:
     """Whether the workload defines the configuration's method (the block-stack methods: not on Latte, whose
     spatial and temporal blocks interleave, which diffusers' hooks do not handle)."""
-    return configuration.method == "none" or getattr(workload, configuration.method) is not None
+    return configuration.method == "none" or workload.fields(configuration.method) is not None
 
 
 def why_not(configuration: Configuration, workload: Workload) -> str | None:
@@ -162,4 +155,4 @@ def why_not(configuration: Configuration, workload: Workload) -> str | None:
 # The first-block comparison (python -m bench --peers): every FirstBlockCache implementation, at the
 # workload's one threshold, beside the uncached baselines.
 FIRST_BLOCK_COMPARISON = ["eager", "torch.compile (inductor)",
-                          *(c.name for c in CONFIGURATIONS.values() if c.method == "fbc")]
+                          *(c.name for c in CONFIGURATIONS.values() if c.method == peers.METHOD)]

@@ -28,6 +28,7 @@ from torch.overrides import TorchFunctionMode
 from cachepass.models import DemoModel
 
 INSTALL = "pip install -e '.[peers]'"
+METHOD = "fbc"  # the registered method the peers implement: they read its workload fields and are compared with it
 # cache-dit's compile advice (cache_dit.set_compile_configs): Dynamo's recompile limits raised, since its
 # hooks recompile. Only these are taken, scoped to each call of its compiled model: the rest of that
 # function tunes Inductor's code generation, which every compiled row here leaves at Inductor's defaults.
@@ -149,7 +150,7 @@ def cache_dit(back_blocks: int, taylorseer: bool, compiled: bool) -> Callable[..
     def prepare(demo: DemoModel, workload: Any, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
         cache_dit = require("cache_dit")
         config = cache_dit.DBCacheConfig(
-            Fn_compute_blocks=1, Bn_compute_blocks=back_blocks, residual_diff_threshold=workload.fbc["threshold"],
+            Fn_compute_blocks=1, Bn_compute_blocks=back_blocks, residual_diff_threshold=workload.fields(METHOD)["threshold"],
             max_warmup_steps=0, max_cached_steps=-1, max_continuous_cached_steps=-1)
         calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=1) if taylorseer else None
         cache_dit.enable_cache(demo.module, cache_config=config, calibrator_config=calibrator)
@@ -188,7 +189,7 @@ def para_attn(compiled: bool) -> Callable[..., Callable[..., Any]]:
         current: list[Any] = [None]
 
         def start() -> None:
-            current[0] = utils.create_cache_context(residual_diff_threshold=workload.fbc["threshold"],
+            current[0] = utils.create_cache_context(residual_diff_threshold=workload.fields(METHOD)["threshold"],
                                                     warmup_steps=0)
             current[0].bench_decisions = decisions  # where the watched decision function records
 
@@ -207,7 +208,7 @@ def _watch_para_attn(utils: Any) -> None:
     utils._bench_watched = True
 
 
-def diffusers_fbc_decisions(module: torch.nn.Module) -> Decisions:
+def diffusers_first_block_decisions(module: torch.nn.Module) -> Decisions:
     """Watch diffusers' FBC head hook's decision (`_should_compute_remaining_blocks`, True = compute) on
     `module`, whose hooks are registered: the step pattern and host reads also under torch.compile."""
     from diffusers.hooks import HookRegistry
@@ -220,3 +221,17 @@ def diffusers_fbc_decisions(module: torch.nn.Module) -> Decisions:
         if hook is not None:
             watch(hook, "_should_compute_remaining_blocks", lambda: decisions, lambda compute: not compute)
     return decisions
+
+
+def rows() -> tuple[tuple[str, bool, Callable[..., Callable[..., Any]], str], ...]:
+    """The peers' bench rows, (name, compiled, prepare, peer), at the workload's FBC threshold."""
+    return (
+        ("cache-dit FBCache (eager)", False, cache_dit(0, False, False), "cache-dit"),
+        ("cache-dit FBCache + torch.compile", True, cache_dit(0, False, True), "cache-dit"),
+        ("cache-dit DBCache F1B1 (eager)", False, cache_dit(1, False, False), "cache-dit"),
+        ("cache-dit DBCache F1B1 + torch.compile", True, cache_dit(1, False, True), "cache-dit"),
+        ("cache-dit FBCache + TaylorSeer (eager)", False, cache_dit(0, True, False), "cache-dit"),
+        ("cache-dit FBCache + TaylorSeer + torch.compile", True, cache_dit(0, True, True), "cache-dit"),
+        ("ParaAttention FBC (eager)", False, para_attn(False), "ParaAttention"),
+        ("ParaAttention FBC + torch.compile", True, para_attn(True), "ParaAttention"),
+    )

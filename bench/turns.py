@@ -54,14 +54,16 @@ class Rounds:
 class Worker:
     """A bench.worker process that measures cold, then takes loops on request until told to finish."""
 
-    def __init__(self, arguments: Sequence[str], inductor_cache: str, log: Path) -> None:
+    def __init__(self, arguments: Sequence[str], inductor_cache: str, log: Path, root: Path = ROOT) -> None:
+        """`root`: the tree whose `bench` and `cachepass` the worker imports (bench/revisions.py passes an
+        older revision's)."""
         ours, theirs = socket.socketpair()
         self._log = log
         with log.open("w") as output:  # the worker's own copy of the file stays open
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bench.worker", *arguments, "--serve", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": inductor_cache},
-                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+                cwd=root, stdout=output, stderr=subprocess.STDOUT)
         theirs.close()
         self._socket = ours
         self._channel = ours.makefile("rw")

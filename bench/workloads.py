@@ -1,4 +1,11 @@
-"""What is benchmarked: a model, its dtype/device, a schedule and the cache configs to compare."""
+"""What is benchmarked: a model, its dtype/device, a schedule and the cache configs to compare.
+
+# NOTE [Bench fields keyed by registry name]
+A workload's settings for each method are diffusers' config fields, keyed by the method's registry name
+(`cachepass.methods.METHODS`); the method's plug-in turns them into its config (`bench_config`). They are the
+bench's tuning for its random-weight models, not the method's: so they live here, one dict per workload, and
+tests/test_layout_rules.py checks that every key is a registered method (and exempts this file from rule 4).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +25,9 @@ class Workload:
     description: str
     build: Callable[[], DemoModel]
     steps: int
-    pab: dict[str, Any]  # diffusers PyramidAttentionBroadcastConfig fields
-    fastercache: dict[str, Any] | None = None  # diffusers FasterCacheConfig fields
-    fbc: dict[str, Any] | None = None  # diffusers FirstBlockCacheConfig fields; None: not measured
-    magcache: dict[str, Any] | None = None  # diffusers MagCacheConfig fields ("flux": FLUX_MAG_RATIOS); None: not measured
-    taylorseer: dict[str, Any] | None = None  # diffusers TaylorSeerCacheConfig fields; None: not measured
+    # registry name -> diffusers' config fields of that method (NOTE [Bench fields keyed by registry name]); a
+    # method left out is not measured here
+    methods: dict[str, dict[str, Any]]
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
     guidance: float | None = 5.0  # CFG scale; batch 2 (uncond + cond) when set
@@ -30,6 +35,10 @@ class Workload:
     paired_timing: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     why_not: dict[str, str] = field(default_factory=dict)  # method -> why it is not measured here (shown in rows)
+
+    def fields(self, method: str) -> dict[str, Any] | None:
+        """diffusers' config fields of the registered method `method` here, or None: not measured."""
+        return self.methods.get(method)
 
     def timesteps(self) -> list[float]:
         return timesteps_linspace(self.steps)
@@ -126,27 +135,31 @@ TAYLORSEER_COGVIDEOX = {"cache_identifiers": ("^transformer_blocks.*attn1",)}
 
 WORKLOADS: dict[str, Workload] = {
     "cogvideox-small": Workload("cogvideox-small", "CogVideoX, 4 layers, 4x32 heads, 464 tokens (random weights)",
-                                lambda: build("cogvideox", "small"), 50, PAB_DEFAULT, FASTERCACHE_COGVIDEOX,
-                                fbc=FBC_RANDOM_WEIGHTS, magcache=MAGCACHE_50, taylorseer=TAYLORSEER_COGVIDEOX),
+                                lambda: build("cogvideox", "small"), 50,
+                                {"pab": PAB_DEFAULT, "fastercache": FASTERCACHE_COGVIDEOX, "fbc": FBC_RANDOM_WEIGHTS,
+                                 "magcache": MAGCACHE_50, "taylorseer": TAYLORSEER_COGVIDEOX}),
     "latte-small": Workload("latte-small", "Latte, 4 layers, 4x32 heads, 4 frames of 64 tokens (random weights)",
                             lambda: build("latte", "small"), 50,
-                            {**PAB_DEFAULT, "cross_attention_block_skip_range": 4,
-                             "cross_attention_timestep_skip_range": (100, 900)}, FASTERCACHE_LATTE,
+                            {"pab": {**PAB_DEFAULT, "cross_attention_block_skip_range": 4,
+                                     "cross_attention_timestep_skip_range": (100, 900)},
+                             "fastercache": FASTERCACHE_LATTE},
                             why_not={"fbc": LATTE_NO_BLOCK_CACHE}),
     "flux-small": Workload("flux-small", "Flux, 2 double + 2 single blocks, 4x32 heads, 576 + 32 tokens, guidance "
                                          "embedding, no CFG batch (random weights)",
-                           _flux_small, 50, PAB_DEFAULT, fbc=FBC_FLUX_RANDOM_WEIGHTS, guidance=None),
+                           _flux_small, 50, {"pab": PAB_DEFAULT, "fbc": FBC_FLUX_RANDOM_WEIGHTS}, guidance=None),
     "cogvideox-2b": Workload("cogvideox-2b", "CogVideoX-2b transformer config, 13x60x90 latents + 226 text tokens, "
-                                             "bf16, batched CFG", _cogvideox_2b, 20, PAB_DEFAULT,
-                             FASTERCACHE_COGVIDEOX, fbc=FBC_RANDOM_WEIGHTS,
-                             magcache={**MAGCACHE_50, "num_inference_steps": 20}, taylorseer=TAYLORSEER_COGVIDEOX,
+                                             "bf16, batched CFG", _cogvideox_2b, 20,
+                             {"pab": PAB_DEFAULT, "fastercache": FASTERCACHE_COGVIDEOX, "fbc": FBC_RANDOM_WEIGHTS,
+                              "magcache": {**MAGCACHE_50, "num_inference_steps": 20},
+                              "taylorseer": TAYLORSEER_COGVIDEOX},
                              device="cuda", dtype=torch.bfloat16,
                              paired_timing=False),
     "smoke": Workload("smoke", "tiny CogVideoX, 8 steps (checks every configuration and field)",
-                      lambda: build("cogvideox", "tiny"), 8, PAB_DEFAULT, FASTERCACHE_COGVIDEOX, fbc={"threshold": 0.3},
-                      magcache={"threshold": 0.06, "num_inference_steps": 8, "mag_ratios": "flux",
-                                "retention_ratio": 0.1},
-                      taylorseer={**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3}),
+                      lambda: build("cogvideox", "tiny"), 8,
+                      {"pab": PAB_DEFAULT, "fastercache": FASTERCACHE_COGVIDEOX, "fbc": {"threshold": 0.3},
+                       "magcache": {"threshold": 0.06, "num_inference_steps": 8, "mag_ratios": "flux",
+                                    "retention_ratio": 0.1},
+                       "taylorseer": {**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3}}),
 }
 
 PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",),

@@ -18,14 +18,16 @@ from .methods.fastercache.config import FCConfig
 from .methods.fbc.config import FBCConfig
 from .methods.magcache.config import MagConfig
 from .methods.pab.config import PABConfig
+from .methods.seacache.config import SeaConfig
 from .methods.taylorseer.config import TSConfig
+from .methods.teacache.config import TeaCacheConfig
 from .report import report
 from .runtime.registry import start_of_denoising_loop
 
 record_contexts()  # see listen.py, NOTE [The context of the first call]
 watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a pipeline call starts]
 
-__all__ = ["FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "ConfigError", "StageError",
+__all__ = ["FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "TeaCacheConfig", "SeaConfig", "ConfigError", "StageError",
            "cachepass_backend", "compile", "compiled_graphs", "enable_context_parallel", "ready_for_dynamo",
            "report", "reset"]
 __version__ = "0.1.0"

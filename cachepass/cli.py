@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .methods import METHODS
+from .methods import METHODS, demo_method
 from .methods.plugin import Flag
 from .models import BUILDERS, SIZES
 
@@ -22,21 +22,17 @@ time: many minutes on a loaded 2-core machine. Measured 2026-12-07 on 2 shared c
   cold Inductor cache 20 minutes (1213 s; warm-up loops, where it compiles, 430 s); warm cache: warm-up
   loops 247 s, then the 12 timed loops (27-140 s each there) as cold. --size tiny takes about 2 minutes."""
 
-DUMP_EXAMPLE = """examples:
-  cachepass dump cogvideox --out dump-cog
-  cachepass dump latte --temporal-skip 3 --cross-skip 4 --cross-timesteps 50 950 --out dump-latte
-  cachepass dump --model-class LatteTransformer3DModel --model-config latte.json --frames 4 --height 16 --width 16
-  cachepass dump --checkpoint ./CogVideoX-2b --subfolder transformer --cache-config pab.json --steps 50
-  cachepass dump cogvideox --method fastercache --steps 20 --out dump-fc
-  cachepass dump cogvideox --method fbc --threshold 0.3 --out dump-fbc
-  cachepass dump cogvideox --method magcache --steps 28 --out dump-mag
-
-A cache config file holds the fields of one config class; the field names tell which:
-{classes}
-e.g. {{"spatial_skip": 2, "cross_skip": 4, "cross_timesteps": [100, 900]}} (PABConfig),
-     {{"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": [100, 800]}}
-     (diffusers' PyramidAttentionBroadcastConfig), {{"uncond_skip": 5, "spatial_timesteps": [-1, 681]}} (FCConfig),
-     {{"threshold": 0.1, "block_lists": ["transformer_blocks"]}} (FBCConfig)"""
+def dump_epilog() -> str:
+    """`cachepass dump --help`'s examples and config-file help: the plug-ins' own examples (their `dump_example`,
+    `config_example`) after the method-neutral ones."""
+    examples = ["cogvideox --out dump-cog",
+                *(m.plugin.dump_example for m in METHODS if m.plugin.dump_example),
+                "--model-class LatteTransformer3DModel --model-config latte.json --frames 4 --height 16 --width 16",
+                "--checkpoint ./CogVideoX-2b --subfolder transformer --cache-config cache.json --steps 50"]
+    configs = ",\n".join(m.plugin.config_example for m in METHODS if m.plugin.config_example).splitlines()
+    return "\n".join(["examples:", *(f"  cachepass dump {e}" for e in examples), "",
+                      "A cache config file holds the fields of one config class; the field names tell which:",
+                      _class_list(), "e.g. " + "\n     ".join(configs)])
 
 
 def config_classes() -> list[tuple[type, str]]:
@@ -59,7 +55,7 @@ def method_flags() -> list[tuple[Flag, list[str]]]:
 
 
 def _class_list() -> str:
-    return "\n".join(f"  {m.name:<12} cachepass.{m.config_class} or diffusers' {m.diffusers_config}" for m in METHODS)
+    return "\n".join(f"  {m.name:<12} cachepass.{m.config_class}" + (f" or diffusers' {m.diffusers_config}" if m.diffusers_config else "") for m in METHODS)
 
 
 def _method_help() -> str:
@@ -90,10 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_demo(commands: Any) -> None:
+    label = demo_method().plugin.bench_label
     demo = commands.add_parser(
-        "demo", help="time eager, diffusers' PAB hook, Inductor and cachepass on a small built-in model",
+        "demo", help=f"time eager, diffusers' {label} hook, Inductor and cachepass on a small built-in model",
         description="Build a small model with random weights (no downloads), run a denoising loop with eager "
-                    "PyTorch, diffusers' PAB hook, torch.compile and cachepass, and print the comparison "
+                    f"PyTorch, diffusers' {label} hook, torch.compile and cachepass, and print the comparison "
                     "and the cache plan. Progress lines go to stderr as it runs: each configuration's warm-up "
                     "loop (where the compiled ones compile) and timed loops, and each variant cachepass compiles.", epilog=DEMO_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--model", default="cogvideox", choices=tuple(BUILDERS),
@@ -113,7 +110,7 @@ def _add_dump(commands: Any) -> None:
         description="Trace a model with the cachepass backend on synthetic inputs and write numbered, "
                     "deterministically named files: the captured graph, the tag table, the plan for an N-step "
                     "schedule, each variant's rewritten graph and a summary. Prints the tag table and the plan.",
-        epilog=DUMP_EXAMPLE.format(classes=_class_list()), formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=dump_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     model = dump.add_argument_group("model (one of)")
     model.add_argument("model", nargs="?", choices=tuple(BUILDERS), metavar="MODEL",
                        help=f"a built-in demo model: {', '.join(BUILDERS)}")
@@ -231,7 +228,7 @@ def _cache_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
 
 def _config_from_fields(fields: dict[str, Any], method: str):
     """The config class a JSON file describes: the one whose fields hold all its keys (diffusers' or
-    cachepass's, PAB or FasterCache); `--method` decides between classes that both fit."""
+    cachepass's, of any registered method); `--method` decides between classes that both fit."""
     from .errors import ConfigError
 
     classes = config_classes()

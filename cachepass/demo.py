@@ -1,4 +1,6 @@
-"""`cachepass demo`: eager vs diffusers' PAB hook vs Inductor vs cachepass on a small built-in model.
+"""`cachepass demo`: eager vs diffusers' hook vs Inductor vs cachepass on a small built-in model.
+
+The method shown is the registry's demo method (`methods.demo_method`: PAB), at its plug-in's `demo_config`.
 
 Everything is built from configs with random weights, so it runs anywhere with no downloads. The
 loop is a classifier-free-guidance Euler loop (batch 2), see `measure.denoise`.
@@ -27,6 +29,7 @@ from tabulate import tabulate
 from .api import reset
 from .compiler.lower import logger as lower_logger
 from .measure import DiffusersHooked, InTurnTiming, max_abs, rel_l2, time_in_turn
+from .methods import demo_method
 from .models import build
 from .report import report, schedule_line
 from .timesteps import timesteps_linspace
@@ -54,23 +57,22 @@ class DemoRow:
 
 
 def run_demo(model_name: str = "cogvideox", size: str = "small", steps: int = 50, rounds: int = 3,
-             spatial_skip: int = 2, window: tuple[float, float] = (100, 800), out: TextIO | None = None) -> str:
+             out: TextIO | None = None) -> str:
     """The demo's report (table and plan); progress lines go to `out` (default: stderr) as it runs."""
-    from diffusers import PyramidAttentionBroadcastConfig
-
     progress = Progress(out or sys.stderr)
     progress.say(f"cachepass demo: building {model_name} ({size}); then a warm-up loop per configuration "
                  f"(the compiled ones compile in it), then {rounds} rounds of {steps}-step loops")
     demo = build(model_name, size)
     timesteps = timesteps_linspace(steps)
-    config = PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=spatial_skip,
-                                             spatial_attention_timestep_skip_range=window)
+    plugin = demo_method().plugin
+    config = plugin.demo_config()
+    hook, ours = f"diffusers {plugin.bench_label} hook (eager)", f"cachepass {plugin.bench_label} (inductor)"
     cached = torch.compile(demo.module, backend="cachepass", options={"cache": config})
     runs = {
         "eager": demo.module,
-        "diffusers PAB hook (eager)": DiffusersHooked(demo, config),
+        hook: DiffusersHooked(demo, config),
         "torch.compile (inductor)": torch.compile(demo.module),
-        "cachepass PAB (inductor)": cached,
+        ours: cached,
     }
     # In turn, not one after the other: a shared CPU's speed drifts more than the differences measured here.
     with progress.variant_compiles():
@@ -80,7 +82,7 @@ def run_demo(model_name: str = "cogvideox", size: str = "small", steps: int = 50
     rows = [DemoRow(name, timing.first_loop_seconds[name], timing.median_seconds(name),
                     timing.speedup(name, "eager"), timing.speedup(name, "torch.compile (inductor)"),
                     rel_l2(final[name], final["eager"]),
-                    max_abs(final[name], final["diffusers PAB hook (eager)"]) if "PAB" in name else None)
+                    max_abs(final[name], final[hook]) if name in (hook, ours) else None)
             for name in runs]
     text = [f"cachepass demo: {model_name} ({size}, random weights), {steps}-step CFG loop (batch 2) from "
             f"timestep 999 to 0, {torch.get_num_threads()} CPU threads; a warm-up loop each, then {rounds} rounds "

@@ -98,7 +98,7 @@ def as_mapping(options: Any) -> Mapping[str, Any]:
     options = {} if options is None else options
     if not isinstance(options, Mapping):
         raise ConfigError(f"options must be a dict, got {type(options).__name__}; "
-                          f"use options={{'cache': PABConfig(...)}}.")
+                          f"use options={{'cache': {default_method().config_class}(...)}}.")
     return options
 
 

@@ -118,7 +118,7 @@ def test_a_peer_without_its_package_says_why(monkeypatch):
 
 def test_a_peer_that_does_not_apply_gets_a_row_saying_why(tmp_path):
     """Latte: no first-block cache applies; the peers' rows say why, the bench does not fail."""
-    from bench.run import run_all
+    from bench.orchestrate import run_all
 
     results = run_all(["latte-small"], ["cache-dit FBCache (eager)"], 1, "eager", tmp_path, False, 1)
     assert results == [{"workload": "latte-small", "configuration": "cache-dit FBCache (eager)",

@@ -198,13 +198,13 @@ def _candidate_modules(captured: CapturedGraph, regions: dict[str, list[fx.Node]
     return sorted(outer.values(), key=lambda info: order[regions[info.key][0]])
 
 
-def _single_calls(candidates: list[ModuleInfo], rejected: list[Rejection]) -> list[ModuleInfo]:
+def _single_calls(candidates: list[ModuleInfo], rejected: list[Rejection], fix: str) -> list[ModuleInfo]:
     """diffusers' hook keeps one cache per module, so a module called several times per forward would
     hand one call's output to another; refuse those modules rather than reproduce that."""
     repeated = {info.name for info in candidates if info.call > 0}
     for name in sorted(repeated):
         rejected.append(Rejection(name, "called more than once per forward; diffusers' hook would share one cache "
-                                        "between the calls. Use cachepass.PABConfig to cache each call separately"))
+                                        f"between the calls. {fix}"))
     return [info for info in candidates if info.name not in repeated]
 
 
@@ -218,15 +218,16 @@ def _ancestors(node: fx.Node, key: str) -> list[str]:
 Classify = Callable[[ModuleInfo, Kind], tuple["Kind | None", str]]
 
 
-def find_sites(captured: CapturedGraph, classify: Classify, single_calls: bool = False,
+def find_sites(captured: CapturedGraph, classify: Classify, single_calls: str = "",
                ) -> tuple[list[tuple[AttentionSite, ModuleInfo]], list[Rejection]]:
     """Every attention site of the graph with its module, and the refused candidates. `classify` gives each
-    site's `cache_kind`; `single_calls` refuses modules called more than once per forward (diffusers' rule)."""
+    site's `cache_kind`; `single_calls`, when given, refuses modules called more than once per forward
+    (diffusers' rule), each rejection naming this fix in the calling method's words."""
     regions = module_regions(captured.gm.graph)
     rejected: list[Rejection] = []
     candidates = _candidate_modules(captured, regions, rejected)
     if single_calls:
-        candidates = _single_calls(candidates, rejected)
+        candidates = _single_calls(candidates, rejected, single_calls)
     sites = []
     for info in candidates:
         with located(module=info.call_name):

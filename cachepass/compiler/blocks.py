@@ -1,8 +1,9 @@
-"""FirstBlockCache stage 2, tag: find the stack of repeated transformer blocks and its streams.
+"""The block-stack methods' tag stage (FirstBlockCache, MagCache): find the stack of repeated transformer blocks
+and its streams. Errors and logs speak in the calling method's words (its `StackUser`).
 
 A *block* is one child of a ModuleList the model calls its blocks from (diffusers' names,
 `_ALL_TRANSFORMER_BLOCK_IDENTIFIERS`, in the order the model defines them, as diffusers' hook takes
-them; or `FBCConfig.block_lists`; or, for other models, any ModuleList of two or more blocks of one
+them; or the config's `block_lists`; or, for other models, any ModuleList of two or more blocks of one
 class). Its *region* is the graph nodes called from inside it, its *inputs* the activations it reads
 from outside, its *outputs* the region nodes used outside.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +44,15 @@ class BlockConfig(Protocol):
     """What finding the block stack reads from a method's config (FBCConfig, MagConfig)."""
 
     block_lists: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class StackUser:
+    """The method asking for the block stack, in its own words: its errors and logs name it, not another."""
+
+    title: str  # e.g. "FirstBlockCache"
+    config: str  # its cachepass config class, which holds `block_lists`
+    instead: str  # what to use on a model without a usable stack, e.g. "PAB, which caches attention layers"
 
 
 logger = logging.getLogger(__name__)
@@ -103,29 +113,29 @@ class BlockStack:
         return {name: i for i, block in enumerate(self.blocks) for name in block.region}
 
 
-def tag_blocks(captured: CapturedGraph, config: BlockConfig) -> BlockStack:
-    refuse_block_graph(captured, type(config).__name__.removesuffix("Config"),
+def tag_blocks(captured: CapturedGraph, config: BlockConfig, user: StackUser) -> BlockStack:
+    refuse_block_graph(captured, user.title,
                        "it decides per step whether to skip the blocks after the first, across the whole stack")
     graph = captured.gm.graph
     nodes = {n.name: n for n in graph.nodes}
-    lists, found_by = _block_lists(captured, config)
-    infos = _block_infos(captured, lists)
+    lists, found_by = _block_lists(captured, config, user)
+    infos = _block_infos(captured, lists, user)
     regions = module_regions(graph)
     params = {i.name for i in captured.inputs_with_role("parameter", "buffer")}
-    blocks = tuple(_block(info, regions.get(info.key, []), params) for info in infos)
-    streams = _streams(blocks, nodes)
-    hidden = _hidden_stream(streams, blocks, nodes)
+    blocks = tuple(_block(info, regions.get(info.key, []), params, user) for info in infos)
+    streams = _streams(blocks, nodes, user)
+    hidden = _hidden_stream(streams, blocks, nodes, user)
     streams = name_streams(streams, hidden)
     head_input = _carried_input(blocks[0], nodes[streams[hidden].head_output], nodes)
     if head_input is None:
-        raise ConfigError(f"cachepass FirstBlockCache: cannot tell which input of {blocks[0].name} its hidden-states "
+        raise ConfigError(f"cachepass {user.title}: cannot tell which input of {blocks[0].name} its hidden-states "
                           f"output {streams[hidden].head_output} carries on (inputs {list(blocks[0].inputs)}); "
                           f"the first block's residual is undefined.")
     head = _head_nodes(graph, blocks)
     crossing = tuple(n.name for n in graph.nodes if n.name in head and any(u.name not in head for u in n.users))
     inputs = tuple(_carried_input(blocks[0], nodes[s.head_output], nodes) for s in streams)
     stack = BlockStack(lists, found_by, blocks, streams, hidden, head_input, frozenset(head), crossing, inputs)
-    logger.debug("tag: FirstBlockCache blocks %s (%s); streams %s; hidden %s from %s; head %d nodes, %d crossing",
+    logger.debug("tag: %s blocks %s (%s); streams %s; hidden %s from %s; head %d nodes, %d crossing", user.title,
                  [b.name for b in blocks], found_by, [(s.name, s.values, s.cached) for s in streams],
                  streams[hidden].name, head_input, len(head), len(crossing))
     return stack
@@ -141,7 +151,7 @@ def diffusers_block_identifiers() -> tuple[str, ...]:
     return tuple(_ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
 
 
-def _block_lists(captured: CapturedGraph, config: BlockConfig) -> tuple[tuple[str, ...], str]:
+def _block_lists(captured: CapturedGraph, config: BlockConfig, user: StackUser) -> tuple[tuple[str, ...], str]:
     """The ModuleList attributes holding the blocks, in the order the model defines them."""
     called = _called_lists(captured)
     root = captured.root() if captured.root is not None else None
@@ -150,9 +160,9 @@ def _block_lists(captured: CapturedGraph, config: BlockConfig) -> tuple[tuple[st
     if config.block_lists is not None:
         missing = [name for name in config.block_lists if name not in called]
         if missing:
-            raise ConfigError(f"FBCConfig.block_lists names {missing}, which the compiled forward calls no block "
+            raise ConfigError(f"{user.config}.block_lists names {missing}, which the compiled forward calls no block "
                               f"of; ModuleLists whose blocks it calls: {sorted(called) or 'none'}.")
-        return config.block_lists, "FBCConfig.block_lists"
+        return config.block_lists, f"{user.config}.block_lists"
     known = diffusers_block_identifiers()
     named = [name for name in defined if name in known and name in called]
     if named:
@@ -161,11 +171,10 @@ def _block_lists(captured: CapturedGraph, config: BlockConfig) -> tuple[tuple[st
     if repeated:
         return tuple(repeated), "ModuleLists of repeated blocks in the graph"
     raise ConfigError(
-        "cachepass FirstBlockCache found no stack of repeated transformer blocks in this graph: no ModuleList "
+        f"cachepass {user.title} found no stack of repeated transformer blocks in this graph: no ModuleList "
         f"named like diffusers' blocks ({', '.join(sorted(known))}) and none holding two or more blocks of one class "
-        f"(ModuleLists called: {sorted(called) or 'none'}). FirstBlockCache needs the model's blocks in an "
-        "nn.ModuleList; name it with cachepass.FBCConfig(block_lists=('<attribute>',)), or use PAB, which caches "
-        "attention layers.")
+        f"(ModuleLists called: {sorted(called) or 'none'}). {user.title} needs the model's blocks in an "
+        f"nn.ModuleList; name it with cachepass.{user.config}(block_lists=('<attribute>',)), or use {user.instead}.")
 
 
 def _called_lists(captured: CapturedGraph) -> dict[str, list[type]]:
@@ -178,12 +187,12 @@ def _called_lists(captured: CapturedGraph) -> dict[str, list[type]]:
     return lists
 
 
-def _block_infos(captured: CapturedGraph, lists: tuple[str, ...]) -> list[ModuleInfo]:
+def _block_infos(captured: CapturedGraph, lists: tuple[str, ...], user: StackUser) -> list[ModuleInfo]:
     by_name = {info.name: info for info in captured.modules.values() if info.call == 0}
     repeated = sorted({info.name for info in captured.modules.values() if info.call > 0
                        and info.name.split(".")[0] in lists and info.name.count(".") == 1})
     if repeated:
-        raise ConfigError(f"cachepass FirstBlockCache: blocks {repeated} are called more than once per forward; "
+        raise ConfigError(f"cachepass {user.title}: blocks {repeated} are called more than once per forward; "
                           f"first-block caching needs each block called once.")
     infos = []
     for list_name in lists:
@@ -191,16 +200,16 @@ def _block_infos(captured: CapturedGraph, lists: tuple[str, ...]) -> list[Module
                          and name.count(".") == 1 and name.split(".")[1].isdigit())
         infos += [by_name[f"{list_name}.{i}"] for i in indices]
     if len(infos) < 2:
-        raise ConfigError(f"cachepass FirstBlockCache: the stack {list(lists)} has {len(infos)} block(s) in this "
-                          f"graph; skipping the blocks after the first needs at least two. Use PAB for this model.")
+        raise ConfigError(f"cachepass {user.title}: the stack {list(lists)} has {len(infos)} block(s) in this "
+                          f"graph; skipping the blocks after the first needs at least two. Use {user.instead}.")
     first = lists[0]
     if infos[0].name != f"{first}.0":
-        raise ConfigError(f"cachepass FirstBlockCache: the first block of {first!r} ({first}.0) is not called in this "
+        raise ConfigError(f"cachepass {user.title}: the first block of {first!r} ({first}.0) is not called in this "
                           f"graph (the first one called is {infos[0].name}); diffusers' hook decides on {first}.0.")
     return infos
 
 
-def _block(info: ModuleInfo, region: list[fx.Node], params: set[str]) -> Block:
+def _block(info: ModuleInfo, region: list[fx.Node], params: set[str], user: StackUser) -> Block:
     members = set(region)
     inputs: list[fx.Node] = []
     for node in region:
@@ -210,7 +219,7 @@ def _block(info: ModuleInfo, region: list[fx.Node], params: set[str]) -> Block:
     outputs = [n for n in region if any(u not in members for u in n.users) and not is_size_expression(n, members)]
     odd = [n.name for n in outputs if not isinstance(n.meta.get("example_value"), torch.Tensor)]
     if odd:
-        raise ConfigError(f"cachepass FirstBlockCache: block {info.name} hands non-tensor values {odd} to later code; "
+        raise ConfigError(f"cachepass {user.title}: block {info.name} hands non-tensor values {odd} to later code; "
                           f"only tensor outputs can be cached.")
     return Block(info.name, f"{info.cls.__module__}.{info.cls.__qualname__}", info.key, tuple(n.name for n in region),
                  tuple(n.name for n in inputs), tuple(n.name for n in outputs))
@@ -273,7 +282,7 @@ def _add_chain_sources(output: fx.Node, region: set[str], nodes: dict[str, fx.No
     return found
 
 
-def _streams(blocks: tuple[Block, ...], nodes: dict[str, fx.Node]) -> tuple[Stream, ...]:
+def _streams(blocks: tuple[Block, ...], nodes: dict[str, fx.Node], user: StackUser) -> tuple[Stream, ...]:
     values = [[name] for name in blocks[0].outputs]
     current = {name: i for i, name in enumerate(blocks[0].outputs)}  # node -> stream it is the latest value of
     for block in blocks[1:]:
@@ -281,10 +290,10 @@ def _streams(blocks: tuple[Block, ...], nodes: dict[str, fx.Node]) -> tuple[Stre
         for output in block.outputs:
             carried = _carried_input(block, nodes[output], nodes)
             if carried is None:
-                raise ConfigError(f"cachepass FirstBlockCache: cannot tell which input of {block.name} its output "
+                raise ConfigError(f"cachepass {user.title}: cannot tell which input of {block.name} its output "
                                   f"{output} carries on (inputs {list(block.inputs)}).")
             if carried not in current:
-                raise ConfigError(f"cachepass FirstBlockCache: {block.name} carries on {carried}, which is no block's "
+                raise ConfigError(f"cachepass {user.title}: {block.name} carries on {carried}, which is no block's "
                                   f"output: code between the blocks transforms the hidden states, so skipping the "
                                   f"blocks after the first is not defined for this model.")
             moved[current[carried]] = output
@@ -303,12 +312,13 @@ def _streams(blocks: tuple[Block, ...], nodes: dict[str, fx.Node]) -> tuple[Stre
     return tuple(result)
 
 
-def _hidden_stream(streams: tuple[Stream, ...], blocks: tuple[Block, ...], nodes: dict[str, fx.Node]) -> int:
+def _hidden_stream(streams: tuple[Stream, ...], blocks: tuple[Block, ...], nodes: dict[str, fx.Node],
+                   user: StackUser) -> int:
     cached = [i for i, s in enumerate(streams) if s.cached]
     output = next(n for n in nodes.values() if n.op == "output")
     reaching = [i for i in cached if _reaches(nodes[streams[i].last], output)]
     if len(reaching) != 1:
-        raise ConfigError(f"cachepass FirstBlockCache: {len(reaching)} block streams reach the model output after the "
+        raise ConfigError(f"cachepass {user.title}: {len(reaching)} block streams reach the model output after the "
                           f"stack ({[streams[i].values[-1] for i in reaching]}); the hidden-states stream, whose "
                           f"first-block residual decides, must be exactly one.")
     return reaching[0]
@@ -338,9 +348,14 @@ def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...]) -> set[str]:
     """Block 0 and every node it needs; impure nodes before it (in-place writes, interpreter state changes) stay
     with it."""
     nodes = {n.name: n for n in graph.nodes}
+    return nodes_needed(graph, [nodes[name] for name in blocks[0].region], set().union(*(b.region for b in blocks[1:])))
+
+
+def nodes_needed(graph: fx.Graph, start: Iterable[fx.Node], later: set[str]) -> set[str]:
+    """The names of `start` and every node they need (placeholders excluded): a head piece cut from the graph;
+    impure nodes before its last node (in-place writes), other than those in `later`, stay with it."""
     head: set[str] = set()
-    _close(head, [nodes[name] for name in blocks[0].region])
-    later = set().union(*(b.region for b in blocks[1:]))
+    _close(head, list(start))
     order = {n.name: i for i, n in enumerate(graph.nodes)}
     last = max(order[name] for name in head)
     impure = [n for n in graph.nodes if order[n.name] < last and n.op in _CALL_OPS and n.name not in head
@@ -419,3 +434,44 @@ def block_table(stack: BlockStack, roles: tuple[str, str] | None = None, notes: 
     headers = ("block", "class", *(("piece",) if roles else ()), "region nodes", "stream values after it")
     table = tabulate(rows, headers=headers, tablefmt=fmt)
     return "\n".join([f"{table}\n\nblocks found by: {stack.found_by} ({', '.join(stack.lists)})", *notes])
+
+
+def copy_skipping_stack(source: fx.Graph, graph: fx.Graph, env: dict, stack: BlockStack,
+                        skip_values: Callable[[], dict[str, fx.Node]] | None) -> tuple[fx.Node, ...]:
+    """Copy `source`'s nodes (its placeholders already in `env`) into `graph` and return its outputs. With
+    `skip_values` (a whole-stack skip: MagCache, SeaCache), code outside the blocks reads each stream value as
+    `skip_values()` gives it, called once block 0's inputs exist; the blocks are then dead code."""
+    nodes = {n.name: n for n in source.nodes}
+    skip: dict[str, fx.Node] = {}
+    inputs = (stack.head_input, *(n for n in stack.stream_inputs if n))
+    in_blocks = stack.block_of()
+    for node in source.nodes:
+        if node.op in ("placeholder", "output"):
+            continue
+        if skip_values is not None and not skip and all(nodes[name] in env for name in inputs):
+            skip = skip_values()
+        outside = node.name not in in_blocks
+        env[node] = graph.node_copy(node, lambda n, outside=outside: stream_arg(n, env, skip, stack, outside))
+    results = fx.map_arg(source.output_node().args[0], lambda n: stream_arg(n, env, skip, stack, True))
+    return tuple(results) if isinstance(results, (tuple, list)) else (results,)
+
+
+def skipped_stream_values(graph: fx.Graph, stack: BlockStack, env: dict, hidden: fx.Node,
+                          cached: dict[int, fx.Node], what: str) -> dict[str, fx.Node]:
+    """Stream value -> what a skipped stack gives it: the hidden stream `hidden`, stream i `cached[i]` when
+    given, any other stream its block-0 input."""
+    nodes = {n.name: n for n in env}
+    skip: dict[str, fx.Node] = {}
+    for i, stream in enumerate(stack.streams):
+        if i == stack.hidden:
+            value = hidden
+        elif i in cached:
+            value = cached[i]
+        elif stack.stream_inputs[i] is not None:
+            value = env[nodes[stack.stream_inputs[i]]]
+        else:
+            continue
+        skip.update({name: value for name in stream.values})
+    if not skip:
+        raise StageError("rewrite", RuntimeError(f"{what}: no stream of the block stack can be skipped"))
+    return skip

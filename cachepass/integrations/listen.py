@@ -225,6 +225,11 @@ def context_cell() -> Any:
             context = getattr(self._threads, "context", None)
             return context.name if context is not None else None
 
+        @property
+        def current(self) -> Any:
+            """The whole CacheContext (name and the loop's `step_index`, `sigma`, ...), None outside one."""
+            return getattr(self._threads, "context", None)
+
         def reset(self, *args: Any, **kwargs: Any) -> None:
             self._threads.context = None
 

@@ -23,7 +23,7 @@ class Method:
     title: str
     module: str  # the module holding the plug-in's functions (imported on first use)
     config_class: str  # cachepass's typed config, an attribute of `module`
-    diffusers_config: str  # the class name of diffusers' config for the same method
+    diffusers_config: str  # the class name of diffusers' config for the same method ("" when diffusers has none)
     dump_flags: str  # what `cachepass dump --method NAME` builds from its flags (its --help)
 
     def _get(self, attribute: str) -> Any:
@@ -50,12 +50,21 @@ METHODS: tuple[Method, ...] = (
            "--threshold (default: 0.06), diffusers' Flux mag_ratios interpolated to --steps"),
     Method("taylorseer", "TaylorSeer", ".taylorseer", "TSConfig", "TaylorSeerCacheConfig",
            "diffusers' defaults (use --cache-config for other fields)"),
+    Method("teacache", "TeaCache", ".teacache", "TeaCacheConfig", "",
+           "--threshold (default: 0.25), --coefficients (default: the family's published ones)"),
+    Method("seacache", "SeaCache", ".seacache", "SeaConfig", "SeaCacheConfig",
+           "--threshold (default: 0.25), vision 'hidden_states' (any 5-D video latent)"),
 )
 
 
 def default_method() -> Method:
     """The method of `torch.compile(..., backend="cachepass")` without a cache config: the first registered."""
     return METHODS[0]
+
+
+def demo_method() -> Method:
+    """The method `cachepass demo` shows: the first registered one whose plug-in declares itself the demo's."""
+    return next(method for method in METHODS if method.plugin.demo)
 
 
 def method_named(name: str) -> Method:
@@ -79,7 +88,7 @@ def to_cache_config(cache: Any) -> Any:
         if isinstance(cache, method.config_type):
             return cache
     for method in METHODS:
-        if type(cache).__name__ == method.diffusers_config:
+        if method.diffusers_config and type(cache).__name__ == method.diffusers_config:
             compare_safely(type(cache))
             return method.plugin.from_diffusers(cache)
     raise ConfigError(f"option 'cache' must be {accepted()}; got {type(cache).__name__}.")
@@ -87,7 +96,7 @@ def to_cache_config(cache: Any) -> Any:
 
 def accepted() -> str:
     ours = _either([f"cachepass.{m.config_class}" for m in METHODS])
-    theirs = _either([m.diffusers_config for m in METHODS])
+    theirs = _either([m.diffusers_config for m in METHODS if m.diffusers_config])
     return f"a {ours}, or diffusers' {theirs}"
 
 

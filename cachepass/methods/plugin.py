@@ -5,9 +5,9 @@ The driver (`backend.compile_with_cache`) runs the stages in order, each a metho
     capture -> tag -> check -> plan -> runtime   (rewrite and lower run inside the runtime, per variant on
                                                   first use)
 
-and the method-neutral tools ask it for the rest: `cachepass dump`'s files and flags. A method overrides what
-it does differently; the defaults are what most methods do (the plain capture, nothing to refuse, no name
-rules, no batched-CFG trace).
+and the method-neutral tools ask it for the rest: `cachepass dump`'s files, flags and examples, the demo's
+method, the bench's rows. A method overrides what it does differently; the defaults are what most methods do
+(the plain capture, nothing to refuse, no name rules, no batched-CFG trace, no help examples, not the demo's).
 """
 
 from __future__ import annotations
@@ -106,6 +106,23 @@ class MethodPlugin(ABC):
     @abstractmethod
     def bench_config(self, fields: dict[str, Any]) -> Any:
         """diffusers' config of this method from a bench workload's fields for it (bench/workloads.py)."""
+
+    # How the bench watches diffusers' hook of this method decide, per step (bench/configurations.py):
+    # "first-block decision" (diffusers' FBC leader hook's decision function, eager and compiled: the step pattern
+    # and its host reads), "last block" (a forward hook on the last block, which runs only when it computes; eager
+    # only), or "" (not watched).
+    bench_probe: str = ""
+
+    # -- the CLI's and the demo's texts ---------------------------------------------------------
+    dump_example: str = ""  # `cachepass dump` arguments after the model for an example of this method (its --help)
+    config_example: str = ""  # a `--cache-config` JSON of this method's cachepass config (its --help)
+
+    demo: bool = False  # `cachepass demo` shows this method (the first registered plug-in that sets it)
+
+    def demo_config(self) -> Any:
+        """diffusers' config of this method that `cachepass demo` compares, its hook against cachepass (a method
+        that sets `demo`)."""
+        raise NotImplementedError(f"{type(self).__name__} is not the demo's method")
 
     def needs_cfg_batch(self, config: Any) -> bool:
         """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""

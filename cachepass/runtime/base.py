@@ -117,11 +117,11 @@ class GenerationOrder:
 # fed timesteps in another scale (sigmas in [0, 1], t/1000, 0..5000) never enters them and caches nothing,
 # which looks exactly like working. A plan that asks for reuse can also find every read refused (inputs that
 # change shape at every call, two graphs taking turns): the per-read warning is said once, the generation's
-# total never. The user must hear either when the generation ends, however it ends: a
-# timestep's turn (NOTE [When a generation starts]), a pipeline's end-of-call reset, `cachepass.reset()` -- all of them `state.reset()` -- or the
-# state's garbage collection when a hand-written loop ran one generation and dropped the model. The runtime
-# feeds one GenerationWatch per state each step; the watch lives apart from the state so that a
-# weakref.finalize on the state can end it after the state is gone (a finalizer must not hold its object).
+# total never. The user must hear either when the generation ends, however it ends: a timestep's turn (NOTE
+# [When a generation starts]), a pipeline's end-of-call reset, `cachepass.reset()` -- all of them
+# `state.reset()` -- or the state's garbage collection when a hand-written loop ran one generation and dropped
+# the model. The runtime feeds one GenerationWatch per state each step; the watch lives apart from the state so
+# that a weakref.finalize on the state can end it after the state is gone (a finalizer must not hold its object).
 # weakref.finalize calls it at most once; it is not called at interpreter exit (atexit off), and not while
 # the interpreter finalizes, when logging may already be torn down.
 @dataclass(eq=False)
@@ -284,8 +284,8 @@ class GraphRuntime(InstanceNames):
     # NOTE [One begin-of-step]
     # Every method starts a step the same way: the calling model's state (per thread), the state of its
     # current cache_context when the method keeps one per context, the step's timesteps, a new generation when
-    # the order value says so (NOTE [When a generation starts]), the call's stamp. Which state, which timesteps and whether to stamp are fixed per
-    # class (`per_context`, `timesteps_from`, `stamp_at_begin`) and resolved once at construction
+    # the order value says so (NOTE [When a generation starts]), the call's stamp. Which state, which timesteps
+    # and whether to stamp are fixed per class (`per_context`, `timesteps_from`, `stamp_at_begin`) and resolved once at construction
     # (`_read_step`), so the step does no lookup. FirstBlockCache reads its timestep inside the step (with its
     # decision value, one host read): it calls `starts_generation` / `new_generation` itself after its head ran.
     def begin_step(self, args: Sequence[Any]) -> tuple[Any, Any, str | None, float | None, float | None, tuple,
@@ -468,6 +468,13 @@ class GraphRuntime(InstanceNames):
         owner_index = self.captured.owner_input
         cell = _CONTEXTS.get(args[owner_index]) if owner_index is not None else None
         return cell.name if cell is not None else None
+
+    def cache_context(self, args: Sequence[Any]) -> Any:
+        """The model's current diffusers `CacheContext` itself -- its name and what the loop passed with it
+        (`step_index`, `sigma`, `num_inference_steps`) --, None outside one (or without diffusers)."""
+        owner_index = self.captured.owner_input
+        cell = _CONTEXTS.get(args[owner_index]) if owner_index is not None else None
+        return cell.current if cell is not None else None
 
     def states(self) -> list[tuple[torch.Tensor | None, Any]]:
         """The states of the models that called this graph (shared with their other graphs)."""

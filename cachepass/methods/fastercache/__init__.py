@@ -1,7 +1,8 @@
 """FasterCache as a plug-in of the method registry (methods/__init__.py; `PLUGIN`, a plugin.MethodPlugin).
 
     capture (full graph + nested half-batch capture) -> tag -> check -> plan -> (rewrite -> lower, per
-    variant on first use) -> dispatch
+    variant on first use) -> dispatch (dispatch.py runs the call: placement.py, state.py, frequency.py,
+    inputs.py; report.py reports)
 
 `torch.compile(model, backend="cachepass", options={"cache": cfg})` with a diffusers `FasterCacheConfig`
 or a `cachepass.FCConfig` reaches these stages through `backend.compile_with_cache`. See docs/methods.md,
@@ -62,6 +63,8 @@ class FasterCachePlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "FasterCache"
+    dump_example = "cogvideox --method fastercache --steps 20 --out dump-fc"
+    config_example = '{"uncond_skip": 5, "spatial_timesteps": [-1, 681]} (FCConfig)'
 
     def capture(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> FCCapture:
         return capture_fastercache(gm, example_inputs, config)

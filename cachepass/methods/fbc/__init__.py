@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 
-from ...compiler.blocks import BlockStack, tag_blocks
+from ...compiler.blocks import BlockStack, StackUser, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
 from ..plugin import Flag, MethodPlugin
@@ -22,15 +22,21 @@ from .plan import FBCPlan, make_plan
 
 __all__ = ["PLUGIN", "FBCConfig", "FBCPlan", "BlockStack", "from_diffusers"]
 
+# The block stack's errors and logs, in this method's words.
+STACK_USER = StackUser("FirstBlockCache", "FBCConfig", "PAB, which caches attention layers")
+
 
 class FBCPlugin(MethodPlugin):
     """FirstBlockCache's stages and tool hooks (plugin.MethodPlugin)."""
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "FBC"
+    bench_probe = "first-block decision"
+    dump_example = "cogvideox --method fbc --threshold 0.3 --out dump-fbc"
+    config_example = '{"threshold": 0.1, "block_lists": ["transformer_blocks"]} (FBCConfig)'
 
     def tag(self, captured: CapturedGraph, config: FBCConfig) -> BlockStack:
-        return tag_blocks(captured, config)  # raises ConfigError when there is no block stack: nothing to fall back to
+        return tag_blocks(captured, config, STACK_USER)  # raises ConfigError when there is no block stack: nothing to fall back to
 
     def plan(self, stack: BlockStack, config: FBCConfig) -> FBCPlan:
         return make_plan(stack, config)

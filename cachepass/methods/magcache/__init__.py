@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 
-from ...compiler.blocks import BlockStack, tag_blocks
+from ...compiler.blocks import BlockStack, StackUser, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
 from ..plugin import Flag, MethodPlugin
@@ -22,15 +22,20 @@ from .plan import MagPlan
 
 __all__ = ["PLUGIN", "MagConfig", "MagPlan", "from_diffusers"]
 
+# The block stack's errors and logs, in this method's words.
+STACK_USER = StackUser("MagCache", "MagConfig", "PAB, which caches attention layers")
+
 
 class MagCachePlugin(MethodPlugin):
     """MagCache's stages and tool hooks (plugin.MethodPlugin)."""
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "MagCache"
+    bench_probe = "last block"
+    dump_example = "cogvideox --method magcache --steps 28 --out dump-mag"
 
     def tag(self, captured: CapturedGraph, config: MagConfig) -> BlockStack:
-        return tag_blocks(captured, config)  # a ConfigError names the fix when there is no block stack
+        return tag_blocks(captured, config, STACK_USER)  # a ConfigError names the fix when there is no block stack
 
     def plan(self, stack: BlockStack, config: MagConfig) -> MagPlan:
         return MagPlan(config)

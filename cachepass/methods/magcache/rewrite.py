@@ -18,10 +18,9 @@ import torch
 from torch import fx
 
 from ...compiler.blocks import BlockStack
-from ...compiler.blocks import check_blocks_removed, stream_arg
+from ...compiler.blocks import check_blocks_removed, copy_skipping_stack, skipped_stream_values
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, KeyedVariant, eliminate_dead_code
-from ...errors import StageError
 from ...integrations.dynamo_meta import variant_module
 from .plan import Variant
 
@@ -49,18 +48,9 @@ def build_mag_variant(captured: CapturedGraph, stack: BlockStack, key: Variant) 
     if key != "compute":
         read = graph.placeholder(slot.read_name)
         read.meta["example_value"] = nodes[slot.node].meta["example_value"]
-    skip: dict[str, fx.Node] = {}  # skip variant: stream value -> the value the skipped stack gives it
-    in_blocks = stack.block_of()
-    for node in source.nodes:
-        if node.op in ("placeholder", "output"):
-            continue
-        if key == "skip" and not skip and _ready(stack, env, nodes):  # as soon as the first block's inputs exist
-            skip = _skip_values(graph, stack, env, nodes, read)
-        outside = node.name not in in_blocks
-        env[node] = graph.node_copy(node, lambda n, outside=outside: stream_arg(n, env, skip, stack, outside))
+    skip = (lambda: _skip_values(graph, stack, env, nodes, read)) if key == "skip" else None
+    results = copy_skipping_stack(source, graph, env, stack, skip)
     output = source.output_node()
-    results = fx.map_arg(output.args[0], lambda n: stream_arg(n, env, skip, stack, True))
-    results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
     extra, writes = [], ()
     if key != "skip":
         residual = graph.call_function(operator.sub, (env[nodes[stack.hidden_stream.last]], env[nodes[stack.head_input]]))
@@ -81,27 +71,12 @@ def build_mag_variant(captured: CapturedGraph, stack: BlockStack, key: Variant) 
                       before - len(graph.nodes))
 
 
-def _ready(stack: BlockStack, env: dict, nodes: dict[str, fx.Node]) -> bool:
-    """Whether every first-block input a skip step needs has been copied."""
-    return all(nodes[name] in env for name in (stack.head_input, *(n for n in stack.stream_inputs if n)))
-
-
 def _skip_values(graph: fx.Graph, stack: BlockStack, env: dict, nodes: dict[str, fx.Node],
                  read: fx.Node) -> dict[str, fx.Node]:
     """Stream value -> what a skipped step gives it: hidden = input + residual, others = their input."""
-    skip: dict[str, fx.Node] = {}
-    for i, stream in enumerate(stack.streams):
-        if i == stack.hidden:
-            value = graph.call_function(operator.add, (env[nodes[stack.head_input]], read))
-            value.name = "mag_skip__hidden"
-        elif stack.stream_inputs[i] is not None:
-            value = env[nodes[stack.stream_inputs[i]]]
-        else:
-            continue
-        skip.update({name: value for name in stream.values})
-    if not skip:
-        raise StageError("rewrite", RuntimeError("MagCache: no stream of the block stack can be skipped"))
-    return skip
+    value = graph.call_function(operator.add, (env[nodes[stack.head_input]], read))
+    value.name = "mag_skip__hidden"
+    return skipped_stream_values(graph, stack, env, value, {}, "MagCache")
 
 
 def _ratio(graph: fx.Graph, residual: fx.Node, previous: fx.Node) -> fx.Node:

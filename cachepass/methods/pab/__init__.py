@@ -71,6 +71,19 @@ class PABPlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "PAB"
+    dump_example = "latte --temporal-skip 3 --cross-skip 4 --cross-timesteps 50 950 --out dump-latte"
+    config_example = ('{"spatial_skip": 2, "cross_skip": 4, "cross_timesteps": [100, 900]} (PABConfig),\n'
+                      '{"spatial_attention_block_skip_range": 2, "spatial_attention_timestep_skip_range": [100, 800]}\n'
+                      "(diffusers' PyramidAttentionBroadcastConfig)")
+
+    demo = True
+
+    def demo_config(self) -> Any:
+        """diffusers' PAB at its default skip and window: the demo's method."""
+        from diffusers import PyramidAttentionBroadcastConfig
+
+        return PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2,
+                                               spatial_attention_timestep_skip_range=(100, 800))
 
     def tag(self, captured: CapturedGraph, config: PABConfig) -> TagResult:
         return tag(captured, config)

@@ -22,6 +22,7 @@ from ...compiler.regions import TensorSpec
 from ...report import variant_reports
 from ...runtime.base import GenerationOrder, GenerationWatch, GraphRuntime, HISTORY_LIMIT, end_generation
 from ...runtime.registry import state_registry
+from ...runtime.steps import StepRecord as BaseStepRecord
 from ...runtime.store import CacheStore, Stamp, read_problem
 from .plan import Plan, StepDecision, VariantKey, variant_name
 from .report import PABGraphReport
@@ -34,22 +35,13 @@ _MODEL_STATES = state_registry()  # PAB: first parameter -> ThreadStates of Mode
 
 
 @dataclass(frozen=True)
-class StepRecord:
-    graph: int  # serial of the graph that ran the step
-    generation: int
-    iteration: int
-    timestep: float
+class StepRecord(BaseStepRecord):
     planned: VariantKey  # the kinds the plan wanted to reuse
     reused: VariantKey  # the kinds actually read (fewer when a cache read was refused)
 
     @property
     def variant(self) -> str:
         return variant_name(self.reused)
-
-    @property
-    def pieces(self) -> tuple[str, ...]:
-        """The compiled graphs the step ran (FirstBlockCache runs two per step)."""
-        return (self.variant,)
 
 
 @dataclass

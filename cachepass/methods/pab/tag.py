@@ -15,11 +15,13 @@ from ...compiler.capture import CapturedGraph, ModuleInfo
 from .config import PABConfig
 
 logger = logging.getLogger(__name__)
+# Under diffusers' rule a module called twice per forward is refused; cachepass's own rule caches each call.
+SINGLE_CALLS_FIX = "Use cachepass.PABConfig to cache each call separately"
 
 
 def tag(captured: CapturedGraph, config: PABConfig) -> TagResult:
     sites, rejected = find_sites(captured, lambda info, kind: cache_kind(info, kind, config),
-                                 single_calls=config.classification == "diffusers")
+                                 single_calls=SINGLE_CALLS_FIX if config.classification == "diffusers" else "")
     configured = config.rules()
     hookable = diffusers_attention_classes() if config.classification == "diffusers" else (object,)
     misclassified = tuple(site for site, info in sites

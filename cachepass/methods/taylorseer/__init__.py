@@ -29,6 +29,7 @@ class TaylorSeerPlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "TaylorSeer"
+    dump_example = "cogvideox --method taylorseer --steps 20 --out dump-ts"
 
     def tag(self, captured: CapturedGraph, config: TSConfig) -> TSTags:
         return tag_modules(captured, config)

@@ -1,0 +1,100 @@
+"""TeaCache as a plug-in of the method registry (methods/__init__.py; `PLUGIN`, a plugin.MethodPlugin): a
+data-dependent whole-stack skip decided before any block runs.
+
+    capture -> tag (the family's coefficients, the block stack, the indicator and the cut before it) -> plan
+    (the authors' accumulated rescaled relative-L1 rule) -> dispatch (head piece, one host read of its probe,
+    the compute or skip tail; pieces rewritten and compiled on first use)
+
+`torch.compile(model, backend="cachepass", options={"cache": cachepass.TeaCacheConfig(threshold=...)})`.
+See docs/methods.md, "TeaCache".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...compiler.capture import CapturedGraph
+from ...options import BackendOptions
+from ..plugin import Flag, MethodPlugin
+from .config import TeaCacheConfig
+from .plan import TeaPlan
+from .tag import TeaTags, tag_teacache
+
+__all__ = ["PLUGIN", "TeaCacheConfig", "TeaPlan", "from_diffusers"]
+
+
+def from_diffusers(cfg: Any) -> TeaCacheConfig:
+    """diffusers ships no TeaCache config (PR #12652 is open): nothing to convert."""
+    from ...errors import ConfigError
+
+    raise ConfigError(f"cachepass TeaCache has no diffusers config to convert ({type(cfg).__name__}); pass "
+                      f"cachepass.TeaCacheConfig(threshold=...).")
+
+
+class TeaCachePlugin(MethodPlugin):
+    """TeaCache's stages and tool hooks (plugin.MethodPlugin)."""
+
+    from_diffusers = staticmethod(from_diffusers)
+    bench_label = "TeaCache"
+
+    def tag(self, captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags:
+        return tag_teacache(captured, config)  # a ConfigError names the fix (coefficients, indicator, blocks)
+
+    def plan(self, tags: TeaTags, config: TeaCacheConfig) -> TeaPlan:
+        return TeaPlan(config.threshold, config.num_inference_steps, tags.settings)
+
+    def runtime(self, captured: CapturedGraph, tags: TeaTags, plan: TeaPlan, options: BackendOptions) -> Any:
+        from .dispatch import TeaCacheGraph
+
+        return TeaCacheGraph(captured, tags, plan, options)
+
+    def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
+        """`cachepass dump`'s files for TeaCache: the block stack and indicator, the rule, every piece."""
+        from tabulate import tabulate
+
+        from ...dump import DumpFile, MethodDump
+        from .report import block_report
+        from .rewrite import PIECES
+
+        tags, settings = graph.tags, graph.tags.settings
+        blocks = block_report(tags)
+        lowered = [graph.compiled(key) for key in PIECES]
+        rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
+                 ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
+                for low in lowered]
+        pieces = tabulate(rows, headers=("piece", "cache reads", "cache writes", "graph nodes"))
+        plan = (f"threshold {graph.plan.threshold:g}, {graph.plan.num_steps} steps; steps < {settings.retention_steps} "
+                f"and the last {settings.cutoff_steps} compute.\nOtherwise acc += polyval({list(settings.coefficients)}, "
+                f"mean|m - m_prev| / mean|m_prev|), m = {tags.indicator};\nacc < threshold skips the whole stack, else "
+                f"it runs and acc = 0. Coefficients: {settings.source}.\nEach step runs the head (`head` without m_prev, "
+                f"`head+compare` with it), reads its probe once, then one tail.\n\n{pieces}")
+        summary = [f"model: {type(demo.module).__name__}", f"config: {graph.config.describe()}",
+                   f"captured graph: {len(graph.captured.gm.graph.nodes)} nodes",
+                   f"block stack: {len(tags.stack.blocks)} blocks in {', '.join(tags.stack.lists)}; head piece "
+                   f"{len(tags.head_nodes)} nodes, {len(tags.crossing)} values handed to the tail",
+                   f"indicator: {tags.indicator} ({tags.found_by})", "pieces:"]
+        summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
+        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"), DumpFile("captured-graph.py", graph.captured.gm.code),
+                 DumpFile("blocks.txt", blocks + "\n"), DumpFile("plan.txt", plan + "\n")]
+        files += [DumpFile(f"piece-{low.variant.name}.py", f"# piece {low.variant.name}\n" + low.variant.gm.code, low)
+                  for low in lowered]
+        return MethodDump(tuple(files), blocks, plan)
+
+    def flags(self) -> tuple[Flag, ...]:
+        return (Flag("--threshold", "the accumulated rescaled change bound (default: 0.25, the authors' Flux 1.5x "
+                     "setting)", (("type", float), ("default", None))),
+                Flag("--coefficients", "TeaCache: the rescaling polynomial, highest power first (default: the "
+                     "family's published one)", (("type", float), ("nargs", "+"), ("default", None))))
+
+    def config_from_flags(self, flags: dict[str, Any]) -> TeaCacheConfig:
+        threshold = 0.25 if flags["threshold"] is None else flags["threshold"]
+        coefficients = flags.get("coefficients")
+        return TeaCacheConfig(threshold=threshold, num_inference_steps=flags["steps"],
+                              coefficients=tuple(coefficients) if coefficients else None)
+
+    def bench_config(self, fields: dict[str, Any]) -> TeaCacheConfig:
+        """diffusers has no TeaCache hook: the bench's config is cachepass's own, from the workload's fields."""
+        return TeaCacheConfig(**fields)
+
+
+PLUGIN = TeaCachePlugin()

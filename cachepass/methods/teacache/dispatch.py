@@ -1,0 +1,198 @@
+"""TeaCache stage 6, dispatch: the callable Dynamo runs on every call of the denoiser.
+
+Per call: pick the state of the model's current `cache_context` (the scripts keep one per CFG branch: Wan's
+even/odd calls), run the head piece (with the previous step's indicator when a valid one is cached), read its
+probe -- the relative L1 change and the timestep -- with ONE host read, let the plan decide, and run the
+`compute` tail (writing the residuals) or the `skip` tail (no block runs). The indicator is kept every step.
+A turn of the timestep (seen in the probe; runtime/base.py, NOTE [When a generation starts]) or the step
+counter reaching `num_inference_steps` starts a new generation; a value compared with the previous generation's indicator is then discarded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ...compiler.lower import Lowered
+from ...report import GraphReport, variant_reports
+from ...runtime.base import GraphRuntime
+from ...runtime.context import ContextState, ContextStates, VariantStepRecord
+from ...runtime.registry import state_registry
+from ...runtime.store import Stamp, next_stamp, read_problem
+from .config import TeaCacheConfig
+from .plan import TeaPlan, TeaState
+from .report import block_report
+from .rewrite import Piece, build_piece, indicator_slot, residual_slots
+from .tag import TeaTags
+
+logger = logging.getLogger(__name__)
+
+_STATES = state_registry()  # first parameter -> ThreadStates of TeaModelState
+
+
+@dataclass(frozen=True)
+class TeaStepRecord(VariantStepRecord):
+    value: float | None = field(kw_only=True)  # the relative L1 change read this step
+    accumulated: float = field(kw_only=True)  # the rescaled sum compared with the threshold
+    reason: str = field(kw_only=True)
+    host_reads: int = field(kw_only=True)  # device-to-host reads the runtime made for this step
+    head: str = field(kw_only=True, default="head")
+
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        return (self.head, self.variant)
+
+
+@dataclass
+class TeaContext(ContextState):
+    tea: TeaState = field(default_factory=TeaState)
+
+    def reset(self) -> None:
+        super().reset()
+        self.tea = TeaState()
+
+
+@dataclass
+class TeaModelState(ContextStates):
+    context_type = TeaContext
+
+
+@dataclass(frozen=True)
+class TeaGraphReport(GraphReport):
+    tags: Any = None
+
+    def tag_table(self, fmt: str = "simple") -> str:
+        return block_report(self.tags, fmt) if self.tags is not None else ""
+
+    def step_table(self, fmt: str = "simple") -> str:
+        from tabulate import tabulate
+
+        rows = [(r.generation, r.context or "-", r.iteration, "-" if r.timestep is None else f"{r.timestep:g}",
+                 "-" if r.value is None else f"{r.value:.4g}", f"{r.accumulated:.4g}", r.variant, r.host_reads,
+                 r.reason) for r in self.steps]
+        return tabulate(rows, headers=("generation", "context", "step", "timestep", "rel. L1 change", "accumulated",
+                                       "ran", "host reads", "why"), tablefmt=fmt)
+
+    @property
+    def pattern(self) -> str:
+        return "".join("C" if r.compute else "R" for r in self.steps)
+
+    def head(self) -> str:
+        return f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes; cache holds {self.cache_bytes:,} bytes now"
+
+    def step_parts(self) -> list[str]:
+        return [self.step_table(), f"steps (C = the block stack ran, R = replaced by the residual): {self.pattern}"]
+
+    def notes(self) -> list[str]:
+        if self.tags is None:
+            return []
+        settings = self.tags.settings
+        return [f"coefficients {list(settings.coefficients)} from {settings.source}; first "
+                f"{settings.retention_steps} and last {settings.cutoff_steps} steps always computed"]
+
+
+class TeaCacheGraph(GraphRuntime):
+    """What the cachepass backend returns to Dynamo for one captured graph under TeaCache."""
+
+    _states = _STATES
+    config: TeaCacheConfig
+    plan: TeaPlan
+    first_variants = ("head", "compute")  # every generation starts with these two
+    per_context = True
+    timesteps_from = "probe"  # read with the decision value, after the head ran
+
+    def prepare(self, tags: TeaTags) -> None:
+        self.tags = tags
+        self.stack = tags.stack
+        self._indicator = indicator_slot(tags, self.captured)
+        self._residuals = residual_slots(tags)
+        self._has_timestep = self.captured.timestep_input is not None
+
+    def __call__(self, *args: Any) -> list[torch.Tensor]:
+        state, ctx, context, _, _, signature, stamp = self.begin_step(args)
+        previous = ctx.store.get(self._indicator.ident)
+        problem = read_problem(previous, "the previous step's indicator", stamp, self._indicator.spec)
+        if previous is not None and problem is not None:
+            self._warn_once(f"indicator:{problem.split(':')[0]}", f"cachepass TeaCache: not comparing with the "
+                            f"previous indicator at step {ctx.tea.step_index}: {problem}; computing the blocks.")
+        if self._cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        head = self.variant("head" if problem is not None else "head+compare")
+        outputs = head.fn(*args, *([previous.tensor] if problem is None else []))
+        del previous
+        count = head.variant.num_outputs
+        handed, indicator = outputs[:count], outputs[count]
+        probe = outputs[count + 1].tolist() if head.variant.probe else []  # the one host read of the step
+        value = probe[0] if problem is None else None
+        timestep = probe[-1] if self._has_timestep else None
+        if self.starts_generation(timestep, ctx, context):
+            self.new_generation(state, ctx)
+            stamp = next_stamp(ctx, self.serial, context, signature)
+            value = None  # it compared with the previous generation's indicator
+        ctx.order.follow(timestep)
+        decision, ctx.tea = self.plan.decide(ctx.tea, value, self._residuals_readable(ctx, stamp))
+        results = self._tail(ctx, decision.compute, args, handed, stamp)
+        ctx.store.put(self._indicator.ident, stamp, self._keep(indicator))
+        state.history.append(TeaStepRecord(
+            self.serial, ctx.generation, context, decision.step_index, timestep, decision.compute, decision.variant,
+            value=value, accumulated=decision.accumulated, reason=decision.reason, host_reads=int(head.variant.probe),
+            head=head.variant.key))
+        ctx.iteration += 1
+        ctx.skips += not decision.compute
+        if value is not None:
+            ctx.values.append(value)
+        if decision.wraps:  # the scripts' `cnt` wraps: the next call starts afresh
+            self.new_generation(state, ctx)
+        return results
+
+    def _tail(self, ctx: ContextState, compute: bool, args: tuple, handed: list, stamp: Stamp) -> list[torch.Tensor]:
+        if not compute:
+            tail = self.variant("skip")
+            reads = [ctx.store.get(slot.ident).tensor for slot in self._residuals]
+            return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
+        tail = self.variant("compute")
+        ctx.store.drop([slot.ident for slot in self._residuals])  # free the old residuals before the new exist
+        outputs = tail.fn(*args, *handed)
+        for slot, tensor in zip(self._residuals, outputs[tail.variant.num_outputs:]):
+            ctx.store.put(slot.ident, stamp, self._keep(tensor))
+        return list(outputs[: self.captured.num_outputs])
+
+    def _residuals_readable(self, ctx: ContextState, stamp: Stamp) -> bool:
+        for slot in self._residuals:
+            entry = ctx.store.get(slot.ident)
+            problem = read_problem(entry, f"the residual of stream {self.stack.streams[slot.index].name}", stamp,
+                                   slot.spec)
+            if problem is not None:
+                if entry is not None:
+                    self._warn_once(f"residual:{problem.split(':')[0]}", f"cachepass TeaCache: not reusing the "
+                                    f"residual at step {ctx.tea.step_index}: {problem}; computing the blocks.")
+                return False
+        return True
+
+    def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool
+
+    def rewrite(self, key: Piece) -> Any:
+        return build_piece(self.captured, self.tags, key)
+
+    def piece(self, key: Piece) -> Lowered:
+        return self.variant(key)
+
+    def new_state(self) -> TeaModelState:
+        return TeaModelState()
+
+    def end_generation(self, state: TeaModelState, ctx: TeaContext) -> None:
+        """A whole generation that never skipped: say the values, as FirstBlockCache does."""
+        if ctx.iteration >= 3 and ctx.skips == 0 and ctx.values:
+            self._warn_once("no-skip", f"cachepass TeaCache: a whole generation of {ctx.iteration} steps skipped "
+                                       f"no step (relative L1 changes {min(ctx.values):.3g} .. {max(ctx.values):.3g}, "
+                                       f"threshold {self.plan.threshold:g}); raise the threshold to skip steps.")
+
+    def report(self, owner_ids: set[int] | None = None) -> TeaGraphReport:
+        states, steps = self.reported(owner_ids)
+        variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
+        return TeaGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
+                              variants, sum(s.cache_bytes() for s in states), steps, self.plan, tags=self.tags)
