@@ -146,8 +146,8 @@ def _config(method: str, family: str, callback) -> Any:
 @pytest.mark.parametrize("family", sorted(MODELS))
 def test_rising_time_equals_the_hooks_step_by_step_over_two_generations(family, method):
     """Fed 1 - t / 1000, the model's timestep rises: each call used to start a new generation, so nothing was
-    reused (3e-4 .. 1e-2 from the hooks on these tiny models) and nothing said. The hook's generations end at the pipeline's reset;
-    cachepass's, with no reset, where the timestep returns to the first value."""
+    reused (3e-4 .. 1e-2 from the hooks on these tiny models) and nothing said. The hook's generations end at the
+    pipeline's reset; cachepass's, with no reset, where the timestep returns to the first value."""
     demo = MODELS[family]()
     reference = Hooked(demo, method, _config(method, family, lambda: reference.timestep))
     scheduler = [None]
