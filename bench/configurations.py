@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -116,10 +117,22 @@ def _cachepass(method: str) -> Callable[..., Callable[..., Any]]:
     return prepare
 
 
+def reference_row(method: Method) -> str:
+    """The row a method's cachepass row is compared with: diffusers' hook in eager, or its peer's (`bench_peer`)."""
+    label, peer = method.plugin.bench_label, method.plugin.bench_peer
+    return f"{peer} {label} (eager)" if peer else f"diffusers {label} hook (eager)"
+
+
 def method_rows(method: Method) -> tuple[Configuration, ...]:
-    """A method's rows, from its plug-in: diffusers' hook eager and compiled (when diffusers has the method),
-    and cachepass."""
-    label, name = method.plugin.bench_label, method.name
+    """A method's rows, from its plug-in: its reference eager and compiled -- diffusers' hook (when diffusers has
+    the method) or its `bench_peer`'s own implementation -- and cachepass."""
+    label, name, peer = method.plugin.bench_label, method.name, method.plugin.bench_peer
+    if peer == "cache-dit":
+        config = functools.partial(diffusers_config, method=name)
+        return (Configuration(reference_row(method), name, False, False, peers.cache_dit_config(config, False), peer),
+                Configuration(f"{peer} {label} + torch.compile", name, True, False, peers.cache_dit_config(config, True),
+                              peer),
+                Configuration(f"cachepass {label}", name, True, True, _cachepass(name)))
     hooks = (Configuration(f"diffusers {label} hook (eager)", name, False, False, _hook(name, False)),
              Configuration(f"diffusers {label} hook + torch.compile", name, True, False, _hook(name, True)))
     return (*(hooks if method.diffusers_config else ()),
@@ -135,8 +148,9 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
       for name, compiled, prepare, peer in peers.rows()),
 )}
 
-# The diffusers hook each cached configuration is compared with, and each method's cachepass row.
-HOOK_OF = {m.name: f"diffusers {m.plugin.bench_label} hook (eager)" for m in METHODS if m.diffusers_config}
+# The reference row each cached configuration is compared with (diffusers' hook, or the method's `bench_peer`),
+# and each method's cachepass row.
+HOOK_OF = {m.name: reference_row(m) for m in METHODS if m.diffusers_config}
 CACHEPASS_OF = {m.name: f"cachepass {m.plugin.bench_label}" for m in METHODS}
 
 

@@ -19,6 +19,7 @@ import torch
 import cachepass
 from cachepass.compiler.lower import Lowered
 from cachepass.measure import denoise, sync
+from cachepass.runtime.clock import clocked
 
 
 class VariantsAlone:
@@ -72,14 +73,10 @@ class VariantsAlone:
         return seconds + self.loop_work[-1] * len(self.steps())
 
     def _clocked(self, fn: Any) -> Any:
-        def call(*args: Any) -> Any:
-            start = time.perf_counter()
-            outputs = fn(*args)
-            sync(self.demo.device)
-            self.in_graph += time.perf_counter() - start
-            return outputs
+        def add(seconds: float) -> None:
+            self.in_graph += seconds
 
-        return call
+        return clocked(fn, add, lambda _: sync(self.demo.device))
 
     def steps(self) -> list[Any]:
         """The step records of the model's latest generation."""

@@ -147,13 +147,23 @@ def cache_dit(back_blocks: int, taylorseer: bool, compiled: bool) -> Callable[..
     F1B0 is its FBCache, F1B1 also recomputes the last block on reused steps; TaylorSeer: its calibrator
     (order 1) forecasting the reused residuals."""
 
-    def prepare(demo: DemoModel, workload: Any, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
-        cache_dit = require("cache_dit")
-        config = cache_dit.DBCacheConfig(
+    def config(workload: Any) -> Any:
+        return require("cache_dit").DBCacheConfig(
             Fn_compute_blocks=1, Bn_compute_blocks=back_blocks, residual_diff_threshold=workload.fields(METHOD)["threshold"],
             max_warmup_steps=0, max_cached_steps=-1, max_continuous_cached_steps=-1)
+
+    return cache_dit_config(config, compiled, taylorseer)
+
+
+def cache_dit_config(config: Callable[[Any], Any], compiled: bool,
+                     taylorseer: bool = False) -> Callable[..., Callable[..., Any]]:
+    """cache-dit's DBCache with the config `config(workload)` makes (the DBCache rows: the workload's `dbcache`)."""
+
+    def prepare(demo: DemoModel, workload: Any, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
+        cache_dit = require("cache_dit")
+        config_ = config(workload)
         calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=1) if taylorseer else None
-        cache_dit.enable_cache(demo.module, cache_config=config, calibrator_config=calibrator)
+        cache_dit.enable_cache(demo.module, cache_config=config_, calibrator_config=calibrator)
         decisions = Decisions()
         # Reads only: the pattern is cache-dit's own record of its cached steps (cache_dit.summary).
         watch(demo.module._context_manager, "can_cache", lambda: decisions, None)

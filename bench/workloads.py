@@ -159,7 +159,9 @@ WORKLOADS: dict[str, Workload] = {
                       {"pab": PAB_DEFAULT, "fastercache": FASTERCACHE_COGVIDEOX, "fbc": {"threshold": 0.3},
                        "magcache": {"threshold": 0.06, "num_inference_steps": 8, "mag_ratios": "flux",
                                     "retention_ratio": 0.1},
-                       "taylorseer": {**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3}}),
+                       "taylorseer": {**TAYLORSEER_COGVIDEOX, "disable_cache_before_step": 1, "cache_interval": 3},
+                       "dbcache": {"Fn_compute_blocks": 1, "Bn_compute_blocks": 0, "residual_diff_threshold": 0.21,
+                                   "max_warmup_steps": 0}}),
 }
 
 PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",),

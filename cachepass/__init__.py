@@ -14,6 +14,7 @@ from .backend import cachepass_backend
 from .errors import ConfigError, StageError
 from .integrations.listen import record_contexts, watch_denoising_loops
 from .integrations.parallel import enable_context_parallel, ready_for_dynamo
+from .methods.dbcache.config import DBConfig
 from .methods.fastercache.config import FCConfig
 from .methods.fbc.config import FBCConfig
 from .methods.magcache.config import MagConfig
@@ -23,11 +24,13 @@ from .methods.taylorseer.config import TSConfig
 from .methods.teacache.config import TeaCacheConfig
 from .report import report
 from .runtime.registry import start_of_denoising_loop
+from .tune import TuneResult, tune
 
 record_contexts()  # see listen.py, NOTE [The context of the first call]
 watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a pipeline call starts]
 
-__all__ = ["FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "TeaCacheConfig", "SeaConfig", "ConfigError", "StageError",
+__all__ = ["DBConfig", "FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "TeaCacheConfig", "SeaConfig",
+           "ConfigError", "StageError",
            "cachepass_backend", "compile", "compiled_graphs", "enable_context_parallel", "ready_for_dynamo",
-           "report", "reset"]
+           "report", "reset", "tune", "TuneResult"]
 __version__ = "0.1.0"

@@ -40,7 +40,7 @@ def config_classes() -> list[tuple[type, str]]:
     diffusers has), from the method registry."""
     import diffusers
 
-    theirs = [m for m in METHODS if hasattr(diffusers, m.diffusers_config)]
+    theirs = [m for m in METHODS if m.config_owner == "diffusers" and hasattr(diffusers, m.diffusers_config)]
     return [(m.config_type, m.name) for m in METHODS] + [(getattr(diffusers, m.diffusers_config), m.name)
                                                            for m in theirs]
 
@@ -55,7 +55,8 @@ def method_flags() -> list[tuple[Flag, list[str]]]:
 
 
 def _class_list() -> str:
-    return "\n".join(f"  {m.name:<12} cachepass.{m.config_class}" + (f" or diffusers' {m.diffusers_config}" if m.diffusers_config else "") for m in METHODS)
+    return "\n".join(f"  {m.name:<12} cachepass.{m.config_class}" + (f" or {m.theirs}" if m.diffusers_config else "")
+                     for m in METHODS)
 
 
 def _method_help() -> str:

@@ -85,6 +85,12 @@ def test_smoke_bench_writes_every_field(tmp_path):
     taylor = results["cachepass TaylorSeer"]
     assert taylor["max_diff_vs_hook"] <= 1e-4 and 0 < taylor["pattern"].count("R") < 8
     assert (taylor["dynamo_graphs"], taylor["recompiles"], taylor["graph_breaks"]) == (1, 0, 0)
+    blocks = results["cachepass DBCache"]  # against cache-dit's own DBCache (its reference rows)
+    if "cache-dit DBCache (eager)" in results:
+        assert blocks["same_steps_as_hook"] is True and 0 < blocks["pattern"].count("R") < 8
+        assert blocks["max_diff_vs_hook"] <= 1e-5
+    assert (blocks["dynamo_graphs"], blocks["recompiles"], blocks["graph_breaks"]) == (1, 0, 0)
+    assert blocks["host_reads"] == 8
     assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
     # Timing: every configuration's worker takes turns in the rounds, the hooks and peers under compile too.
     for name, result in results.items():

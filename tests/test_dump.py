@@ -67,6 +67,20 @@ def test_dump_lists_every_variant_the_plan_uses(tmp_path):
     assert "cache_write__temporal_transformer_blocks_0_attn1__0" in code
 
 
+def test_dbcache_dump_shows_the_roles_the_cut_and_every_piece(tmp_path):
+    assert main(["dump", "cogvideox", "--method", "dbcache", "--threshold", "0.3", "--steps", "12",
+                 "--out", str(tmp_path)]) == 0
+    names = [p.name for p in sorted(tmp_path.iterdir())]
+    assert names == ["00-summary.txt", "01-captured-graph.py", "02-blocks.txt", "03-plan.txt", "04-piece-head.py",
+                     "05-piece-head+decide.py", "06-piece-tail-compute.py", "07-piece-tail-reuse.py"]
+    blocks = (tmp_path / "02-blocks.txt").read_text()
+    assert "F1B0: blocks by role" in blocks and "F M" in blocks and "cut after transformer_blocks.0" in blocks
+    assert "DBCache[F1B0; threshold 0.3; warm-up 0" in (tmp_path / "03-plan.txt").read_text()
+    reuse = (tmp_path / "07-piece-tail-reuse.py").read_text()
+    assert "cache_read__db_middle_residual__0" in reuse and "scaled_dot_product_attention" not in reuse
+    assert "cache_write__db_middle_residual__0" in (tmp_path / "06-piece-tail-compute.py").read_text()
+
+
 def test_fbc_dump_shows_the_cut_and_every_piece(tmp_path):
     main(["dump", *CASES["cogvideox-fbc"], "--out", str(tmp_path)])
     names = [p.name for p in sorted(tmp_path.iterdir())]

@@ -319,8 +319,11 @@ def test_bench_rows_come_from_the_registry():
 
     cached = [c for c in CONFIGURATIONS.values() if c.cachepass]
     assert [(c.name, c.method) for c in cached] == [(f"cachepass {m.plugin.bench_label}", m.name) for m in METHODS]
+    # the reference row: diffusers' hook, or the implementation the plug-in names (`bench_peer`: cache-dit's DBCache);
+    # none for a method without another project's config (TeaCache)
     hooked = [m for m in METHODS if m.diffusers_config]
-    assert HOOK_OF == {m.name: f"diffusers {m.plugin.bench_label} hook (eager)" for m in hooked}
+    assert HOOK_OF == {m.name: f"{m.plugin.bench_peer} {m.plugin.bench_label} (eager)" if m.plugin.bench_peer
+                       else f"diffusers {m.plugin.bench_label} hook (eager)" for m in hooked}
     assert all(HOOK_OF[m.name] in CONFIGURATIONS for m in hooked)
     assert not any(c.method == m.name and not c.cachepass for m in METHODS if not m.diffusers_config
                    for c in CONFIGURATIONS.values())

@@ -27,9 +27,10 @@ def compile_and_call(options, model_name="cogvideox"):
     ({"cahce": cachepass.PABConfig()}, "unknown option 'cahce' for backend='cachepass' (did you mean 'cache'?). "
                                        "Valid options: cache, compiler, inductor_config, cudagraphs."),
     ({"cache": "pab"}, "option 'cache' must be a cachepass.PABConfig, cachepass.FCConfig, cachepass.FBCConfig, "
-                       "cachepass.MagConfig, cachepass.TSConfig, cachepass.TeaCacheConfig or cachepass.SeaConfig, or "
-                       "diffusers' PyramidAttentionBroadcastConfig, FasterCacheConfig, FirstBlockCacheConfig, "
-                       "MagCacheConfig, TaylorSeerCacheConfig or SeaCacheConfig; got str."),
+                       "cachepass.MagConfig, cachepass.TSConfig, cachepass.TeaCacheConfig, cachepass.SeaConfig or "
+                       "cachepass.DBConfig, or diffusers' PyramidAttentionBroadcastConfig, FasterCacheConfig, "
+                       "FirstBlockCacheConfig, MagCacheConfig, TaylorSeerCacheConfig or SeaCacheConfig, or cache-dit's "
+                       "DBCacheConfig; got str."),
     ({"cache": PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2,
                                                spatial_attention_timestep_skip_range=(800, 100))},
      "PyramidAttentionBroadcastConfig.spatial_attention_timestep_skip_range=(800, 100) is empty"),

@@ -344,16 +344,26 @@ def _reaches(start: fx.Node, target: fx.Node) -> bool:
 
 # -- the cut --------------------------------------------------------------------------------------
 
-def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...]) -> set[str]:
-    """Block 0 and every node it needs; impure nodes before it (in-place writes, interpreter state changes) stay
-    with it."""
+def cut_after(graph: fx.Graph, stack: BlockStack, count: int) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The head piece of the first `count` blocks (DBCache's Fn blocks; FirstBlockCache's is `count=1`): its
+    nodes, and the head values the rest reads (graph order)."""
+    head = _head_nodes(graph, stack.blocks, count)
+    crossing = tuple(n.name for n in graph.nodes if n.name in head and any(u.name not in head for u in n.users))
+    return frozenset(head), crossing
+
+
+def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...], count: int = 1) -> set[str]:
+    """Blocks [0, count) and every node they need; impure nodes before them (in-place writes, interpreter state
+    changes) stay with them."""
     nodes = {n.name: n for n in graph.nodes}
-    return nodes_needed(graph, [nodes[name] for name in blocks[0].region], set().union(*(b.region for b in blocks[1:])))
+    return nodes_needed(graph, [nodes[name] for block in blocks[:count] for name in block.region],
+                        set().union(*(b.region for b in blocks[count:])))
 
 
 def nodes_needed(graph: fx.Graph, start: Iterable[fx.Node], later: set[str]) -> set[str]:
     """The names of `start` and every node they need (placeholders excluded): a head piece cut from the graph;
-    impure nodes before its last node (in-place writes), other than those in `later`, stay with it."""
+    impure nodes before its last node (in-place writes, interpreter state changes: NOTE [State changes stay in
+    their piece]), other than those in `later`, stay with it."""
     head: set[str] = set()
     _close(head, list(start))
     order = {n.name: i for i, n in enumerate(graph.nodes)}

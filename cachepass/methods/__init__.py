@@ -25,9 +25,15 @@ class Method:
     config_class: str  # cachepass's typed config, an attribute of `module`
     diffusers_config: str  # the class name of diffusers' config for the same method ("" when diffusers has none)
     dump_flags: str  # what `cachepass dump --method NAME` builds from its flags (its --help)
+    config_owner: str = "diffusers"  # whose class `diffusers_config` is (DBCache: cache-dit's DBCacheConfig)
 
     def _get(self, attribute: str) -> Any:
         return getattr(importlib.import_module(self.module, __package__), attribute)
+
+    @property
+    def theirs(self) -> str:
+        """Their config class, with whose it is: "diffusers' MagCacheConfig", "cache-dit's DBCacheConfig"."""
+        return f"{self.config_owner}'{'' if self.config_owner.endswith('s') else 's'} {self.diffusers_config}"
 
     @property
     def config_type(self) -> type:
@@ -54,6 +60,9 @@ METHODS: tuple[Method, ...] = (
            "--threshold (default: 0.25), --coefficients (default: the family's published ones)"),
     Method("seacache", "SeaCache", ".seacache", "SeaConfig", "SeaCacheConfig",
            "--threshold (default: 0.25), vision 'hidden_states' (any 5-D video latent)"),
+    Method("dbcache", "DBCache", ".dbcache", "DBConfig", "DBCacheConfig",
+           "--fn-blocks/--bn-blocks (default: F1B0), --threshold (default: 0.08), --warmup-steps (default: 0)",
+           "cache-dit"),
 )
 
 
@@ -96,8 +105,12 @@ def to_cache_config(cache: Any) -> Any:
 
 def accepted() -> str:
     ours = _either([f"cachepass.{m.config_class}" for m in METHODS])
-    theirs = _either([m.diffusers_config for m in METHODS if m.diffusers_config])
-    return f"a {ours}, or diffusers' {theirs}"
+    given = [m for m in METHODS if m.diffusers_config]
+    owners = dict.fromkeys(m.config_owner for m in given)
+    theirs = ", or ".join(_either([m.theirs if i == 0 else m.diffusers_config
+                                   for i, m in enumerate(m for m in given if m.config_owner == owner)])
+                          for owner in owners)
+    return f"a {ours}, or {theirs}"
 
 
 def _either(names: list[str]) -> str:

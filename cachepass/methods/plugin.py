@@ -42,6 +42,29 @@ class Flag:
     options: tuple[tuple[str, Any], ...] = ()  # argparse.add_argument's keywords but help
 
 
+@dataclass(frozen=True)
+class TuneSeen:
+    """What one uncached generation of the user's `generate` showed `cachepass.tune`, for a method's search space."""
+
+    calls: int  # model calls in one generation
+    timesteps: tuple[float, ...]  # the `timestep` input of each call (first element), where the model took one
+
+
+@dataclass(frozen=True)
+class TuneSpace:
+    """A method's search space for `cachepass.tune` (tune.py): one monotone knob over a base config.
+
+    Candidate i is `dataclasses.replace(base, **{field: values[i]})`; along `values` a generation reuses more
+    and its quality falls, so the tuner bisects the index. A method whose base config needs a measured signal
+    (MagCache's ratios) gives `calibrate`, a config the tuner runs once; `MethodPlugin.calibrated` turns that
+    run's graphs into `base`."""
+
+    field: str
+    values: tuple[Any, ...]
+    base: Any = None  # None: run `calibrate` first
+    calibrate: Any = None
+
+
 CLASSIFICATION = Flag("--classification", "how layers get their kind: from the graph (cachepass, default) or "
                       "diffusers' rule", (("choices", ("cachepass", "diffusers")), ("default", "cachepass")))
 
@@ -102,10 +125,12 @@ class MethodPlugin(ABC):
 
     # -- the bench (python -m bench) ----------------------------------------------------------
     bench_label: str = ""  # its rows' short name: "cachepass <label>", "diffusers <label> hook (eager)"
+    bench_peer: str | None = None  # whose implementation its reference rows run: None, diffusers' hook; "cache-dit"
 
     @abstractmethod
     def bench_config(self, fields: dict[str, Any]) -> Any:
-        """diffusers' config of this method from a bench workload's fields for it (bench/workloads.py)."""
+        """The reference's config of this method (diffusers', or `bench_peer`'s) from a bench workload's fields for
+        it (bench/workloads.py)."""
 
     # How the bench watches diffusers' hook of this method decide, per step (bench/configurations.py):
     # "first-block decision" (diffusers' FBC leader hook's decision function, eager and compiled: the step pattern
@@ -123,6 +148,17 @@ class MethodPlugin(ABC):
         """diffusers' config of this method that `cachepass demo` compares, its hook against cachepass (a method
         that sets `demo`)."""
         raise NotImplementedError(f"{type(self).__name__} is not the demo's method")
+
+    # -- `cachepass.tune` ------------------------------------------------------------------------
+    def tune_space(self, seen: TuneSeen) -> TuneSpace | None:
+        """The method's search space for a model whose uncached generation showed `seen`; None: the method
+        offers none (tune refuses it by name)."""
+        return None
+
+    def calibrated(self, space: TuneSpace, graphs: list[Any]) -> Any:
+        """The base config from the cachepass graphs of one generation run with `space.calibrate` (a method whose
+        `tune_space` gives `calibrate`); raises ConfigError when the run measured nothing."""
+        raise NotImplementedError(f"{type(self).__name__} gives no calibration run")
 
     def needs_cfg_batch(self, config: Any) -> bool:
         """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""

@@ -16,7 +16,7 @@ from typing import Any
 from ...compiler.blocks import BlockStack, StackUser, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace
 from .config import FBCConfig, from_diffusers
 from .plan import FBCPlan, make_plan
 
@@ -34,6 +34,10 @@ class FBCPlugin(MethodPlugin):
     bench_probe = "first-block decision"
     dump_example = "cogvideox --method fbc --threshold 0.3 --out dump-fbc"
     config_example = '{"threshold": 0.1, "block_lists": ["transformer_blocks"]} (FBCConfig)'
+
+    def tune_space(self, seen: TuneSeen) -> TuneSpace:
+        """The threshold, from diffusers' default down to none reused up to where most steps skip."""
+        return TuneSpace("threshold", (0.02, 0.05, 0.08, 0.12, 0.16, 0.24, 0.32, 0.48, 0.64), FBCConfig())
 
     def tag(self, captured: CapturedGraph, config: FBCConfig) -> BlockStack:
         return tag_blocks(captured, config, STACK_USER)  # raises ConfigError when there is no block stack: nothing to fall back to

@@ -13,7 +13,7 @@ Before (the captured graph, a two-block stack)::
 
 `head+decide` also reads `cache_read__fbc_head_residual__0` (p) and puts the decision value
 `mean|r - p| / mean|p|` first in `fbc_probe`, so that ONE host read gives the value and the timestep.
-Under context parallelism the value is reduced over the ranks inside this piece (see `_probe`).
+Under context parallelism the value is reduced over the ranks inside this piece (see `compiler/probe.py`).
 
 `tail-compute` (the remaining blocks; the tail residual of every cached stream)::
 
@@ -37,28 +37,17 @@ from __future__ import annotations
 
 import logging
 import operator
-from dataclasses import dataclass
 
-import torch
 from torch import fx
 
 from ...compiler.blocks import BlockStack, check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
-from ...compiler.editing import CacheSlot, KeyedVariant, eliminate_dead_code
+from ...compiler.editing import CacheSlot, eliminate_dead_code
+from ...compiler.pieces import PieceGraph, head_piece, tail_start
 from ...integrations.dynamo_meta import variant_module
-from ...integrations.parallel import CPGroup, all_reduce_sum, cp_group
 from .plan import Piece
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PieceGraph(KeyedVariant):
-    key: Piece
-    num_outputs: int  # outputs before the writes: the head's values for the tail, or the model's outputs
-    probe: bool  # the head's last output is the probe tensor
-    nodes_removed: int = 0
-    reduced: bool = False  # the probe's value is reduced over the CP group; this rank's own value follows it
 
 
 def head_slot(stack: BlockStack) -> CacheSlot:
@@ -78,75 +67,13 @@ def build_piece(captured: CapturedGraph, stack: BlockStack, key: Piece) -> Piece
 
 
 def _head(captured: CapturedGraph, stack: BlockStack, decide: bool) -> PieceGraph:
-    source = captured.gm.graph
-    graph, env = fx.Graph(), {}
-    placeholders = _copy_placeholders(source, graph, env)
-    slot = head_slot(stack)
-    nodes = {n.name: n for n in source.nodes}
-    prev = None
-    if decide:
-        prev = graph.placeholder(slot.read_name)
-        prev.meta["example_value"] = nodes[slot.node].meta["example_value"]
-    for node in source.nodes:
-        if node.name in stack.head_nodes:
-            env[node] = graph.node_copy(node, lambda n: env[n])
-    residual = graph.call_function(operator.sub, (env[nodes[stack.hidden_stream.head_output]],
-                                                  env[nodes[stack.head_input]]))
-    residual.name = slot.write_name
-    group = cp_group(source)
-    probe = _probe(graph, residual, prev, env.get(nodes[placeholders[captured.timestep_input]])
-                   if captured.timestep_input is not None else None, group)
-    crossing = [env[nodes[name]] for name in stack.crossing]
-    graph.output((*crossing, residual, *([probe] if probe is not None else [])))
-    graph.lint()
-    gm = variant_module(captured.gm, graph, "Piece_head_decide" if decide else "Piece_head")
-    example = (*captured.example_inputs(), *([prev.meta["example_value"]] if decide else []))
-    return PieceGraph("head+decide" if decide else "head", gm, (slot,) if decide else (), (slot,), example,
-                      len(crossing), probe is not None, reduced=decide and group is not None)
-
-
-def _probe(graph: fx.Graph, residual: fx.Node, prev: fx.Node | None, timestep: fx.Node | None,
-           group: CPGroup | None) -> fx.Node | None:
-    """One small fp32 tensor the runtime reads with one `.tolist()`: [value?, this rank's value?, t_min?, t_max?].
-
-    Under context parallelism the residuals are this rank's shard of the sequence: the value is then
-    sum|r - p| / sum|p| with both sums reduced over the CP group (one all-reduce of two numbers), which is
-    the one-process value, the same on every rank; this rank's own value follows it, for the report."""
-    parts = []
-    if prev is not None:  # diffusers: (r - p).abs().mean() / p.abs().mean()
-        change = graph.call_method("abs", (graph.call_function(operator.sub, (residual, prev)),))
-        scale = graph.call_method("abs", (prev,))
-        local = graph.call_function(operator.truediv, (graph.call_method("mean", (change,)),
-                                                       graph.call_method("mean", (scale,))))
-        local = graph.call_method("reshape", (graph.call_method("float", (local,)), (1,)))
-        if group is not None:
-            sums = graph.call_function(torch.stack, ([graph.call_method("float", (graph.call_method("sum", (t,)),))
-                                                      for t in (change, scale)],))
-            total = all_reduce_sum(graph, sums, group)
-            value = graph.call_function(operator.truediv, (graph.call_function(operator.getitem, (total, 0)),
-                                                           graph.call_function(operator.getitem, (total, 1))))
-            parts += [graph.call_method("reshape", (value, (1,))), local]
-        else:
-            parts.append(local)
-    if timestep is not None:
-        flat = graph.call_method("reshape", (graph.call_method("float", (timestep,)), (-1,)))
-        parts += [graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max")]
-    if not parts:
-        return None
-    probe = graph.call_function(torch.cat, (parts,))
-    probe.name = "fbc_probe"
-    return probe
+    return head_piece(captured, stack.head_nodes, stack.crossing, stack.hidden_stream.head_output, stack.head_input,
+                      head_slot(stack), decide, "fbc")
 
 
 def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph:
     source = captured.gm.graph
-    nodes = {n.name: n for n in source.nodes}
-    graph, env = fx.Graph(), {}
-    _copy_placeholders(source, graph, env)
-    for name in stack.crossing:
-        placeholder = graph.placeholder(f"from_head__{name}")
-        placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
-        env[nodes[name]] = placeholder
+    graph, env, nodes = tail_start(source, stack.crossing)
     reads = tail_slots(stack) if reuse else ()
     skip: dict[str, fx.Node] = {}  # stream value after block 0 -> the value a skip step gives it
     if reuse:
@@ -187,13 +114,3 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
                *(nodes[s.node].meta["example_value"] for s in reads))
     return PieceGraph("tail-reuse" if reuse else "tail-compute", gm, reads, writes, example, len(results), False,
                       before - len(graph.nodes))
-
-
-def _copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]:
-    names = []
-    for node in source.find_nodes(op="placeholder"):
-        env[node] = graph.node_copy(node)
-        names.append(node.name)
-    return names
-
-

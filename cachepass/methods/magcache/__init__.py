@@ -16,7 +16,8 @@ from typing import Any
 from ...compiler.blocks import BlockStack, StackUser, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin
+from ...errors import ConfigError
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace
 from .config import MagConfig, from_diffusers
 from .plan import MagPlan
 
@@ -33,6 +34,22 @@ class MagCachePlugin(MethodPlugin):
     bench_label = "MagCache"
     bench_probe = "last block"
     dump_example = "cogvideox --method magcache --steps 28 --out dump-mag"
+
+    def tune_space(self, seen: TuneSeen) -> TuneSpace:
+        """The threshold over the model's own ratios: one calibration run measures them (as `calibrate=True`
+        does for a user), so the schedule is the model's, not Flux's."""
+        return TuneSpace("threshold", (0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.36, 0.5),
+                         calibrate=MagConfig(calibrate=True, num_inference_steps=seen.calls))
+
+    def calibrated(self, space: TuneSpace, graphs: list[Any]) -> MagConfig:
+        """The last finished calibration of the run's graphs (a generation ends at its last step or at the
+        tuner's end-of-generation call), its length the steps of one generation."""
+        ratios = [c for graph in graphs for c in graph.report().calibrations]
+        if not ratios:
+            raise ConfigError("MagCache's calibration run measured no ratios: the model's calls never reached the "
+                              "block stack's compute step; tune another method or check that generate runs "
+                              "the model it is given.")
+        return MagConfig(mag_ratios=ratios[-1], num_inference_steps=len(ratios[-1]))
 
     def tag(self, captured: CapturedGraph, config: MagConfig) -> BlockStack:
         return tag_blocks(captured, config, STACK_USER)  # a ConfigError names the fix when there is no block stack

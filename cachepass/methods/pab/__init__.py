@@ -15,8 +15,8 @@ from ...compiler.attention import NAME_PATTERNS, TagResult
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
-from ..plugin import CLASSIFICATION, Flag, MethodPlugin, Uncached
-from .config import PABConfig, from_diffusers
+from ..plugin import CLASSIFICATION, Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached
+from .config import DEFAULT_TIMESTEPS, PABConfig, from_diffusers
 from .plan import Plan, make_plan
 from .tag import tag
 
@@ -77,6 +77,16 @@ class PABPlugin(MethodPlugin):
                       "(diffusers' PyramidAttentionBroadcastConfig)")
 
     demo = True
+
+    def tune_space(self, seen: TuneSeen) -> TuneSpace | None:
+        """The spatial skip range, 2 (diffusers' default) to 8, inside diffusers' timestep window when the
+        model's timesteps fall in it, else inside the timesteps it receives; None without a `timestep` input."""
+        if not seen.timesteps:
+            return None
+        low, high = DEFAULT_TIMESTEPS
+        if not any(low < t < high for t in seen.timesteps):
+            low, high = min(seen.timesteps), max(seen.timesteps)
+        return TuneSpace("spatial_skip", (2, 3, 4, 5, 6, 8), PABConfig(spatial_skip=2, spatial_timesteps=(low, high)))
 
     def demo_config(self) -> Any:
         """diffusers' PAB at its default skip and window: the demo's method."""

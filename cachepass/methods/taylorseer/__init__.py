@@ -16,7 +16,7 @@ from typing import Any
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
-from ..plugin import MethodPlugin, Uncached
+from ..plugin import MethodPlugin, TuneSeen, TuneSpace, Uncached
 from .config import TSConfig, from_diffusers
 from .plan import TSPlan
 from .tag import TSTags, suggest_identifiers, tag_modules
@@ -30,6 +30,13 @@ class TaylorSeerPlugin(MethodPlugin):
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "TaylorSeer"
     dump_example = "cogvideox --method taylorseer --steps 20 --out dump-ts"
+
+    def tune_space(self, seen: TuneSeen) -> TuneSpace:
+        """The interval between computed steps after diffusers' default warm-up, 2 up to the steps left after it
+        (at most 10): a longer interval predicts more steps from older factors."""
+        base = TSConfig()
+        last = max(2, min(10, seen.calls - base.disable_cache_before_step))
+        return TuneSpace("cache_interval", tuple(range(2, last + 1)), base)
 
     def tag(self, captured: CapturedGraph, config: TSConfig) -> TSTags:
         return tag_modules(captured, config)

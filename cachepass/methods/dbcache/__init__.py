@@ -1,0 +1,99 @@
+"""DBCache (cache-dit's Dual Block Cache) and its steps-computation masks, as a plug-in of the method registry
+(methods/__init__.py; `PLUGIN`, a plugin.MethodPlugin).
+
+    capture -> tag (the block stack, cut after the Fn blocks) -> plan (cache-dit's rules) -> dispatch (head
+    piece, one host read of its probe, one tail piece; pieces rewritten and compiled on first use)
+
+`torch.compile(model, backend="cachepass", options={"cache": cfg})` with cache-dit's `DBCacheConfig` or
+`cachepass.DBConfig`. See docs/methods.md, "DBCache".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...compiler.capture import CapturedGraph
+from ...options import BackendOptions
+from ..plugin import Flag, MethodPlugin
+from .config import DBConfig, from_cache_dit
+from .plan import PIECES, DBPlan, make_plan
+from .rewrite import DBStack, tag
+
+__all__ = ["PLUGIN", "DBConfig", "DBPlan", "DBStack", "from_cache_dit"]
+
+
+class DBCachePlugin(MethodPlugin):
+    """DBCache's stages and tool hooks (plugin.MethodPlugin)."""
+
+    from_diffusers = staticmethod(from_cache_dit)  # the registry's converter: here cache-dit's config
+    bench_label = "DBCache"
+    bench_peer = "cache-dit"  # its reference rows: cache-dit's own DBCache (diffusers has no DBCache hook)
+    dump_example = "cogvideox --method dbcache --fn-blocks 1 --bn-blocks 0 --threshold 0.3 --out dump-dbcache"
+    config_example = '{"Fn_compute_blocks": 1, "Bn_compute_blocks": 0, "residual_diff_threshold": 0.08} (DBConfig)'
+
+    def tag(self, captured: CapturedGraph, config: DBConfig) -> DBStack:
+        return tag(captured, config)  # raises ConfigError when there is no stack or no middle block
+
+    def plan(self, db: DBStack, config: DBConfig) -> DBPlan:
+        return make_plan(db, config)
+
+    def runtime(self, captured: CapturedGraph, db: DBStack, plan: DBPlan, options: BackendOptions) -> Any:
+        from .dispatch import DBCacheGraph
+
+        return DBCacheGraph(captured, db, plan, options)
+
+    def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
+        """`cachepass dump`'s files for DBCache: the stack and its cut, the rules, every piece."""
+        from tabulate import tabulate
+
+        from ...dump import DumpFile, MethodDump
+        from .report import block_report
+        from .rewrite import head_slot, tail_slots
+
+        db, plan = graph.db, graph.plan
+        blocks = block_report(db)
+        lowered = [graph.compiled(key) for key in PIECES]
+        rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
+                 ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
+                for low in lowered]
+        pieces = tabulate(rows, headers=("piece", "cache reads", "cache writes", "graph nodes"))
+        text = (f"{graph.config.describe()}\n"
+                f"warm-up steps: {sorted(plan.warmup) or 'none'}\n"
+                f"reuse when the rules allow (plan.py) and mean|r - p| / mean|p| < {plan.threshold:g},\n"
+                f"r = {head_slot(db).write_name} (this step), p = the same residual of the last computed step;\n"
+                f"a reuse step adds {', '.join(s.read_name for s in tail_slots(db))} to the Fn blocks' output and "
+                f"runs the last {db.Bn} block(s).\nEach step runs the head (`head`, or `head+decide` when the value "
+                f"can decide), reads its probe once (value, timestep), then one tail.\n\n{pieces}")
+        summary = [f"model: {type(demo.module).__name__}", f"config: {graph.config.describe()}",
+                   f"captured graph: {len(graph.captured.gm.graph.nodes)} nodes, {len(graph.captured.inputs)} inputs",
+                   f"block stack: {len(db.stack.blocks)} blocks in {', '.join(db.stack.lists)}; head piece "
+                   f"{len(db.head_nodes)} nodes, {len(db.crossing)} values handed to the tail", "pieces:"]
+        summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
+        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"),
+                 DumpFile("captured-graph.py", graph.captured.gm.code),
+                 DumpFile("blocks.txt", blocks + "\n"),
+                 DumpFile("plan.txt", text + "\n")]
+        files += [DumpFile(f"piece-{low.variant.name}.py", f"# piece {low.variant.name}\n" + low.variant.gm.code, low)
+                  for low in lowered]
+        return MethodDump(tuple(files), blocks, text)
+
+    def flags(self) -> tuple[Flag, ...]:
+        return (Flag("--threshold", "DBCache: its residual_diff_threshold (default: 0.08)"),
+                Flag("--fn-blocks", "DBCache: Fn_compute_blocks, the first blocks that always run (default: 1)",
+                     (("type", int), ("default", 1))),
+                Flag("--bn-blocks", "DBCache: Bn_compute_blocks, the last blocks that always run (default: 0)",
+                     (("type", int), ("default", 0))),
+                Flag("--warmup-steps", "DBCache: max_warmup_steps (default: 0)", (("type", int), ("default", 0))))
+
+    def config_from_flags(self, flags: dict[str, Any]) -> DBConfig:
+        threshold = 0.08 if flags.get("threshold") is None else flags["threshold"]
+        return DBConfig(Fn_compute_blocks=flags["fn_blocks"], Bn_compute_blocks=flags["bn_blocks"],
+                        residual_diff_threshold=threshold, max_warmup_steps=flags["warmup_steps"])
+
+    def bench_config(self, fields: dict[str, Any]) -> Any:
+        import cache_dit
+
+        return cache_dit.DBCacheConfig(**{"enable_separate_cfg": False, **fields})
+
+
+PLUGIN = DBCachePlugin()
