@@ -52,7 +52,8 @@ def reset(model: nn.Module | None = None) -> None:
     """Start a new generation: forget step counters and free the caches, of `model` or of all models.
 
     `model` may be what `torch.compile` returned or the original module. cachepass also starts a new
-    generation by itself whenever the timestep rises between two calls.
+    generation by itself when the timestep moves against the generation's direction or returns to its
+    first value (docs/usage.md, "Generations").
     """
     reset_states(None if model is None else parameter_ids(model))
 

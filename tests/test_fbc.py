@@ -4,6 +4,7 @@ recompiles, one Inductor compile per piece used, one host read per step."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -235,3 +236,45 @@ def test_plan_predicts_the_pieces():
     plan = FBCPlan(0.5, ("hidden",))
     assert plan.pieces([0, 0.9, 0.9]) == ["head", "tail-compute", "head+decide"]
     assert plan.pieces([0, 0.1]) == ["head", "tail-compute", "head+decide", "tail-reuse"]
+
+
+def kandinsky6_sr() -> DemoModel:
+    """Kandinsky 6 SR at the smallest size its NABLA flex attention takes: one frame of 8 x 8 tokens (one 64-token
+    attention block), 2 blocks of width 32."""
+    from diffusers.models.transformers.transformer_kandinsky6_sr import Kandinsky6SRTransformer3DModel
+
+    torch.manual_seed(0)
+    module = Kandinsky6SRTransformer3DModel(in_visual_dim=4, out_visual_dim=4, time_dim=16, patch_size=(1, 1, 1),
+                                            model_dim=32, ff_dim=32, num_visual_blocks=2, axes_dims=(4, 6, 6)).eval()
+    make = lambda batch: {"hidden_states": torch.randn(batch, 1, 8, 8, 9, generator=torch.Generator().manual_seed(3))}
+    return DemoModel("kandinsky6_sr", "tiny", module, make, channel_dim=4)
+
+
+def test_flex_attention_blocks_match_the_hook(monkeypatch):
+    """Kandinsky 6 SR builds a flex-attention block mask in each block: Dynamo leaves vmap nesting increments in
+    block 0's region and their decrements just outside it. The head piece took only the increments and its
+    flex_attention raised `KeyError: Vmap` (NOTE [State changes stay in their piece]). diffusers' hook does not
+    know the block class: the test registers it, as a user would. The eager compiler: Inductor cannot lower this
+    model's 5-d flex attention on CPU (plain torch.compile fails the same: "too many values to unpack")."""
+    from diffusers.hooks import apply_first_block_cache
+    from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
+    from diffusers.models.cache_utils import CacheMixin
+    from diffusers.models.transformers.transformer_kandinsky6_sr import Kandinsky6SRTransformerBlock
+
+    TransformerBlockRegistry._register()
+    monkeypatch.setitem(TransformerBlockRegistry._registry, Kandinsky6SRTransformerBlock,
+                        TransformerBlockMetadata(return_hidden_states_index=None, _cls=Kandinsky6SRTransformerBlock))
+    demo, threshold = kandinsky6_sr(), 0.3
+    hooked = copy.deepcopy(demo.module)
+    apply_first_block_cache(hooked, FirstBlockCacheConfig(threshold=threshold))
+    computed: list[bool] = []
+    next(hooked.visual_transformer_blocks[-1].children()).register_forward_hook(lambda *_: computed.__setitem__(-1, 1))
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": FirstBlockCacheConfig(threshold=threshold), "compiler": "eager"})
+    for t in TIMESTEPS_12:
+        computed.append(False)
+        with torch.no_grad(), CacheMixin.cache_context(hooked, "cond"):
+            theirs = demo(hooked, t)
+        assert max_diff(compiled_call(demo, compiled, t, context=None), theirs) <= 1e-5, t
+    steps = cachepass.compiled_graphs(compiled)[0].states()[0][1].history
+    assert [r.compute for r in steps] == [bool(c) for c in computed] and not all(computed)

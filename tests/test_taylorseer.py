@@ -38,28 +38,36 @@ class TSHooked:
         self.demo, self.module = demo, copy.deepcopy(demo.module)
         self.module.enable_cache(cfg)
 
-    def __call__(self, timestep: float) -> torch.Tensor:
+    def __call__(self, timestep: float, batch: int | None = None) -> torch.Tensor:
         with torch.no_grad(), self.module.cache_context("cond"):
-            return self.demo(self.module, timestep)
+            return self.demo(self.module, timestep, batch)
 
     def reset(self) -> None:
         self.module._reset_stateful_cache()
+
+
+# CogVideoX at batch 2 (batched CFG): its attention returns the text and video streams as slices of one tensor,
+# whose batch stride is the whole tensor's. A variant reading the factors was compiled for those strides while
+# every order but the first is computed contiguous: Inductor's stride assert failed at step 2 (expected stride
+# 640, got 512). A batch of 1 has no batch stride to check (NOTE [Factors are stored contiguous]).
+BATCH = {"cogvideox": 2}
 
 
 @pytest.mark.parametrize("family", sorted(IDENTIFIERS))
 def test_taylorseer_matches_diffusers_hook_step_by_step(family):
     demo = build_family(family)
     cfg = config(family)
+    batch = BATCH.get(family)
     reference = TSHooked(demo, cfg)
     uncached = copy.deepcopy(demo.module)
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": cfg})
     predicted_differs = []
     for _ in range(2):
         for t in TIMESTEPS_12:
-            theirs, ours = reference(t), compiled_call(demo, compiled, t)
+            theirs, ours = reference(t, batch), compiled_call(demo, compiled, t, batch=batch)
             assert max_diff(ours, theirs) <= 1e-5, (family, t)
             with torch.no_grad():
-                predicted_differs.append(max_diff(ours, demo(uncached, t)) > 1e-5)
+                predicted_differs.append(max_diff(ours, demo(uncached, t, batch)) > 1e-5)
         reference.reset()
         demo.module._reset_stateful_cache()
     history = list(cachepass.compiled_graphs(compiled)[0].states()[0][1].history)

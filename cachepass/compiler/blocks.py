@@ -36,6 +36,7 @@ from torch import fx, nn
 from ..errors import ConfigError, StageError
 from ..integrations.scope import refuse_block_graph
 from .capture import CapturedGraph, ModuleInfo
+from .editing import is_impure
 from .regions import TensorSpec, is_size_expression, module_regions, tensor_spec
 
 
@@ -352,7 +353,8 @@ def cut_after(graph: fx.Graph, stack: BlockStack, count: int) -> tuple[frozenset
 
 
 def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...], count: int = 1) -> set[str]:
-    """Blocks [0, count) and every node they need; impure nodes before them (in-place writes) stay with them."""
+    """Blocks [0, count) and every node they need; impure nodes before them (in-place writes, interpreter state
+    changes) stay with them."""
     nodes = {n.name: n for n in graph.nodes}
     return nodes_needed(graph, [nodes[name] for block in blocks[:count] for name in block.region],
                         set().union(*(b.region for b in blocks[count:])))
@@ -360,7 +362,8 @@ def _head_nodes(graph: fx.Graph, blocks: tuple[Block, ...], count: int = 1) -> s
 
 def nodes_needed(graph: fx.Graph, start: Iterable[fx.Node], later: set[str]) -> set[str]:
     """The names of `start` and every node they need (placeholders excluded): a head piece cut from the graph;
-    impure nodes before its last node (in-place writes), other than those in `later`, stay with it."""
+    impure nodes before its last node (in-place writes, interpreter state changes: NOTE [State changes stay in
+    their piece]), other than those in `later`, stay with it."""
     head: set[str] = set()
     _close(head, list(start))
     order = {n.name: i for i, n in enumerate(graph.nodes)}
@@ -371,8 +374,18 @@ def nodes_needed(graph: fx.Graph, start: Iterable[fx.Node], later: set[str]) -> 
     return head
 
 
+# NOTE [State changes stay in their piece]
+# flex attention's mask building under Dynamo leaves pairs of `_vmap_increment_nesting` /
+# `_vmap_decrement_nesting` calls in the graph (nothing between them once traced). Their values are unused
+# ints and the calls carry no module of their own consistently: in Kandinsky 6 SR and AnyFlowFAR the
+# increments fell in block 0's region and the decrements outside it, so a head piece ended with the vmap
+# level raised and its flex_attention raised `KeyError: Vmap`. A call whose non-tensor value nothing uses is
+# there for its effect: it stays with the head when it lies before the head's last node, as its pair does.
 def _writes_state(node: fx.Node) -> bool:
-    """An in-place write or other side effect (not merely a non-tensor value, which `is_impure` also keeps)."""
+    """An in-place write or other side effect (not merely a non-tensor value, which `is_impure` also keeps --
+    unless nothing uses it: NOTE [State changes stay in their piece])."""
+    if not node.users and is_impure(node):
+        return True
     target = node.target
     if node.is_impure() or (isinstance(target, torch._ops.OpOverload) and target._schema.is_mutable):
         return True

@@ -7,7 +7,8 @@ that holds the model's first parameter, WITHOUT `register_hook` (which would wra
 change what Dynamo traces): the pipeline's reset then reaches the listener, and the compiled graph
 is untouched.
 
-Without the listener a new generation is still detected when the timestep rises; the listener also
+Without the listener a new generation is still detected when the timestep turns (runtime/base.py, NOTE
+[When a generation starts]); the listener also
 catches what a timestep cannot show (two one-step calls at the same timestep, say).
 """
 
@@ -69,11 +70,11 @@ def record_contexts() -> bool:
 # NOTE [Where a pipeline call starts]
 # A pipeline resets its models' caches at the END of `__call__` (`maybe_free_model_hooks`). A call that
 # raises, or is interrupted, never gets there; the next call continues the old generation unless its
-# timestep rises (img2img, custom sigmas or a resumed schedule may start lower), and would read the old
+# timestep turns (img2img, custom sigmas or a resumed schedule may start lower), and would read the old
 # call's caches. Every diffusers pipeline enters `self.progress_bar(...)` right before its denoising loop,
 # so `watch_denoising_loops` wraps `DiffusionPipeline.progress_bar` (once, before the first graph runs) to
 # start a new generation, in the calling thread, for each of the pipeline's models. Pipelines that
-# override `progress_bar` (a few combined and Marigold pipelines) are not seen: the timestep rise and
+# override `progress_bar` (a few combined and Marigold pipelines) are not seen: the timestep's turn and
 # `cachepass.reset(model)` remain.
 def watch_denoising_loops(on_start: Callable[[Any], None]) -> bool:
     """Install the wrapper if diffusers' pipelines are imported (importing them costs 2 s: cachepass does

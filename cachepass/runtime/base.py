@@ -7,9 +7,10 @@ it is needed) and stores what the variant wrote.
 State lives per model instance, not per graph: Dynamo serves every instance of a model class from
 one graph (their parameters are graph inputs), and one instance may run through several graphs (a
 static and a dynamic-shape one, say). The runtime keys its state by the identity of the caller's
-first parameter. A state holds the step counter, the last timestep, a generation number, and the
-latest computed value of every cached tensor. A new generation starts -- counter reset, caches
-freed -- when the timestep rises above the previous call's, or on `cachepass.reset()`.
+first parameter. A state holds the step counter, the generation's timesteps (GenerationOrder), a
+generation number, and the latest computed value of every cached tensor. A new generation starts --
+counter reset, caches freed -- when the timestep moves against the generation's direction or returns to
+its first value (NOTE [When a generation starts]), at a pipeline's end of call, or on `cachepass.reset()`.
 
 Before any read, every cached tensor must have been written by this graph, in this generation, for
 inputs of the same shapes, dtypes and devices as the current call, and match the shape the graph
@@ -73,40 +74,99 @@ class ThreadStates:
         return list(self._by_thread.values())
 
 
+# NOTE [When a generation starts]
+# diffusers' hooks never look at the timestep to find generations: PAB and FasterCache count calls and read
+# the pipeline's `current_timestep` only against their windows, FirstBlockCache / MagCache / TaylorSeer count
+# their own steps; all of them start afresh only when the pipeline resets them at the end of its call
+# (`_reset_stateful_cache`). cachepass follows those resets too (listen.py), and also serves hand-written
+# loops, which reset nothing, so it finds generations in what the model is fed. Schedules run one way: most
+# feed a falling timestep (999 .. 0), but Lumina-Next, Lumina2, Z-Image and Ideogram 4 feed a rising time
+# (`1 - t / 1000`, 0 .. 1). So a generation's direction is set by its first change of timestep, and a new
+# generation starts when the timestep moves against that direction or returns to the generation's first
+# value (a two-step generation run twice). The same timestep twice in a row is the same step (sequential
+# CFG calls). A generation of one distinct timestep has no direction yet: any other value continues it.
+@dataclass
+class GenerationOrder:
+    """The order values (timesteps) of one state's current generation (NOTE [When a generation starts])."""
+
+    first: float | None = None
+    last: float | None = None
+    direction: int = 0  # +1 rising, -1 falling, 0 not known yet
+
+    def starts_new(self, value: float | None) -> bool:
+        """Whether a call fed `value` starts a new generation."""
+        if value is None or self.last is None or value == self.last:
+            return False
+        if value == self.first:
+            return True
+        return self.direction != 0 and (value > self.last) != (self.direction > 0)
+
+    def follow(self, value: float | None) -> None:
+        """Record a call of this generation fed `value`."""
+        if value is None:
+            return
+        if self.first is None:
+            self.first = value
+        elif self.direction == 0 and value != self.last:
+            self.direction = 1 if value > self.last else -1
+        self.last = value
+
+
 # NOTE [A generation that reused nothing]
 # A timestep-windowed method (PAB, FasterCache) reuses only while the timestep lies inside its windows. A model
 # fed timesteps in another scale (sigmas in [0, 1], t/1000, 0..5000) never enters them and caches nothing,
-# which looks exactly like working. The user must hear it when the generation ends, however it ends: a
-# timestep rise, a pipeline's end-of-call reset, `cachepass.reset()` -- all of them `state.reset()` -- or the
-# state's garbage collection when a hand-written loop ran one generation and dropped the model. The runtime
-# feeds one GenerationWatch per state each step; the watch lives apart from the state so that a
-# weakref.finalize on the state can end it after the state is gone (a finalizer must not hold its object).
+# which looks exactly like working. A plan that asks for reuse can also find every read refused (inputs that
+# change shape at every call, two graphs taking turns): the per-read warning is said once, the generation's
+# total never. The user must hear either when the generation ends, however it ends: a timestep's turn (NOTE
+# [When a generation starts]), a pipeline's end-of-call reset, `cachepass.reset()` -- all of them
+# `state.reset()` -- or the state's garbage collection when a hand-written loop ran one generation and dropped
+# the model. The runtime feeds one GenerationWatch per state each step; the watch lives apart from the state so
+# that a weakref.finalize on the state can end it after the state is gone (a finalizer must not hold its object).
 # weakref.finalize calls it at most once; it is not called at interpreter exit (atexit off), and not while
 # the interpreter finalizes, when logging may already be torn down.
 @dataclass(eq=False)
 class GenerationWatch:
     """What the no-reuse warning needs of one state's current generation."""
 
-    windows: str  # the plan's windows, e.g. "spatial (100, 800)"
+    windows: str  # the plan's windows, e.g. "spatial (100, 800)"; "" for a method without windows
     reused_what: str  # "attention", for the message
     warned: set[str]  # the graph's warned-once keys: once per graph, as its other warnings
     steps: int = 0
     reuse_steps: int = 0
+    planned_steps: int = 0  # steps whose plan asked for reuse
+    refused: str | None = None  # why the generation's first refused read was refused
     high: float = -math.inf  # the timesteps seen
     low: float = math.inf
 
-    def step(self, iteration: int, timestep: float, reused: bool) -> None:
+    def step(self, iteration: int, timestep: float | None, reused: bool, planned: bool | None = None) -> None:
+        """One step: whether it reused, and whether its plan asked to (default: the same)."""
         self.steps = iteration + 1
         self.reuse_steps += reused
-        self.high, self.low = max(self.high, timestep), min(self.low, timestep)
+        self.planned_steps += reused if planned is None else planned
+        if timestep is not None:
+            self.high, self.low = max(self.high, timestep), min(self.low, timestep)
+
+    def refuse(self, problem: str) -> None:
+        """A read the plan asked for was refused (store.read_problem's reason)."""
+        if self.refused is None:
+            self.refused = problem
 
     def end(self) -> None:
         """The generation ended: warn once when a whole one (3 steps or more) reused nothing."""
-        steps, reused, high, low = self.steps, self.reuse_steps, self.high, self.low
-        self.steps, self.reuse_steps, self.high, self.low = 0, 0, -math.inf, math.inf
-        if steps < 3 or reused or "no-reuse" in self.warned:
+        steps, reused, planned, refused = self.steps, self.reuse_steps, self.planned_steps, self.refused
+        high, low = self.high, self.low
+        self.steps, self.reuse_steps, self.planned_steps, self.refused = 0, 0, 0, None
+        self.high, self.low = -math.inf, math.inf
+        if steps < 3 or reused or "no-reuse" in self.warned or not (planned or self.windows):
             return
         self.warned.add("no-reuse")
+        if planned:
+            logger.warning(f"cachepass: a whole generation of {steps} steps reused no {self.reused_what}, although "
+                           f"its plan asked for reuse at {planned} of them: every read was refused (first: "
+                           f"{refused}). Keep each generation's inputs in one shape, dtype and device, called "
+                           f"through one compiled graph (a pipeline does), or call cachepass.reset(model) where "
+                           f"they change.")
+            return
         logger.warning(f"cachepass: a whole generation of {steps} steps (timesteps {high:g} .. {low:g}) reused no "
                        f"{self.reused_what}: the windows {self.windows} never matched the timesteps this model "
                        f"receives, so nothing was cached. Give the windows in the model's timestep scale (here "
@@ -158,7 +218,7 @@ class GraphRuntime(InstanceNames):
     - registration for `compiled_graphs`, `report` and `reset`, and warnings said once.
     - the no-reuse warning of a timestep-windowed method (NOTE [A generation that reused nothing]): a
       method whose `reuse_windows()` names windows calls `watched(state).step(...)` every step.
-    Subclasses set `_states`, give `new_state()` (states and context states keep `last_order`, `reset()`
+    Subclasses set `_states`, give `new_state()` (states and context states keep `order`, `reset()`
     and `stamp`), `prepare(tagged)` for their own fields and `first_variants`; `end_generation(state, slot)`
     may inspect a generation that ends. Every step starts with `begin_step` (NOTE [One begin-of-step]).
     """
@@ -224,10 +284,10 @@ class GraphRuntime(InstanceNames):
     # NOTE [One begin-of-step]
     # Every method starts a step the same way: the calling model's state (per thread), the state of its
     # current cache_context when the method keeps one per context, the step's timesteps, a new generation when
-    # the order value rose, the call's stamp. Which state, which timesteps and whether to stamp are fixed per
-    # class (`per_context`, `timesteps_from`, `stamp_at_begin`) and resolved once at construction
+    # the order value says so (NOTE [When a generation starts]), the call's stamp. Which state, which timesteps
+    # and whether to stamp are fixed per class (`per_context`, `timesteps_from`, `stamp_at_begin`) and resolved once at construction
     # (`_read_step`), so the step does no lookup. FirstBlockCache reads its timestep inside the step (with its
-    # decision value, one host read): it calls `rose` / `new_generation` itself after its head ran.
+    # decision value, one host read): it calls `starts_generation` / `new_generation` itself after its head ran.
     def begin_step(self, args: Sequence[Any]) -> tuple[Any, Any, str | None, float | None, float | None, tuple,
                                                        Stamp | None]:
         """(model state, the state this step uses -- its context's or the model's --, context name, the
@@ -239,22 +299,24 @@ class GraphRuntime(InstanceNames):
         else:
             context, slot = None, state
         timestep, order = self._read_step(self, args, slot)
-        if self.rose(order, slot):
-            logger.debug("dispatch: timestep rose to %g in context %r: new generation", order, context)
+        if self.starts_generation(order, slot, context):
             self.new_generation(state, slot)
-        if order is not None:
-            slot.last_order = order
+        slot.order.follow(order)
         signature = self._signature(args)
         stamp = next_stamp(slot, self.serial, context, signature) if self.stamp_at_begin else None
         return state, slot, context, timestep, order, signature, stamp
 
     @staticmethod
-    def rose(order: float | None, slot: Any) -> bool:
-        """Whether the order value rose since the state's last call: a new generation."""
-        return order is not None and slot.last_order is not None and order > slot.last_order
+    def starts_generation(order: float | None, slot: Any, context: str | None) -> bool:
+        """Whether a call fed the order value `order` starts a new generation of `slot`."""
+        if not slot.order.starts_new(order):
+            return False
+        logger.debug("dispatch: timestep %g after %g (first %g) in context %r: new generation", order,
+                     slot.order.last, slot.order.first, context)
+        return True
 
     def new_generation(self, state: Any, slot: Any) -> None:
-        """The timestep rose: the generation of `slot` ends (`end_generation`) and a new one starts."""
+        """The timestep started a new generation: the one of `slot` ends (`end_generation`), a new one starts."""
         self.end_generation(state, slot)
         slot.reset()
 

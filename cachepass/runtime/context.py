@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .base import HISTORY_LIMIT
+from .base import HISTORY_LIMIT, GenerationOrder, GenerationWatch, end_generation
 from .store import CacheStore, Stamp
 
 _GENERATIONS = itertools.count(1)
@@ -44,15 +44,17 @@ class ContextState:
 
     generation: int = field(default_factory=lambda: next(_GENERATIONS))
     iteration: int = 0
-    last_order: float | None = None  # the previous call's timestep (GraphRuntime.begin_step)
+    order: GenerationOrder = field(default_factory=GenerationOrder)  # this generation's timesteps
     skips: int = 0
     values: list[float] = field(default_factory=list)  # this generation's decision values
     store: CacheStore = field(default_factory=CacheStore)
     stamp: Stamp | None = None  # the latest call's (store.next_stamp)
+    watch: GenerationWatch | None = None  # GraphRuntime.watched, for a method that feeds it (TaylorSeer)
 
     def reset(self) -> None:
+        end_generation(self)
         self.generation = next(_GENERATIONS)
-        self.iteration, self.last_order, self.skips = 0, None, 0
+        self.iteration, self.order, self.skips = 0, GenerationOrder(), 0
         self.values.clear()
         self.store.clear()
 

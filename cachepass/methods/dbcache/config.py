@@ -149,7 +149,7 @@ def from_cache_dit(cfg: Any) -> DBConfig:
                           "(Wan, Qwen-Image) get separate states that way.")
     if getattr(cfg, "force_refresh_step_hint", None) is not None:
         raise ConfigError("DBCacheConfig.force_refresh_step_hint is not supported by cachepass: set it to None. A "
-                          "generation starts when the timestep rises (or on cachepass.reset(model)).")
+                          "generation starts when the timestep turns (or on cachepass.reset(model)).")
     values = {name: getattr(cfg, name) for name in SAME_FIELDS}
     threshold = values["residual_diff_threshold"]
     if hasattr(threshold, "item") and getattr(threshold, "numel", lambda: 1)() == 1:

@@ -4,8 +4,8 @@ Per call: the state of the model's current `cache_context` (one per context name
 contexts), the rules the counters answer before any block runs (plan.gate: warm-up, mask, step limits), the head
 piece (the Fn blocks; with the previous Fn residual when the value can decide), ONE host read of its probe (the
 value and the timestep), the decision, one tail piece. A new generation (cache-dit: a refreshed context) starts
-when the timestep rises, when a pipeline resets the model, and on `cachepass.reset(model)`; the rise is seen in
-the probe, after the head ran: a value computed against the previous generation's residual is discarded and the
+when the timestep turns (runtime/base.py, NOTE [When a generation starts]), when a pipeline resets the model,
+and on `cachepass.reset(model)`; the timestep is seen in the probe, after the head ran: a value computed against the previous generation's residual is discarded and the
 step decides as a generation's first. Reads go through the store's validator: never a stale read.
 """
 
@@ -145,8 +145,7 @@ class DBCacheGraph(HeadTailRuntime):
         local = probe[1] if compares and head.variant.reduced else None
         timestep = probe[-1] if self._has_timestep else None
         has_previous = problem is None
-        if self.rose(timestep, ctx):
-            logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
+        if self.starts_generation(timestep, ctx, context):
             self.new_generation(state, ctx)
             stamp = next_stamp(ctx, self.serial, context, signature)
             value = local = None  # it compared with the previous generation's residual
@@ -162,7 +161,7 @@ class DBCacheGraph(HeadTailRuntime):
             ctx.values.append(decision.value)
         ctx.counters = ctx.counters.after(decision)
         ctx.iteration += 1
-        ctx.last_order = timestep
+        ctx.order.follow(timestep)
         ctx.skips += not decision.compute
         return results
 

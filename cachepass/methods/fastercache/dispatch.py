@@ -9,7 +9,8 @@ state, its stores and the checks before a read (never a stale read); frequency.p
 output from the frequency deltas; inputs.py packs a variant's extra inputs and finds its cache writes;
 report.py reports. This file runs them in order, per mode.
 
-A new generation (counters reset, everything freed) starts when the timestep rises, on
+A new generation (counters reset, everything freed) starts when the timestep turns (runtime/base.py,
+NOTE [When a generation starts]), on
 `cachepass.reset(model)`, and when a diffusers pipeline resets its hooks at the end of `__call__`.
 """
 

@@ -27,7 +27,7 @@ import torch
 from ...compiler.editing import CacheSlot
 from ...compiler.lower import Lowered
 from ...errors import ConfigError
-from ...runtime.base import GenerationWatch, end_generation
+from ...runtime.base import GenerationOrder, GenerationWatch, end_generation
 from ...runtime.steps import StepRecord
 from ...runtime.store import CacheStore, Entry, Stamp, nbytes, read_problem
 from .capture import FCCapture
@@ -79,7 +79,7 @@ class FCState:
     generation: int = 0
     iteration: int = -1  # the current step; -1 before the first call of a generation
     last_timestep: float | None = None
-    last_order: float | None = None  # the previous call's order value (GraphRuntime.begin_step)
+    order: GenerationOrder = field(default_factory=GenerationOrder)  # this generation's order values
     step_calls: int = 0  # calls seen at the current step
     mode: Mode | None = None
     blocks: CacheStore = field(default_factory=CacheStore)  # [t_2, t] per cached attention output (CacheSlot.ident)
@@ -98,7 +98,8 @@ class FCState:
         if self.iteration >= 0:
             self.generation_peaks.append(self.peak_bytes)
         self.generation += 1
-        self.iteration, self.last_timestep, self.last_order, self.step_calls, self.mode = -1, None, None, 0, None
+        self.iteration, self.last_timestep, self.step_calls, self.mode = -1, None, 0, None
+        self.order = GenerationOrder()
         self.blocks.clear()
         self.frequency.clear()
         self.alpha, self.pending, self.cond_outputs = (1.0, 1.0), None, None

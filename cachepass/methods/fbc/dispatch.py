@@ -5,9 +5,10 @@ diffusers' `StateManager`; one unnamed state outside contexts), run the head pie
 previous first-block residual when a valid one exists), read its probe -- the decision value and the
 timestep -- with ONE host read, decide, run one tail piece and keep what it wrote.
 
-A new generation of a context (caches freed, step counter reset) starts when its timestep rises,
-when a pipeline resets the model at the end of `__call__`, and on `cachepass.reset(model)`. The
-rise is seen in the probe, after the head ran: a decision value computed against the previous
+A new generation of a context (caches freed, step counter reset) starts when its timestep moves against
+the generation's direction or returns to its first value (runtime/base.py, NOTE [When a generation
+starts]), when a pipeline resets the model at the end of `__call__`, and on `cachepass.reset(model)`. The
+timestep is seen in the probe, after the head ran: a decision value computed against the previous
 generation's residual is then discarded and the step computes, so no output ever depends on it.
 
 Never a stale read: the previous residual and the tail residuals are read only when the store's
@@ -128,8 +129,7 @@ class FirstBlockGraph(GraphRuntime):
         value = probe[0] if problem is None else None
         local = probe[1] if problem is None and head.variant.reduced else None
         timestep = probe[-1] if self._has_timestep else None
-        if self.rose(timestep, ctx):
-            logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
+        if self.starts_generation(timestep, ctx, context):
             self.new_generation(state, ctx)
             stamp = next_stamp(ctx, self.serial, context, signature)
             value = local = None  # it compared with the previous generation's residual
@@ -142,7 +142,7 @@ class FirstBlockGraph(GraphRuntime):
         if value is not None:
             ctx.values.append(value)
         ctx.iteration += 1
-        ctx.last_order = timestep
+        ctx.order.follow(timestep)
         ctx.skips += not decision.compute
         return results
 

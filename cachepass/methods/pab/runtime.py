@@ -20,7 +20,7 @@ from ...compiler.editing import CacheSlot, cache_slots
 from ...compiler.lower import Lowered
 from ...compiler.regions import TensorSpec
 from ...report import variant_reports
-from ...runtime.base import GenerationWatch, GraphRuntime, HISTORY_LIMIT, end_generation
+from ...runtime.base import GenerationOrder, GenerationWatch, GraphRuntime, HISTORY_LIMIT, end_generation
 from ...runtime.registry import state_registry
 from ...runtime.steps import StepRecord as BaseStepRecord
 from ...runtime.store import CacheStore, Stamp, read_problem
@@ -50,7 +50,7 @@ class ModelState:
 
     generation: int = 0
     iteration: int = 0
-    last_order: float | None = None  # the previous call's order value (GraphRuntime.begin_step)
+    order: GenerationOrder = field(default_factory=GenerationOrder)  # this generation's order values
     entries: CacheStore = field(default_factory=CacheStore)  # by CacheSlot.ident
     stamp: Stamp | None = None  # the latest call's (store.next_stamp)
     history: deque[StepRecord] = field(default_factory=lambda: deque(maxlen=HISTORY_LIMIT))
@@ -60,7 +60,7 @@ class ModelState:
         end_generation(self)
         self.generation += 1
         self.iteration = 0
-        self.last_order = None
+        self.order = GenerationOrder()
         self.entries.clear()
 
     def drop(self, slots: Sequence[CacheSlot]) -> None:
@@ -106,7 +106,9 @@ class CachedGraph(GraphRuntime):
         # PAB keeps one state for every cache_context: no context in the stamp
         state, _, _, timestep, _, _, stamp = self.begin_step(args)
         decision = self.plan.decide(state.iteration, timestep)
-        if self._store_all:  # the callback's direction is unknown: keep all, as the hooks do
+        # plan.decide keeps only what a falling timestep reuses later; with a callback (its direction unknown) or
+        # a generation not known to fall (NOTE [When a generation starts]) keep all, as the hooks do
+        if self._store_all or state.order.direction >= 0:
             decision = dataclasses.replace(decision, store=self._all_kinds - decision.reuse)
         reuse = self._readable(decision, state, stamp, args)
         lowered = self.variant(reuse)
@@ -123,7 +125,7 @@ class CachedGraph(GraphRuntime):
             logger.debug("dispatch: generation %d step %d timestep %g ran %s (planned %s), stored %s",
                          state.generation, state.iteration, timestep, variant_name(reuse), decision.variant,
                          sorted(decision.store) or "nothing")
-        self.watched(state).step(state.iteration, timestep, bool(reuse))
+        self.watched(state).step(state.iteration, timestep, bool(reuse), bool(decision.reuse))
         state.iteration += 1
         return list(outputs[: self.captured.num_outputs])
 
@@ -157,6 +159,7 @@ class CachedGraph(GraphRuntime):
             if problem is None:
                 readable.add(kind)
             else:
+                self.watched(state).refuse(problem)
                 self._warn_once(f"{kind}:{problem.split(':')[0]}",
                                 f"cachepass: not reusing {kind} attention at step {decision.iteration} "
                                 f"(timestep {decision.timestep:g}): {problem}; computing it instead.")

@@ -85,6 +85,7 @@ class TaylorSeerGraph(GraphRuntime):
     plan: TSPlan
     first_variants = (("compute", 0),)  # every generation starts with it
     per_context = True
+    reused_what = "Taylor-predicted outputs"  # the no-reuse warning's
 
     def prepare(self, tags: TSTags) -> None:
         self.ts_tags = tags
@@ -99,6 +100,7 @@ class TaylorSeerGraph(GraphRuntime):
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state, ctx, context, _, timestep, _, stamp = self.begin_step(args)
         decision, after = self.plan.decide(ctx.ts)
+        planned = not decision.compute  # a prediction, before a refused read makes it compute
         if decision.orders and self._unreadable(ctx, stamp, decision):
             decision = TSDecision(decision.step, True, 0, 0)  # start the factors afresh (diffusers: first update)
             after = TSState(decision.step, decision.step, 1)
@@ -117,6 +119,7 @@ class TaylorSeerGraph(GraphRuntime):
             for ident, tensors in by_slot.items():
                 ctx.store.put(ident, stamp, *tensors)
         ctx.ts = after
+        self.watched(ctx).step(ctx.iteration, timestep, not decision.compute, planned)
         state.history.append(TSStepRecord(self.serial, ctx.generation, context, decision.step, timestep,
                                           decision.compute, decision.name))
         ctx.iteration += 1
@@ -129,6 +132,8 @@ class TaylorSeerGraph(GraphRuntime):
             if problem is None and len(entry.tensors) < decision.orders:
                 problem = f"{slot.site} holds {len(entry.tensors)} Taylor orders, {decision.orders} needed"
             if problem is not None:
+                if not decision.compute:
+                    self.watched(ctx).refuse(problem)
                 if entry is not None:
                     self._warn_once(f"ts:{problem.split(':')[0]}", f"cachepass TaylorSeer: not predicting at step "
                                     f"{decision.step}: {problem}; computing and starting the factors afresh.")

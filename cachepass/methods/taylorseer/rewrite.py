@@ -3,7 +3,8 @@ replace the selected modules by their Taylor series.
 
 - `compute-o<k>` (k previous orders read): the graph as captured; for every output `y` of an active module,
   `cache_write__<site>__<i>__o0 = y` and, for j < k, `o<j+1> = (o<j> - cache_read__<site>__<i>__o<j>) /
-  ts_delta` (diffusers' `TaylorSeerState.update`), each cast to `taylor_factors_dtype`;
+  ts_delta` (diffusers' `TaylorSeerState.update`), each cast to `taylor_factors_dtype` and made contiguous
+  (NOTE [Factors are stored contiguous]);
 - `predict-o<m>`: every output of an active module becomes `0 + sum_j o<j> * ts_coefficients[j]`
   (`offset^j / j!`, a tensor input: new values never recompile), every output of an inactive module
   `zeros` of its recorded shape; the modules' regions are dead code, removed.
@@ -68,9 +69,8 @@ def build_ts_variant(captured: CapturedGraph, tags: TSTags, key: tuple[str, int]
         extra, scalar = "coefficients", placeholder("ts_coefficients", _vector(captured, orders))
     factor = {}
     for slot, j in reads:
-        value = nodes[slot.node].meta["example_value"]
-        example = value.to(factors_dtype) if factors_dtype is not None else value
-        factor[(slot.ident, j)] = placeholder(f"cache_read__{slot.ident}__o{j}", example)
+        factor[(slot.ident, j)] = placeholder(f"cache_read__{slot.ident}__o{j}",
+                                              _factor_example(nodes[slot.node].meta["example_value"], factors_dtype))
     writes: list[tuple[CacheSlot, int]] = []
     written: list[fx.Node] = []
     if kind == "compute":
@@ -84,7 +84,7 @@ def build_ts_variant(captured: CapturedGraph, tags: TSTags, key: tuple[str, int]
                     new.append(graph.call_function(operator.truediv, (difference, scalar)))
                 for j, value in enumerate(new):
                     cast = graph.call_method("to", (value, factors_dtype)) if factors_dtype is not None else value
-                    written.append(cast)
+                    written.append(graph.call_method("contiguous", (cast,)))
                     writes.append((slot, j))
         out = graph.output_node()
         results = out.args[0] if isinstance(out.args[0], (tuple, list)) else (out.args[0],)
@@ -123,6 +123,19 @@ def _predict(graph: fx.Graph, nodes: dict[str, fx.Node], tags: TSTags, factor: d
                     term = emit("call_function", operator.mul, (term, coefficient))
                     new = emit("call_function", operator.add, (new, term))
             original.replace_all_uses_with(new)
+
+
+# NOTE [Factors are stored contiguous]
+# A module's output can be a view with the strides of a larger tensor: CogVideoX's attention returns its text
+# and video streams as slices of one projected tensor. Order 0 is that output, the higher orders are computed
+# from it (contiguous), and a predict or update variant compiled for the output's own strides met contiguous
+# factors: with a batch of 2 or more (a batch of 1 has no batch stride to check) Inductor's stride assert
+# failed at the first step that read them. Every factor is written contiguous (a copy only for a view) and
+# every read placeholder expects it so.
+def _factor_example(value: Any, factors_dtype: Any) -> Any:
+    """The FakeTensor of a factor read: the output's shape, the factors' dtype, contiguous."""
+    with value.fake_mode:
+        return torch.empty(value.shape, dtype=factors_dtype or value.dtype, device=value.device)
 
 
 def _scalar(captured: CapturedGraph) -> Any:

@@ -4,8 +4,8 @@ Per call: pick the state of the model's current `cache_context` (the scripts kee
 even/odd calls), run the head piece (with the previous step's indicator when a valid one is cached), read its
 probe -- the relative L1 change and the timestep -- with ONE host read, let the plan decide, and run the
 `compute` tail (writing the residuals) or the `skip` tail (no block runs). The indicator is kept every step.
-A rise of the timestep (seen in the probe) or the step counter reaching `num_inference_steps` starts a new
-generation; a value compared with the previous generation's indicator is then discarded.
+A turn of the timestep (seen in the probe; runtime/base.py, NOTE [When a generation starts]) or the step
+counter reaching `num_inference_steps` starts a new generation; a value compared with the previous generation's indicator is then discarded.
 """
 
 from __future__ import annotations
@@ -128,13 +128,11 @@ class TeaCacheGraph(GraphRuntime):
         probe = outputs[count + 1].tolist() if head.variant.probe else []  # the one host read of the step
         value = probe[0] if problem is None else None
         timestep = probe[-1] if self._has_timestep else None
-        if self.rose(timestep, ctx):
-            logger.debug("dispatch: timestep rose to %g in context %r: new generation", timestep, context)
+        if self.starts_generation(timestep, ctx, context):
             self.new_generation(state, ctx)
             stamp = next_stamp(ctx, self.serial, context, signature)
             value = None  # it compared with the previous generation's indicator
-        if timestep is not None:
-            ctx.last_order = timestep
+        ctx.order.follow(timestep)
         decision, ctx.tea = self.plan.decide(ctx.tea, value, self._residuals_readable(ctx, stamp))
         results = self._tail(ctx, decision.compute, args, handed, stamp)
         ctx.store.put(self._indicator.ident, stamp, self._keep(indicator))
