@@ -176,3 +176,24 @@ def test_identifiers_that_match_nothing_are_an_error_before_inductor():
         compiled_call(demo, compiled, 999.0)
     assert isinstance(getattr(raised.value, "inner_exception", raised.value), cachepass.ConfigError)
     assert not counters["inductor"]
+
+
+def test_a_graph_break_before_the_blocks_leaves_the_pieces_without_selected_modules_uncached():
+    """Without fullgraph, a break in front of the blocks (here in a pre-hook of Wan's patch embedding) cuts the
+    model into the code before it, the patch embedding compiled on its own, and the rest -- a resume function
+    holding every block. The first two select nothing and run uncached; the last caches, named as the model
+    names its modules (its receiver is the forward's `self`, not its first argument). It used to raise "fullmatch
+    no module of this graph", then refuse the patch embedding as "one block"."""
+    demo = build_family("wan")
+    demo.module.patch_embedding.register_forward_pre_hook(lambda module, args: torch._dynamo.graph_break())
+    cfg = config("wan")
+    hooked = TSHooked(demo, cfg)
+    compiled = torch.compile(demo.module, backend="cachepass", options={"cache": cfg, "compiler": "eager"})
+    predicted = 0
+    for t in TIMESTEPS_12:
+        with torch.no_grad(), demo.module.cache_context("cond"):
+            out = demo(compiled, t)
+            plain = demo(demo.module, t)
+        assert max_diff(out, hooked(t)) <= 1e-5
+        predicted += max_diff(out, plain) > 1e-4
+    assert predicted >= 3 and sum(counters["graph_break"].values()) >= 1

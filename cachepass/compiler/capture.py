@@ -200,10 +200,18 @@ def _receiver() -> weakref.ref | None:
         from torch._dynamo.symbolic_convert import InstructionTranslator
 
         tx = InstructionTranslator.current_tx()
-        value = tx.f_locals.get(tx.f_code.co_varnames[0]) if tx is not None and tx.f_code.co_varnames else None
+        value = tx.f_locals.get(_receiver_name(tx.f_code, tx.f_locals)) if tx is not None else None
     except Exception:  # private API: the runtime then finds modules through their parameters
         return None
     return weakref.ref(value) if isinstance(value, nn.Module) else None
+
+
+def _receiver_name(code: Any, frame_locals: dict[str, Any]) -> str:
+    """The local holding the module whose forward is compiled: the first argument, except in the code after a
+    graph break (a resume function takes the stack's values first), where it is the forward's own `self`."""
+    if code is not None and code.co_name.startswith(RESUME_PREFIX) and "self" in frame_locals:
+        return "self"
+    return code.co_varnames[0] if code is not None and code.co_varnames else "self"
 
 
 # NOTE [A module call cut by a graph break]
@@ -251,7 +259,7 @@ def _live_modules() -> dict[int, tuple[str, nn.Module]]:
         varnames = tx.f_code.co_varnames if tx is not None else ()
     except Exception:  # private API: degrade to path names, never fail the compile
         return {}
-    receiver = varnames[0] if varnames else "self"  # `self` of the compiled forward: names need no prefix
+    receiver = _receiver_name(tx.f_code if tx is not None else None, frame_locals)
     live: dict[int, tuple[str, nn.Module]] = {}
     for local_name, value in frame_locals.items():
         if isinstance(value, nn.Module):

@@ -10,6 +10,7 @@ or `cachepass.TSConfig`. See docs/methods.md, "TaylorSeer".
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -46,6 +47,17 @@ class TaylorSeerPlugin(MethodPlugin):
             return None
         suggestion = suggest_identifiers(info.name for info in captured.modules.values() if info.name)
         hint = suggestion.hint() if suggestion is not None else "name modules of this model"
+        if captured.prefix:
+            return Uncached("a submodule's graph without selected modules",
+                            f"cachepass TaylorSeer: this graph holds only {captured.prefix} (Dynamo compiles a "
+                            f"submodule on its own after a graph break inside its call), and none of the modules "
+                            f"the identifiers select; it runs uncached.", quiet=True)
+        selected = _selected_elsewhere(captured, tags)
+        if selected:
+            return Uncached("a piece of the model without selected modules",
+                            f"cachepass TaylorSeer: this graph is a piece of the model (Dynamo cut it at a graph "
+                            f"break) that holds none of the modules the identifiers select ({selected[0]}, ... "
+                            f"are in other graphs, which cache them); it runs uncached.", quiet=True)
         if config.cache_identifiers or config.skip_predict_identifiers:
             raise ConfigError(f"cachepass TaylorSeer: the identifiers {list(tags.patterns[1]) + list(tags.patterns[0])} "
                               f"fullmatch no module of this graph; {hint}.")
@@ -90,6 +102,16 @@ class TaylorSeerPlugin(MethodPlugin):
         from diffusers import TaylorSeerCacheConfig
 
         return TaylorSeerCacheConfig(**{k: (list(v) if isinstance(v, tuple) else v) for k, v in fields.items()})
+
+
+def _selected_elsewhere(captured: CapturedGraph, tags: TSTags) -> list[str]:
+    """The modules of the whole model the identifiers select, when this graph holds none of them: the graph is
+    then one piece of a model Dynamo cut at a graph break, and the other pieces hold the selection."""
+    root = captured.root() if captured.root is not None else None
+    if root is None:
+        return []
+    patterns = [*tags.patterns[1], *tags.patterns[0]]
+    return [name for name, _ in root.named_modules() if any(re.fullmatch(p, name) for p in patterns)]
 
 
 PLUGIN = TaylorSeerPlugin()

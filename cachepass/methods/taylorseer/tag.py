@@ -49,8 +49,6 @@ class TSTags:
 
 
 def tag_modules(captured: CapturedGraph, config: TSConfig) -> TSTags:
-    refuse_block_graph(captured, "TaylorSeer", "its step counters and generation detection are not yet kept per "
-                                               "model step across block graphs")
     inactive, active = config.patterns()
     regions = module_regions(captured.gm.graph)
     matched = []
@@ -65,6 +63,11 @@ def tag_modules(captured: CapturedGraph, config: TSConfig) -> TSTags:
             raise ConfigError(f"cachepass TaylorSeer: {info.name} is called more than once per forward; diffusers' "
                               f"hook would count each call as a step. Leave it out of the identifiers.")
         matched.append((info, hit_inactive is not None, hit_inactive or hit_active))
+    # A graph of one submodule: a block of a ModuleList (regional compilation) is refused; a lone submodule
+    # compiled on its own after a break inside its call, with nothing selected in it, runs uncached (check).
+    if matched or captured.prefix.rsplit(".", 1)[-1].isdigit():
+        refuse_block_graph(captured, "TaylorSeer", "its step counters and generation detection are not yet kept "
+                                                   "per model step across block graphs")
     names = [info.name for info, _, _ in matched]
     nested = sorted({inner for inner in names for outer in names if inner.startswith(outer + ".")})
     if nested:
