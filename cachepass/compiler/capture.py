@@ -256,7 +256,6 @@ def _live_modules() -> dict[int, tuple[str, nn.Module]]:
 
         tx = InstructionTranslator.current_tx()
         frame_locals = tx.f_locals if tx is not None else {}
-        varnames = tx.f_code.co_varnames if tx is not None else ()
     except Exception:  # private API: degrade to path names, never fail the compile
         return {}
     receiver = _receiver_name(tx.f_code if tx is not None else None, frame_locals)
