@@ -81,9 +81,15 @@ def change_probe(graph: fx.Graph, residual: fx.Node, prev: fx.Node | None, times
             parts += [graph.call_method("reshape", (value, (1,))), local]
         else:
             parts.append(local)
+    return probe_tensor(graph, parts, timestep, name)
+
+
+def probe_tensor(graph: fx.Graph, parts: list[fx.Node], timestep: fx.Node | None, name: str) -> fx.Node | None:
+    """`parts` then [t_min, t_max] of `timestep` (when there is one), all float32, in one tensor `name` that the
+    runtime reads with ONE `.tolist()`; None when there is nothing to read."""
     if timestep is not None:
         flat = graph.call_method("reshape", (graph.call_method("float", (timestep,)), (-1,)))
-        parts += [graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max")]
+        parts = [*parts, *(graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max"))]
     if not parts:
         return None
     probe = graph.call_function(torch.cat, (parts,))
@@ -102,6 +108,16 @@ def tail_start(source: fx.Graph, crossing: tuple[str, ...]) -> tuple[fx.Graph, d
         placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
         env[nodes[name]] = placeholder
     return graph, env, nodes
+
+
+def read_placeholders(graph: fx.Graph, slots: tuple[CacheSlot, ...], nodes: dict[str, fx.Node]) -> list[fx.Node]:
+    """A reuse piece's inputs after the head's values: one `cache_read__...` per slot, shaped as its node."""
+    reads = []
+    for slot in slots:
+        placeholder = graph.placeholder(slot.read_name)
+        placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
+        reads.append(placeholder)
+    return reads
 
 
 def copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]:

@@ -31,7 +31,7 @@ from torch import fx
 from ...compiler.blocks import BlockStack, StackUser, check_blocks_removed, cut_after, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, eliminate_dead_code
-from ...compiler.pieces import PieceGraph, head_piece, tail_start
+from ...compiler.pieces import PieceGraph, head_piece, read_placeholders, tail_start
 from ...errors import ConfigError, StageError
 from ...integrations.dynamo_meta import variant_module
 from .config import DBConfig
@@ -120,12 +120,7 @@ def _tail(captured: CapturedGraph, db: DBStack, reuse: bool) -> PieceGraph:
     base = {i: stack.streams[i].values[db.Fn - 1] for i in db.cached}  # each stream after the Fn blocks
     skip: dict[str, fx.Node] = {}  # a stream's value after the middle -> what a reuse step gives it
     if reuse:
-        reads = []
-        for slot in slots:
-            placeholder = graph.placeholder(slot.read_name)
-            placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
-            reads.append(placeholder)
-        for slot, read in zip(slots, reads):
+        for slot, read in zip(slots, read_placeholders(graph, slots, nodes)):
             value = graph.call_function(operator.add, (read, env[nodes[base[slot.index]]]))
             value.name = f"db_skip__{stack.streams[slot.index].name}"
             skip[slot.node] = value

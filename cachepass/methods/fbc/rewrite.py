@@ -43,7 +43,7 @@ from torch import fx
 from ...compiler.blocks import BlockStack, check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, eliminate_dead_code
-from ...compiler.pieces import PieceGraph, head_piece, tail_start
+from ...compiler.pieces import PieceGraph, head_piece, read_placeholders, tail_start
 from ...integrations.dynamo_meta import variant_module
 from .plan import Piece
 
@@ -77,12 +77,7 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
     reads = tail_slots(stack) if reuse else ()
     skip: dict[str, fx.Node] = {}  # stream value after block 0 -> the value a skip step gives it
     if reuse:
-        read_nodes = []
-        for slot in reads:
-            placeholder = graph.placeholder(slot.read_name)
-            placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
-            read_nodes.append(placeholder)
-        for slot, read in zip(reads, read_nodes):
+        for slot, read in zip(reads, read_placeholders(graph, reads, nodes)):
             stream = stack.streams[slot.index]
             value = graph.call_function(operator.add, (read, env[nodes[stream.head_output]]))
             value.name = f"fbc_skip__{stream.name}"
