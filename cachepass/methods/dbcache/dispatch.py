@@ -88,14 +88,8 @@ class DBGraphReport(GraphReport):
         return tabulate(rows, headers=("generation", "context", "step", "timestep", "value", "ran", "blocks run",
                                        "host reads", "why"), tablefmt=fmt)
 
-    @property
-    def pattern(self) -> str:
-        return "".join("C" if r.compute else "R" for r in self.steps)
-
     def head(self) -> str:
-        blocks = len(self.db.stack.blocks) if self.db else 0
-        return (f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes, {blocks} blocks; cache holds "
-                f"{self.cache_bytes:,} bytes now")
+        return self.cached_head(f", {len(self.db.stack.blocks) if self.db else 0} blocks")
 
     def step_parts(self) -> list[str]:
         return [self.step_table(), f"steps (C = all blocks ran, R = middle residuals reused): {self.pattern}"]

@@ -80,13 +80,8 @@ class FBCGraphReport(GraphReport):
         return tabulate(rows, headers=("generation", "context", "step", "timestep", "value", "threshold", "ran",
                                        "blocks run", "host reads", "why"), tablefmt=fmt)
 
-    @property
-    def pattern(self) -> str:
-        return "".join("C" if r.compute else "R" for r in self.steps)
-
     def head(self) -> str:
-        return (f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes, "
-                f"{len(self.stack.blocks) if self.stack else 0} blocks; cache holds {self.cache_bytes:,} bytes now")
+        return self.cached_head(f", {len(self.stack.blocks) if self.stack else 0} blocks")
 
     def step_parts(self) -> list[str]:
         return [self.step_table(), f"steps (C = all blocks ran, R = tail residuals reused): {self.pattern}"]
