@@ -5,6 +5,7 @@ tensor the runtime reads with ONE `.tolist()` per step."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 import torch
@@ -118,6 +119,33 @@ def read_placeholders(graph: fx.Graph, slots: tuple[CacheSlot, ...], nodes: dict
         placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
         reads.append(placeholder)
     return reads
+
+
+def copy_rest(source: fx.Graph, graph: fx.Graph, env: dict, done: frozenset[str], inside: Container[str],
+              arg: Callable[[fx.Node, bool], fx.Node], before: Callable[[], None] | None = None) -> tuple[fx.Node, ...]:
+    """A tail piece's body: every node of `source` not in `done` copied, each read going through `arg(node,
+    outside)` (`outside`: the reader is not in `inside`, the blocks a reuse step may drop); `before` runs ahead of
+    each copy. Returns the model's outputs, as `arg` gives them."""
+    for node in source.nodes:
+        if node.op in ("placeholder", "output") or node.name in done:
+            continue
+        if before is not None:
+            before()
+        outside = node.name not in inside
+        env[node] = graph.node_copy(node, lambda n, outside=outside: arg(n, outside))
+    results = fx.map_arg(source.output_node().args[0], lambda n: arg(n, True))
+    return tuple(results) if isinstance(results, (tuple, list)) else (results,)
+
+
+def residual_writes(graph: fx.Graph, env: dict, nodes: dict[str, fx.Node], slots: tuple[CacheSlot, ...],
+                    start: Callable[[CacheSlot], str]) -> list[fx.Node]:
+    """One `cache_write__...` per slot: its node's value minus the value `start(slot)` names."""
+    written = []
+    for slot in slots:
+        residual = graph.call_function(operator.sub, (env[nodes[slot.node]], env[nodes[start(slot)]]))
+        residual.name = slot.write_name
+        written.append(residual)
+    return written
 
 
 def copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]:
