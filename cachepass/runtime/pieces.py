@@ -14,6 +14,21 @@ from .base import GraphRuntime
 from .store import Stamp, read_problem
 
 
+class HeadTailStep:
+    """The step-record side of a head/tail method whose tail computes all blocks or reuses them (the record, a
+    frozen dataclass, has `compute`)."""
+
+    compute: bool
+
+    @property
+    def variant(self) -> str:
+        return "compute" if self.compute else "reuse"
+
+    @property
+    def reused(self) -> frozenset[str]:
+        return frozenset() if self.compute else frozenset({"blocks"})
+
+
 class HeadTailRuntime(GraphRuntime):
     """A GraphRuntime whose steps run a head piece and one tail piece. Its `prepare` sets `stack` (a
     compiler.blocks.BlockStack), `_head_slot`, `_tail_slots`; `tail_words` names them in warnings."""

@@ -19,7 +19,7 @@ import torch
 
 from ...report import GraphReport, variant_reports
 from ...runtime.context import ContextState, ContextStates
-from ...runtime.pieces import HeadTailRuntime
+from ...runtime.pieces import HeadTailRuntime, HeadTailStep
 from ...runtime.registry import state_registry
 from ...runtime.store import next_stamp, read_problem
 from .config import DBConfig
@@ -49,7 +49,7 @@ class DBContextStates(ContextStates):
 
 
 @dataclass(frozen=True)
-class DBStepRecord:
+class DBStepRecord(HeadTailStep):
     graph: int
     generation: int
     context: str | None
@@ -62,14 +62,6 @@ class DBStepRecord:
     host_reads: int  # device-to-host reads the runtime made for this step
     pieces: tuple[Piece, Piece]
     rank_value: float | None = None  # context parallelism: this rank's own value (not decided on)
-
-    @property
-    def variant(self) -> str:
-        return "compute" if self.compute else "reuse"
-
-    @property
-    def reused(self) -> frozenset[str]:
-        return frozenset() if self.compute else frozenset({"blocks"})
 
 
 @dataclass(frozen=True)

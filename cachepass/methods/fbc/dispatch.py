@@ -28,7 +28,7 @@ from ...compiler.blocks import BlockStack
 from ...compiler.lower import Lowered
 from ...report import GraphReport, variant_reports
 from ...runtime.context import ContextState, ContextStates
-from ...runtime.pieces import HeadTailRuntime
+from ...runtime.pieces import HeadTailRuntime, HeadTailStep
 from ...runtime.registry import state_registry
 from ...runtime.store import next_stamp, read_problem
 from .config import FBCConfig
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 _STATES = state_registry()  # first parameter -> ThreadStates of ContextStates
 @dataclass(frozen=True)
-class FBCStepRecord:
+class FBCStepRecord(HeadTailStep):
     graph: int  # serial of the graph that ran the step
     generation: int
     context: str | None
@@ -54,14 +54,6 @@ class FBCStepRecord:
     host_reads: int  # device-to-host reads the runtime made for this step
     pieces: tuple[Piece, Piece]  # the compiled pieces the step ran, head first
     rank_value: float | None = None  # context parallelism: the value on this rank's shard alone (not decided on)
-
-    @property
-    def variant(self) -> str:
-        return "compute" if self.compute else "reuse"
-
-    @property
-    def reused(self) -> frozenset[str]:
-        return frozenset() if self.compute else frozenset({"blocks"})
 
 
 @dataclass(frozen=True)
