@@ -192,8 +192,12 @@ def test_instances_the_name_rules_tell_apart_get_runtimes_of_their_own():
 
 @pytest.mark.parametrize("config, message", [
     (FirstBlockCacheConfig(threshold=0.1), "it decides per step whether to skip the blocks after the first"),
-    (cachepass.MagConfig(calibrate=True), "it decides per step whether to skip the blocks after the first"),
+    (cachepass.MagConfig(calibrate=True), "it decides per step whether to skip the whole block stack"),
     (cachepass.TSConfig(), "TaylorSeer: this graph holds one block (blocks.0"),
+    (cachepass.TeaCacheConfig(threshold=0.3, coefficients=(1.0, 0.0)), "TeaCache: this graph holds one block"),
+    (cachepass.SeaConfig(), "SeaCache: this graph holds one block"),
+    (cachepass.DBConfig(Fn_compute_blocks=1, Bn_compute_blocks=0),
+     "whether to skip the blocks between its first Fn and last Bn"),
     (FasterCacheConfig(spatial_attention_block_skip_range=2, current_timestep_callback=lambda: 500.0),
      "skipping the unconditional branch acts on the whole model's output"),
 ])

@@ -35,7 +35,8 @@ import torch
 from torch import fx
 
 from ..errors import located
-from .capture import CapturedGraph, ModuleInfo
+from ..integrations.scope import find_scope
+from .capture import CapturedGraph, ModuleInfo, cut_call
 from .regions import RebuiltSize, TensorSpec, is_size_expression, module_regions, size_sources, tensor_spec
 
 logger = logging.getLogger(__name__)
@@ -343,3 +344,23 @@ def diffusers_attention_classes() -> tuple[type, ...]:
     return tuple(_ATTENTION_CLASSES)
 
 
+
+
+def cut_attention() -> tuple[str, tuple[str, ...]]:
+    """(the function cut, the attention layers in their model) when the graph being compiled continues attention
+    calls after a graph break (NOTE [A module call cut by a graph break], capture.py): every instance of the cut
+    module's class with the same processor, since the piece's one graph serves them all; ("", ()) otherwise."""
+    function, modules = cut_call()
+    cut = [m for m in modules if isinstance(m, diffusers_attention_classes()) or "attention" in type(m).__name__.lower()]
+    if not cut:
+        return "", ()
+    names: list[str] = []
+    for module in cut:
+        scope = find_scope(module, None)
+        model = scope.model() if scope is not None else None
+        if model is None:
+            names.append(type(module).__name__)
+            continue
+        processor = type(getattr(module, "processor", None))
+        names += [n for n in scope.instances if type(getattr(model.get_submodule(n), "processor", None)) is processor]
+    return function, tuple(dict.fromkeys(names))

@@ -53,6 +53,7 @@ class StackUser:
     title: str  # e.g. "FirstBlockCache"
     config: str  # its cachepass config class, which holds `block_lists`
     instead: str  # what to use on a model without a usable stack, e.g. "PAB, which caches attention layers"
+    skips: str = "the blocks after the first"  # what a skip step leaves out, in the method's words
 
 
 logger = logging.getLogger(__name__)
@@ -114,8 +115,7 @@ class BlockStack:
 
 
 def tag_blocks(captured: CapturedGraph, config: BlockConfig, user: StackUser) -> BlockStack:
-    refuse_block_graph(captured, user.title,
-                       "it decides per step whether to skip the blocks after the first, across the whole stack")
+    refuse_block_graph(captured, user.title, f"it decides per step whether to skip {user.skips}, across the whole stack")
     graph = captured.gm.graph
     nodes = {n.name: n for n in graph.nodes}
     lists, found_by = _block_lists(captured, config, user)

@@ -206,6 +206,32 @@ def _receiver() -> weakref.ref | None:
     return weakref.ref(value) if isinstance(value, nn.Module) else None
 
 
+# NOTE [A module call cut by a graph break]
+# Where Dynamo breaks inside a module's forward (or its attention processor: `grid.tolist()`), the code after
+# the break runs as a resume function (`torch_dynamo_resume_in_<function>_at_<line>`), traced as a graph of its
+# own. The module whose call was cut is then no module called in that graph but a local of the frame (`attn`,
+# `self`), so its ops there have no module of their own in `nn_module_stack`: no method can cache that call's
+# output from this piece. `cut_call` names such modules so that a method can say which layers it left out.
+
+RESUME_PREFIX = "torch_dynamo_resume_in_"
+
+
+def cut_call() -> tuple[str, tuple[nn.Module, ...]]:
+    """(the function a graph break cut, the modules among its locals) when Dynamo is compiling the code after a
+    break inside a call (NOTE [A module call cut by a graph break]); ("", ()) otherwise."""
+    try:
+        from torch._dynamo.symbolic_convert import InstructionTranslator
+
+        tx = InstructionTranslator.current_tx()
+        name, frame_locals = (tx.f_code.co_name, tx.f_locals) if tx is not None else ("", {})
+    except Exception:  # private API: nothing to say rather than a failed compile
+        return "", ()
+    if not name.startswith(RESUME_PREFIX):
+        return "", ()
+    function = name[len(RESUME_PREFIX):].rsplit("_at_", 1)[0]
+    return function, tuple(v for v in frame_locals.values() if isinstance(v, nn.Module))
+
+
 def _module_id(key: str) -> int | None:
     head = key.split("@")[0]
     return int(head) if head.isdigit() else None

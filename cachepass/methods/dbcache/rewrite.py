@@ -59,7 +59,8 @@ class DBStack:
         return self.stack.hidden_stream.values[self.Fn - 1]
 
 
-STACK_USER = StackUser("DBCache", "DBConfig", "PAB, which caches attention layers")
+STACK_USER = StackUser("DBCache", "DBConfig", "PAB, which caches attention layers",
+                       "the blocks between its first Fn and last Bn")
 
 
 def tag(captured: CapturedGraph, config: DBConfig) -> DBStack:

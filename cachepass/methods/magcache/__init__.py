@@ -24,7 +24,7 @@ from .plan import MagPlan
 __all__ = ["PLUGIN", "MagConfig", "MagPlan", "from_diffusers"]
 
 # The block stack's errors and logs, in this method's words.
-STACK_USER = StackUser("MagCache", "MagConfig", "PAB, which caches attention layers")
+STACK_USER = StackUser("MagCache", "MagConfig", "PAB, which caches attention layers", "the whole block stack")
 
 
 class MagCachePlugin(MethodPlugin):

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 
-from ...compiler.attention import NAME_PATTERNS, TagResult
+from ...compiler.attention import NAME_PATTERNS, TagResult, cut_attention
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
@@ -66,6 +66,21 @@ def _variant_code(low: Any) -> str:
     return "\n".join(header) + "\n" + variant.gm.code
 
 
+def _cut_attention() -> Uncached | None:
+    """A graph piece that runs attention after a graph break inside the attention call: the layers PAB leaves
+    out, said (NOTE [A module call cut by a graph break], compiler/capture.py)."""
+    function, layers = cut_attention()
+    if not layers:
+        return None
+    return Uncached("attention cut by a graph break",
+                    f"cachepass: PAB leaves out the attention layer(s) {', '.join(layers)}: Dynamo broke the graph "
+                    f"inside their attention call (in `{function}`, e.g. at a `.tolist()` / `.item()`), so their "
+                    f"attention runs in a graph piece after the break that holds no whole attention call whose output "
+                    f"could be reused; they run uncached, as under plain torch.compile. Fix: remove the graph break "
+                    f"(`fullgraph=True` shows where; `torch._dynamo.config.capture_scalar_outputs = True` may trace "
+                    f"it), or use diffusers' apply_pyramid_attention_broadcast hook for this model.")
+
+
 class PABPlugin(MethodPlugin):
     """PAB's stages and tool hooks (plugin.MethodPlugin)."""
 
@@ -99,6 +114,8 @@ class PABPlugin(MethodPlugin):
         return tag(captured, config)
 
     def check(self, captured: CapturedGraph, tags: TagResult, config: PABConfig) -> Uncached | None:
+        if not tags.cached_sites and tags.rejected and (cut := _cut_attention()) is not None:
+            return cut
         if not tags.cached_sites:
             hint = "Set TORCH_LOGS='+cachepass' to see why."
             if config.classification == "diffusers" and tags.sites:

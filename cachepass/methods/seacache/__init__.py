@@ -36,7 +36,7 @@ def latent_input(captured: CapturedGraph) -> int | None:
     return None
 
 
-STACK_USER = StackUser("SeaCache", "SeaConfig", "PAB, which caches attention layers")
+STACK_USER = StackUser("SeaCache", "SeaConfig", "PAB, which caches attention layers", "the whole block stack")
 
 class SeaCachePlugin(MethodPlugin):
     """SeaCache's stages and tool hooks (plugin.MethodPlugin)."""

@@ -31,7 +31,7 @@ _ELEMENTWISE = frozenset({operator.mul, operator.add, operator.sub, torch.mul, t
 _ELEMENTWISE_METHODS = frozenset({"mul", "add", "sub", "addcmul"}) | _CASTS
 
 
-STACK_USER = StackUser("TeaCache", "TeaCacheConfig", "PAB, which caches attention layers")
+STACK_USER = StackUser("TeaCache", "TeaCacheConfig", "PAB, which caches attention layers", "the whole block stack")
 
 
 @dataclass(frozen=True)
