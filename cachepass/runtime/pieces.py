@@ -6,12 +6,31 @@ TeaCache."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from .base import GraphRuntime
 from .store import Stamp, read_problem
+
+
+Piece = Literal["head", "head+decide", "tail-compute", "tail-reuse"]  # the pieces of a head/tail step
+PIECES: tuple[Piece, ...] = ("head", "head+decide", "tail-compute", "tail-reuse")
+
+
+class HeadTailDecision:
+    """The pieces a step's decision runs (the decision, a frozen dataclass, has `compute` and words `head`)."""
+
+    compute: bool
+    head: Piece
+
+    @property
+    def tail(self) -> Piece:
+        return "tail-compute" if self.compute else "tail-reuse"
+
+    @property
+    def pieces(self) -> tuple[Piece, Piece]:
+        return self.head, self.tail
 
 
 class HeadTailStep:
