@@ -56,6 +56,27 @@ class MethodDump:
     plan_table: str
 
 
+def piece_table(lowered: list[Lowered]) -> str:
+    """The compiled pieces with the cache slots each reads and writes, for a method's plan.txt."""
+    from tabulate import tabulate
+
+    rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
+             ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
+            for low in lowered]
+    return tabulate(rows, headers=("piece", "cache reads", "cache writes", "graph nodes"))
+
+
+def stack_dump_files(summary: list[str], captured: Any, blocks: str, plan: str, lowered: list[Lowered],
+                     word: str = "piece", plus: str = "+") -> tuple[DumpFile, ...]:
+    """The files of a block-stack method's dump: summary, captured graph, blocks, plan, and one `<word>-<name>.py`
+    per compiled piece (a '+' in its name written as `plus`)."""
+    files = [DumpFile("summary.txt", "\n".join(summary) + "\n"), DumpFile("captured-graph.py", captured.gm.code),
+             DumpFile("blocks.txt", blocks + "\n"), DumpFile("plan.txt", plan + "\n")]
+    files += [DumpFile(f"{word}-{low.variant.name.replace('+', plus)}.py",
+                       f"# {word} {low.variant.name}\n" + low.variant.gm.code, low) for low in lowered]
+    return tuple(files)
+
+
 def dump(demo: DemoModel, options: dict[str, Any], steps: int, folder: Path, svg: bool = False,
          batch: int | None = None) -> DumpResult:
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options=options)

@@ -61,6 +61,16 @@ class GraphReport:
         return f"graph {self.serial}: {'cached' if self.cached else 'NOT cached'} ({self.reason}), " \
                f"{self.graph_nodes} nodes, cache holds {self.cache_bytes:,} bytes"
 
+    def cached_head(self, extra: str = "") -> str:
+        """`head` for a cached graph: `extra` follows the node count (e.g. ", 4 blocks")."""
+        return f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes{extra}; cache holds " \
+               f"{self.cache_bytes:,} bytes now"
+
+    @property
+    def pattern(self) -> str:
+        """The steps as one letter each: C computed, R reused (step records with `compute`)."""
+        return "".join("C" if r.compute else "R" for r in self.steps)
+
     def tag_table(self, fmt: str = "simple") -> str:
         """What the tag stage found, as the method sees it."""
         raise NotImplementedError

@@ -5,6 +5,7 @@ tensor the runtime reads with ONE `.tolist()` per step."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 import torch
@@ -81,9 +82,15 @@ def change_probe(graph: fx.Graph, residual: fx.Node, prev: fx.Node | None, times
             parts += [graph.call_method("reshape", (value, (1,))), local]
         else:
             parts.append(local)
+    return probe_tensor(graph, parts, timestep, name)
+
+
+def probe_tensor(graph: fx.Graph, parts: list[fx.Node], timestep: fx.Node | None, name: str) -> fx.Node | None:
+    """`parts` then [t_min, t_max] of `timestep` (when there is one), all float32, in one tensor `name` that the
+    runtime reads with ONE `.tolist()`; None when there is nothing to read."""
     if timestep is not None:
         flat = graph.call_method("reshape", (graph.call_method("float", (timestep,)), (-1,)))
-        parts += [graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max")]
+        parts = [*parts, *(graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max"))]
     if not parts:
         return None
     probe = graph.call_function(torch.cat, (parts,))
@@ -102,6 +109,43 @@ def tail_start(source: fx.Graph, crossing: tuple[str, ...]) -> tuple[fx.Graph, d
         placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
         env[nodes[name]] = placeholder
     return graph, env, nodes
+
+
+def read_placeholders(graph: fx.Graph, slots: tuple[CacheSlot, ...], nodes: dict[str, fx.Node]) -> list[fx.Node]:
+    """A reuse piece's inputs after the head's values: one `cache_read__...` per slot, shaped as its node."""
+    reads = []
+    for slot in slots:
+        placeholder = graph.placeholder(slot.read_name)
+        placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
+        reads.append(placeholder)
+    return reads
+
+
+def copy_rest(source: fx.Graph, graph: fx.Graph, env: dict, done: frozenset[str], inside: Container[str],
+              arg: Callable[[fx.Node, bool], fx.Node], before: Callable[[], None] | None = None) -> tuple[fx.Node, ...]:
+    """A tail piece's body: every node of `source` not in `done` copied, each read going through `arg(node,
+    outside)` (`outside`: the reader is not in `inside`, the blocks a reuse step may drop); `before` runs ahead of
+    each copy. Returns the model's outputs, as `arg` gives them."""
+    for node in source.nodes:
+        if node.op in ("placeholder", "output") or node.name in done:
+            continue
+        if before is not None:
+            before()
+        outside = node.name not in inside
+        env[node] = graph.node_copy(node, lambda n, outside=outside: arg(n, outside))
+    results = fx.map_arg(source.output_node().args[0], lambda n: arg(n, True))
+    return tuple(results) if isinstance(results, (tuple, list)) else (results,)
+
+
+def residual_writes(graph: fx.Graph, env: dict, nodes: dict[str, fx.Node], slots: tuple[CacheSlot, ...],
+                    start: Callable[[CacheSlot], str]) -> list[fx.Node]:
+    """One `cache_write__...` per slot: its node's value minus the value `start(slot)` names."""
+    written = []
+    for slot in slots:
+        residual = graph.call_function(operator.sub, (env[nodes[slot.node]], env[nodes[start(slot)]]))
+        residual.name = slot.write_name
+        written.append(residual)
+    return written
 
 
 def copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]:

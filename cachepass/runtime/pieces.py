@@ -1,12 +1,12 @@
 """The tail half of a step cut in two (compiler/pieces.py): after the head ran and the method decided, run
-`tail-compute` (and keep the head's residual and the tail residuals it wrote) or `tail-reuse` (with the kept tail
-residuals, read only when the store's validator accepts them). DBCache's runtime; FirstBlockCache's has the same
-code (methods/fbc/dispatch.py) and can move onto it."""
+the compute tail (and keep the head's residual and the tail residuals it wrote) or the reuse tail (with the kept
+tail residuals, read only when the store's validator accepts them). The runtime of FirstBlockCache, DBCache and
+TeaCache."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -14,22 +14,64 @@ from .base import GraphRuntime
 from .store import Stamp, read_problem
 
 
+Piece = Literal["head", "head+decide", "tail-compute", "tail-reuse"]  # the pieces of a head/tail step
+PIECES: tuple[Piece, ...] = ("head", "head+decide", "tail-compute", "tail-reuse")
+
+
+class HeadTailDecision:
+    """The pieces a step's decision runs (the decision, a frozen dataclass, has `compute` and words `head`)."""
+
+    compute: bool
+    head: Piece
+
+    @property
+    def tail(self) -> Piece:
+        return "tail-compute" if self.compute else "tail-reuse"
+
+    @property
+    def pieces(self) -> tuple[Piece, Piece]:
+        return self.head, self.tail
+
+
+class HeadTailStep:
+    """The step-record side of a head/tail method whose tail computes all blocks or reuses them (the record, a
+    frozen dataclass, has `compute`)."""
+
+    compute: bool
+
+    @property
+    def variant(self) -> str:
+        return "compute" if self.compute else "reuse"
+
+    @property
+    def reused(self) -> frozenset[str]:
+        return frozenset() if self.compute else frozenset({"blocks"})
+
+
 class HeadTailRuntime(GraphRuntime):
     """A GraphRuntime whose steps run a head piece and one tail piece. Its `prepare` sets `stack` (a
     compiler.blocks.BlockStack), `_head_slot`, `_tail_slots`; `tail_words` names them in warnings."""
 
     tail_words = ("cachepass", "tail residual")  # (method, what a tail slot holds)
+    tail_keys = ("tail-reuse", "tail-compute")  # the variant keys of the (reuse, compute) tails
 
     def run_tail(self, ctx: Any, compute: bool, args: Sequence[Any], handed: Sequence[torch.Tensor],
-                 residual: torch.Tensor, stamp: Stamp) -> list[torch.Tensor]:
+                 residual: torch.Tensor | None, stamp: Stamp) -> list[torch.Tensor]:
+        """With `residual`, a compute step frees the whole store and keeps it in the head slot; without, it frees
+        only the tail slots (the caller keeps its head slot itself)."""
+        reuse_key, compute_key = self.tail_keys
         if not compute:
-            tail = self.variant("tail-reuse")
+            tail = self.variant(reuse_key)
             reads = [ctx.store.get(slot.ident).tensor for slot in self._tail_slots]
             return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
-        tail = self.variant("tail-compute")
-        ctx.store.clear()  # free the old residuals before the new ones exist
+        tail = self.variant(compute_key)
+        if residual is None:
+            ctx.store.drop([slot.ident for slot in self._tail_slots])  # free the old residuals before the new exist
+        else:
+            ctx.store.clear()  # free the old residuals before the new ones exist
         outputs = tail.fn(*args, *handed)
-        ctx.store.put(self._head_slot.ident, stamp, self.keep(residual))
+        if residual is not None:
+            ctx.store.put(self._head_slot.ident, stamp, self.keep(residual))
         for slot, tensor in zip(self._tail_slots, outputs[tail.variant.num_outputs:]):
             ctx.store.put(slot.ident, stamp, self.keep(tensor))
         return list(outputs[: self.captured.num_outputs])
@@ -43,9 +85,13 @@ class HeadTailRuntime(GraphRuntime):
             if problem is not None:
                 if entry is not None:
                     self._warn_once(f"tail:{problem.split(':')[0]}", f"{method}: not reusing the {what}s at step "
-                                    f"{ctx.iteration}: {problem}; computing all blocks.")
+                                    f"{self.step_number(ctx)}: {problem}; computing all blocks.")
                 return False
         return True
+
+    def step_number(self, ctx: Any) -> int:
+        """The step a warning names."""
+        return ctx.iteration
 
     def keep(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool

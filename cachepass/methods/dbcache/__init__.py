@@ -44,19 +44,14 @@ class DBCachePlugin(MethodPlugin):
 
     def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
         """`cachepass dump`'s files for DBCache: the stack and its cut, the rules, every piece."""
-        from tabulate import tabulate
-
-        from ...dump import DumpFile, MethodDump
+        from ...dump import MethodDump, piece_table, stack_dump_files
         from .report import block_report
         from .rewrite import head_slot, tail_slots
 
         db, plan = graph.db, graph.plan
         blocks = block_report(db)
         lowered = [graph.compiled(key) for key in PIECES]
-        rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
-                 ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
-                for low in lowered]
-        pieces = tabulate(rows, headers=("piece", "cache reads", "cache writes", "graph nodes"))
+        pieces = piece_table(lowered)
         text = (f"{graph.config.describe()}\n"
                 f"warm-up steps: {sorted(plan.warmup) or 'none'}\n"
                 f"reuse when the rules allow (plan.py) and mean|r - p| / mean|p| < {plan.threshold:g},\n"
@@ -69,13 +64,8 @@ class DBCachePlugin(MethodPlugin):
                    f"block stack: {len(db.stack.blocks)} blocks in {', '.join(db.stack.lists)}; head piece "
                    f"{len(db.head_nodes)} nodes, {len(db.crossing)} values handed to the tail", "pieces:"]
         summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
-        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"),
-                 DumpFile("captured-graph.py", graph.captured.gm.code),
-                 DumpFile("blocks.txt", blocks + "\n"),
-                 DumpFile("plan.txt", text + "\n")]
-        files += [DumpFile(f"piece-{low.variant.name}.py", f"# piece {low.variant.name}\n" + low.variant.gm.code, low)
-                  for low in lowered]
-        return MethodDump(tuple(files), blocks, text)
+        files = stack_dump_files(summary, graph.captured, blocks, text, lowered)
+        return MethodDump(files, blocks, text)
 
     def flags(self) -> tuple[Flag, ...]:
         return (Flag("--threshold", "DBCache: its residual_diff_threshold (default: 0.08)"),

@@ -19,7 +19,7 @@ import torch
 
 from ...report import GraphReport, variant_reports
 from ...runtime.context import ContextState, ContextStates
-from ...runtime.pieces import HeadTailRuntime
+from ...runtime.pieces import HeadTailRuntime, HeadTailStep
 from ...runtime.registry import state_registry
 from ...runtime.store import next_stamp, read_problem
 from .config import DBConfig
@@ -49,7 +49,7 @@ class DBContextStates(ContextStates):
 
 
 @dataclass(frozen=True)
-class DBStepRecord:
+class DBStepRecord(HeadTailStep):
     graph: int
     generation: int
     context: str | None
@@ -62,14 +62,6 @@ class DBStepRecord:
     host_reads: int  # device-to-host reads the runtime made for this step
     pieces: tuple[Piece, Piece]
     rank_value: float | None = None  # context parallelism: this rank's own value (not decided on)
-
-    @property
-    def variant(self) -> str:
-        return "compute" if self.compute else "reuse"
-
-    @property
-    def reused(self) -> frozenset[str]:
-        return frozenset() if self.compute else frozenset({"blocks"})
 
 
 @dataclass(frozen=True)
@@ -88,14 +80,8 @@ class DBGraphReport(GraphReport):
         return tabulate(rows, headers=("generation", "context", "step", "timestep", "value", "ran", "blocks run",
                                        "host reads", "why"), tablefmt=fmt)
 
-    @property
-    def pattern(self) -> str:
-        return "".join("C" if r.compute else "R" for r in self.steps)
-
     def head(self) -> str:
-        blocks = len(self.db.stack.blocks) if self.db else 0
-        return (f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes, {blocks} blocks; cache holds "
-                f"{self.cache_bytes:,} bytes now")
+        return self.cached_head(f", {len(self.db.stack.blocks) if self.db else 0} blocks")
 
     def step_parts(self) -> list[str]:
         return [self.step_table(), f"steps (C = all blocks ran, R = middle residuals reused): {self.pattern}"]

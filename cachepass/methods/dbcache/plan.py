@@ -29,10 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
-Piece = Literal["head", "head+decide", "tail-compute", "tail-reuse"]
-PIECES: tuple[Piece, ...] = ("head", "head+decide", "tail-compute", "tail-reuse")
+from ...runtime.pieces import PIECES, HeadTailDecision, Piece
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class Counters:
 
 
 @dataclass(frozen=True)
-class DBDecision:
+class DBDecision(HeadTailDecision):
     iteration: int
     value: float | None  # the decision value the step computed (None: not compared)
     compute: bool
@@ -64,14 +62,6 @@ class DBDecision:
     @property
     def head(self) -> Piece:
         return "head+decide" if self.compared else "head"
-
-    @property
-    def tail(self) -> Piece:
-        return "tail-compute" if self.compute else "tail-reuse"
-
-    @property
-    def pieces(self) -> tuple[Piece, Piece]:
-        return self.head, self.tail
 
 
 @dataclass(frozen=True)

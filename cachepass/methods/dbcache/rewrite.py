@@ -31,7 +31,7 @@ from torch import fx
 from ...compiler.blocks import BlockStack, StackUser, check_blocks_removed, cut_after, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, eliminate_dead_code
-from ...compiler.pieces import PieceGraph, head_piece, tail_start
+from ...compiler.pieces import PieceGraph, copy_rest, head_piece, read_placeholders, residual_writes, tail_start
 from ...errors import ConfigError, StageError
 from ...integrations.dynamo_meta import variant_module
 from .config import DBConfig
@@ -121,31 +121,15 @@ def _tail(captured: CapturedGraph, db: DBStack, reuse: bool) -> PieceGraph:
     base = {i: stack.streams[i].values[db.Fn - 1] for i in db.cached}  # each stream after the Fn blocks
     skip: dict[str, fx.Node] = {}  # a stream's value after the middle -> what a reuse step gives it
     if reuse:
-        reads = []
-        for slot in slots:
-            placeholder = graph.placeholder(slot.read_name)
-            placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
-            reads.append(placeholder)
-        for slot, read in zip(slots, reads):
+        for slot, read in zip(slots, read_placeholders(graph, slots, nodes)):
             value = graph.call_function(operator.add, (read, env[nodes[base[slot.index]]]))
             value.name = f"db_skip__{stack.streams[slot.index].name}"
             skip[slot.node] = value
     middle = {name for i in db.middle for name in stack.blocks[i].region}
     inner = {v for s in stack.streams for v in s.values[db.Fn:db.middle.stop]}  # stream values inside the middle
-    for node in source.nodes:
-        if node.op in ("placeholder", "output") or node.name in db.head_nodes:
-            continue
-        outside = node.name not in middle
-        env[node] = graph.node_copy(node, lambda n, outside=outside: _arg(n, env, skip, inner, outside))
-    output = source.output_node()
-    results = fx.map_arg(output.args[0], lambda n: _arg(n, env, skip, inner, True))
-    results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
-    written = []
-    for slot in () if reuse else slots:
-        residual = graph.call_function(operator.sub, (env[nodes[slot.node]], env[nodes[base[slot.index]]]))
-        residual.name = slot.write_name
-        written.append(residual)
-    graph.output((*results, *written), type_expr=output.type)
+    results = copy_rest(source, graph, env, db.head_nodes, middle, lambda n, outside: _arg(n, env, skip, inner, outside))
+    written = residual_writes(graph, env, nodes, () if reuse else slots, lambda slot: base[slot.index])
+    graph.output((*results, *written), type_expr=source.output_node().type)
     before = len(graph.nodes)
     if reuse:
         eliminate_dead_code(graph)

@@ -52,9 +52,7 @@ class FBCPlugin(MethodPlugin):
 
     def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
         """`cachepass dump`'s files for FirstBlockCache: the block stack and the cut, the rule, every piece."""
-        from tabulate import tabulate
-
-        from ...dump import DumpFile, MethodDump
+        from ...dump import MethodDump, piece_table, stack_dump_files
         from .plan import PIECES
         from .report import block_report
         from .rewrite import head_slot, tail_slots
@@ -62,10 +60,7 @@ class FBCPlugin(MethodPlugin):
         stack = graph.stack
         blocks = block_report(stack)
         lowered = [graph.compiled(key) for key in PIECES]
-        rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
-                 ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
-                for low in lowered]
-        pieces = tabulate(rows, headers=("piece", "cache reads", "cache writes", "graph nodes"))
+        pieces = piece_table(lowered)
         plan = (f"threshold {graph.plan.threshold:g}: compute the remaining blocks when mean|r - p| / mean|p| > threshold,\n"
                 f"r = {head_slot(stack).write_name} (this step), p = the same residual of the last computed step;\n"
                 f"otherwise add {', '.join(s.read_name for s in tail_slots(stack))} to the first block's output.\n"
@@ -79,13 +74,8 @@ class FBCPlugin(MethodPlugin):
                    f"streams: {', '.join(s.name + (' (tail residual cached)' if s.cached else '') for s in stack.streams)}",
                    "pieces:"]
         summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
-        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"),
-                 DumpFile("captured-graph.py", graph.captured.gm.code),
-                 DumpFile("blocks.txt", blocks + "\n"),
-                 DumpFile("plan.txt", plan + "\n")]
-        files += [DumpFile(f"piece-{low.variant.name}.py", f"# piece {low.variant.name}\n" + low.variant.gm.code, low)
-                  for low in lowered]
-        return MethodDump(tuple(files), blocks, plan)
+        files = stack_dump_files(summary, graph.captured, blocks, plan, lowered)
+        return MethodDump(files, blocks, plan)
 
     def flags(self) -> tuple[Flag, ...]:
         return (Flag("--threshold", "skip the blocks after the first when its residual changed by at most this "

@@ -19,7 +19,6 @@ dtype/device/shape); otherwise the step computes and says why once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +27,12 @@ import torch
 from ...compiler.blocks import BlockStack
 from ...compiler.lower import Lowered
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GraphRuntime
 from ...runtime.context import ContextState, ContextStates
+from ...runtime.pieces import HeadTailRuntime, HeadTailStep
 from ...runtime.registry import state_registry
-from ...runtime.store import Stamp, next_stamp, read_problem
+from ...runtime.store import next_stamp, read_problem
 from .config import FBCConfig
-from .plan import FBCDecision, FBCPlan, Piece, step_pattern
+from .plan import FBCPlan, Piece, step_pattern
 from .report import block_report
 from .rewrite import build_piece, head_slot, tail_slots
 
@@ -41,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 _STATES = state_registry()  # first parameter -> ThreadStates of ContextStates
 @dataclass(frozen=True)
-class FBCStepRecord:
+class FBCStepRecord(HeadTailStep):
     graph: int  # serial of the graph that ran the step
     generation: int
     context: str | None
@@ -55,14 +54,6 @@ class FBCStepRecord:
     host_reads: int  # device-to-host reads the runtime made for this step
     pieces: tuple[Piece, Piece]  # the compiled pieces the step ran, head first
     rank_value: float | None = None  # context parallelism: the value on this rank's shard alone (not decided on)
-
-    @property
-    def variant(self) -> str:
-        return "compute" if self.compute else "reuse"
-
-    @property
-    def reused(self) -> frozenset[str]:
-        return frozenset() if self.compute else frozenset({"blocks"})
 
 
 @dataclass(frozen=True)
@@ -81,19 +72,14 @@ class FBCGraphReport(GraphReport):
         return tabulate(rows, headers=("generation", "context", "step", "timestep", "value", "threshold", "ran",
                                        "blocks run", "host reads", "why"), tablefmt=fmt)
 
-    @property
-    def pattern(self) -> str:
-        return "".join("C" if r.compute else "R" for r in self.steps)
-
     def head(self) -> str:
-        return (f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes, "
-                f"{len(self.stack.blocks) if self.stack else 0} blocks; cache holds {self.cache_bytes:,} bytes now")
+        return self.cached_head(f", {len(self.stack.blocks) if self.stack else 0} blocks")
 
     def step_parts(self) -> list[str]:
         return [self.step_table(), f"steps (C = all blocks ran, R = tail residuals reused): {self.pattern}"]
 
 
-class FirstBlockGraph(GraphRuntime):
+class FirstBlockGraph(HeadTailRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under FirstBlockCache."""
 
     _states = _STATES
@@ -102,6 +88,7 @@ class FirstBlockGraph(GraphRuntime):
     first_variants = ("head", "tail-compute")  # every generation starts with these two
     per_context = True
     timesteps_from = "probe"  # read with the decision value, after the head ran
+    tail_words = ("cachepass FirstBlockCache", "tail residual")
 
     def prepare(self, stack: BlockStack) -> None:
         self.stack = stack
@@ -133,8 +120,8 @@ class FirstBlockGraph(GraphRuntime):
             self.new_generation(state, ctx)
             stamp = next_stamp(ctx, self.serial, context, signature)
             value = local = None  # it compared with the previous generation's residual
-        decision = self.plan.decide(ctx.iteration, value, self._tails_readable(ctx, stamp))
-        results = self._tail(ctx, decision, args, handed, residual, stamp)
+        decision = self.plan.decide(ctx.iteration, value, self.tails_readable(ctx, stamp))
+        results = self.run_tail(ctx, decision.compute, args, handed, residual, stamp)
         state.history.append(FBCStepRecord(
             self.serial, ctx.generation, context, ctx.iteration, timestep, value, self.plan.threshold, decision.compute,
             decision.reason, len(self.stack.blocks) if decision.compute else 1, 1 if probe else 0,
@@ -145,34 +132,6 @@ class FirstBlockGraph(GraphRuntime):
         ctx.order.follow(timestep)
         ctx.skips += not decision.compute
         return results
-
-    def _tail(self, ctx: ContextState, decision: FBCDecision, args: Sequence[Any], handed: Sequence[torch.Tensor],
-              residual: torch.Tensor, stamp: Stamp) -> list[torch.Tensor]:
-        if not decision.compute:
-            tail = self.piece("tail-reuse")
-            reads = [ctx.store.get(slot.ident).tensor for slot in self._tail_slots]
-            return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
-        tail = self.piece("tail-compute")
-        ctx.store.clear()  # free the old residuals before the new ones exist
-        outputs = tail.fn(*args, *handed)
-        ctx.store.put(self._head_slot.ident, stamp, self._keep(residual))
-        for slot, tensor in zip(self._tail_slots, outputs[tail.variant.num_outputs:]):
-            ctx.store.put(slot.ident, stamp, self._keep(tensor))
-        return list(outputs[: self.captured.num_outputs])
-
-    def _tails_readable(self, ctx: ContextState, stamp: Stamp) -> bool:
-        for slot in self._tail_slots:
-            problem = read_problem(ctx.store.get(slot.ident), f"the tail residual of stream "
-                                   f"{self.stack.streams[slot.index].name}", stamp, slot.spec)
-            if problem is not None:
-                if ctx.store.get(slot.ident) is not None:
-                    self._warn_once(f"tail:{problem.split(':')[0]}", f"cachepass FirstBlockCache: not reusing the "
-                                    f"tail residuals at step {ctx.iteration}: {problem}; computing all blocks.")
-                return False
-        return True
-
-    def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool
 
     # -- pieces ---------------------------------------------------------------------------------
     def rewrite(self, key: Piece) -> Any:

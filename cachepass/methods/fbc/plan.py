@@ -22,14 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-Piece = Literal["head", "head+decide", "tail-compute", "tail-reuse"]
-PIECES: tuple[Piece, ...] = ("head", "head+decide", "tail-compute", "tail-reuse")
+from ...runtime.pieces import PIECES, HeadTailDecision, Piece
 
 
 @dataclass(frozen=True)
-class FBCDecision:
+class FBCDecision(HeadTailDecision):
     iteration: int
     value: float | None  # the decision value; None without a previous residual
     threshold: float
@@ -39,14 +37,6 @@ class FBCDecision:
     @property
     def head(self) -> Piece:
         return "head" if self.value is None else "head+decide"
-
-    @property
-    def tail(self) -> Piece:
-        return "tail-compute" if self.compute else "tail-reuse"
-
-    @property
-    def pieces(self) -> tuple[Piece, Piece]:
-        return self.head, self.tail
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from torch import fx
 from ...compiler.blocks import BlockStack, check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, eliminate_dead_code
-from ...compiler.pieces import PieceGraph, head_piece, tail_start
+from ...compiler.pieces import PieceGraph, copy_rest, head_piece, read_placeholders, residual_writes, tail_start
 from ...integrations.dynamo_meta import variant_module
 from .plan import Piece
 
@@ -77,33 +77,16 @@ def _tail(captured: CapturedGraph, stack: BlockStack, reuse: bool) -> PieceGraph
     reads = tail_slots(stack) if reuse else ()
     skip: dict[str, fx.Node] = {}  # stream value after block 0 -> the value a skip step gives it
     if reuse:
-        read_nodes = []
-        for slot in reads:
-            placeholder = graph.placeholder(slot.read_name)
-            placeholder.meta["example_value"] = nodes[slot.node].meta["example_value"]
-            read_nodes.append(placeholder)
-        for slot, read in zip(reads, read_nodes):
+        for slot, read in zip(reads, read_placeholders(graph, reads, nodes)):
             stream = stack.streams[slot.index]
             value = graph.call_function(operator.add, (read, env[nodes[stream.head_output]]))
             value.name = f"fbc_skip__{stream.name}"
             skip.update({name: value for name in stream.values})
-    in_blocks = stack.block_of()
-    for node in source.nodes:
-        if node.op in ("placeholder", "output") or node.name in stack.head_nodes:
-            continue
-        outside = node.name not in in_blocks
-        env[node] = graph.node_copy(node, lambda n, outside=outside: stream_arg(n, env, skip, stack, outside))
-    output = source.output_node()
-    results = fx.map_arg(output.args[0], lambda n: stream_arg(n, env, skip, stack, True))
-    results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
+    results = copy_rest(source, graph, env, stack.head_nodes, stack.block_of(),
+                        lambda n, outside: stream_arg(n, env, skip, stack, outside))
     writes = () if reuse else tail_slots(stack)
-    written = []
-    for slot in writes:
-        stream = stack.streams[slot.index]
-        residual = graph.call_function(operator.sub, (env[nodes[stream.last]], env[nodes[stream.head_output]]))
-        residual.name = slot.write_name
-        written.append(residual)
-    graph.output((*results, *written), type_expr=output.type)
+    written = residual_writes(graph, env, nodes, writes, lambda slot: stack.streams[slot.index].head_output)
+    graph.output((*results, *written), type_expr=source.output_node().type)
     before = len(graph.nodes)
     if reuse:
         eliminate_dead_code(graph)

@@ -66,7 +66,7 @@ class MagCachePlugin(MethodPlugin):
         """`cachepass dump`'s files for MagCache: the block stack, the schedule of one generation, the variants."""
         from tabulate import tabulate
 
-        from ...dump import DumpFile, MethodDump
+        from ...dump import MethodDump, stack_dump_files
         from .report import block_report
 
         blocks = block_report(graph.stack)
@@ -80,11 +80,8 @@ class MagCachePlugin(MethodPlugin):
                    f"schedule: {len(decisions)} steps, {sum(not d.compute for d in decisions)} skip the block stack",
                    "variants, in order of first use:"]
         summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
-        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"), DumpFile("captured-graph.py", graph.captured.gm.code),
-                 DumpFile("blocks.txt", blocks + "\n"), DumpFile("plan.txt", plan + "\n")]
-        files += [DumpFile(f"variant-{low.variant.name}.py", f"# variant {low.variant.name}\n" + low.variant.gm.code, low)
-                  for low in lowered]
-        return MethodDump(tuple(files), blocks, plan)
+        files = stack_dump_files(summary, graph.captured, blocks, plan, lowered, "variant")
+        return MethodDump(files, blocks, plan)
 
     def flags(self) -> tuple[Flag, ...]:
         return (Flag("--threshold", "the accumulated error bound (default: 0.06); plans with diffusers' Flux "

@@ -69,12 +69,8 @@ class MagGraphReport(GraphReport):
         return tabulate(rows, headers=("generation", "context", "step", "timestep", "accumulated error", "ran"),
                         tablefmt=fmt)
 
-    @property
-    def pattern(self) -> str:
-        return "".join("C" if r.compute else "R" for r in self.steps)
-
     def head(self) -> str:
-        return f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes; cache holds {self.cache_bytes:,} bytes now"
+        return self.cached_head()
 
     def step_parts(self) -> list[str]:
         return [self.step_table(), f"steps (C = computed, R = the block stack skipped): {self.pattern}"]

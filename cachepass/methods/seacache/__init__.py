@@ -84,7 +84,7 @@ class SeaCachePlugin(MethodPlugin):
         """`cachepass dump`'s files for SeaCache: the block stack, the gate, the probes and the variants."""
         from tabulate import tabulate
 
-        from ...dump import DumpFile, MethodDump
+        from ...dump import MethodDump, stack_dump_files
         from .report import block_report
 
         blocks = block_report(graph.stack)
@@ -108,11 +108,8 @@ class SeaCachePlugin(MethodPlugin):
                    f"indicator input: {graph.captured.inputs[graph._latent].source}",
                    "pieces:"]
         summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
-        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"), DumpFile("captured-graph.py", graph.captured.gm.code),
-                 DumpFile("blocks.txt", blocks + "\n"), DumpFile("plan.txt", plan + "\n")]
-        files += [DumpFile(f"piece-{low.variant.name.replace('+', '-')}.py",
-                           f"# piece {low.variant.name}\n" + low.variant.gm.code, low) for low in lowered]
-        return MethodDump(tuple(files), blocks, plan)
+        files = stack_dump_files(summary, graph.captured, blocks, plan, lowered, plus="-")
+        return MethodDump(files, blocks, plan)
 
     def flags(self) -> tuple[Flag, ...]:
         return (Flag("--threshold", "the accumulated SEA-indicator distance bound (default: 0.25); vision "

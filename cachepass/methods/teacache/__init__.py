@@ -50,19 +50,14 @@ class TeaCachePlugin(MethodPlugin):
 
     def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
         """`cachepass dump`'s files for TeaCache: the block stack and indicator, the rule, every piece."""
-        from tabulate import tabulate
-
-        from ...dump import DumpFile, MethodDump
+        from ...dump import MethodDump, piece_table, stack_dump_files
         from .report import block_report
         from .rewrite import PIECES
 
         tags, settings = graph.tags, graph.tags.settings
         blocks = block_report(tags)
         lowered = [graph.compiled(key) for key in PIECES]
-        rows = [(low.variant.name, ", ".join(s.read_name for s in low.variant.reads) or "-",
-                 ", ".join(s.write_name for s in low.variant.writes) or "-", len(low.variant.gm.graph.nodes))
-                for low in lowered]
-        pieces = tabulate(rows, headers=("piece", "cache reads", "cache writes", "graph nodes"))
+        pieces = piece_table(lowered)
         plan = (f"threshold {graph.plan.threshold:g}, {graph.plan.num_steps} steps; steps < {settings.retention_steps} "
                 f"and the last {settings.cutoff_steps} compute.\nOtherwise acc += polyval({list(settings.coefficients)}, "
                 f"mean|m - m_prev| / mean|m_prev|), m = {tags.indicator};\nacc < threshold skips the whole stack, else "
@@ -74,11 +69,8 @@ class TeaCachePlugin(MethodPlugin):
                    f"{len(tags.head_nodes)} nodes, {len(tags.crossing)} values handed to the tail",
                    f"indicator: {tags.indicator} ({tags.found_by})", "pieces:"]
         summary += [f"  {low.variant.name}: {len(low.variant.gm.graph.nodes)} graph nodes" for low in lowered]
-        files = [DumpFile("summary.txt", "\n".join(summary) + "\n"), DumpFile("captured-graph.py", graph.captured.gm.code),
-                 DumpFile("blocks.txt", blocks + "\n"), DumpFile("plan.txt", plan + "\n")]
-        files += [DumpFile(f"piece-{low.variant.name}.py", f"# piece {low.variant.name}\n" + low.variant.gm.code, low)
-                  for low in lowered]
-        return MethodDump(tuple(files), blocks, plan)
+        files = stack_dump_files(summary, graph.captured, blocks, plan, lowered)
+        return MethodDump(files, blocks, plan)
 
     def flags(self) -> tuple[Flag, ...]:
         return (Flag("--threshold", "the accumulated rescaled change bound (default: 0.25, the authors' Flux 1.5x "

@@ -18,10 +18,10 @@ import torch
 
 from ...compiler.lower import Lowered
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GraphRuntime
 from ...runtime.context import ContextState, ContextStates, VariantStepRecord
+from ...runtime.pieces import HeadTailRuntime
 from ...runtime.registry import state_registry
-from ...runtime.store import Stamp, next_stamp, read_problem
+from ...runtime.store import next_stamp, read_problem
 from .config import TeaCacheConfig
 from .plan import TeaPlan, TeaState
 from .report import block_report
@@ -76,12 +76,8 @@ class TeaGraphReport(GraphReport):
         return tabulate(rows, headers=("generation", "context", "step", "timestep", "rel. L1 change", "accumulated",
                                        "ran", "host reads", "why"), tablefmt=fmt)
 
-    @property
-    def pattern(self) -> str:
-        return "".join("C" if r.compute else "R" for r in self.steps)
-
     def head(self) -> str:
-        return f"graph {self.serial}: {self.reason}, {self.graph_nodes} nodes; cache holds {self.cache_bytes:,} bytes now"
+        return self.cached_head()
 
     def step_parts(self) -> list[str]:
         return [self.step_table(), f"steps (C = the block stack ran, R = replaced by the residual): {self.pattern}"]
@@ -94,7 +90,7 @@ class TeaGraphReport(GraphReport):
                 f"{settings.retention_steps} and last {settings.cutoff_steps} steps always computed"]
 
 
-class TeaCacheGraph(GraphRuntime):
+class TeaCacheGraph(HeadTailRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under TeaCache."""
 
     _states = _STATES
@@ -103,12 +99,14 @@ class TeaCacheGraph(GraphRuntime):
     first_variants = ("head", "compute")  # every generation starts with these two
     per_context = True
     timesteps_from = "probe"  # read with the decision value, after the head ran
+    tail_words = ("cachepass TeaCache", "residual")
+    tail_keys = ("skip", "compute")
 
     def prepare(self, tags: TeaTags) -> None:
         self.tags = tags
         self.stack = tags.stack
         self._indicator = indicator_slot(tags, self.captured)
-        self._residuals = residual_slots(tags)
+        self._tail_slots = residual_slots(tags)
         self._has_timestep = self.captured.timestep_input is not None
 
     def __call__(self, *args: Any) -> list[torch.Tensor]:
@@ -133,9 +131,9 @@ class TeaCacheGraph(GraphRuntime):
             stamp = next_stamp(ctx, self.serial, context, signature)
             value = None  # it compared with the previous generation's indicator
         ctx.order.follow(timestep)
-        decision, ctx.tea = self.plan.decide(ctx.tea, value, self._residuals_readable(ctx, stamp))
-        results = self._tail(ctx, decision.compute, args, handed, stamp)
-        ctx.store.put(self._indicator.ident, stamp, self._keep(indicator))
+        decision, ctx.tea = self.plan.decide(ctx.tea, value, self.tails_readable(ctx, stamp))
+        results = self.run_tail(ctx, decision.compute, args, handed, None, stamp)
+        ctx.store.put(self._indicator.ident, stamp, self.keep(indicator))  # kept every step, skipped or not
         state.history.append(TeaStepRecord(
             self.serial, ctx.generation, context, decision.step_index, timestep, decision.compute, decision.variant,
             value=value, accumulated=decision.accumulated, reason=decision.reason, host_reads=int(head.variant.probe),
@@ -148,32 +146,8 @@ class TeaCacheGraph(GraphRuntime):
             self.new_generation(state, ctx)
         return results
 
-    def _tail(self, ctx: ContextState, compute: bool, args: tuple, handed: list, stamp: Stamp) -> list[torch.Tensor]:
-        if not compute:
-            tail = self.variant("skip")
-            reads = [ctx.store.get(slot.ident).tensor for slot in self._residuals]
-            return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
-        tail = self.variant("compute")
-        ctx.store.drop([slot.ident for slot in self._residuals])  # free the old residuals before the new exist
-        outputs = tail.fn(*args, *handed)
-        for slot, tensor in zip(self._residuals, outputs[tail.variant.num_outputs:]):
-            ctx.store.put(slot.ident, stamp, self._keep(tensor))
-        return list(outputs[: self.captured.num_outputs])
-
-    def _residuals_readable(self, ctx: ContextState, stamp: Stamp) -> bool:
-        for slot in self._residuals:
-            entry = ctx.store.get(slot.ident)
-            problem = read_problem(entry, f"the residual of stream {self.stack.streams[slot.index].name}", stamp,
-                                   slot.spec)
-            if problem is not None:
-                if entry is not None:
-                    self._warn_once(f"residual:{problem.split(':')[0]}", f"cachepass TeaCache: not reusing the "
-                                    f"residual at step {ctx.tea.step_index}: {problem}; computing the blocks.")
-                return False
-        return True
-
-    def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool
+    def step_number(self, ctx: TeaContext) -> int:
+        return ctx.tea.step_index
 
     def rewrite(self, key: Piece) -> Any:
         return build_piece(self.captured, self.tags, key)

@@ -18,12 +18,12 @@ import operator
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
 from torch import fx
 
 from ...compiler.blocks import check_blocks_removed, stream_arg
 from ...compiler.capture import CapturedGraph
 from ...compiler.editing import CacheSlot, KeyedVariant, eliminate_dead_code
+from ...compiler.pieces import copy_placeholders, copy_rest, probe_tensor, read_placeholders, residual_writes, tail_start
 from ...compiler.regions import tensor_spec
 from ...errors import StageError
 from ...integrations.dynamo_meta import variant_module
@@ -62,8 +62,7 @@ def _head(captured: CapturedGraph, tags: TeaTags, compare: bool) -> TeaPiece:
     source = captured.gm.graph
     nodes = {n.name: n for n in source.nodes}
     graph, env = fx.Graph(), {}
-    for node in source.find_nodes(op="placeholder"):
-        env[node] = graph.node_copy(node)
+    copy_placeholders(source, graph, env)
     slot = indicator_slot(tags, captured)
     previous = None
     if compare:
@@ -94,54 +93,25 @@ def _probe(graph: fx.Graph, indicator: fx.Node, previous: fx.Node | None, timest
         scale = graph.call_method("mean", (graph.call_method("abs", (previous,)),))
         value = graph.call_function(operator.truediv, (change, scale))
         parts.append(graph.call_method("reshape", (graph.call_method("float", (value,)), (1,))))
-    if timestep is not None:
-        flat = graph.call_method("reshape", (graph.call_method("float", (timestep,)), (-1,)))
-        parts += [graph.call_method("reshape", (graph.call_method(op, (flat,)), (1,))) for op in ("min", "max")]
-    if not parts:
-        return None
-    probe = graph.call_function(torch.cat, (parts,))
-    probe.name = "tea_probe"
-    return probe
+    return probe_tensor(graph, parts, timestep, "tea_probe")
 
 
 def _tail(captured: CapturedGraph, tags: TeaTags, skip: bool) -> TeaPiece:
     stack = tags.stack
     source = captured.gm.graph
-    nodes = {n.name: n for n in source.nodes}
-    graph, env = fx.Graph(), {}
-    for node in source.find_nodes(op="placeholder"):
-        env[node] = graph.node_copy(node)
-    for name in tags.crossing:
-        placeholder = graph.placeholder(f"from_head__{name}")
-        placeholder.meta["example_value"] = nodes[name].meta.get("example_value")
-        env[nodes[name]] = placeholder
+    graph, env, nodes = tail_start(source, tags.crossing)
     slots = residual_slots(tags)
-    reads = []
-    if skip:
-        for slot in slots:
-            read = graph.placeholder(slot.read_name)
-            read.meta["example_value"] = nodes[slot.node].meta["example_value"]
-            reads.append(read)
+    reads = read_placeholders(graph, slots, nodes) if skip else []
     values: dict[str, fx.Node] = {}  # skip: stream value -> block 0's input + its residual
-    in_blocks = stack.block_of()
-    for node in source.nodes:
-        if node.op in ("placeholder", "output") or node.name in tags.head_nodes:
-            continue
+
+    def start_skip() -> None:  # once every block-0 input a skip step carries on is copied
         if skip and not values and _ready(tags, env, nodes):
-            values = _skip_values(graph, tags, env, nodes, reads)
-        outside = node.name not in in_blocks
-        env[node] = graph.node_copy(node, lambda n, outside=outside: stream_arg(n, env, values, stack, outside))
-    output = source.output_node()
-    results = fx.map_arg(output.args[0], lambda n: stream_arg(n, env, values, stack, True))
-    results = tuple(results) if isinstance(results, (tuple, list)) else (results,)
-    written = []
-    if not skip:
-        for slot in slots:
-            residual = graph.call_function(operator.sub, (env[nodes[slot.node]],
-                                                          env[nodes[stack.stream_inputs[slot.index]]]))
-            residual.name = slot.write_name
-            written.append(residual)
-    graph.output((*results, *written), type_expr=output.type)
+            values.update(_skip_values(graph, tags, env, nodes, reads))
+
+    results = copy_rest(source, graph, env, tags.head_nodes, stack.block_of(),
+                        lambda n, outside: stream_arg(n, env, values, stack, outside), start_skip)
+    written = residual_writes(graph, env, nodes, () if skip else slots, lambda slot: stack.stream_inputs[slot.index])
+    graph.output((*results, *written), type_expr=source.output_node().type)
     before = len(graph.nodes)
     if skip:
         eliminate_dead_code(graph)
