@@ -6,7 +6,6 @@ asked for reuse is said before the next one starts."""
 from __future__ import annotations
 
 import copy
-import logging
 from dataclasses import dataclass
 from typing import Any
 

@@ -16,7 +16,8 @@ from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
 from ..plugin import Flag, MethodPlugin
 from .config import DBConfig, from_cache_dit
-from .plan import PIECES, DBPlan, make_plan
+from ...runtime.pieces import PIECES
+from .plan import DBPlan, make_plan
 from .rewrite import DBStack, tag
 
 __all__ = ["PLUGIN", "DBConfig", "DBPlan", "DBStack", "from_cache_dit"]

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ...runtime.pieces import PIECES, HeadTailDecision, Piece
+from ...runtime.pieces import HeadTailDecision, Piece
 
 
 @dataclass(frozen=True)

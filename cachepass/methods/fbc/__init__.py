@@ -53,7 +53,7 @@ class FBCPlugin(MethodPlugin):
     def dump_files(self, graph: Any, demo: Any, steps: int) -> Any:
         """`cachepass dump`'s files for FirstBlockCache: the block stack and the cut, the rule, every piece."""
         from ...dump import MethodDump, piece_table, stack_dump_files
-        from .plan import PIECES
+        from ...runtime.pieces import PIECES
         from .report import block_report
         from .rewrite import head_slot, tail_slots
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...runtime.pieces import PIECES, HeadTailDecision, Piece
+from ...runtime.pieces import HeadTailDecision, Piece
 
 
 @dataclass(frozen=True)
