@@ -116,13 +116,16 @@ def test_graph_without_timestep_input_needs_a_callback():
 def test_grad_mode_compiles_without_caching(caplog):
     demo = build("cogvideox")
     compiled = torch.compile(demo.module, backend="cachepass", options=EAGER_PAB)
-    with caplog.at_level(logging.WARNING, logger="cachepass"):
+    # Grad mode and the eager oracle are set here, not inherited: the suite's other tests share this process
+    # (one CI run failed this comparison against a no_grad eager loop, order-dependent, not reproduced alone).
+    with caplog.at_level(logging.WARNING, logger="cachepass"), torch.enable_grad():
         outs = [demo(compiled, t) for t in TIMESTEPS_12]
-    uncached = run_loop(demo, demo.module, TIMESTEPS_12)
-    assert all(max_diff(a.detach(), b) <= 1e-6 for a, b in zip(outs, uncached))
+        uncached = [demo(demo.module, t) for t in TIMESTEPS_12]
     assert "compiling with grad enabled" in caplog.text and "WITHOUT caching" in caplog.text
     [graph] = cachepass.compiled_graphs(compiled)
     assert not graph.cached and graph.reason == "grad mode is enabled: caching is for inference"
+    assert all(max_diff(a.detach(), b.detach()) <= 1e-6 for a, b in zip(outs, uncached)), \
+        [max_diff(a.detach(), b.detach()) for a, b in zip(outs, uncached)]
 
 
 def test_model_without_attention_compiles_without_caching(caplog):
