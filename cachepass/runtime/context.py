@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .base import HISTORY_LIMIT, GenerationOrder, GenerationWatch, end_generation
+from .calibrate import CalibratorState
 from .store import CacheStore, Stamp
 
 _GENERATIONS = itertools.count(1)
@@ -50,6 +51,7 @@ class ContextState:
     store: CacheStore = field(default_factory=CacheStore)
     stamp: Stamp | None = None  # the latest call's (store.next_stamp)
     watch: GenerationWatch | None = None  # GraphRuntime.watched, for a method that feeds it (TaylorSeer)
+    calibrator: CalibratorState | None = None  # a composed residual calibrator's, this generation (calibrate.py)
 
     def reset(self) -> None:
         end_generation(self)
@@ -57,6 +59,7 @@ class ContextState:
         self.iteration, self.order, self.skips = 0, GenerationOrder(), 0
         self.values.clear()
         self.store.clear()
+        self.calibrator = None
 
 
 @dataclass
