@@ -189,3 +189,32 @@ def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> N
     with pytest.raises(ConfigError, match=words):
         cachepass.compile(demo.module, cache=cache())
     assert not calls
+
+
+@pytest.mark.parametrize("family, threshold, coefficients", [("flux", 0.3, None), ("wan", 0.5, (1.0, 0.0))])
+def test_teacache_with_calibrator_matches_the_reference_loop(family: str, threshold: float, coefficients) -> None:
+    """TeaCache has no library to compare with: its reference loop (tests/tea_helpers.py, from the authors'
+    equations) with cache-dit's own TaylorSeerCalibrator predicting the skipped residual, step by step over two
+    generations (eager compiler; TeaCache alone is checked under Inductor in test_teacache.py)."""
+    from cachepass.methods.teacache.config import family_defaults
+    from tests.fbc_helpers import compiled_call
+    from tests.tea_helpers import TeaReference
+
+    demo = build_family(family)
+    steps = [float(t) for t in torch.linspace(999, 0, 10)]
+    config = cachepass.TeaCacheConfig(threshold=threshold, coefficients=coefficients, num_inference_steps=10,
+                                      retention_steps=1, cutoff_steps=1)
+    published = family_defaults(demo.module).coefficients
+    reference = TeaReference(demo, family, threshold, coefficients or published, 10, calibrator_order=1)
+    plain = TeaReference(demo, family, threshold, coefficients or published, 10)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": [config, cachepass.TaylorCalibratorConfig(order=1)],
+                                      "compiler": "eager"})
+    predicted = []
+    for _ in range(2):
+        for t in steps:
+            theirs, ours, unpredicted = reference(t), compiled_call(demo, compiled, t), plain(t)
+            assert max_diff(ours, theirs) <= 1e-5, (family, t)
+            predicted.append(max_diff(ours, unpredicted) > 1e-5)
+    assert plain.computed == reference.computed and 0 < reference.computed.count(False) < 18
+    assert any(predicted)  # the calibrator's prediction is used

@@ -36,6 +36,7 @@ class TeaCachePlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "TeaCache"
+    calibrated_skip = True  # a calibrator may predict its residuals (runtime/pieces.py)
 
     def tag(self, captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags:
         return tag_teacache(captured, config)  # a ConfigError names the fix (coefficients, indicator, blocks)
