@@ -80,7 +80,7 @@ def never_called(model):
 
 
 @pytest.mark.parametrize("budget, words", [
-    ({}, "non-empty dict"), (35.0, "non-empty dict"), ({"ssim": 0.9}, "unknown metric"),
+    ({}, "non-empty dict"), (35.0, "non-empty dict"), ({"fid": 10.0}, "unknown metric"),
     ({"psnr": float("nan")}, "finite"), ({"psnr": 0}, "never bind"), ({"rel_l2": -0.1}, "never bind"),
     ({"psnr": True}, "finite number")])
 def test_bad_budgets_are_refused_before_any_generation(demo, budget, words):
