@@ -229,7 +229,7 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
     for name, value in (("repeats", repeats), ("timing_runs", timing_runs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"tune's {name}={value!r} must be an int >= 1.")
-    chosen = _methods(methods)
+    chosen = tunable_methods(methods)
     session = _Session(generate, model, checked, _inputs(prompts), dict(options or {}), compile_kwargs, timing_runs,
                        progress)
     seen = session.reference_run()
@@ -256,7 +256,7 @@ def _inputs(prompts: Sequence[Any] | None) -> tuple[tuple[Any, ...], ...]:
     return tuple((prompt,) for prompt in prompts)
 
 
-def _methods(methods: Sequence[str] | None) -> list[Method]:
+def tunable_methods(methods: Sequence[str] | None) -> list[Method]:
     """The requested methods (registry names), each with a search space; ConfigError names the choices."""
     tunable = [m for m in METHODS if type(m.plugin).tune_space is not MethodPlugin.tune_space]
     names = ", ".join(m.name for m in tunable)
