@@ -145,11 +145,15 @@ def _add_dump(commands: Any) -> None:
     dump.add_argument("--svg", action="store_true", help="also draw each variant as SVG (needs pydot and graphviz)")
 
 
-TUNE_EXAMPLE = """examples:
-  cachepass tune dit --budget psnr=35 --steps 8 --compiler eager      # seconds: the tiny plain DiT
-  cachepass tune cogvideox --budget psnr=35,ssim=0.95 --methods fbc,teacache --steps 20 --out tune.json
+def tune_epilog() -> str:
+    """`cachepass tune --help`'s examples, the methods from the registry (those with a search space)."""
+    from .tune import tunable_methods
 
-A budget met on these inputs is a calibration, not a guarantee for others (docs/tune.md)."""
+    names = ",".join(m.name for m in tunable_methods(None)[:2])
+    return "\n".join([
+        "examples:", "  cachepass tune dit --budget psnr=35 --steps 8 --compiler eager      # the tiny plain DiT",
+        f"  cachepass tune cogvideox --budget psnr=35 --budget rel_l2=0.05 --methods {names} --out tune.json", "",
+        "A budget met on these inputs is a calibration, not a guarantee for others (docs/tune.md)."])
 
 
 def _add_tune(commands: Any) -> None:
@@ -158,7 +162,7 @@ def _add_tune(commands: Any) -> None:
         description="Build a small model with random weights (no downloads), run its denoising loop once uncached "
                     "(the reference), then search each method's knob for the most reuse within the budget; print "
                     "every candidate, the winner and its measured time, and write them as JSON. One progress line "
-                    "per candidate goes to stderr.", epilog=TUNE_EXAMPLE,
+                    "per candidate goes to stderr.", epilog=tune_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     tune.add_argument("model", choices=tuple(BUILDERS), metavar="MODEL", help=f"a built-in model: {', '.join(BUILDERS)}")
     tune.add_argument("--size", default="tiny", choices=SIZES, help="model size (default: tiny)")

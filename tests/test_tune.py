@@ -5,6 +5,7 @@ what an exhaustive grid finds; bad inputs are ConfigErrors before any generation
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import sys
 
@@ -216,9 +217,11 @@ def test_the_cli_tunes_a_built_in_model_and_writes_the_result(tmp_path, capsys):
     from cachepass.cli import main
     from cachepass.timesteps import timesteps_linspace
 
-    out = tmp_path / "tune.json"
+    out, png = tmp_path / "tune.json", tmp_path / "tune.png"
+    plot = ["--plot", str(png)] if importlib.util.find_spec("matplotlib") else []  # the bench extra, not CI's
     assert main(["tune", "dit", "--budget", "psnr=40", "--methods", "fbc", "--steps", "4", "--compiler", "eager",
-                 "--repeats", "1", "--out", str(out)]) == 0
+                 "--repeats", "1", "--out", str(out), *plot]) == 0
+    assert png.exists() == bool(plot)
     printed = capsys.readouterr()
     saved = json.loads(out.read_text())
     assert saved["method"] == "fbc" and saved["budget"] == {"psnr": 40.0}
