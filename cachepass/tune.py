@@ -7,7 +7,9 @@
 to judge. The tuner runs it once uncached (the reference the budget is measured against), then, for each
 method whose plug-in gives a search space (`MethodPlugin.tune_space`: one knob along which a generation reuses
 more and its quality falls), bisects the knob for the most reuse that meets the budget. Method-neutral: the
-methods and their knobs come from the registry and the plug-ins.
+methods and their knobs come from the registry and the plug-ins. With `prompts=[...]` it calls
+`generate(model, prompt)` for each, and the budget must hold on every one (the worst decides). Budget metrics:
+PSNR, SSIM (quality.py), relative L2, LPIPS (the optional `lpips` package).
 
 # NOTE [The tuner's cost model]
 Candidates are not timed one by one (a timing needs warm repeats): a candidate's generation time is predicted
