@@ -92,6 +92,3 @@ class HeadTailRuntime(GraphRuntime):
     def step_number(self, ctx: Any) -> int:
         """The step a warning names."""
         return ctx.iteration
-
-    def keep(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool
