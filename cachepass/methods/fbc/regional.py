@@ -160,7 +160,7 @@ class FirstBlockStackGraph(GraphRuntime):
             slot.store.put(HEAD_SLOT.ident, stamp, self.keep(residual))
             slot.head_out, slot.ran = tuple(self.keep(r) for r in results), {instance.path}
         else:
-            results = [slot.store.get(tail_ident(i)).tensor + out for i, out in enumerate(results)]
+            results = [skip_output(slot.store.get(tail_ident(i)).tensor, out) for i, out in enumerate(results)]
         slot.compute = decision.compute
         state.history.append(FBCStepRecord(
             self.serial, slot.generation, context, slot.iteration, order, value, self.plan.threshold,
@@ -216,6 +216,13 @@ class FirstBlockStackGraph(GraphRuntime):
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
         return FBCGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan)
+
+
+def skip_output(residual: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """`residual + out` (the hook's sum) laid out as `out`, the head's own output: the next block's graph guards on
+    its input's strides, and a differently laid out sum on skip steps would recompile it (HunyuanVideo)."""
+    result = torch.empty_strided(out.size(), out.stride(), dtype=out.dtype, device=out.device)
+    return torch.add(residual, out, out=result)
 
 
 def stack_key(model: torch.nn.Module, head: str) -> torch.Tensor:
