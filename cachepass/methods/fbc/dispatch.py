@@ -126,11 +126,7 @@ class FirstBlockGraph(HeadTailRuntime):
             self.serial, ctx.generation, context, ctx.iteration, timestep, value, self.plan.threshold, decision.compute,
             decision.reason, len(self.stack.blocks) if decision.compute else 1, 1 if probe else 0,
             (head.variant.key, decision.tail), local))
-        if value is not None:
-            ctx.values.append(value)
-        ctx.iteration += 1
-        ctx.order.follow(timestep)
-        ctx.skips += not decision.compute
+        ctx.end_step(value, timestep, decision.compute)
         return results
 
     # -- pieces ---------------------------------------------------------------------------------

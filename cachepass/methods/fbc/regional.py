@@ -38,8 +38,9 @@ from ...errors import ConfigError
 from ...integrations.dynamo_meta import variant_module
 from ...integrations.parallel import cp_group
 from ...report import variant_reports
-from ...runtime.base import GraphRuntime, read_floats
+from ...runtime.base import read_floats
 from ...runtime.context import ContextState, ContextStates
+from ...runtime.pieces import HeadTailRuntime
 from ...runtime.store import next_stamp, read_problem
 from .dispatch import STATES, FBCGraphReport, FBCStepRecord
 
@@ -76,22 +77,25 @@ class Instance:
     stack: tuple[str, ...]
 
 
-def tail_ident(index: int) -> str:
-    return f"fbc_tail_residual__{index}"
-
-
-class FirstBlockStackGraph(GraphRuntime):
+class FirstBlockStackGraph(HeadTailRuntime):
     """What a graph of one block runs under FirstBlockCache (NOTE [One decision across the block graphs])."""
 
     _states = STATES
     per_context = True
     timesteps_from = "probe"  # the head reads the timestep with its decision value
     first_variants = ("block",)
+    tail_words = ("cachepass FirstBlockCache", "tail residual")
 
     def prepare(self, streams: BlockGraphStreams) -> None:
         self.streams = streams
         self.tags = None
         self._roles: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> Instance
+        # one tail residual per stream; the head's stamp (its graph, generation, context, inputs) guards them
+        self._tail_slots = tuple(CacheSlot("fbc_tail_residual", "tail_residual", i, "", None)
+                                 for i in range(len(streams.carried)))
+
+    def stream_name(self, index: int) -> str:
+        return self.streams.names[index]
 
     def variants_at_compile(self) -> tuple[str, ...]:
         model = self.captured.model()
@@ -127,7 +131,7 @@ class FirstBlockStackGraph(GraphRuntime):
         slot.ran.add(instance.path)
         if instance.role == "tail" and slot.head_out:
             for i, (out, head) in enumerate(zip(outputs, slot.head_out)):
-                slot.store.put(tail_ident(i), slot.stamp, self.keep(out - head))
+                slot.store.put(self._tail_slots[i].ident, slot.stamp, self.keep(out - head))
             slot.head_out = ()
         return outputs
 
@@ -154,37 +158,20 @@ class FirstBlockStackGraph(GraphRuntime):
             stamp = next_stamp(slot, self.serial, context, stamp.signature)
             value = None  # it compared with the previous generation's residual
         self._check_covered(slot, instance.stack)
-        decision = self.plan.decide(slot.iteration, value, self._tails_readable(slot, stamp, results))
+        decision = self.plan.decide(slot.iteration, value, self.tails_readable(slot, stamp))
         if decision.compute:
             slot.store.clear()  # free the old residuals before the new ones exist
             slot.store.put(HEAD_SLOT.ident, stamp, self.keep(residual))
             slot.head_out, slot.ran = tuple(self.keep(r) for r in results), {instance.path}
         else:
-            results = [skip_output(slot.store.get(tail_ident(i)).tensor, out) for i, out in enumerate(results)]
+            results = [skip_output(slot.store.get(self._tail_slots[i].ident).tensor, out) for i, out in enumerate(results)]
         slot.compute = decision.compute
         state.history.append(FBCStepRecord(
             self.serial, slot.generation, context, slot.iteration, order, value, self.plan.threshold,
             decision.compute, decision.reason, len(instance.stack) if decision.compute else 1, 1 if reads else 0,
             (head.variant.key, "block" if decision.compute else "pass")))
-        if value is not None:
-            slot.values.append(value)
-        slot.iteration += 1
-        slot.order.follow(order)
-        slot.skips += not decision.compute
+        slot.end_step(value, order, decision.compute)
         return results
-
-    def _tails_readable(self, slot: StackStep, stamp: Any, results: list[torch.Tensor]) -> bool:
-        for i, (name, out) in enumerate(zip(self.streams.names, results)):
-            entry = slot.store.get(tail_ident(i))
-            problem = read_problem(entry, f"the tail residual of stream {name}", stamp)
-            if problem is None and entry.tensor.shape != out.shape:
-                problem = f"the tail residual of stream {name} is {tuple(entry.tensor.shape)}, not {tuple(out.shape)}"
-            if problem is not None:
-                if entry is not None:
-                    self._warn_once(f"tail:{problem.split(':')[0]}", f"cachepass FirstBlockCache: not reusing the "
-                                    f"tail residuals at step {slot.iteration}: {problem}; computing all blocks.")
-                return False
-        return True
 
     @staticmethod
     def _check_covered(slot: StackStep, stack: tuple[str, ...]) -> None:
