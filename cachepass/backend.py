@@ -88,7 +88,8 @@ def _compile(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any],
         logger.log(logging.INFO if nothing.quiet else logging.WARNING, nothing.message)
         return _uncached(plugin.plain(captured), nothing.tags, nothing.reason, options)
     plan = run_stage("plan", plugin.plan, tags, config)
-    logger.info("cachepass: %s with %s", method.title, config.describe())
+    logger.info("cachepass: %s with %s%s", method.title, config.describe(),
+                f" + {options.calibration.describe()}" if options.calibration is not None else "")
     return run_stage("dispatch", plugin.runtime, captured, tags, plan, options)
 
 

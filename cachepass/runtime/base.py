@@ -248,6 +248,11 @@ class GraphRuntime(InstanceNames):
         for key in self.variants_at_compile():
             self.compiled(key)
 
+    def describe(self) -> str:
+        """The config in words, with a composed calibrator's (reports and logs)."""
+        calibration = self.options.calibration
+        return self.config.describe() + (f" + {calibration.describe()}" if calibration is not None else "")
+
     def variants_at_compile(self) -> Sequence[Any]:
         """The variants compiled while Dynamo calls the backend: `first_variants`, which every generation starts
         with (PAB adds every reachable one for a dynamic-shape graph)."""
