@@ -278,6 +278,18 @@ def test_regional_fbc_refuses_a_stack_block_that_runs_outside_cachepass():
         fbc_generation(demo, module)
 
 
+def test_regional_fbc_refuses_a_composed_calibrator():
+    """A calibrator composed with FirstBlockCache is not applied across block graphs: refused, never ignored."""
+    demo = build_family("wan")
+    module = copy.deepcopy(demo.module)
+    module.compile_repeated_blocks(backend="cachepass", fullgraph=True, options={
+        "cache": [FirstBlockCacheConfig(threshold=0.06), cachepass.TaylorCalibratorConfig(order=1)],
+        "compiler": "eager"})
+    with pytest.raises(Exception, match="composed calibrator") as raised:
+        fbc_generation(demo, module)
+    assert isinstance(getattr(raised.value, "inner_exception", raised.value), cachepass.ConfigError)
+
+
 def test_the_private_torch_names_scope_relies_on():
     """scope.py reads module calls off the stack through `nn.Module._call_impl` frames, and tells a compiled
     model by `_compiled_call_impl` / `_orig_mod`: if a torch upgrade changes one, this says which."""
