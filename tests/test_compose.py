@@ -10,41 +10,16 @@ over two generations, and the calibrated outputs must differ from the uncalibrat
 
 from __future__ import annotations
 
-import copy
-
 import cache_dit  # a test dependency: pyproject.toml's `test` extra
 import pytest
 import torch
 
 import cachepass
 from cachepass import ConfigError
+from tests.compose_helpers import TIMESTEPS, cache_dit_run, db, taylor
 from tests.families import build_family
 from tests.fbc_helpers import count_host_reads
 from tests.helpers import max_diff
-
-TIMESTEPS = [float(t) for t in torch.linspace(999, 0, 10)]
-
-
-def db(**fields) -> cache_dit.DBCacheConfig:
-    return cache_dit.DBCacheConfig(**{"Fn_compute_blocks": 1, "Bn_compute_blocks": 0, "max_warmup_steps": 0,
-                                      "enable_separate_cfg": False, **fields})
-
-
-def taylor(order: int = 1, **fields) -> cache_dit.TaylorSeerCalibratorConfig:
-    return cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=order, **fields)
-
-
-def cache_dit_run(demo, cache_config, calibrator, generations: int = 2) -> tuple[list[torch.Tensor], list[str]]:
-    module = copy.deepcopy(demo.module)
-    cache_dit.enable_cache(module, cache_config=cache_config, calibrator_config=calibrator)
-    outputs, patterns = [], []
-    for _ in range(generations):
-        cache_dit.refresh_context(module)
-        with torch.no_grad():
-            outputs += [demo(module, t) for t in TIMESTEPS]
-        cached = set(cache_dit.summary(module, logging=False)[0].cached_steps)
-        patterns.append("".join("R" if i in cached else "C" for i in range(len(TIMESTEPS))))
-    return outputs, patterns
 
 
 def cachepass_run(demo, cache, compiler: str = "eager", generations: int = 2):

@@ -278,16 +278,32 @@ def test_regional_fbc_refuses_a_stack_block_that_runs_outside_cachepass():
         fbc_generation(demo, module)
 
 
-def test_regional_fbc_refuses_a_composed_calibrator():
-    """A calibrator composed with FirstBlockCache is not applied across block graphs: refused, never ignored."""
+def test_regional_fbc_with_calibrator_matches_cache_dit_hybrid_step_by_step():
+    """FirstBlockCache composed with cache-dit's TaylorSeer calibrator under compile_repeated_blocks: on a skip
+    step the head block adds the calibrator's prediction of the tail residual. Equal to cache-dit's hybrid (DBCache
+    F1B0, the same threshold) on an eager copy step by step over two generations, the same steps skipped; the
+    prediction is used (the uncalibrated regional run differs on the same pattern)."""
+    from compose_helpers import TIMESTEPS, cache_dit_run, db, taylor
+
     demo = build_family("wan")
-    module = copy.deepcopy(demo.module)
-    module.compile_repeated_blocks(backend="cachepass", fullgraph=True, options={
-        "cache": [FirstBlockCacheConfig(threshold=0.06), cachepass.TaylorCalibratorConfig(order=1)],
-        "compiler": "eager"})
-    with pytest.raises(Exception, match="composed calibrator") as raised:
-        fbc_generation(demo, module)
-    assert isinstance(getattr(raised.value, "inner_exception", raised.value), cachepass.ConfigError)
+    threshold = THRESHOLDS["wan"]
+    reference, expected = cache_dit_run(demo, db(residual_diff_threshold=threshold), taylor(1))
+    assert all("C" in p[1:] and "R" in p for p in expected), expected
+
+    def run(cache) -> tuple[list[torch.Tensor], list[str]]:
+        module = regional(demo, cache, "eager")
+        with torch.no_grad():
+            outputs = [demo(module, t) for _ in range(2) for t in TIMESTEPS]
+        pattern = fbc_pattern(module, 2 * len(TIMESTEPS))
+        return outputs, [pattern[:len(TIMESTEPS)], pattern[len(TIMESTEPS):]]
+
+    outputs, patterns = run([FirstBlockCacheConfig(threshold=threshold), cachepass.TaylorCalibratorConfig(order=1)])
+    assert patterns == expected
+    diffs = [max_diff(a, b) for a, b in zip(outputs, reference)]
+    assert max(diffs) <= 1e-5, diffs
+    plain, plain_patterns = run(FirstBlockCacheConfig(threshold=threshold))
+    assert plain_patterns == patterns
+    assert max(max_diff(a, b) for a, b in zip(outputs, plain)) > 1e-4
 
 
 def test_the_private_torch_names_scope_relies_on():

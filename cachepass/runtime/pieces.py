@@ -68,8 +68,7 @@ class HeadTailRuntime(GraphRuntime):
             reads = [self.reused(ctx.store.get(slot.ident), slot, calibrator) for slot in self._tail_slots]
             return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
         tail = self.variant(compute_key)
-        kept = {slot.ident: self.kept_factors(ctx, slot, stamp) for slot in self._tail_slots
-                if calibrator is not None and self.predicted(slot)}
+        kept = self.kept_before_compute(ctx, calibrator, stamp)
         if residual is None:
             ctx.store.drop([slot.ident for slot in self._tail_slots])  # free the old residuals before the new exist
         else:
@@ -78,11 +77,17 @@ class HeadTailRuntime(GraphRuntime):
         if residual is not None:
             ctx.store.put(self._head_slot.ident, stamp, self.keep(residual))
         for slot, tensor in zip(self._tail_slots, outputs[tail.variant.num_outputs:]):
-            factors = (self.keep(tensor),)
-            if slot.ident in kept:
-                factors = calibrator.update(slot.ident, factors[0], kept.pop(slot.ident))
-            ctx.store.put(slot.ident, stamp, *reversed(factors))
+            self.put_tail(ctx, slot, stamp, tensor, kept)
         return list(outputs[: self.captured.num_outputs])
+
+    def put_tail(self, ctx: Any, slot: Any, stamp: Stamp, tensor: torch.Tensor,
+                 kept: dict[str, tuple[torch.Tensor, ...]]) -> None:
+        """Keep a computed step's tail residual of `slot`: with the calibrator's factors updated from the ones
+        `kept_before_compute` read for it (popped), else as it is."""
+        factors = (self.keep(tensor),)
+        if slot.ident in kept:
+            factors = ctx.calibrator.update(slot.ident, factors[0], kept.pop(slot.ident))
+        ctx.store.put(slot.ident, stamp, *reversed(factors))
 
     # -- a composed residual calibrator (calibrate.py) ------------------------------------------
     def calibrator_of(self, ctx: Any) -> CalibratorState | None:
@@ -95,9 +100,21 @@ class HeadTailRuntime(GraphRuntime):
         ctx.calibrator.begin_step()
         return ctx.calibrator
 
+    def kept_before_compute(self, ctx: Any, calibrator: CalibratorState | None,
+                            stamp: Stamp) -> dict[str, tuple[torch.Tensor, ...]]:
+        """A computed step's factors of the last computed one, per predicted tail slot, read before the store
+        frees them (none without a calibrator)."""
+        if calibrator is None:
+            return {}
+        return {slot.ident: self.kept_factors(ctx, slot, stamp) for slot in self._tail_slots if self.predicted(slot)}
+
     def predicted(self, slot: Any) -> bool:
         """Whether the calibrator predicts this tail slot's residual (the hidden stream's, or another's)."""
-        return self.options.calibration.predicts(slot.index == self.stack.hidden)
+        return self.options.calibration.predicts(slot.index == self.hidden_index())
+
+    def hidden_index(self) -> int:
+        """The tail slot index of the hidden stream."""
+        return self.stack.hidden
 
     def kept_factors(self, ctx: Any, slot: Any, stamp: Stamp) -> tuple[torch.Tensor, ...]:
         """The factors the last computed step kept for `slot`, lowest order first; none when the validator

@@ -66,12 +66,6 @@ class FBCPlugin(MethodPlugin):
         if isinstance(stack, BlockGraphStreams):
             from .regional import FirstBlockStackGraph
 
-            if options.calibration is not None:
-                raise ConfigError(f"cachepass FirstBlockCache: a composed calibrator ({options.calibration.describe()}) "
-                                  f"is not yet applied under regional compilation (this graph holds {captured.prefix}). "
-                                  f"Compile the whole transformer: torch.compile(transformer, backend='cachepass', "
-                                  f"fullgraph=True, options={{'cache': [...]}}), or drop the calibrator.")
-
             return FirstBlockStackGraph(captured, stack, plan, options)
         from .dispatch import FirstBlockGraph
 

@@ -55,10 +55,11 @@ class StackStep(ContextState):
     head_out: tuple[torch.Tensor, ...] = ()  # the head's outputs of a compute step, until the tail's residuals
     ran: set[str] = field(default_factory=set)  # the stack's blocks that ran in the last compute step
     covered: bool = False  # every block of the stack was seen running through a cachepass graph
+    kept: dict[str, tuple[torch.Tensor, ...]] = field(default_factory=dict)  # a calibrator's factors, head to tail
 
     def reset(self) -> None:
         super().reset()
-        self.compute, self.head_out, self.ran, self.covered = True, (), set(), False
+        self.compute, self.head_out, self.ran, self.covered, self.kept = True, (), set(), False, {}
 
 
 @dataclass
@@ -97,6 +98,9 @@ class FirstBlockStackGraph(HeadTailRuntime):
     def stream_name(self, index: int) -> str:
         return self.streams.names[index]
 
+    def hidden_index(self) -> int:
+        return self.streams.hidden
+
     def variants_at_compile(self) -> tuple[str, ...]:
         model = self.captured.model()
         holds_head = model is not None and type(model.get_submodule(self.streams.head)) is self.streams.block_class
@@ -130,8 +134,8 @@ class FirstBlockStackGraph(HeadTailRuntime):
         outputs = self.variant("block").fn(*args)
         slot.ran.add(instance.path)
         if instance.role == "tail" and slot.head_out:
-            for i, (out, head) in enumerate(zip(outputs, slot.head_out)):
-                slot.store.put(self._tail_slots[i].ident, slot.stamp, self.keep(out - head))
+            for tail_slot, out, head in zip(self._tail_slots, outputs, slot.head_out):
+                self.put_tail(slot, tail_slot, slot.stamp, out - head, slot.kept)
             slot.head_out = ()
         return outputs
 
@@ -159,12 +163,15 @@ class FirstBlockStackGraph(HeadTailRuntime):
             value = None  # it compared with the previous generation's residual
         self._check_covered(slot, instance.stack)
         decision = self.plan.decide(slot.iteration, value, self.tails_readable(slot, stamp))
+        calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
         if decision.compute:
+            slot.kept = self.kept_before_compute(slot, calibrator, stamp)  # updated by the tail instance
             slot.store.clear()  # free the old residuals before the new ones exist
             slot.store.put(HEAD_SLOT.ident, stamp, self.keep(residual))
             slot.head_out, slot.ran = tuple(self.keep(r) for r in results), {instance.path}
         else:
-            results = [skip_output(slot.store.get(self._tail_slots[i].ident).tensor, out) for i, out in enumerate(results)]
+            results = [skip_output(self.reused(slot.store.get(tail_slot.ident), tail_slot, calibrator), out)
+                       for tail_slot, out in zip(self._tail_slots, results)]
         slot.compute = decision.compute
         state.history.append(FBCStepRecord(
             self.serial, slot.generation, context, slot.iteration, order, value, self.plan.threshold,
@@ -201,7 +208,7 @@ class FirstBlockStackGraph(HeadTailRuntime):
     def report(self, owner_ids: set[int] | None = None) -> FBCGraphReport:
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
-        return FBCGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
+        return FBCGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan)
 
 
