@@ -7,6 +7,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Container
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import fx
@@ -15,6 +16,9 @@ from ..integrations.dynamo_meta import variant_module
 from ..integrations.parallel import CPGroup, all_reduce_sum, cp_group
 from .capture import CapturedGraph
 from .editing import CacheSlot, KeyedVariant
+
+if TYPE_CHECKING:
+    from .blocks import BlockGraphStreams
 
 
 @dataclass(frozen=True)
@@ -155,3 +159,30 @@ def copy_placeholders(source: fx.Graph, graph: fx.Graph, env: dict) -> list[str]
         env[node] = graph.node_copy(node)
         names.append(node.name)
     return names
+
+
+def block_head(captured: CapturedGraph, streams: BlockGraphStreams, slot: CacheSlot, decide: bool, probe_name: str) -> PieceGraph:
+    """The block graph, plus the residual `hidden out - hidden in` and, with `decide`, the previous residual read
+    and the decision value in a probe: outputs (*the block's, residual, probe?)."""
+    source = captured.gm.graph
+    graph, env = torch.fx.Graph(), {}
+    copy_placeholders(source, graph, env)
+    outputs = list(torch.fx.map_arg(source.output_node().args[0], lambda n: n))
+    example = outputs[streams.hidden].meta["example_value"]
+    prev = None
+    if decide:
+        prev = graph.placeholder(slot.read_name)
+        prev.meta["example_value"] = example
+    for node in source.nodes:
+        if node.op not in ("placeholder", "output"):
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    hidden_in = env[captured.placeholders()[streams.carried[streams.hidden]]]
+    residual = graph.call_function(torch.sub, (env[outputs[streams.hidden]], hidden_in))
+    residual.name = slot.write_name
+    probe = change_probe(graph, residual, prev, None, cp_group(source), probe_name)
+    graph.output((*(env[o] for o in outputs), residual, *([probe] if probe is not None else [])))
+    graph.lint()
+    gm = variant_module(captured.gm, graph, "Piece_head_decide" if decide else "Piece_head")
+    inputs = (*captured.example_inputs(), *([example] if decide else []))
+    return PieceGraph("head+decide" if decide else "head", gm, (slot,) if decide else (), (slot,), inputs,
+                      len(outputs), probe is not None)
