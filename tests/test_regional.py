@@ -197,8 +197,7 @@ def test_instances_the_name_rules_tell_apart_get_runtimes_of_their_own():
     (cachepass.TSConfig(), "TaylorSeer: this graph holds one block (blocks.0"),
     (cachepass.TeaCacheConfig(threshold=0.3, coefficients=(1.0, 0.0)), "TeaCache: this graph holds one block"),
     (cachepass.SeaConfig(), "SeaCache: this graph holds one block"),
-    (cachepass.DBConfig(Fn_compute_blocks=1, Bn_compute_blocks=0),
-     "whether to skip the blocks between its first Fn and last Bn"),
+    (cachepass.DBConfig(Fn_compute_blocks=2, Bn_compute_blocks=0), "F2B0 is not yet supported on a graph of one"),
     (FasterCacheConfig(spatial_attention_block_skip_range=2, current_timestep_callback=lambda: 500.0),
      "skipping the unconditional branch acts on the whole model's output"),
 ])
@@ -304,6 +303,25 @@ def test_regional_fbc_with_calibrator_matches_cache_dit_hybrid_step_by_step():
     plain, plain_patterns = run(FirstBlockCacheConfig(threshold=threshold))
     assert plain_patterns == patterns
     assert max(max_diff(a, b) for a, b in zip(outputs, plain)) > 1e-4
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_regional_dbcache_f1b0_matches_cache_dit_step_by_step(calibrated):
+    """DBCache F1B0 (cache-dit's config, its step limit) under compile_repeated_blocks, alone and with cache-dit's
+    TaylorSeer calibrator: equal to cache-dit on an eager copy step by step over two generations."""
+    from compose_helpers import TIMESTEPS, cache_dit_run, db, taylor
+
+    demo = build_family("wan")
+    config = db(residual_diff_threshold=0.5, max_continuous_cached_steps=2)
+    reference, expected = cache_dit_run(demo, config, taylor(1) if calibrated else None)
+    assert all("C" in p[1:] and "R" in p for p in expected), expected
+    module = regional(demo, [config, taylor(1)] if calibrated else config, "eager")
+    with torch.no_grad():
+        outputs = [demo(module, t) for _ in range(2) for t in TIMESTEPS]
+    pattern = fbc_pattern(module, 2 * len(TIMESTEPS))
+    assert [pattern[:len(TIMESTEPS)], pattern[len(TIMESTEPS):]] == expected
+    diffs = [max_diff(a, b) for a, b in zip(outputs, reference)]
+    assert max(diffs) <= 1e-5, diffs
 
 
 def test_the_private_torch_names_scope_relies_on():

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...compiler.blocks import BlockGraphStreams, tag_block_graph
 from ...compiler.capture import CapturedGraph
+from ...errors import ConfigError
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached
 from .config import DBConfig, from_cache_dit
 from ...runtime.pieces import PIECES
-from .plan import DBPlan, make_plan
-from .rewrite import DBStack, tag
+from .plan import DBPlan, make_plan, stack_plan
+from .rewrite import STACK_USER, DBStack, tag
 
 __all__ = ["PLUGIN", "DBConfig", "DBPlan", "DBStack", "from_cache_dit"]
 
@@ -40,13 +42,38 @@ class DBCachePlugin(MethodPlugin):
         return TuneSpace("residual_diff_threshold", (0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32, 0.48, 0.64),
                          base)
 
-    def tag(self, captured: CapturedGraph, config: DBConfig) -> DBStack:
+    def tag(self, captured: CapturedGraph, config: DBConfig) -> DBStack | BlockGraphStreams:
+        if captured.prefix:  # a graph of one block: regional compilation (regional.py)
+            if (config.Fn_compute_blocks, config.Bn_compute_blocks) != (1, 0):
+                raise ConfigError(f"cachepass DBCache: F{config.Fn_compute_blocks}B{config.Bn_compute_blocks} is not "
+                                  f"yet supported on a graph of one block ({captured.prefix}; regional compilation): "
+                                  f"use Fn_compute_blocks=1, Bn_compute_blocks=0, or compile the whole transformer: "
+                                  f"torch.compile(transformer, backend='cachepass', fullgraph=True, ...).")
+            return tag_block_graph(captured, config, STACK_USER)
         return tag(captured, config)  # raises ConfigError when there is no stack or no middle block
 
-    def plan(self, db: DBStack, config: DBConfig) -> DBPlan:
+    def check(self, captured: CapturedGraph, tags: DBStack | BlockGraphStreams, config: DBConfig) -> Uncached | None:
+        if not isinstance(tags, BlockGraphStreams):
+            return None
+        if len(tags.stack) < 2:
+            raise ConfigError(f"DBCache F1B0 on a stack of {len(tags.stack)} blocks ({', '.join(tags.lists)}) leaves "
+                              f"no middle block to skip: it caches nothing. Use PAB, which caches attention layers.")
+        if not tags.carried:
+            return Uncached("no block of the stack", f"cachepass DBCache: {captured.prefix} is no block of the stack "
+                            f"{list(tags.lists)}: it always runs, uncached.", quiet=True)
+        return None
+
+    def plan(self, db: DBStack | BlockGraphStreams, config: DBConfig) -> DBPlan:
+        if isinstance(db, BlockGraphStreams):
+            return stack_plan(db.names, config)
         return make_plan(db, config)
 
-    def runtime(self, captured: CapturedGraph, db: DBStack, plan: DBPlan, options: BackendOptions) -> Any:
+    def runtime(self, captured: CapturedGraph, db: DBStack | BlockGraphStreams, plan: DBPlan,
+                options: BackendOptions) -> Any:
+        if isinstance(db, BlockGraphStreams):
+            from .regional import DBStackGraph
+
+            return DBStackGraph(captured, db, plan, options)
         from .dispatch import DBCacheGraph
 
         return DBCacheGraph(captured, db, plan, options)

@@ -29,7 +29,7 @@ from .rewrite import DBStack, build_piece, head_slot, tail_slots
 
 logger = logging.getLogger(__name__)
 
-_STATES = state_registry()
+STATES = state_registry()
 
 
 @dataclass
@@ -90,7 +90,7 @@ class DBGraphReport(GraphReport):
 class DBCacheGraph(HeadTailRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under DBCache."""
 
-    _states = _STATES
+    _states = STATES
     config: DBConfig
     plan: DBPlan
     first_variants = ("head", "tail-compute")  # every generation starts with these two

@@ -134,10 +134,14 @@ class DBPlan:
 
 
 def make_plan(db, config) -> DBPlan:  # (rewrite.DBStack, DBConfig): typed in dbcache/__init__
+    return stack_plan(tuple(db.stack.streams[i].name for i in db.cached), config)
+
+
+def stack_plan(streams: tuple[str, ...], config) -> DBPlan:  # config: DBConfig
+    """The plan of `config` caching the middle residuals of `streams`."""
     return DBPlan(config.Fn_compute_blocks, config.Bn_compute_blocks, config.residual_diff_threshold,
                   config.warmup_steps, config.steps_computation_mask, config.static, config.max_cached_steps,
-                  config.max_continuous_cached_steps, config.max_accumulated_residual_diff_threshold,
-                  tuple(db.stack.streams[i].name for i in db.cached))
+                  config.max_continuous_cached_steps, config.max_accumulated_residual_diff_threshold, streams)
 
 
 def step_pattern(decisions: Sequence[DBDecision]) -> str:
