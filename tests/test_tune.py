@@ -68,10 +68,44 @@ def test_bisection_finds_the_grids_best_and_the_winner_meets_the_budget_fresh(de
 
 
 # NOTE [Predicted against measured on a shared CPU]
-# The issue asks for 10%. On this 2-core machine shared by several engineers (load average ~9), one warm generation
-# of the tiny model varies by 2-5x from one run to the next and its pieces by 10x, and the ratio printed above
-# came out anywhere from 0.1 to 13 in trial runs: no bound on it holds here, so the test asserts only that both
-# figures are there. The 10% check belongs on a quiet machine or a GPU.
+# The issue asks for predicted and measured generation time within 10%. On this 2-core machine shared by several
+# engineers (load average 4-9), one warm generation of the tiny model (~10 ms) varies 2-5x from run to run, so the
+# test below uses the small DiT (~0.1-0.2 s a generation, long enough for the scheduler's interruptions to average
+# out), one torch thread (two intra-op threads on a loaded 2-core machine wait on each other's descheduling), and
+# the tuner's rounds: its clocks and the winner's timing each beside an uncached generation, in units of it
+# (NOTE [Times in units of the uncached generation], cachepass/tune.py), medians over the rounds.
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_predicted_and_measured_generation_time_agree_with_inductor(one_thread, monkeypatch):
+    """The winner's predicted time (its pieces' clocks from the search, two candidates' clocks pooled) against its
+    measured time, with Inductor, within 10%: both from the tuner's own rounds, a ratio taken in one run."""
+    from cachepass.methods.fbc import PLUGIN
+    from cachepass.methods.plugin import TuneSpace
+
+    small = build("dit", "small")
+    steps = TIMESTEPS
+
+    def generate(model):
+        return denoise(small, model, steps, guidance=None, time_steps=False).final
+
+    # two thresholds: the first reuses no tail (0.02), the second (0.64) most; each clocks its own pieces
+    monkeypatch.setattr(type(PLUGIN), "tune_space",
+                        lambda self, seen: TuneSpace("threshold", (0.02, 0.64), cachepass.FBCConfig()))
+    result = cachepass.tune(generate, {"psnr": 1.0}, ("fbc",), model=small.module, options={"compiler": "inductor"},
+                            repeats=5, timing_runs=3)
+    assert result.config.threshold == 0.64 and len(result.table) == 2
+    ratio = result.predicted_seconds / result.measured_seconds
+    print(f"tune (inductor): predicted {result.predicted_seconds:.4f} s, measured {result.measured_seconds:.4f} s, "
+          f"uncached {result.reference_seconds:.4f} s, ratio {ratio:.3f}")
+    assert 0.9 <= ratio <= 1.1, ratio
 
 
 def refused(generate, budget, methods=None, **kwargs):
