@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +29,7 @@ class Configuration:
     # (demo, workload, compiler, fullgraph=False) -> the callable the loop runs
     prepare: Callable[..., Callable[..., Any]]
     peer: str | None = None  # another project's implementation: "cache-dit", "ParaAttention"
+    any_workload: bool = False  # set up from its own settings, not the workload's (tuned rows, a peer's defaults)
 
     @property
     def family(self) -> str:
@@ -152,6 +156,44 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
       for name, compiled, prepare, peer in peers.rows()),
 )}
 
+# cache-dit's DBCache at cache-dit's own defaults (DBCacheConfig(): F8B0, threshold 0.08, 8 warm-up steps), under
+# torch.compile: the peer's default that `python -m bench --tune` holds the tuned plans against.
+CACHE_DIT_DEFAULT = "cache-dit DBCache default + torch.compile"
+CONFIGURATIONS[CACHE_DIT_DEFAULT] = Configuration(
+    CACHE_DIT_DEFAULT, "dbcache", True, False,
+    peers.cache_dit_config(lambda workload: peers.require("cache_dit").DBCacheConfig(), True), "cache-dit",
+    any_workload=True)
+
+# NOTE [Tuned rows reach the workers]
+# `python -m bench --tune` (bench/tune.py) tunes in its own process, then measures the winners beside the other rows,
+# each in a worker process of its own (bench/turns.py) that knows configurations by name. The winners are written
+# to a JSON file named by this environment variable, which the workers inherit; each becomes a cachepass row here.
+TUNED_ENV = "CACHEPASS_BENCH_TUNED"
+
+
+def tuned_name(budget: float, config: str) -> str:
+    return f"tuned psnr>={budget:g}: {config}"
+
+
+def _tuned(plan: dict[str, Any]) -> Configuration:
+    method = method_named(plan["method"])
+
+    def prepare(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
+        options = {"cache": method.config_type(**plan["fields"]), "compiler": compiler}
+        return torch.compile(demo.module, backend="cachepass", fullgraph=fullgraph, options=options)
+
+    return Configuration(plan["name"], plan["method"], True, True, prepare, any_workload=True)
+
+
+def add_tuned(path: str) -> None:
+    """The tuned plans in the JSON file at `path` as configurations, here and in the workers started from now on."""
+    os.environ[TUNED_ENV] = path
+    CONFIGURATIONS.update((plan["name"], _tuned(plan)) for plan in json.loads(Path(path).read_text()))
+
+
+if os.environ.get(TUNED_ENV):
+    add_tuned(os.environ[TUNED_ENV])
+
 # The reference row each cached configuration is compared with (diffusers' hook, or the method's `bench_peer`),
 # and each method's cachepass row.
 HOOK_OF = {m.name: reference_row(m) for m in METHODS if m.diffusers_config}
@@ -161,7 +203,8 @@ CACHEPASS_OF = {m.name: f"cachepass {m.plugin.bench_label}" for m in METHODS}
 def applies(configuration: Configuration, workload: Workload) -> bool:
     """Whether the workload defines the configuration's method (the block-stack methods: not on Latte, whose
     spatial and temporal blocks interleave, which diffusers' hooks do not handle)."""
-    return configuration.method == "none" or workload.fields(configuration.method) is not None
+    return (configuration.method == "none" or configuration.any_workload
+            or workload.fields(configuration.method) is not None)
 
 
 def why_not(configuration: Configuration, workload: Workload) -> str | None:
