@@ -158,11 +158,8 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
 
 # cache-dit's DBCache at cache-dit's own defaults (DBCacheConfig(): F8B0, threshold 0.08, 8 warm-up steps), under
 # torch.compile: the peer's default that `python -m bench --tune` holds the tuned plans against.
+# Registered with the tuned rows only (add_tuned): the plain bench's rows stay as they were.
 CACHE_DIT_DEFAULT = "cache-dit DBCache default + torch.compile"
-CONFIGURATIONS[CACHE_DIT_DEFAULT] = Configuration(
-    CACHE_DIT_DEFAULT, "dbcache", True, False,
-    peers.cache_dit_config(lambda workload: peers.require("cache_dit").DBCacheConfig(), True), "cache-dit",
-    any_workload=True)
 
 # NOTE [Tuned rows reach the workers]
 # `python -m bench --tune` (bench/tune.py) tunes in its own process, then measures the winners beside the other rows,
@@ -186,8 +183,13 @@ def _tuned(plan: dict[str, Any]) -> Configuration:
 
 
 def add_tuned(path: str) -> None:
-    """The tuned plans in the JSON file at `path` as configurations, here and in the workers started from now on."""
+    """The tuned plans in the JSON file at `path`, and cache-dit's DBCache default, as configurations, here and in
+    the workers started from now on."""
     os.environ[TUNED_ENV] = path
+    CONFIGURATIONS[CACHE_DIT_DEFAULT] = Configuration(
+        CACHE_DIT_DEFAULT, "dbcache", True, False,
+        peers.cache_dit_config(lambda workload: peers.require("cache_dit").DBCacheConfig(), True), "cache-dit",
+        any_workload=True)
     CONFIGURATIONS.update((plan["name"], _tuned(plan)) for plan in json.loads(Path(path).read_text()))
 
 
