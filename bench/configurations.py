@@ -17,7 +17,7 @@ from cachepass.methods import METHODS, Method, method_named
 from cachepass.models import DemoModel
 
 from . import peers
-from .workloads import Workload
+from .workloads import PEER_DEFAULT_METHOD, Workload
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
 # cache-dit's DBCache at cache-dit's own defaults (DBCacheConfig(): F8B0, threshold 0.08, 8 warm-up steps), under
 # torch.compile: the peer's default that `python -m bench --tune` holds the tuned plans against.
 # Registered with the tuned rows only (add_tuned): the plain bench's rows stay as they were.
-CACHE_DIT_DEFAULT = "cache-dit DBCache default + torch.compile"
+CACHE_DIT_DEFAULT = peers.DEFAULT_ROW
 
 # NOTE [Tuned rows reach the workers]
 # `python -m bench --tune` (bench/tune.py) tunes in its own process, then measures the winners beside the other rows,
@@ -187,8 +187,8 @@ def add_tuned(path: str) -> None:
     the workers started from now on."""
     os.environ[TUNED_ENV] = path
     CONFIGURATIONS[CACHE_DIT_DEFAULT] = Configuration(
-        CACHE_DIT_DEFAULT, "dbcache", True, False,
-        peers.cache_dit_config(lambda workload: peers.require("cache_dit").DBCacheConfig(), True), "cache-dit",
+        CACHE_DIT_DEFAULT, PEER_DEFAULT_METHOD, True, False,
+        peers.cache_dit_config(peers.cache_dit_default, True), "cache-dit",
         any_workload=True)
     CONFIGURATIONS.update((plan["name"], _tuned(plan)) for plan in json.loads(Path(path).read_text()))
 

@@ -155,6 +155,14 @@ def cache_dit(back_blocks: int, taylorseer: bool, compiled: bool) -> Callable[..
     return cache_dit_config(config, compiled, taylorseer)
 
 
+DEFAULT_ROW = "cache-dit DBCache default + torch.compile"  # python -m bench --tune's peer row (cache_dit_default)
+
+
+def cache_dit_default(workload: Any) -> Any:
+    """cache-dit's DBCache at its own defaults (F8B0, threshold 0.08, 8 warm-up steps), whatever the workload."""
+    return require("cache_dit").DBCacheConfig()
+
+
 def cache_dit_config(config: Callable[[Any], Any], compiled: bool,
                      taylorseer: bool = False) -> Callable[..., Callable[..., Any]]:
     """cache-dit's DBCache with the config `config(workload)` makes (the DBCache rows: the workload's `dbcache`)."""

@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"ParaAttention beside eager and Inductor (needs {INSTALL})")
     parser.add_argument("--tune", action="store_true",
                         help="cachepass.tune's plans for PSNR budgets against every method at the workload's settings "
-                             "and cache-dit's DBCache default, in the same rounds (bench/tune.py); with --smoke: tiny")
+                             "and cache-dit's default, in the same rounds (bench/tune.py); with --smoke: tiny")
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), help="override the preset's workloads")
     parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS), default=None,
                         metavar="NAME", help="configurations to run (default: all but the peers; --peers: the "

@@ -25,14 +25,9 @@ from cachepass.measure import denoise
 from .configurations import CACHE_DIT_DEFAULT, CACHEPASS_OF, add_tuned, tuned_name
 from .orchestrate import measured, run_all
 from .quality import add_quality
-from .workloads import WORKLOADS
+from .workloads import TUNE_PRESETS, WORKLOADS
 
 TARGET = 1.3  # the tuned plan against the best default that meets the same budget
-TUNE_PRESETS = {  # workloads, PSNR budgets (dB), the methods tuned, rounds, compiler, tune's timing rounds
-    "cpu": (("cogvideox-small",), (30.0, 40.0), ("fbc", "teacache"), 5, "inductor",
-            {"repeats": 5, "timing_runs": 3}),
-    "smoke": (("smoke",), (30.0,), ("fbc",), 2, "eager", {"repeats": 1, "timing_runs": 1}),
-}
 
 
 def tune_workload(workload_name: str, budgets: tuple[float, ...], methods: tuple[str, ...], compiler: str,
