@@ -28,6 +28,7 @@ class DBCachePlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_cache_dit)  # the registry's converter: here cache-dit's config
     bench_label = "DBCache"
+    calibrated_skip = True  # a calibrator may predict its tail residuals (runtime/pieces.py)
     bench_peer = "cache-dit"  # its reference rows: cache-dit's own DBCache (diffusers has no DBCache hook)
     dump_example = "cogvideox --method dbcache --fn-blocks 1 --bn-blocks 0 --threshold 0.3 --out dump-dbcache"
     config_example = '{"Fn_compute_blocks": 1, "Bn_compute_blocks": 0, "residual_diff_threshold": 0.08} (DBConfig)'

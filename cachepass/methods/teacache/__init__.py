@@ -36,6 +36,7 @@ class TeaCachePlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "TeaCache"
+    calibrated_skip = True  # a calibrator may predict its residuals (runtime/pieces.py)
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace:
         """The threshold over the authors' range (LTX 0.03 to Flux 0.8), the family's published coefficients and
