@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from cachepass.measure import DiffusersHooked
-from cachepass.methods import CALIBRATORS, METHODS, Calibrator, Method, method_named
+from cachepass.methods import CALIBRATORS, METHODS, Calibrator, Method, calibrator_named, method_named
 from cachepass.models import DemoModel
 
 from . import peers
@@ -199,10 +199,14 @@ def _tuned(plan: dict[str, Any]) -> Configuration:
     method = method_named(plan["method"])
 
     def prepare(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
-        options = {"cache": method.config_type(**plan["fields"]), "compiler": compiler}
+        cache = method.config_type(**plan["fields"])
+        if plan.get("calibrator"):  # a composition (cachepass.tune's `compose`)
+            cache = [cache, calibrator_named(plan["calibrator"]).config_type(**plan["calibrator_fields"])]
+        options = {"cache": cache, "compiler": compiler}
         return torch.compile(demo.module, backend="cachepass", fullgraph=fullgraph, options=options)
 
-    return Configuration(plan["name"], plan["method"], True, True, prepare, any_workload=True)
+    return Configuration(plan["name"], plan["method"], True, True, prepare, calibrator=plan.get("calibrator"),
+                         any_workload=True)
 
 
 def add_tuned(path: str) -> None:

@@ -51,7 +51,8 @@ def tune_workload(workload_name: str, budgets: tuple[float, ...], methods: tuple
             continue
         row = result.table_row_of_winner()
         tuned.append({"workload": workload_name, "budget": budget, "method": result.method,
-                      "config": row["config"], "fields": row["fields"], "name": tuned_name(budget, row["config"]),
+                      "config": row["config"], "fields": row["fields"], "calibrator": row["calibrator"],
+                      "calibrator_fields": row["calibrator_fields"], "name": tuned_name(budget, row["config"]),
                       "tuner": {"predicted_s": result.predicted_seconds, "measured_s": result.measured_seconds,
                                 "uncached_s": result.reference_seconds, "quality": result.quality,
                                 "generations": result.generations, "candidates": len(result.table),

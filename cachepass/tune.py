@@ -52,7 +52,7 @@ from .api import compile as compile_cached
 from .api import compiled_graphs, reset
 from .errors import ConfigError
 from .measure import psnr, rel_l2
-from .methods import METHODS, Method, method_named
+from .methods import CALIBRATORS, METHODS, Method, method_named
 from .methods.plugin import MethodPlugin, TuneSeen, TuneSpace
 from .quality import lpips_distance, lpips_module, ssim
 from .runtime.clock import clock_variants, sync_outputs
@@ -131,7 +131,7 @@ class Candidate:
     """One evaluated cache config: its quality on the tuning inputs, its reuse and its predicted time."""
 
     method: str
-    config: Any
+    config: Any  # the method's config, or [it, a calibrator's config] (a composition)
     quality: dict[str, float]
     met: bool
     calls: int  # model calls of its generation
@@ -139,10 +139,18 @@ class Candidate:
     pieces: tuple[str, ...]  # the compiled pieces its generation ran, in order
     predicted_seconds: float = math.nan  # from the clocks at the end of the search, for every candidate alike
     measured_seconds: float | None = None  # the winner's only (NOTE [The tuner's cost model])
+    calibrator: str | None = None  # the composed calibrator's registry name (methods.CALIBRATORS), if any
+
+    @property
+    def label(self) -> str:
+        """The method, with its calibrator: what its clocks are kept under."""
+        return self.method if self.calibrator is None else f"{self.method}+{self.calibrator}"
 
     def row(self) -> dict[str, Any]:
-        return {"method": self.method, "config": _describe(self.config),
-                "fields": _fields(self.config), "quality": self.quality, "met": self.met, "calls": self.calls,
+        configs = self.config if isinstance(self.config, list) else [self.config]
+        return {"method": self.method, "calibrator": self.calibrator, "config": _describe(self.config),
+                "fields": _fields(configs[0]), "calibrator_fields": _fields(configs[1]) if len(configs) > 1 else None,
+                "quality": self.quality, "met": self.met, "calls": self.calls,
                 "reused_calls": self.reused_calls, "predicted_s": self.predicted_seconds,
                 "measured_s": self.measured_seconds}
 
@@ -185,13 +193,13 @@ class TuneResult:
                               "'cachepass[bench]'); result.save(path) writes the same table as JSON.") from err
         name, bound = self.budget.bounds[0]
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for method in dict.fromkeys(c.method for c in self.table):
-            rows = [c for c in self.table if c.method == method]
-            ax.scatter([c.quality[name] for c in rows], [c.predicted_seconds for c in rows], label=method)
+        for label in dict.fromkeys(c.label for c in self.table):
+            rows = [c for c in self.table if c.label == label]
+            ax.scatter([c.quality[name] for c in rows], [c.predicted_seconds for c in rows], label=label)
         winner = next((c for c in self.table if c.config is self.config), None) if self.config is not None else None
         if winner is not None:
             ax.scatter([winner.quality[name]], [winner.predicted_seconds], s=240, facecolors="none",
-                       edgecolors="black", label=f"winner ({winner.method})")
+                       edgecolors="black", label=f"winner ({winner.label})")
         ax.axvline(bound, color="grey", linestyle="--", label=f"budget: {name} {bound:g}")
         ax.axhline(self.reference_seconds, color="grey", linestyle=":", label="uncached reference")
         ax.set_xlabel(f"{name} against the uncached output (worst over the inputs)")
@@ -210,7 +218,7 @@ class TuneResult:
         if self.config is None:
             return (f"no candidate met {self.budget.describe()} in {self.generations} generations: loosen the "
                     f"budget, or compile without a cache config.")
-        return (f"{self.config.describe()} meets {self.budget.describe()}: predicted {self.predicted_seconds:.3g} s, "
+        return (f"{_describe(self.config)} meets {self.budget.describe()}: predicted {self.predicted_seconds:.3g} s, "
                 f"measured {self.measured_seconds:.3g} s per generation (uncached reference {self.reference_seconds:.3g} "
                 f"s), {self.generations} generations to tune")
 
@@ -218,7 +226,7 @@ class TuneResult:
 def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], methods: Sequence[str] | None = None, *,
          model: torch.nn.Module, prompts: Sequence[Any] | None = None, options: dict[str, Any] | None = None,
          search: str = "bisect", repeats: int = 3, timing_runs: int = 2, progress: bool = False,
-         **compile_kwargs: Any) -> TuneResult:
+         compose: bool = True, **compile_kwargs: Any) -> TuneResult:
     """The fastest cache config of `methods` (default: every registered method with a search space) whose
     `generate(compiled model)` stays within `budget` of `generate(model)` uncached.
 
@@ -231,6 +239,8 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
     - `repeats`: rounds timing the winner, `timing_runs`: rounds clocking a method's variants, each round a warm
       uncached generation beside the candidate's (NOTE [Times in units of the uncached generation]);
     - `progress`: one line per candidate on stderr, with the best plan so far (the same lines are logged at INFO);
+    - `compose`: also search each stack skip with each calibrator (`[config, calibrator]`, the same knob;
+      methods/__init__.py NOTE [What composes]); the winner is then possibly a list, usable as options["cache"];
     - `compile_kwargs`: to `cachepass.compile` (`fullgraph`, `dynamic`, ...).
 
     A method named in `methods` that cannot be tuned on this model is a ConfigError; with `methods=None` it is
@@ -250,7 +260,9 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
     seen = session.reference_run()
     for method in chosen:
         try:
-            session.search(method, session.calibrate(method, _space(method, seen)), search)
+            space = session.calibrate(method, _space(method, seen))
+            for calibrator in (None, *(CALIBRATORS if compose and method.plugin.calibrated_skip else ())):
+                session.search(method, space, search, calibrator)
         except _GenerateError:
             raise
         except ConfigError as err:
@@ -326,8 +338,8 @@ class _Session:
     generations: int = 0
     table: list[Candidate] = field(default_factory=list)
     # Clocked times in units of their round's uncached pass (NOTE [Times in units of the uncached generation]):
-    piece_units: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (method, variant) -> calls
-    overhead: dict[str, list[float]] = field(default_factory=dict)  # method -> per-piece overhead of each round
+    piece_units: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (label, variant) -> calls
+    overhead: dict[str, list[float]] = field(default_factory=dict)  # label -> per-piece overhead of each round
     uncached_seconds: list[float] = field(default_factory=list)  # every round's uncached pass
     notes: list[str] = field(default_factory=list)  # what the result should say besides its table
 
@@ -434,12 +446,15 @@ class _Session:
             _, graphs, _ = self.cached_run(self.compiled(space.calibrate))
         return dataclasses.replace(space, base=method.plugin.calibrated(space, graphs))
 
-    def search(self, method: Method, space: TuneSpace, search: str) -> None:
+    def search(self, method: Method, space: TuneSpace, search: str, calibrator: Any = None) -> None:
         """Bisect the knob for the last value that meets the budget (quality falls along `values`), or evaluate
-        every value (`grid`). A method that caches nothing in this model is dropped, with a note."""
+        every value (`grid`); with `calibrator` (a methods.CALIBRATORS entry) each candidate is composed with its
+        default config. A method that caches nothing in this model is dropped, with a note."""
 
         def met(index: int) -> bool:
-            candidate = self.evaluate(method, dataclasses.replace(space.base, **{space.field: space.values[index]}))
+            config = dataclasses.replace(space.base, **{space.field: space.values[index]})
+            composed = config if calibrator is None else [config, calibrator.config_type()]
+            candidate = self.evaluate(method, composed, None if calibrator is None else calibrator.name)
             if candidate is None:
                 raise _CachesNothing
             return candidate.met
@@ -457,17 +472,18 @@ class _Session:
             self.notes.append(f"{method.name}: cached nothing in this model (the backend's warning says why); "
                               f"left out")
 
-    def evaluate(self, method: Method, config: Any) -> Candidate | None:
+    def evaluate(self, method: Method, config: Any, calibrator: str | None = None) -> Candidate | None:
         compiled = self.compiled(config)
         outputs, graphs, records = self.cached_run(compiled)
         if not records:
             return None
         quality = self.quality(outputs)
         pieces = [p for r in records for p in r.pieces]
-        if any((method.name, p) not in self.piece_units for p in pieces) or method.name not in self.overhead:
-            self.clock(method, compiled, graphs, pieces)
         candidate = Candidate(method.name, config, quality, self.budget.met(quality), len(records),
-                              sum(bool(r.reused) for r in records), tuple(pieces))
+                              sum(bool(r.reused) for r in records), tuple(pieces), calibrator=calibrator)
+        label = candidate.label
+        if any((label, p) not in self.piece_units for p in pieces) or label not in self.overhead:
+            self.clock(label, compiled, graphs, pieces)
         self.table.append(candidate)
         self.report_progress(candidate)
         return candidate
@@ -502,23 +518,23 @@ class _Session:
             self.uncached_seconds.append(times["uncached"])
             yield times["uncached"], times["compiled"]
 
-    def clock(self, method: Method, compiled: Any, graphs: list[Any], pieces: list[str]) -> None:
+    def clock(self, label: str, compiled: Any, graphs: list[Any], pieces: list[str]) -> None:
         """`timing_runs` rounds, each a clocked generation of `compiled` beside an uncached one (NOTE [The tuner's
         cost model]). The per-piece overhead is each clocked generation's wall time less its own pieces' times."""
         calls: list[tuple[str, float]] = []
         for uncached, wall in self.rounds(compiled, self.timing_runs, lambda: clock_variants(
                 graphs, lambda graph, name, s: calls.append((name, s)))):
             for name, seconds in calls:
-                self.piece_units.setdefault((method.name, name), []).append(seconds / uncached)
-            self.overhead.setdefault(method.name, []).append(
+                self.piece_units.setdefault((label, name), []).append(seconds / uncached)
+            self.overhead.setdefault(label, []).append(
                 (wall - sum(s for _, s in calls)) / len(pieces) / uncached)
             calls.clear()
 
     def predict_units(self, candidate: Candidate) -> float:
         """The candidate's pass in units of the uncached pass: its pieces' median times plus its overhead."""
-        method = candidate.method
-        return (sum(statistics.median(self.piece_units[(method, p)]) for p in candidate.pieces)
-                + len(candidate.pieces) * statistics.median(self.overhead[method]))
+        label = candidate.label
+        return (sum(statistics.median(self.piece_units[(label, p)]) for p in candidate.pieces)
+                + len(candidate.pieces) * statistics.median(self.overhead[label]))
 
     def seconds(self, candidate: Candidate, uncached: float) -> float:
         """The candidate's predicted seconds per generation where an uncached pass takes `uncached` seconds."""
@@ -550,6 +566,8 @@ class _Session:
 
 
 def _describe(config: Any) -> str:
+    if isinstance(config, list):
+        return " + ".join(map(_describe, config))
     describe = getattr(config, "describe", None)
     return describe() if describe else repr(config)
 

@@ -39,8 +39,10 @@ def generate_with(demo):
 def test_bisection_finds_the_grids_best_and_the_winner_meets_the_budget_fresh(demo, tmp_path):
     generate = generate_with(demo)
     budget = {"psnr": 45.0}
-    grid = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, search="grid", repeats=1)
-    found = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, repeats=3, timing_runs=1)
+    grid = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, search="grid", repeats=1,
+                          compose=False)
+    found = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, repeats=3, timing_runs=1,
+                           compose=False)
     met = [c for c in grid.table if c.met]
     assert met and len(met) < len(grid.table), "the budget must split the grid for the test to mean anything"
     # the search's winner is the grid's best (a tie: the same schedule, so the same prediction)
@@ -67,6 +69,34 @@ def test_bisection_finds_the_grids_best_and_the_winner_meets_the_budget_fresh(de
     saved = json.loads((tmp_path / "tune.json").read_text())
     assert saved["generations"] == found.generations and len(saved["table"]) == len(found.table)
     assert saved["config"]["fields"]["threshold"] == found.config.threshold
+
+
+def test_compositions_are_searched_beside_their_method_and_a_composed_winner_compiles(demo, monkeypatch):
+    """With `compose` (the default) a stack skip is also searched with each calibrator: the table holds FBC and
+    FBC + TaylorSeer calibrator candidates over the same thresholds, the calibrator changes what a reused step
+    gives, and every candidate that met the budget -- composed ones included, as lists -- compiled afresh here
+    meets it against an eager reference taken here."""
+    from cachepass.methods.fbc import PLUGIN
+    from cachepass.methods.plugin import TuneSpace
+
+    generate = generate_with(demo)
+    budget = {"psnr": 45.0}
+    monkeypatch.setattr(type(PLUGIN), "tune_space",  # three thresholds keep the grid of six candidates cheap
+                        lambda self, seen: TuneSpace("threshold", (0.1, 0.3, 0.6), cachepass.FBCConfig()))
+    result = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, search="grid", repeats=1,
+                            timing_runs=1)
+    plain = {c.config.threshold: c for c in result.table if c.calibrator is None}
+    composed = {c.config[0].threshold: c for c in result.table if c.calibrator == "taylorseer"}
+    assert plain and set(composed) == set(plain)
+    assert all(isinstance(c.config[1], cachepass.TaylorCalibratorConfig) for c in composed.values())
+    assert any(c.reused_calls and c.quality["psnr"] != plain[t].quality["psnr"] for t, c in composed.items())
+    with torch.no_grad():
+        reference = generate(demo.module)
+    for candidate in [c for c in result.table if c.met][:4]:
+        torch._dynamo.reset()
+        fresh = generate(cachepass.compile(demo.module, cache=candidate.config, options=EAGER))
+        assert psnr(fresh, reference) == pytest.approx(candidate.quality["psnr"], abs=1e-3), candidate.label
+    assert result.config is not None and result.method == "fbc"
 
 
 # NOTE [Predicted against measured on a shared CPU]
@@ -128,7 +158,7 @@ def test_predicted_and_measured_generation_time_agree_with_inductor(one_thread, 
     monkeypatch.setattr(log, "level", logging.INFO)
     try:
         result = cachepass.tune(generate, {"psnr": 1.0}, ("fbc",), model=small.module,
-                                options={"compiler": "inductor"}, repeats=5, timing_runs=3)
+                                options={"compiler": "inductor"}, repeats=5, timing_runs=3, compose=False)
     finally:
         log.removeHandler(load)
         load.stop()
@@ -259,7 +289,7 @@ def test_several_prompts_each_meet_the_budget_and_the_worst_decides(demo):
 
     budget = {"psnr": 40.0, "ssim": 0.995}
     result = cachepass.tune(generate, budget, ("dbcache",), model=demo.module, prompts=contexts, options=EAGER,
-                            repeats=1, timing_runs=1)
+                            repeats=1, timing_runs=1, compose=False)
     assert result.config is not None and result.method == "dbcache"
     assert result.generations % len(contexts) == 0
     with torch.no_grad():
@@ -285,7 +315,7 @@ def test_the_cli_tunes_a_built_in_model_and_writes_the_result(tmp_path, capsys):
     out, png = tmp_path / "tune.json", tmp_path / "tune.png"
     plot = ["--plot", str(png)] if importlib.util.find_spec("matplotlib") else []  # the bench extra, not CI's
     assert main(["tune", "dit", "--budget", "psnr=40", "--methods", "fbc", "--steps", "4", "--compiler", "eager",
-                 "--repeats", "1", "--out", str(out), *plot]) == 0
+                 "--repeats", "1", "--no-compose", "--out", str(out), *plot]) == 0
     assert png.exists() == bool(plot)
     printed = capsys.readouterr()
     saved = json.loads(out.read_text())
