@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from cachepass.measure import DiffusersHooked
-from cachepass.methods import CALIBRATORS, METHODS, Calibrator, Method, method_named
+from cachepass.methods import CALIBRATORS, METHODS, Calibrator, Method, calibrator_named, method_named
 from cachepass.models import DemoModel
 
 from . import peers
-from .workloads import Workload
+from .workloads import PEER_DEFAULT_METHOD, Workload
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Configuration:
     prepare: Callable[..., Callable[..., Any]]
     peer: str | None = None  # another project's implementation: "cache-dit", "ParaAttention"
     calibrator: str | None = None  # a composed calibrator (cachepass.methods.CALIBRATORS name): predicted reuse
+    any_workload: bool = False  # set up from its own settings, not the workload's (tuned rows, a peer's defaults)
 
     @property
     def family(self) -> str:
@@ -175,6 +179,50 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
       for name, compiled, prepare, peer, calibrator in peers.rows()),
 )}
 
+# cache-dit's DBCache at cache-dit's own defaults (DBCacheConfig(): F8B0, threshold 0.08, 8 warm-up steps), under
+# torch.compile: the peer's default that `python -m bench --tune` holds the tuned plans against.
+# Registered with the tuned rows only (add_tuned): the plain bench's rows stay as they were.
+CACHE_DIT_DEFAULT = peers.DEFAULT_ROW
+
+# NOTE [Tuned rows reach the workers]
+# `python -m bench --tune` (bench/tune.py) tunes in its own process, then measures the winners beside the other rows,
+# each in a worker process of its own (bench/turns.py) that knows configurations by name. The winners are written
+# to a JSON file named by this environment variable, which the workers inherit; each becomes a cachepass row here.
+TUNED_ENV = "CACHEPASS_BENCH_TUNED"
+
+
+def tuned_name(budget: float, config: str) -> str:
+    return f"tuned psnr>={budget:g}: {config}"
+
+
+def _tuned(plan: dict[str, Any]) -> Configuration:
+    method = method_named(plan["method"])
+
+    def prepare(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
+        cache = method.config_type(**plan["fields"])
+        if plan.get("calibrator"):  # a composition (cachepass.tune's `compose`)
+            cache = [cache, calibrator_named(plan["calibrator"]).config_type(**plan["calibrator_fields"])]
+        options = {"cache": cache, "compiler": compiler}
+        return torch.compile(demo.module, backend="cachepass", fullgraph=fullgraph, options=options)
+
+    return Configuration(plan["name"], plan["method"], True, True, prepare, calibrator=plan.get("calibrator"),
+                         any_workload=True)
+
+
+def add_tuned(path: str) -> None:
+    """The tuned plans in the JSON file at `path`, and cache-dit's DBCache default, as configurations, here and in
+    the workers started from now on."""
+    os.environ[TUNED_ENV] = path
+    CONFIGURATIONS[CACHE_DIT_DEFAULT] = Configuration(
+        CACHE_DIT_DEFAULT, PEER_DEFAULT_METHOD, True, False,
+        peers.cache_dit_config(peers.cache_dit_default, True), "cache-dit",
+        any_workload=True)
+    CONFIGURATIONS.update((plan["name"], _tuned(plan)) for plan in json.loads(Path(path).read_text()))
+
+
+if os.environ.get(TUNED_ENV):
+    add_tuned(os.environ[TUNED_ENV])
+
 # The reference row each cached configuration is compared with (diffusers' hook, or the method's `bench_peer`),
 # and each method's cachepass row.
 HOOK_OF = {m.name: reference_row(m) for m in METHODS if m.diffusers_config}
@@ -196,7 +244,8 @@ REFERENCE_OF = {c.name: _reference(c) for c in CONFIGURATIONS.values()}
 def applies(configuration: Configuration, workload: Workload) -> bool:
     """Whether the workload defines the configuration's method (the block-stack methods: not on Latte, whose
     spatial and temporal blocks interleave, which diffusers' hooks do not handle)."""
-    return configuration.method == "none" or workload.fields(configuration.method) is not None
+    return (configuration.method == "none" or configuration.any_workload
+            or workload.fields(configuration.method) is not None)
 
 
 def why_not(configuration: Configuration, workload: Workload) -> str | None:

@@ -160,6 +160,14 @@ def taylorseer_calibrator() -> Any:
     return require("cache_dit").TaylorSeerCalibratorConfig(taylorseer_order=1)
 
 
+DEFAULT_ROW = "cache-dit DBCache default + torch.compile"  # python -m bench --tune's peer row (cache_dit_default)
+
+
+def cache_dit_default(workload: Any) -> Any:
+    """cache-dit's DBCache at its own defaults (F8B0, threshold 0.08, 8 warm-up steps), whatever the workload."""
+    return require("cache_dit").DBCacheConfig()
+
+
 def cache_dit_config(config: Callable[[Any], Any], compiled: bool,
                      calibrator: Callable[[], Any] | None = None) -> Callable[..., Callable[..., Any]]:
     """cache-dit's DBCache with the config `config(workload)` makes (the DBCache rows: the workload's `dbcache`),

@@ -42,6 +42,8 @@ EXAMPLES = """examples:
   python -m bench                       # CPU: small CogVideoX and Latte, 50 steps
   python -m bench --gpu                 # CogVideoX-2b config on CUDA, bf16, batched CFG, 20 steps
   python -m bench --smoke --out /tmp/b  # about 4 minutes: every configuration and field
+  python -m bench --tune                # cachepass.tune's plans for PSNR budgets against the defaults (CPU)
+  python -m bench --tune --smoke        # the same on the tiny model: checks the plumbing
   python -m bench --peers               # first-block caches: cachepass, diffusers, cache-dit, ParaAttention
   python -m bench --configurations eager "torch.compile (inductor)" "{cachepass}" """
 
@@ -57,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     preset.add_argument("--peers", action="store_true",
                         help="small Flux and CogVideoX, the first-block caches of cachepass, diffusers, cache-dit and "
                              f"ParaAttention beside eager and Inductor (needs {INSTALL})")
+    parser.add_argument("--tune", action="store_true",
+                        help="cachepass.tune's plans for PSNR budgets against every method at the workload's settings "
+                             "and cache-dit's default, in the same rounds (bench/tune.py); with --smoke: tiny")
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), help="override the preset's workloads")
     parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS), default=None,
                         metavar="NAME", help="configurations to run (default: all but the peers; --peers: the "
@@ -75,6 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.tune:
+        from .tune import main as tune_main
+
+        return tune_main("smoke" if args.smoke else "cpu", args.out, args.rounds, args.warm_cache)
     preset = "gpu" if args.gpu else "smoke" if args.smoke else "peers" if args.peers else "cpu"
     workloads = args.workloads or list(PRESETS[preset])
     configurations = args.configurations or default_configurations(preset)

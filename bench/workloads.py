@@ -190,3 +190,12 @@ WORKLOADS: dict[str, Workload] = {
 
 PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), "smoke": ("smoke",),
            "peers": ("flux-small", "cogvideox-small")}
+
+# `python -m bench --tune` (bench/tune.py): per preset, the workloads, PSNR budgets (dB), the methods tuned, the
+# rounds, the compiler and tune's own timing rounds; and the method whose peer default the tuned plans face
+# (cache-dit's DBCacheConfig()).
+TUNE_PRESETS = {
+    "cpu": (("cogvideox-small",), (30.0, 40.0), ("fbc", "teacache"), 5, "inductor", {"repeats": 5, "timing_runs": 3}),
+    "smoke": (("smoke",), (30.0,), ("fbc",), 2, "eager", {"repeats": 1, "timing_runs": 1}),
+}
+PEER_DEFAULT_METHOD = "dbcache"

@@ -181,6 +181,8 @@ def _add_tune(commands: Any) -> None:
     tune.add_argument("--search", default="bisect", choices=("bisect", "grid"),
                       help="bisect each knob (default) or evaluate every value")
     tune.add_argument("--repeats", type=int, default=3, help="warm generations timing the winner (default: 3)")
+    tune.add_argument("--no-compose", dest="compose", action="store_false",
+                      help="search each method alone (default: a stack skip also with each calibrator)")
     tune.add_argument("--out", type=Path, default=Path("tune.json"), help="the result as JSON (default: tune.json)")
     tune.add_argument("--plot", type=Path, default=None, help="also plot time against quality (needs matplotlib)")
 
@@ -236,13 +238,13 @@ def _tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     try:
         result = tune(generate, budget, methods, model=demo.module, options={"compiler": args.compiler},
-                      search=args.search, repeats=args.repeats, progress=True)
+                      search=args.search, repeats=args.repeats, progress=True, compose=args.compose)
         if args.plot is not None:
             result.plot(str(args.plot))
     except ConfigError as err:
         parser.error(str(err))
     metrics = result.budget.metrics()
-    rows = [[c.method, c.row()["config"], *(f"{c.quality[m]:.4g}" for m in metrics), "yes" if c.met else "no",
+    rows = [[c.label, c.row()["config"], *(f"{c.quality[m]:.4g}" for m in metrics), "yes" if c.met else "no",
              f"{c.reused_calls}/{c.calls}", f"{c.predicted_seconds:.4g}",
              "" if c.measured_seconds is None else f"{c.measured_seconds:.4g}"] for c in result.table]
     print(tabulate(rows, headers=["method", "config", *metrics, "met", "reused", "predicted s", "measured s"]))

@@ -14,11 +14,21 @@ PSNR, SSIM (quality.py), relative L2, LPIPS (the optional `lpips` package).
 # NOTE [The tuner's cost model]
 Candidates are not timed one by one (a timing needs warm repeats): a candidate's generation time is predicted
 as the sum, over the model calls its own generation made (the runtime's step records), of the compiled pieces
-each call ran, each at its median time measured in the loop, plus one per-piece overhead per method (the
-generation's wall time minus its pieces at their median times, over its pieces: the user's loop, Dynamo's guards,
-the cachepass runtime, and on a busy machine the interruptions a whole generation meets). The first candidate that runs a piece not yet clocked pays `timing_runs` warm generations
-with every variant clocked; later candidates of the method reuse those times. The winner is then compiled afresh
-and timed (`repeats` warm generations, the median): both its prediction and its measurement are in the result.
+each call ran, each at its median time measured in the loop, plus one per-piece overhead per method (a clocked
+generation's wall time minus its pieces' own times in that generation, over its pieces: the user's loop, Dynamo's
+guards, the cachepass runtime). The first candidate that runs a piece not yet clocked pays `timing_runs` rounds of
+two warm generations: the uncached model's (the yardstick) and the candidate's with every variant clocked.
+
+# NOTE [Times in units of the uncached generation]
+On a shared CPU the machine's speed swings several-fold over seconds (2 cores under a load of 4-9: torch's
+intra-op threads wait on descheduled ones), and the clocks of a search are taken minutes apart: a winner predicted
+at 1.91 s per generation from clocks taken under a burst of load measured 0.07 s later, and methods clocked at
+different moments were compared by the moment, not by their cost. So every clocked time is divided by the
+yardstick of its own round (the uncached generation, timed beside it), and the cost model predicts in those
+units; the winner is then timed in `repeats` rounds of the same two generations (the uncached one and the
+winner's), and all predictions are converted to seconds at the median uncached generation of those rounds. Its
+predicted and measured seconds thus come from the same rounds, and the uncached reference time is warm (the
+reference generation itself is the model's first call, cold).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +52,7 @@ from .api import compile as compile_cached
 from .api import compiled_graphs, reset
 from .errors import ConfigError
 from .measure import psnr, rel_l2
-from .methods import METHODS, Method, method_named
+from .methods import CALIBRATORS, METHODS, Method, method_named
 from .methods.plugin import MethodPlugin, TuneSeen, TuneSpace
 from .quality import lpips_distance, lpips_module, ssim
 from .runtime.clock import clock_variants, sync_outputs
@@ -121,7 +131,7 @@ class Candidate:
     """One evaluated cache config: its quality on the tuning inputs, its reuse and its predicted time."""
 
     method: str
-    config: Any
+    config: Any  # the method's config, or [it, a calibrator's config] (a composition)
     quality: dict[str, float]
     met: bool
     calls: int  # model calls of its generation
@@ -129,10 +139,18 @@ class Candidate:
     pieces: tuple[str, ...]  # the compiled pieces its generation ran, in order
     predicted_seconds: float = math.nan  # from the clocks at the end of the search, for every candidate alike
     measured_seconds: float | None = None  # the winner's only (NOTE [The tuner's cost model])
+    calibrator: str | None = None  # the composed calibrator's registry name (methods.CALIBRATORS), if any
+
+    @property
+    def label(self) -> str:
+        """The method, with its calibrator: what its clocks are kept under."""
+        return self.method if self.calibrator is None else f"{self.method}+{self.calibrator}"
 
     def row(self) -> dict[str, Any]:
-        return {"method": self.method, "config": _describe(self.config),
-                "fields": _fields(self.config), "quality": self.quality, "met": self.met, "calls": self.calls,
+        configs = self.config if isinstance(self.config, list) else [self.config]
+        return {"method": self.method, "calibrator": self.calibrator, "config": _describe(self.config),
+                "fields": _fields(configs[0]), "calibrator_fields": _fields(configs[1]) if len(configs) > 1 else None,
+                "quality": self.quality, "met": self.met, "calls": self.calls,
                 "reused_calls": self.reused_calls, "predicted_s": self.predicted_seconds,
                 "measured_s": self.measured_seconds}
 
@@ -145,9 +163,11 @@ class TuneResult:
     method: str | None
     budget: Budget
     table: tuple[Candidate, ...]
-    reference_seconds: float  # one uncached generation (the reference), as the user's `generate` ran it
+    reference_seconds: float  # one warm uncached generation: the median of the winner's rounds (NOTE [Times in
+    # units of the uncached generation]); without a winner, of the clocks' rounds
     predicted_seconds: float | None  # the winner's
-    measured_seconds: float | None  # the winner's, compiled afresh: the median of `repeats` warm generations
+    measured_seconds: float | None  # the winner's, compiled afresh: the median of `repeats` warm generations,
+    # each in a round with an uncached one
     quality: dict[str, float] | None  # the winner's, re-run fresh
     generations: int  # every call of `generate` the tuning made
     notes: tuple[str, ...] = ()  # methods left out, and why
@@ -173,13 +193,13 @@ class TuneResult:
                               "'cachepass[bench]'); result.save(path) writes the same table as JSON.") from err
         name, bound = self.budget.bounds[0]
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for method in dict.fromkeys(c.method for c in self.table):
-            rows = [c for c in self.table if c.method == method]
-            ax.scatter([c.quality[name] for c in rows], [c.predicted_seconds for c in rows], label=method)
+        for label in dict.fromkeys(c.label for c in self.table):
+            rows = [c for c in self.table if c.label == label]
+            ax.scatter([c.quality[name] for c in rows], [c.predicted_seconds for c in rows], label=label)
         winner = next((c for c in self.table if c.config is self.config), None) if self.config is not None else None
         if winner is not None:
             ax.scatter([winner.quality[name]], [winner.predicted_seconds], s=240, facecolors="none",
-                       edgecolors="black", label=f"winner ({winner.method})")
+                       edgecolors="black", label=f"winner ({winner.label})")
         ax.axvline(bound, color="grey", linestyle="--", label=f"budget: {name} {bound:g}")
         ax.axhline(self.reference_seconds, color="grey", linestyle=":", label="uncached reference")
         ax.set_xlabel(f"{name} against the uncached output (worst over the inputs)")
@@ -198,7 +218,7 @@ class TuneResult:
         if self.config is None:
             return (f"no candidate met {self.budget.describe()} in {self.generations} generations: loosen the "
                     f"budget, or compile without a cache config.")
-        return (f"{self.config.describe()} meets {self.budget.describe()}: predicted {self.predicted_seconds:.3g} s, "
+        return (f"{_describe(self.config)} meets {self.budget.describe()}: predicted {self.predicted_seconds:.3g} s, "
                 f"measured {self.measured_seconds:.3g} s per generation (uncached reference {self.reference_seconds:.3g} "
                 f"s), {self.generations} generations to tune")
 
@@ -206,7 +226,7 @@ class TuneResult:
 def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], methods: Sequence[str] | None = None, *,
          model: torch.nn.Module, prompts: Sequence[Any] | None = None, options: dict[str, Any] | None = None,
          search: str = "bisect", repeats: int = 3, timing_runs: int = 2, progress: bool = False,
-         **compile_kwargs: Any) -> TuneResult:
+         compose: bool = True, **compile_kwargs: Any) -> TuneResult:
     """The fastest cache config of `methods` (default: every registered method with a search space) whose
     `generate(compiled model)` stays within `budget` of `generate(model)` uncached.
 
@@ -216,8 +236,11 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
       for every one (the worst decides); times are per generation (a pass over the prompts, divided by them);
     - `options`: the backend's other options for every candidate (e.g. {"compiler": "eager"});
     - `search`: "bisect" (a knob's candidates bisected: few generations) or "grid" (every candidate);
-    - `repeats`: warm generations timing the winner; `timing_runs`: warm generations clocking a method's variants;
+    - `repeats`: rounds timing the winner, `timing_runs`: rounds clocking a method's variants, each round a warm
+      uncached generation beside the candidate's (NOTE [Times in units of the uncached generation]);
     - `progress`: one line per candidate on stderr, with the best plan so far (the same lines are logged at INFO);
+    - `compose`: also search each stack skip with each calibrator (`[config, calibrator]`, the same knob;
+      methods/__init__.py NOTE [What composes]); the winner is then possibly a list, usable as options["cache"];
     - `compile_kwargs`: to `cachepass.compile` (`fullgraph`, `dynamic`, ...).
 
     A method named in `methods` that cannot be tuned on this model is a ConfigError; with `methods=None` it is
@@ -237,7 +260,9 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
     seen = session.reference_run()
     for method in chosen:
         try:
-            session.search(method, session.calibrate(method, _space(method, seen)), search)
+            space = session.calibrate(method, _space(method, seen))
+            for calibrator in (None, *(CALIBRATORS if compose and method.plugin.calibrated_skip else ())):
+                session.search(method, space, search, calibrator)
         except _GenerateError:
             raise
         except ConfigError as err:
@@ -309,11 +334,13 @@ class _Session:
     timing_runs: int
     progress: bool
     references: list[torch.Tensor] = field(default_factory=list)  # one per input
-    reference_seconds: float = 0.0
+    reference_seconds: float = 0.0  # the reference pass, cold (the model's first calls)
     generations: int = 0
     table: list[Candidate] = field(default_factory=list)
-    piece_seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (method, variant) -> calls
-    overhead: dict[str, list[float]] = field(default_factory=dict)  # method -> per-piece overhead of each timed run
+    # Clocked times in units of their round's uncached pass (NOTE [Times in units of the uncached generation]):
+    piece_units: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (label, variant) -> calls
+    overhead: dict[str, list[float]] = field(default_factory=dict)  # label -> per-piece overhead of each round
+    uncached_seconds: list[float] = field(default_factory=list)  # every round's uncached pass
     notes: list[str] = field(default_factory=list)  # what the result should say besides its table
 
     # -- generations ---------------------------------------------------------------------------
@@ -419,12 +446,15 @@ class _Session:
             _, graphs, _ = self.cached_run(self.compiled(space.calibrate))
         return dataclasses.replace(space, base=method.plugin.calibrated(space, graphs))
 
-    def search(self, method: Method, space: TuneSpace, search: str) -> None:
+    def search(self, method: Method, space: TuneSpace, search: str, calibrator: Any = None) -> None:
         """Bisect the knob for the last value that meets the budget (quality falls along `values`), or evaluate
-        every value (`grid`). A method that caches nothing in this model is dropped, with a note."""
+        every value (`grid`); with `calibrator` (a methods.CALIBRATORS entry) each candidate is composed with its
+        default config. A method that caches nothing in this model is dropped, with a note."""
 
         def met(index: int) -> bool:
-            candidate = self.evaluate(method, dataclasses.replace(space.base, **{space.field: space.values[index]}))
+            config = dataclasses.replace(space.base, **{space.field: space.values[index]})
+            composed = config if calibrator is None else [config, calibrator.config_type()]
+            candidate = self.evaluate(method, composed, None if calibrator is None else calibrator.name)
             if candidate is None:
                 raise _CachesNothing
             return candidate.met
@@ -442,17 +472,18 @@ class _Session:
             self.notes.append(f"{method.name}: cached nothing in this model (the backend's warning says why); "
                               f"left out")
 
-    def evaluate(self, method: Method, config: Any) -> Candidate | None:
+    def evaluate(self, method: Method, config: Any, calibrator: str | None = None) -> Candidate | None:
         compiled = self.compiled(config)
         outputs, graphs, records = self.cached_run(compiled)
         if not records:
             return None
         quality = self.quality(outputs)
         pieces = [p for r in records for p in r.pieces]
-        if any((method.name, p) not in self.piece_seconds for p in pieces) or method.name not in self.overhead:
-            self.clock(method, compiled, graphs, pieces)
         candidate = Candidate(method.name, config, quality, self.budget.met(quality), len(records),
-                              sum(bool(r.reused) for r in records), tuple(pieces))
+                              sum(bool(r.reused) for r in records), tuple(pieces), calibrator=calibrator)
+        label = candidate.label
+        if any((label, p) not in self.piece_units for p in pieces) or label not in self.overhead:
+            self.clock(label, compiled, graphs, pieces)
         self.table.append(candidate)
         self.report_progress(candidate)
         return candidate
@@ -460,9 +491,9 @@ class _Session:
     def report_progress(self, candidate: Candidate) -> None:
         """One line for the candidate just evaluated, with the best plan so far at the clocks so far."""
         met = [c for c in self.table if c.met]
-        best = min(met, key=lambda c: self.predict(method_named(c.method), list(c.pieces)), default=None)
+        best = min(met, key=self.predict_units, default=None)
         so_far = "none met yet" if best is None else (
-            f"{_describe(best.config)} ~{self.per_generation(self.predict(method_named(best.method), list(best.pieces))):.3g} s")
+            f"{_describe(best.config)} ~{self.seconds(best, statistics.median(self.uncached_seconds)):.3g} s")
         line = (f"cachepass tune [{len(self.table)}, {self.generations} generations] {_describe(candidate.config)}: "
                 f"{', '.join(f'{k} {v:.4g}' for k, v in candidate.quality.items())} "
                 f"({'met' if candidate.met else 'missed'}); best so far: {so_far}")
@@ -470,50 +501,73 @@ class _Session:
         if self.progress:
             print(line, file=sys.stderr, flush=True)
 
-    def clock(self, method: Method, compiled: Any, graphs: list[Any], pieces: list[str]) -> None:
-        """`timing_runs` warm generations with every variant clocked (NOTE [The tuner's cost model]). The per-piece
-        overhead is each run's wall time less its pieces at their median times: on a busy machine a whole
-        generation is interrupted more often than a median piece, and the overhead carries that."""
-        walls = []
-        for _ in range(self.timing_runs):
-            reset(self.model)
-            with clock_variants(graphs, lambda graph, name, s: self.piece_seconds.setdefault(
-                    (method.name, name), []).append(s)):
-                walls.append(self.run(compiled)[1])
-        variants = self.predict_variants(method, pieces)
-        self.overhead.setdefault(method.name, []).extend(max(0.0, wall - variants) / len(pieces) for wall in walls)
+    def rounds(self, compiled: Any, rounds: int, clocked: Callable[[], Any] = contextlib.nullcontext
+               ) -> Iterator[tuple[float, float]]:
+        """(uncached pass seconds, `compiled` pass seconds) of each of `rounds` rounds, yielded as each ends, which
+        one goes first alternating; the compiled pass runs inside `clocked()`. Every uncached pass is kept as a
+        yardstick."""
+        for round_ in range(rounds):
+            times = {}
+            for which in (("uncached", "compiled") if round_ % 2 == 0 else ("compiled", "uncached")):
+                if which == "uncached":
+                    times[which] = self.run(self.model)[1]
+                    continue
+                reset(self.model)
+                with clocked():
+                    times[which] = self.run(compiled)[1]
+            self.uncached_seconds.append(times["uncached"])
+            yield times["uncached"], times["compiled"]
 
-    def predict_variants(self, method: Method, pieces: list[str]) -> float:
-        return sum(statistics.median(self.piece_seconds[(method.name, p)]) for p in pieces)
+    def clock(self, label: str, compiled: Any, graphs: list[Any], pieces: list[str]) -> None:
+        """`timing_runs` rounds, each a clocked generation of `compiled` beside an uncached one (NOTE [The tuner's
+        cost model]). The per-piece overhead is each clocked generation's wall time less its own pieces' times."""
+        calls: list[tuple[str, float]] = []
+        for uncached, wall in self.rounds(compiled, self.timing_runs, lambda: clock_variants(
+                graphs, lambda graph, name, s: calls.append((name, s)))):
+            for name, seconds in calls:
+                self.piece_units.setdefault((label, name), []).append(seconds / uncached)
+            self.overhead.setdefault(label, []).append(
+                (wall - sum(s for _, s in calls)) / len(pieces) / uncached)
+            calls.clear()
 
-    def predict(self, method: Method, pieces: list[str]) -> float:
-        return self.predict_variants(method, pieces) + len(pieces) * statistics.median(self.overhead[method.name])
+    def predict_units(self, candidate: Candidate) -> float:
+        """The candidate's pass in units of the uncached pass: its pieces' median times plus its overhead."""
+        label = candidate.label
+        return (sum(statistics.median(self.piece_units[(label, p)]) for p in candidate.pieces)
+                + len(candidate.pieces) * statistics.median(self.overhead[label]))
+
+    def seconds(self, candidate: Candidate, uncached: float) -> float:
+        """The candidate's predicted seconds per generation where an uncached pass takes `uncached` seconds."""
+        return self.per_generation(self.predict_units(candidate) * uncached)
 
     # -- the winner --------------------------------------------------------------------------
     def result(self, repeats: int) -> TuneResult:
-        self.table = [dataclasses.replace(c, predicted_seconds=self.per_generation(
-            self.predict(method_named(c.method), list(c.pieces)))) for c in self.table]
         met = [c for c in self.table if c.met]
         if not met:
+            uncached = statistics.median(self.uncached_seconds) if self.uncached_seconds else None
+            self.table = [dataclasses.replace(c, predicted_seconds=self.seconds(c, uncached)) for c in self.table]
             logger.warning("cachepass tune: no candidate met %s; nothing to cache within it.", self.budget.describe())
-            return TuneResult(None, None, self.budget, tuple(self.table), self.reference_seconds, None, None, None,
+            reference = self.per_generation(uncached) if uncached else self.reference_seconds
+            return TuneResult(None, None, self.budget, tuple(self.table), reference, None, None, None,
                               self.generations, tuple(self.notes))
-        best = min(met, key=lambda c: c.predicted_seconds)
+        best = min(met, key=self.predict_units)
         compiled = self.compiled(best.config)
         outputs, _, _ = self.cached_run(compiled)  # compiles; its output is the winner's quality, re-run fresh
-        times = []
-        for _ in range(repeats):
-            reset(self.model)
-            times.append(self.run(compiled)[1])
-        measured = self.per_generation(statistics.median(times))
-        winner = dataclasses.replace(best, measured_seconds=measured)
-        self.table[self.table.index(best)] = winner
+        pairs = list(self.rounds(compiled, repeats))  # NOTE [Times in units of the uncached generation]
+        uncached = statistics.median(u for u, _ in pairs)
+        self.table = [dataclasses.replace(c, predicted_seconds=self.seconds(c, uncached)) for c in self.table]
+        measured = self.per_generation(statistics.median(w for _, w in pairs))
+        index = next(i for i, c in enumerate(self.table) if c.config is best.config)
+        winner = self.table[index] = dataclasses.replace(self.table[index], measured_seconds=measured)
         quality = self.quality(outputs)
-        return TuneResult(winner.config, winner.method, self.budget, tuple(self.table), self.reference_seconds,
-                          winner.predicted_seconds, measured, quality, self.generations, tuple(self.notes))
+        return TuneResult(winner.config, winner.method, self.budget, tuple(self.table),
+                          self.per_generation(uncached), winner.predicted_seconds, measured, quality,
+                          self.generations, tuple(self.notes))
 
 
 def _describe(config: Any) -> str:
+    if isinstance(config, list):
+        return " + ".join(map(_describe, config))
     describe = getattr(config, "describe", None)
     return describe() if describe else repr(config)
 

@@ -154,3 +154,25 @@ def test_a_peer_that_does_not_apply_gets_a_row_saying_why(tmp_path):
     results = run_all(["latte-small"], ["cache-dit FBCache (eager)"], 1, "eager", tmp_path, False, 1)
     assert results == [{"workload": "latte-small", "configuration": "cache-dit FBCache (eager)",
                         "skipped": WORKLOADS["latte-small"].why_not["fbc"]}]
+
+
+def test_tune_smoke_holds_the_tuned_plan_against_the_defaults(tmp_path):
+    """`python -m bench --tune --smoke`: the tuned plan, measured in the bench's own rounds, meets its budget against
+    the bench's own uncached eager latent, and the comparison names the fastest default that meets it."""
+    done = subprocess.run([sys.executable, "-m", "bench", "--tune", "--smoke", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads((tmp_path / "bench-tune-smoke.json").read_text())
+    (plan,) = document["tuned"]
+    assert plan["budget"] == 30.0 and plan["method"] == "fbc" and plan["tuner"]["generations"] > 0
+    results = {r["configuration"]: r for r in document["results"]}
+    tuned = results[plan["name"]]
+    assert tuned["psnr_vs_uncached"] >= plan["budget"] and tuned["timing"] == "paired"
+    assert 0 < tuned["pattern"].count("R") < 8  # the plan reuses, and the bench saw it
+    (row,) = document["comparison"]
+    default = results[row["best_default"]]
+    assert row["best_default"] == "cachepass FBC" and default["psnr_vs_uncached"] >= 30
+    assert row["ratio"] == pytest.approx(tuned["speedup_vs_eager"] / default["speedup_vs_eager"])
+    peer = results["cache-dit DBCache default + torch.compile"]  # 8 front blocks: more than the tiny model has
+    assert "skipped" in peer and ("pip install" in peer["skipped"] or "fails on smoke" in peer["skipped"])
+    assert "best default meeting it" in done.stdout

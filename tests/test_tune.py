@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import logging
+import subprocess
 import sys
 
 import pytest
@@ -37,8 +39,10 @@ def generate_with(demo):
 def test_bisection_finds_the_grids_best_and_the_winner_meets_the_budget_fresh(demo, tmp_path):
     generate = generate_with(demo)
     budget = {"psnr": 45.0}
-    grid = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, search="grid", repeats=1)
-    found = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, repeats=3, timing_runs=1)
+    grid = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, search="grid", repeats=1,
+                          compose=False)
+    found = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, repeats=3, timing_runs=1,
+                           compose=False)
     met = [c for c in grid.table if c.met]
     assert met and len(met) < len(grid.table), "the budget must split the grid for the test to mean anything"
     # the search's winner is the grid's best (a tie: the same schedule, so the same prediction)
@@ -67,11 +71,102 @@ def test_bisection_finds_the_grids_best_and_the_winner_meets_the_budget_fresh(de
     assert saved["config"]["fields"]["threshold"] == found.config.threshold
 
 
+def test_compositions_are_searched_beside_their_method_and_a_composed_winner_compiles(demo, monkeypatch):
+    """With `compose` (the default) a stack skip is also searched with each calibrator: the table holds FBC and
+    FBC + TaylorSeer calibrator candidates over the same thresholds, the calibrator changes what a reused step
+    gives, and every candidate that met the budget -- composed ones included, as lists -- compiled afresh here
+    meets it against an eager reference taken here."""
+    from cachepass.methods.fbc import PLUGIN
+    from cachepass.methods.plugin import TuneSpace
+
+    generate = generate_with(demo)
+    budget = {"psnr": 45.0}
+    monkeypatch.setattr(type(PLUGIN), "tune_space",  # three thresholds keep the grid of six candidates cheap
+                        lambda self, seen: TuneSpace("threshold", (0.1, 0.3, 0.6), cachepass.FBCConfig()))
+    result = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, search="grid", repeats=1,
+                            timing_runs=1)
+    plain = {c.config.threshold: c for c in result.table if c.calibrator is None}
+    composed = {c.config[0].threshold: c for c in result.table if c.calibrator == "taylorseer"}
+    assert plain and set(composed) == set(plain)
+    assert all(isinstance(c.config[1], cachepass.TaylorCalibratorConfig) for c in composed.values())
+    assert any(c.reused_calls and c.quality["psnr"] != plain[t].quality["psnr"] for t, c in composed.items())
+    with torch.no_grad():
+        reference = generate(demo.module)
+    for candidate in [c for c in result.table if c.met][:4]:
+        torch._dynamo.reset()
+        fresh = generate(cachepass.compile(demo.module, cache=candidate.config, options=EAGER))
+        assert psnr(fresh, reference) == pytest.approx(candidate.quality["psnr"], abs=1e-3), candidate.label
+    assert result.config is not None and result.method == "fbc"
+
+
 # NOTE [Predicted against measured on a shared CPU]
-# The issue asks for 10%. On this 2-core machine shared by several engineers (load average ~9), one warm generation
-# of the tiny model varies by 2-5x from one run to the next and its pieces by 10x, and the ratio printed above
-# came out anywhere from 0.1 to 13 in trial runs: no bound on it holds here, so the test asserts only that both
-# figures are there. The 10% check belongs on a quiet machine or a GPU.
+# The issue asks for predicted and measured generation time within 10%. On this 2-core machine shared by several
+# engineers (load average 4-9), one warm generation of the tiny model (~10 ms) varies 2-5x from run to run, so the
+# test below uses the small DiT (~0.1-0.2 s a generation, long enough for the scheduler's interruptions to average
+# out), one torch thread (two intra-op threads on a loaded 2-core machine wait on each other's descheduling), and
+# the tuner's rounds: its clocks and the winner's timing each beside an uncached generation, in units of it
+# (NOTE [Times in units of the uncached generation], cachepass/tune.py), medians over the rounds.
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class LoadDuringTheSearch(logging.Handler):
+    """Two busy processes while the tuner searches, ended at its last candidate's progress line: the machine is
+    slower while the pieces are clocked than while the winner is timed, as a shared machine's load comes and goes
+    (the drift that made the old cost model predict 1.91 s for a 0.07 s generation)."""
+
+    def __init__(self, candidates: int) -> None:
+        super().__init__(logging.INFO)
+        self.last = f"cachepass tune [{candidates},"
+        self.busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.last):
+            self.stop()
+
+    def stop(self) -> None:
+        for process in self.busy:
+            process.kill()
+            process.wait()
+        self.busy = []
+
+
+def test_predicted_and_measured_generation_time_agree_with_inductor(one_thread, monkeypatch):
+    """The winner's predicted time (its pieces' clocks from the search, two candidates' clocks pooled) against its
+    measured time, with Inductor, within 10%: both from the tuner's own rounds, a ratio taken in one run, with the
+    machine loaded during the search only. Fails before the rounds (the clocks taken under load: ratio ~1.5-3)."""
+    from cachepass.methods.fbc import PLUGIN
+    from cachepass.methods.plugin import TuneSpace
+
+    small = build("dit", "small")
+
+    def generate(model):
+        return denoise(small, model, TIMESTEPS, guidance=None, time_steps=False).final
+
+    # two thresholds: the first reuses no tail (0.02), the second (0.64) most; each clocks its own pieces
+    monkeypatch.setattr(type(PLUGIN), "tune_space",
+                        lambda self, seen: TuneSpace("threshold", (0.02, 0.64), cachepass.FBCConfig()))
+    log = logging.getLogger("cachepass.tune")
+    load = LoadDuringTheSearch(candidates=2)
+    log.addHandler(load)
+    monkeypatch.setattr(log, "level", logging.INFO)
+    try:
+        result = cachepass.tune(generate, {"psnr": 1.0}, ("fbc",), model=small.module,
+                                options={"compiler": "inductor"}, repeats=5, timing_runs=3, compose=False)
+    finally:
+        log.removeHandler(load)
+        load.stop()
+    assert result.config.threshold == 0.64 and len(result.table) == 2
+    ratio = result.predicted_seconds / result.measured_seconds
+    print(f"tune (inductor): predicted {result.predicted_seconds:.4f} s, measured {result.measured_seconds:.4f} s, "
+          f"uncached {result.reference_seconds:.4f} s, ratio {ratio:.3f}")
+    assert 0.9 <= ratio <= 1.1, ratio
 
 
 def refused(generate, budget, methods=None, **kwargs):
@@ -194,7 +289,7 @@ def test_several_prompts_each_meet_the_budget_and_the_worst_decides(demo):
 
     budget = {"psnr": 40.0, "ssim": 0.995}
     result = cachepass.tune(generate, budget, ("dbcache",), model=demo.module, prompts=contexts, options=EAGER,
-                            repeats=1, timing_runs=1)
+                            repeats=1, timing_runs=1, compose=False)
     assert result.config is not None and result.method == "dbcache"
     assert result.generations % len(contexts) == 0
     with torch.no_grad():
@@ -220,7 +315,7 @@ def test_the_cli_tunes_a_built_in_model_and_writes_the_result(tmp_path, capsys):
     out, png = tmp_path / "tune.json", tmp_path / "tune.png"
     plot = ["--plot", str(png)] if importlib.util.find_spec("matplotlib") else []  # the bench extra, not CI's
     assert main(["tune", "dit", "--budget", "psnr=40", "--methods", "fbc", "--steps", "4", "--compiler", "eager",
-                 "--repeats", "1", "--out", str(out), *plot]) == 0
+                 "--repeats", "1", "--no-compose", "--out", str(out), *plot]) == 0
     assert png.exists() == bool(plot)
     printed = capsys.readouterr()
     saved = json.loads(out.read_text())

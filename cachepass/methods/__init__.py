@@ -104,6 +104,13 @@ CALIBRATORS: tuple[Calibrator, ...] = (
 )
 
 
+def calibrator_named(name: str) -> Calibrator:
+    for calibrator in CALIBRATORS:
+        if calibrator.name == name:
+            return calibrator
+    raise ConfigError(f"unknown calibrator {name!r}; choose one of {', '.join(c.name for c in CALIBRATORS)}.")
+
+
 # NOTE [What composes]
 # A list of configs is one cache and what modifies it. Today: a stack skip whose skipped steps reuse a residual
 # (a plug-in with `calibrated_skip`: FirstBlockCache, DBCache, TeaCache) with one residual calibrator that
