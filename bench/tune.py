@@ -31,7 +31,7 @@ TARGET = 1.3  # the tuned plan against the best default that meets the same budg
 
 
 def tune_workload(workload_name: str, budgets: tuple[float, ...], methods: tuple[str, ...], compiler: str,
-                  timing: dict[str, int]) -> list[dict[str, Any]]:
+                  timing: dict[str, Any]) -> list[dict[str, Any]]:
     """One `cachepass.tune` per budget on the workload's model, loop and steps: the winners as rows for the
     tuned configurations (method, the config's fields, the tuner's own figures)."""
     workload = WORKLOADS[workload_name]

@@ -196,6 +196,7 @@ PRESETS = {"cpu": ("cogvideox-small", "latte-small"), "gpu": ("cogvideox-2b",), 
 # (cache-dit's DBCacheConfig()).
 TUNE_PRESETS = {
     "cpu": (("cogvideox-small",), (30.0, 40.0), ("fbc", "teacache"), 5, "inductor", {"repeats": 5, "timing_runs": 3}),
-    "smoke": (("smoke",), (30.0,), ("fbc",), 2, "eager", {"repeats": 1, "timing_runs": 1}),
+    # smoke: FBC alone (compose=False), the smallest search that checks the plumbing
+    "smoke": (("smoke",), (30.0,), ("fbc",), 2, "eager", {"repeats": 1, "timing_runs": 1, "compose": False}),
 }
 PEER_DEFAULT_METHOD = "dbcache"
