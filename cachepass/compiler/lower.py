@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import fx
+from torch._dynamo.utils import counters
 
 from ..errors import GuardsAfterFreeze
 from ..integrations.dynamo_meta import inputs_fake_mode, mark_guards, unused_floats_specialized
@@ -56,6 +57,25 @@ class Variant(Protocol):
 
 
 @dataclass(frozen=True)
+class CacheCounts:
+    """Inductor's FX graph cache over one compile, from torch's own counters (`counters["inductor"]`): a variant
+    that hits in a new process costs no code generation there (NOTE [Stable variants for Inductor's caches])."""
+
+    hit: int = 0
+    miss: int = 0
+    bypass: int = 0
+
+    @staticmethod
+    def now() -> CacheCounts:
+        inductor = counters["inductor"]
+        return CacheCounts(inductor["fxgraph_cache_hit"], inductor["fxgraph_cache_miss"],
+                           inductor["fxgraph_cache_bypass"])
+
+    def since(self, before: CacheCounts) -> CacheCounts:
+        return CacheCounts(self.hit - before.hit, self.miss - before.miss, self.bypass - before.bypass)
+
+
+@dataclass(frozen=True)
 class Lowered:
     variant: Variant
     fn: CompiledFn
@@ -63,23 +83,24 @@ class Lowered:
     compile_seconds: float
     guards_added: tuple[str, ...] = ()  # shape guards the compile added (only before Dynamo's freeze)
     after_freeze: bool = False  # compiled on first use, after Dynamo built the graph's guards
+    cache: CacheCounts = CacheCounts()  # Inductor's FX graph cache during this compile (all 0: not Inductor)
 
 
 def lower(variant: Variant, compiler: str | Callable, inductor_config: Mapping[str, Any]) -> Lowered:
-    start = time.perf_counter()
+    start, counted = time.perf_counter(), CacheCounts.now()
     mark = mark_guards(variant.example_inputs)
     fn = compile_graph(variant.gm, list(variant.example_inputs), compiler, inductor_config)
     added = mark.added()
-    seconds = time.perf_counter() - start
+    seconds, cache = time.perf_counter() - start, CacheCounts.now().since(counted)
     name = compiler if isinstance(compiler, str) else getattr(compiler, "__name__", "custom")
     if mark.frozen and added:
         raise GuardsAfterFreeze(
             f"compiling variant {variant.name} with {name} added shape guards {list(added)} after Dynamo installed "
             f"this graph's guards, so they would go unchecked. Compile with static shapes (dynamic=False) or mark "
             f"the sizes static (torch._dynamo.mark_static), and report this to cachepass.")
-    logger.info("cachepass lower: variant %s compiled with %s in %.2f s%s", variant.name, name, seconds,
+    logger.info("cachepass lower: variant %s compiled with %s in %.2f s (%s)%s", variant.name, name, seconds, cache,
                 f", added guards {list(added)}" if added else "")
-    return Lowered(variant, fn, name, seconds, added, mark.frozen)
+    return Lowered(variant, fn, name, seconds, added, mark.frozen, cache)
 
 
 def compile_graph(gm: fx.GraphModule, example_inputs: list[Any], compiler: str | Callable,
