@@ -70,7 +70,7 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
 def second_generation(workload: str, configuration: str, compiler: str, cache: str, stem: Path) -> dict[str, Any]:
     """The first generation once more, in a new process with the Inductor cache `cache` that the cold worker left
     (a new worker, a serverless restart): its time, from the first call to the end of the generation, and how
-    Inductor's FX graph cache answered (torch's counters), in total and per cachepass variant."""
+    Inductor's and AOTAutograd's caches answered (torch's counters), in total and per cachepass variant."""
     log, json_path = Path(f"{stem}.second.log"), Path(f"{stem}.second.json")
     with log.open("w") as output:
         arguments = _worker_arguments(workload, configuration, 1, compiler, Path(f"{stem}.second"))
@@ -80,7 +80,7 @@ def second_generation(workload: str, configuration: str, compiler: str, cache: s
     if code != 0:
         return {"second_process_error": log.read_text(errors="replace")[-2000:]}
     second = json.loads(json_path.read_text())
-    return {"second_process_seconds": second["seconds"], "second_process_cache": second["fxgraph_cache"],
+    return {"second_process_seconds": second["seconds"], "second_process_cache": second["inductor_cache"],
             "second_process_variant_cache": second["variant_cache"]}
 
 

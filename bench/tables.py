@@ -44,7 +44,8 @@ def table(results: list[dict[str, Any]]) -> str:
              "per-call work, the same for any torch.compile model (dynamo_ms_per_step in the JSON)",
              "first generation s: the first loop in a new process, compiles included, with a cold Inductor cache "
              "(unless --warm-cache); second process s: the same in another new process with the cache the first "
-             "left, and its FX graph cache misses (torch's counters; the variants that missed are in the JSON)",
+             "left, and its misses in Inductor's FX graph and AOTAutograd caches (torch's counters; per variant in "
+             "the JSON)",
              "host reads: device-to-host reads per generation made deciding (counted in the watched decision "
              "functions; cachepass: its runtime's count); fullgraph: torch.compile(fullgraph=True) captures one "
              "call (the error's first line is in the JSON)"]
@@ -89,12 +90,12 @@ def comparison_text(comparison: dict[str, Any]) -> str:
 
 
 def second_process(result: dict[str, Any]) -> str:
-    """The second process's first generation and its Inductor FX graph cache misses, or why there is none."""
+    """The second process's first generation and its cache misses, or why there is none."""
     if "second_process_error" in result:
         return "FAILED"
     if result.get("second_process_seconds") is None:
         return "-"
-    return f"{result['second_process_seconds']:.1f} ({result['second_process_cache']['miss']} missed)"
+    return f"{result['second_process_seconds']:.1f} ({result['second_process_cache']['missed']} missed)"
 
 
 def reused_steps(result: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ import torch
 from torch._dynamo.utils import counters, guard_failures
 
 import cachepass
+from cachepass.compiler.lower import CacheCounts
 from cachepass.measure import denoise, time_denoise
 
 from .configurations import CONFIGURATIONS, host_reads, step_pattern
@@ -56,7 +57,7 @@ class Measurement:
     family: str = ""  # cachepass, diffusers, cache-dit, ParaAttention or none (bench.configurations)
     host_reads: int | None = None  # device-to-host reads made deciding, in the last loop (see host_reads())
     fullgraph: str | None = None  # compiled configurations: "yes", or "no: " and the error's first line
-    fxgraph_cache: dict[str, int] = field(default_factory=dict)  # Inductor's FX graph cache hit/miss/bypass (torch's)
+    inductor_cache: dict[str, int] = field(default_factory=dict)  # Inductor's and AOTAutograd's caches (CacheCounts)
     variant_cache: dict[str, dict[str, int]] = field(default_factory=dict)  # cachepass: the same per variant
 
 
@@ -133,7 +134,7 @@ def _measure(workload: Any, configuration: Any, repeats: int,
         graph_breaks=sum(counters["graph_break"].values()),
         fell_back_to_eager=watcher.hit,
         inductor_compiles=inductor["fxgraph_cache_miss"] + inductor["fxgraph_cache_hit"] + inductor["fxgraph_cache_bypass"],
-        peak_memory_bytes=_peak_memory(demo.device), fxgraph_cache=fxgraph_cache(), variant_cache=variant_cache(module))
+        peak_memory_bytes=_peak_memory(demo.device), inductor_cache=inductor_cache(), variant_cache=variant_cache(module))
     if alone is not None:
         alone.fill(result)
     result.pattern = step_pattern(module, len(timesteps))
@@ -141,9 +142,11 @@ def _measure(workload: Any, configuration: Any, repeats: int,
     return result, timing.final, Session(demo, module, timesteps, workload.guidance, alone)
 
 
-def fxgraph_cache() -> dict[str, int]:
-    """Inductor's FX graph cache since the counters were cleared: torch's own counters."""
-    return {kind: counters["inductor"][f"fxgraph_cache_{kind}"] for kind in ("hit", "miss", "bypass")}
+def inductor_cache() -> dict[str, int]:
+    """Inductor's FX graph cache and AOTAutograd's cache since the counters were cleared (torch's own counters),
+    and `missed`: their misses and bypasses."""
+    counts = CacheCounts.now()
+    return {**asdict(counts), "missed": counts.missed}
 
 
 def variant_cache(module: Any) -> dict[str, dict[str, int]]:
@@ -164,7 +167,7 @@ def first_generation(workload_name: str, configuration_name: str, compiler: str)
     module = configuration.prepare(demo, workload, compiler)
     counters.clear()
     seconds = denoise(demo, module, workload.timesteps(), workload.guidance).seconds
-    return {"seconds": seconds, "fxgraph_cache": fxgraph_cache(), "variant_cache": variant_cache(module)}
+    return {"seconds": seconds, "inductor_cache": inductor_cache(), "variant_cache": variant_cache(module)}
 
 
 def fullgraph(workload: Any, configuration: Any) -> str:

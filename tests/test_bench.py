@@ -104,7 +104,7 @@ def test_smoke_bench_writes_every_field(tmp_path):
     for name, result in results.items():
         assert result["first_generation_seconds"] == result["warmup_seconds"] > 0, name
         assert (result.get("second_process_seconds", 0) > 0) == (name in second), name
-    assert results["cachepass PAB"]["second_process_cache"] == {"hit": 0, "miss": 0, "bypass": 0}
+    assert set(results["cachepass PAB"]["second_process_cache"].values()) == {0}
     assert set(results["cachepass PAB"]["second_process_variant_cache"]) == set(cached["variants"])
     assert "second process s" in done.stdout
     # Timing: every configuration's worker takes turns in the rounds, the hooks and peers under compile too.

@@ -47,7 +47,7 @@ x, y = torch.randn(8, 8, dtype=torch.float16), torch.randn(8, 8, dtype=torch.flo
 with torch.no_grad():
     f(x, y)
 print(json.dumps({"aot": dict(counters["aot_autograd"]), "inductor": dict(counters["inductor"]),
-                  "variant": lowered[0].cache.__dict__}))
+                  "variant": {**lowered[0].cache.__dict__, "missed": lowered[0].cache.missed}}))
 """
 
 
@@ -61,8 +61,8 @@ def _fresh_process(cache: Path) -> dict:
 
 def test_a_variant_with_added_nodes_hits_both_inductor_caches_in_a_second_process(tmp_path):
     first, second = _fresh_process(tmp_path), _fresh_process(tmp_path)
-    assert first["inductor"].get("fxgraph_cache_miss") == 1 and first["variant"] == {"hit": 0, "miss": 1, "bypass": 0}
+    assert first["inductor"].get("fxgraph_cache_miss") == 1 and first["variant"]["fxgraph_miss"] == 1
     assert first["aot"].get("autograd_cache_saved") == 1, first["aot"]  # not "Bypassing autograd cache"
     assert second["aot"].get("autograd_cache_hit") == 1, second["aot"]
     assert "autograd_cache_bypass" not in second["aot"] and "autograd_cache_miss" not in second["aot"], second["aot"]
-    assert second["inductor"].get("fxgraph_cache_miss", 0) == 0 and second["variant"]["miss"] == 0, second
+    assert second["inductor"].get("fxgraph_cache_miss", 0) == 0 and second["variant"]["missed"] == 0, second

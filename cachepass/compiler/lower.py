@@ -18,7 +18,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any, Protocol
 
 import torch
@@ -58,21 +58,33 @@ class Variant(Protocol):
 
 @dataclass(frozen=True)
 class CacheCounts:
-    """Inductor's FX graph cache over one compile, from torch's own counters (`counters["inductor"]`): a variant
-    that hits in a new process costs no code generation there (NOTE [Stable variants for Inductor's caches])."""
+    """Inductor's caches over one compile, from torch's own counters: its FX graph cache
+    (`counters["inductor"]["fxgraph_cache_*"]`) and AOTAutograd's cache above it
+    (`counters["aot_autograd"]["autograd_cache_*"]`). A variant that hits both in a new process costs neither
+    tracing nor code generation there (NOTE [Stable variants for Inductor's caches])."""
 
-    hit: int = 0
-    miss: int = 0
-    bypass: int = 0
+    fxgraph_hit: int = 0
+    fxgraph_miss: int = 0
+    fxgraph_bypass: int = 0
+    autograd_hit: int = 0
+    autograd_miss: int = 0
+    autograd_bypass: int = 0
 
     @staticmethod
     def now() -> CacheCounts:
-        inductor = counters["inductor"]
-        return CacheCounts(inductor["fxgraph_cache_hit"], inductor["fxgraph_cache_miss"],
-                           inductor["fxgraph_cache_bypass"])
+        return CacheCounts(*(counters[group][f"{cache}_cache_{kind}"] for group, cache in _CACHES
+                             for kind in ("hit", "miss", "bypass")))
 
     def since(self, before: CacheCounts) -> CacheCounts:
-        return CacheCounts(self.hit - before.hit, self.miss - before.miss, self.bypass - before.bypass)
+        return CacheCounts(*(a - b for a, b in zip(astuple(self), astuple(before))))
+
+    @property
+    def missed(self) -> int:
+        """Misses and bypasses, of both caches: 0 when both answered every lookup."""
+        return self.fxgraph_miss + self.fxgraph_bypass + self.autograd_miss + self.autograd_bypass
+
+
+_CACHES = (("inductor", "fxgraph"), ("aot_autograd", "autograd"))
 
 
 @dataclass(frozen=True)
