@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from cachepass.measure import DiffusersHooked
-from cachepass.methods import METHODS, Method, method_named
+from cachepass.methods import CALIBRATORS, METHODS, Calibrator, Method, method_named
 from cachepass.models import DemoModel
 
 from . import peers
@@ -26,6 +26,7 @@ class Configuration:
     # (demo, workload, compiler, fullgraph=False) -> the callable the loop runs
     prepare: Callable[..., Callable[..., Any]]
     peer: str | None = None  # another project's implementation: "cache-dit", "ParaAttention"
+    calibrator: str | None = None  # a composed calibrator (cachepass.methods.CALIBRATORS name): predicted reuse
 
     @property
     def family(self) -> str:
@@ -113,9 +114,10 @@ def host_reads(module: Any, steps: int) -> int | None:
     return sum(reads) if reads and None not in reads else None
 
 
-def _cachepass(method: str) -> Callable[..., Callable[..., Any]]:
+def _cachepass(method: str, calibrator: Calibrator | None = None) -> Callable[..., Callable[..., Any]]:
     def prepare(demo: DemoModel, workload: Workload, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
-        options = {"cache": diffusers_config(workload, method), "compiler": compiler}
+        cache = diffusers_config(workload, method)
+        options = {"cache": [cache, calibrator.bench_config()] if calibrator else cache, "compiler": compiler}
         return torch.compile(demo.module, backend="cachepass", fullgraph=fullgraph, options=options)
 
     return prepare
@@ -143,19 +145,52 @@ def method_rows(method: Method) -> tuple[Configuration, ...]:
             Configuration(f"cachepass {label}", name, True, True, _cachepass(name)))
 
 
+def composed_rows(method: Method) -> tuple[Configuration, ...]:
+    """A stack skip's rows with each calibrator (cachepass.methods NOTE [What composes]): cachepass's, and, for a
+    method whose reference is cache-dit, cache-dit's hybrid of the same two, eager and compiled. (FirstBlockCache's
+    cache-dit hybrid rows are the peers' own, bench/peers.py.)"""
+    if not method.plugin.calibrated_skip:
+        return ()
+    rows: list[Configuration] = []
+    label, name, peer = method.plugin.bench_label, method.name, method.plugin.bench_peer
+    for calibrator in CALIBRATORS:
+        both = f"{label} + {calibrator.title}"
+        if peer == "cache-dit":
+            config = functools.partial(diffusers_config, method=name)
+            rows += [Configuration(f"{peer} {both}{' + torch.compile' if compiled else ' (eager)'}", name, compiled,
+                                   False, peers.cache_dit_config(config, compiled, calibrator.bench_config), peer,
+                                   calibrator.name) for compiled in (False, True)]
+        rows.append(Configuration(f"cachepass {both}", name, True, True, _cachepass(name, calibrator),
+                                  calibrator=calibrator.name))
+    return tuple(rows)
+
+
 CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("eager", "none", False, False, _eager),
     Configuration("torch.compile (inductor)", "none", True, False, _inductor),
     *(row for method in METHODS for row in method_rows(method)),
+    *(row for method in METHODS for row in composed_rows(method)),
     # The peers' first-block caches (bench/peers.py), at the workload's threshold of the method they implement.
-    *(Configuration(name, peers.METHOD, compiled, False, prepare, peer)
-      for name, compiled, prepare, peer in peers.rows()),
+    *(Configuration(name, peers.METHOD, compiled, False, prepare, peer, calibrator)
+      for name, compiled, prepare, peer, calibrator in peers.rows()),
 )}
 
 # The reference row each cached configuration is compared with (diffusers' hook, or the method's `bench_peer`),
 # and each method's cachepass row.
 HOOK_OF = {m.name: reference_row(m) for m in METHODS if m.diffusers_config}
 CACHEPASS_OF = {m.name: f"cachepass {m.plugin.bench_label}" for m in METHODS}
+
+
+def _reference(configuration: Configuration) -> str | None:
+    """The row a configuration's output and steps are compared with: its method's reference (HOOK_OF), or for a
+    composed row the eager reference row of the same composition (cache-dit's hybrid), if there is one."""
+    if configuration.calibrator is None:
+        return HOOK_OF.get(configuration.method)
+    return next((c.name for c in CONFIGURATIONS.values() if not c.cachepass and not c.compiled
+                 and (c.method, c.calibrator) == (configuration.method, configuration.calibrator)), None)
+
+
+REFERENCE_OF = {c.name: _reference(c) for c in CONFIGURATIONS.values()}
 
 
 def applies(configuration: Configuration, workload: Workload) -> bool:

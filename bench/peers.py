@@ -152,18 +152,24 @@ def cache_dit(back_blocks: int, taylorseer: bool, compiled: bool) -> Callable[..
             Fn_compute_blocks=1, Bn_compute_blocks=back_blocks, residual_diff_threshold=workload.fields(METHOD)["threshold"],
             max_warmup_steps=0, max_cached_steps=-1, max_continuous_cached_steps=-1)
 
-    return cache_dit_config(config, compiled, taylorseer)
+    return cache_dit_config(config, compiled, taylorseer_calibrator if taylorseer else None)
+
+
+def taylorseer_calibrator() -> Any:
+    """cache-dit's TaylorSeer calibrator at order 1, its hybrid cache's default."""
+    return require("cache_dit").TaylorSeerCalibratorConfig(taylorseer_order=1)
 
 
 def cache_dit_config(config: Callable[[Any], Any], compiled: bool,
-                     taylorseer: bool = False) -> Callable[..., Callable[..., Any]]:
-    """cache-dit's DBCache with the config `config(workload)` makes (the DBCache rows: the workload's `dbcache`)."""
+                     calibrator: Callable[[], Any] | None = None) -> Callable[..., Callable[..., Any]]:
+    """cache-dit's DBCache with the config `config(workload)` makes (the DBCache rows: the workload's `dbcache`),
+    and the calibrator config `calibrator()` makes (its hybrid cache), if any."""
 
     def prepare(demo: DemoModel, workload: Any, compiler: str, fullgraph: bool = False) -> Callable[..., Any]:
         cache_dit = require("cache_dit")
         config_ = config(workload)
-        calibrator = cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=1) if taylorseer else None
-        cache_dit.enable_cache(demo.module, cache_config=config_, calibrator_config=calibrator)
+        cache_dit.enable_cache(demo.module, cache_config=config_,
+                               calibrator_config=calibrator() if calibrator is not None else None)
         decisions = Decisions()
         # Reads only: the pattern is cache-dit's own record of its cached steps (cache_dit.summary).
         watch(demo.module._context_manager, "can_cache", lambda: decisions, None)
@@ -233,15 +239,16 @@ def diffusers_first_block_decisions(module: torch.nn.Module) -> Decisions:
     return decisions
 
 
-def rows() -> tuple[tuple[str, bool, Callable[..., Callable[..., Any]], str], ...]:
-    """The peers' bench rows, (name, compiled, prepare, peer), at the workload's FBC threshold."""
+def rows() -> tuple[tuple[str, bool, Callable[..., Callable[..., Any]], str, str | None], ...]:
+    """The peers' bench rows, (name, compiled, prepare, peer, calibrator), at the workload's FBC threshold; the
+    calibrator is a cachepass.methods.CALIBRATORS name, for rows whose reuse a calibrator predicts."""
     return (
-        ("cache-dit FBCache (eager)", False, cache_dit(0, False, False), "cache-dit"),
-        ("cache-dit FBCache + torch.compile", True, cache_dit(0, False, True), "cache-dit"),
-        ("cache-dit DBCache F1B1 (eager)", False, cache_dit(1, False, False), "cache-dit"),
-        ("cache-dit DBCache F1B1 + torch.compile", True, cache_dit(1, False, True), "cache-dit"),
-        ("cache-dit FBCache + TaylorSeer (eager)", False, cache_dit(0, True, False), "cache-dit"),
-        ("cache-dit FBCache + TaylorSeer + torch.compile", True, cache_dit(0, True, True), "cache-dit"),
-        ("ParaAttention FBC (eager)", False, para_attn(False), "ParaAttention"),
-        ("ParaAttention FBC + torch.compile", True, para_attn(True), "ParaAttention"),
+        ("cache-dit FBCache (eager)", False, cache_dit(0, False, False), "cache-dit", None),
+        ("cache-dit FBCache + torch.compile", True, cache_dit(0, False, True), "cache-dit", None),
+        ("cache-dit DBCache F1B1 (eager)", False, cache_dit(1, False, False), "cache-dit", None),
+        ("cache-dit DBCache F1B1 + torch.compile", True, cache_dit(1, False, True), "cache-dit", None),
+        ("cache-dit FBCache + TaylorSeer (eager)", False, cache_dit(0, True, False), "cache-dit", "taylorseer"),
+        ("cache-dit FBCache + TaylorSeer + torch.compile", True, cache_dit(0, True, True), "cache-dit", "taylorseer"),
+        ("ParaAttention FBC (eager)", False, para_attn(False), "ParaAttention", None),
+        ("ParaAttention FBC + torch.compile", True, para_attn(True), "ParaAttention", None),
     )

@@ -10,7 +10,7 @@ import torch
 
 from cachepass.measure import max_abs, median_ratio, psnr, rel_l2
 
-from .configurations import CACHEPASS_OF, CONFIGURATIONS, HOOK_OF
+from .configurations import CONFIGURATIONS, REFERENCE_OF
 from .orchestrate import measured, slug
 from .peers import METHOD
 
@@ -26,7 +26,7 @@ def add_quality(results: list[dict[str, Any]], out: Path) -> None:
         workload = result["workload"]
         eager = by_key.get((workload, "eager"))
         inductor = by_key.get((workload, "torch.compile (inductor)"))
-        hook = by_key.get((workload, HOOK_OF.get(result["method"], "")))
+        hook = by_key.get((workload, REFERENCE_OF.get(result["configuration"]) or ""))
         mine = latent(result)
         result["timing"] = "paired" if "paired_loops" in result else "own worker"
         result["speedup_vs_eager"], result["speedup_vs_inductor"] = _speedups(result, eager, inductor)
@@ -55,21 +55,22 @@ def _speedups(result: dict[str, Any], eager: dict[str, Any] | None,
 TARGET_COMPILED, TARGET_EAGER = 1.2, 1.0
 
 
-def first_block_comparison(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per workload: how much faster cachepass FBC is than every other first-block implementation that made
-    the same decisions (same step pattern), and whether the target holds: the median of per-round loop ratios
-    of the rounds in turn, eager and compiled rows alike (without rounds: the ratio of the speedups over
-    Inductor)."""
+def first_block_comparison(results: list[dict[str, Any]], calibrator: str | None = None) -> dict[str, Any]:
+    """Per workload: how much faster cachepass FBC (composed with `calibrator`, a CALIBRATORS name, if given) is
+    than every other first-block implementation of the same composition that made the same decisions (same step
+    pattern), and whether the target holds: the median of per-round loop ratios of the rounds in turn, eager and
+    compiled rows alike (without rounds: the ratio of the speedups over Inductor)."""
     comparison = {}
+    rows_of = [c for c in CONFIGURATIONS.values() if c.method == METHOD and c.calibrator == calibrator]
+    name = next((c.name for c in rows_of if c.cachepass), None)
     for workload in dict.fromkeys(r["workload"] for r in results):
         rows = {r["configuration"]: r for r in results if r["workload"] == workload}
-        mine = rows.get(CACHEPASS_OF[METHOD])
+        mine = rows.get(name)
         if mine is None or not measured(mine):
             continue
-        against = [_against(mine, r) for name, r in rows.items()
-                   if CONFIGURATIONS[name].method == METHOD and not CONFIGURATIONS[name].cachepass]
+        against = [_against(mine, rows[c.name]) for c in rows_of if not c.cachepass and c.name in rows]
         compared = [a for a in against if a.get("same_steps")]
-        comparison[workload] = {"pattern": mine.get("pattern"), "against": against,
+        comparison[workload] = {"cachepass": name, "pattern": mine.get("pattern"), "against": against,
                                 "target_met": bool(compared) and all(a["met"] for a in compared)}
     return comparison
 

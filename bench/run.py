@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from cachepass.methods import default_method
+from cachepass.methods import CALIBRATORS, default_method
 
 from .configurations import CACHEPASS_OF, CONFIGURATIONS, FIRST_BLOCK_COMPARISON
 from .orchestrate import run_all
@@ -86,14 +86,17 @@ def main(argv: list[str] | None = None) -> int:
                       second_process_configurations(preset, configurations))
     add_quality(results, args.out)
     comparison = first_block_comparison(results)
+    calibrated = {c.name: first_block_comparison(results, c.name) for c in CALIBRATORS}
     document = {"date": datetime.date.today().isoformat(), "machine": machine(), "preset": preset,
                 "compiler": compiler, "repeats": repeats, "rounds": rounds, "results": results,
-                "first_block": comparison}
+                "first_block": comparison, "first_block_calibrated": calibrated}
     json_path = args.out / f"bench-{preset}.json"
     json_path.write_text(json.dumps(document, indent=1))
     print(table(results))
     print(patterns_text(results))
     print(comparison_text(comparison))
+    for each in calibrated.values():
+        print(comparison_text(each))
     print(f"\nwrote {json_path}")
     figure = plot(results, args.out / f"bench-{preset}.png")
     print(f"wrote {figure}" if figure else "(no PNG: pip install matplotlib for the figure)")

@@ -6,9 +6,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .configurations import CACHEPASS_OF
 from .orchestrate import measured
-from .peers import METHOD
 from .quality import TARGET_COMPILED, TARGET_EAGER
 
 
@@ -73,7 +71,7 @@ def comparison_text(comparison: dict[str, Any]) -> str:
     lines = []
     for workload, c in comparison.items():
         verdict = "met" if c["target_met"] else "NOT met"
-        lines.append(f"\n{CACHEPASS_OF[METHOD]} against the other first-block caches on {workload} (target: >= "
+        lines.append(f"\n{c['cachepass']} against the other first-block caches on {workload} (target: >= "
                      f"{TARGET_COMPILED}x over each under torch.compile, > {TARGET_EAGER}x over each in eager, "
                      f"at the same steps): {verdict}")
         for a in c["against"]:

@@ -20,6 +20,7 @@ from .methods.fbc.config import FBCConfig
 from .methods.magcache.config import MagConfig
 from .methods.pab.config import PABConfig
 from .methods.seacache.config import SeaConfig
+from .methods.taylorseer.calibrator import TaylorCalibratorConfig
 from .methods.taylorseer.config import TSConfig
 from .methods.teacache.config import TeaCacheConfig
 from .report import report
@@ -30,7 +31,7 @@ record_contexts()  # see listen.py, NOTE [The context of the first call]
 watch_denoising_loops(start_of_denoising_loop)  # see listen.py, NOTE [Where a pipeline call starts]
 
 __all__ = ["DBConfig", "FBCConfig", "FCConfig", "MagConfig", "TSConfig", "PABConfig", "TeaCacheConfig", "SeaConfig",
-           "ConfigError", "StageError",
+           "TaylorCalibratorConfig", "ConfigError", "StageError",
            "cachepass_backend", "compile", "compiled_graphs", "enable_context_parallel", "ready_for_dynamo",
            "report", "reset", "tune", "TuneResult"]
 __version__ = "0.1.0"

@@ -68,7 +68,7 @@ def _compile_block(method: Method, gm: fx.GraphModule, example_inputs: Sequence[
     relative = [info.name for info in plain.modules.values()]
     runtimes: dict[str, Any] = {}
     for lead, members in groups(scope, relative, method.plugin.name_patterns(options.cache)).items():
-        with named_under(lead, clock.hooked):
+        with named_under(lead, clock.hooked, scope.model):
             runtime = _compile(method, gm, example_inputs, options)
         runtimes.update(dict.fromkeys(members, runtime))
     logger.info("cachepass: a graph of %s serves %d instances (%s), in %d group(s)", scope.block_class.__name__,
@@ -88,7 +88,8 @@ def _compile(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any],
         logger.log(logging.INFO if nothing.quiet else logging.WARNING, nothing.message)
         return _uncached(plugin.plain(captured), nothing.tags, nothing.reason, options)
     plan = run_stage("plan", plugin.plan, tags, config)
-    logger.info("cachepass: %s with %s", method.title, config.describe())
+    logger.info("cachepass: %s with %s%s", method.title, config.describe(),
+                f" + {options.calibration.describe()}" if options.calibration is not None else "")
     return run_stage("dispatch", plugin.runtime, captured, tags, plan, options)
 
 

@@ -5,7 +5,7 @@ dict. `parse_options` turns it into a frozen `BackendOptions`, rejecting unknown
 closest valid one), wrong types and invalid ranges with a `ConfigError` that says how to fix them.
 
 Every method registered in `methods/__init__.py` has two config types, cachepass's typed one and diffusers'
-(read, never mutated); `to_cache_config` converts through the registry. Each method's configs live in its
+(read, never mutated); `compose` converts through the registry, and checks a list of configs that compose. Each method's configs live in its
 package (methods/<name>/config.py); this module holds the checks they share, as public helpers
 (`check_skip`, `check_range`, `check_identifiers`, `reject_unknown_fields`, `closest`).
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
-from .methods import default_method, to_cache_config
+from .methods import compose, default_method
 
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class BackendOptions:
     inductor_config: Mapping[str, Any] = field(default_factory=dict)
     cache_given: bool = True  # False when the user passed no cache config and defaults apply
     cudagraphs: bool = False  # replay each variant as a CUDA graph (Inductor's cudagraph trees)
+    calibration: Any = None  # a residual calibrator composed with `cache` (runtime/calibrate.py), or None
 
 
 OPTION_KEYS = ("cache", "compiler", "inductor_config", "cudagraphs")
@@ -69,7 +70,7 @@ def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) ->
             raise ConfigError(f"unknown option {key!r} for backend='cachepass'{_did_you_mean(key, OPTION_KEYS)}. "
                               f"Valid options: {', '.join(OPTION_KEYS)}.")
     cache_given = "cache" in options and options["cache"] is not None
-    cache = to_cache_config(options["cache"]) if cache_given else default_method().config_type()
+    cache, calibration = compose(options["cache"]) if cache_given else (default_method().config_type(), None)
     if not cache_given:
         logger.info("cachepass: no cache config given; using %s with diffusers' defaults: %s",
                     default_method().title, cache.describe())
@@ -90,7 +91,7 @@ def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) ->
         raise ConfigError(f"inductor_config/mode/cudagraphs only apply to compiler='inductor', not {compiler!r}; "
                           "drop them or use the inductor compiler.")
     return BackendOptions(cache=cache, compiler=compiler, inductor_config=inductor_config, cache_given=cache_given,
-                          cudagraphs=cudagraphs)
+                          cudagraphs=cudagraphs, calibration=calibration)
 
 
 def as_mapping(options: Any) -> Mapping[str, Any]:

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from bench import peers
-from bench.configurations import CONFIGURATIONS
+from bench.configurations import CONFIGURATIONS, REFERENCE_OF
 from bench.worker import Measurement
 from bench.workloads import WORKLOADS
 from cachepass.measure import median_ratio
 
 ROOT = Path(__file__).resolve().parent.parent
+# the cachepass FirstBlockCache row of each composition (None: FBC alone)
+CACHEPASS_ROW = {c.calibrator: n for n, c in CONFIGURATIONS.items() if c.cachepass and c.method == "fbc"}
 QUALITY = ("speedup_vs_eager", "speedup_vs_inductor", "rel_l2_vs_uncached", "psnr_vs_uncached", "max_diff_vs_hook",
            "timing")
 
@@ -63,12 +65,16 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert results["diffusers FBC hook + torch.compile"]["graph_breaks"] > 0
     # Equal decisions: every first-block implementation (cachepass, diffusers' hook, the peers), eager or
     # compiled, skipped the same steps; each one's host reads were counted; only cachepass captures one graph.
+    # A calibrated row is compared with the cachepass row of the same composition (its predicted outputs steer the
+    # loop's later inputs, and so its decisions).
     for name, result in results.items():
-        if CONFIGURATIONS[name].method == "fbc":
-            assert result["pattern"] == first_block["pattern"], name
-            assert result["host_reads"] >= first_block["pattern"].count("R"), name
-            if CONFIGURATIONS[name].compiled:
-                assert result["fullgraph"] == "yes" if name == "cachepass FBC" else result["fullgraph"].startswith("no:"), name
+        configuration = CONFIGURATIONS[name]
+        if configuration.method == "fbc":
+            mine = results[CACHEPASS_ROW[configuration.calibrator]]
+            assert result["pattern"] == mine["pattern"], name
+            assert result["host_reads"] >= mine["pattern"].count("R"), name
+            if configuration.compiled:
+                assert result["fullgraph"] == "yes" if configuration.cachepass else result["fullgraph"].startswith("no:"), name
     assert first_block["host_reads"] == 8  # one read per step: the decision value and timestep together
     assert results["torch.compile (inductor)"]["fullgraph"] == "yes" and results["eager"]["fullgraph"] is None
     assert document["first_block"]["smoke"]["pattern"] == first_block["pattern"]
@@ -91,6 +97,19 @@ def test_smoke_bench_writes_every_field(tmp_path):
         assert blocks["max_diff_vs_hook"] <= 1e-5
     assert (blocks["dynamo_graphs"], blocks["recompiles"], blocks["graph_breaks"]) == (1, 0, 0)
     assert blocks["host_reads"] == 8
+    # Compositions: a stack skip with cache-dit's TaylorSeer calibrator, against cache-dit's hybrid of the same two
+    # (FBC's: the peers' "cache-dit FBCache + TaylorSeer" rows); one graph, one host read per step, and outputs
+    # other than the uncalibrated row's (the prediction is used).
+    for name, plain in (("cachepass FBC + TaylorSeer calibrator", first_block),
+                        ("cachepass DBCache + TaylorSeer calibrator", blocks)):
+        composed = results[name]
+        assert (composed["dynamo_graphs"], composed["recompiles"], composed["graph_breaks"]) == (1, 0, 0), name
+        assert composed["host_reads"] == 8 and 0 < composed["pattern"].count("R") < 8, name
+        assert composed["rel_l2_vs_uncached"] != plain["rel_l2_vs_uncached"], name
+        if REFERENCE_OF[name] in results:
+            assert composed["same_steps_as_hook"] is True and composed["max_diff_vs_hook"] <= 1e-5, name
+    calibrated = document["first_block_calibrated"]["taylorseer"]["smoke"]
+    assert calibrated["pattern"] == results["cachepass FBC + TaylorSeer calibrator"]["pattern"]
     tea = results["cachepass TeaCache"]  # no diffusers hook: quality against eager only
     assert 0 < tea["pattern"].count("R") < 8 and tea["rel_l2_vs_uncached"] > 0 and tea["max_diff_vs_hook"] is None
     assert (tea["dynamo_graphs"], tea["recompiles"], tea["graph_breaks"]) == (1, 0, 0)

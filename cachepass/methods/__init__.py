@@ -66,6 +66,87 @@ METHODS: tuple[Method, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Calibrator:
+    """A residual calibrator a stack skip composes with (runtime/calibrate.py), from a method's package."""
+
+    name: str
+    title: str
+    module: str  # the module holding its config class and converter
+    config_class: str  # cachepass's config, a runtime.calibrate.Calibration
+    their_config: str  # the class name of the reference's config (cache-dit's)
+    converter: str  # the module's function from their config to ours
+    config_owner: str = "cache-dit"
+
+    def _get(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self.module, __package__), attribute)
+
+    @property
+    def config_type(self) -> type:
+        return self._get(self.config_class)
+
+    def convert(self, cfg: Any) -> Any:
+        if isinstance(cfg, self.config_type):
+            return cfg
+        return self._get(self.converter)(cfg)
+
+    def accepts(self, cfg: Any) -> bool:
+        return type(cfg).__name__ in (self.config_class, self.their_config)
+
+    def bench_config(self) -> Any:
+        """The reference's config of this calibrator at its defaults, for the bench's composed rows."""
+        return self._get("bench_config")()
+
+
+CALIBRATORS: tuple[Calibrator, ...] = (
+    Calibrator("taylorseer", "TaylorSeer calibrator", ".taylorseer.calibrator", "TaylorCalibratorConfig",
+               "TaylorSeerCalibratorConfig", "from_cache_dit"),
+)
+
+
+# NOTE [What composes]
+# A list of configs is one cache and what modifies it. Today: a stack skip whose skipped steps reuse a residual
+# (a plug-in with `calibrated_skip`: FirstBlockCache, DBCache, TeaCache) with one residual calibrator that
+# predicts that residual instead (cache-dit's hybrid of DBCache and its TaylorSeer calibrator). Two caches do not
+# compose (two stack skips would both decide each step), and FasterCache's CFG skip and PAB's attention reuse do
+# not compose with a stack skip yet: each is a ConfigError naming what does. A one-element list is its element.
+def compose(cache: Any) -> tuple[Any, Any]:
+    """(the cachepass config of the one cache, its calibrator's config or None) of `options["cache"]`."""
+    items = list(cache) if isinstance(cache, (list, tuple)) else [cache]
+    if not items:
+        raise ConfigError(f"option 'cache'=[] lists no config; pass {accepted()}, or a list of one with a "
+                          f"calibrator ({composes()}).")
+    calibrators = [(entry, item) for item in items for entry in CALIBRATORS if entry.accepts(item)]
+    caches = [to_cache_config(item) for item in items if not any(item is c for _, c in calibrators)]
+    if not caches:
+        raise ConfigError(f"option 'cache' holds only a calibrator ({type(items[0]).__name__}): a calibrator "
+                          f"predicts what a stack skip reuses; list it with one: {composes()}.")
+    if len(caches) > 1:
+        methods = [method_of(c) for c in caches]
+        hints = [m.plugin.compose_hint for m in methods if m.plugin.compose_hint]
+        raise ConfigError(f"option 'cache' lists {len(caches)} caches ({', '.join(m.title for m in methods)}); "
+                          f"two caches do not compose, keep one. What composes: {composes()}."
+                          + "".join(f" {hint}" for hint in hints))
+    if len(calibrators) > 1:
+        raise ConfigError(f"option 'cache' lists {len(calibrators)} calibrators; keep one.")
+    if not calibrators:
+        return caches[0], None
+    method = method_of(caches[0])
+    if not method.plugin.calibrated_skip:
+        raise ConfigError(f"{method.title} does not compose with a calibrator: {composes()}.")
+    entry, item = calibrators[0]
+    return caches[0], entry.convert(item)
+
+
+def composes() -> str:
+    """The compositions, in words, for errors and docs."""
+    skips = [m.title for m in METHODS if m.plugin.calibrated_skip]
+    calibrators = [f"{c.title} ({c.config_owner}'s {c.their_config} or cachepass.{c.config_class})"
+                   for c in CALIBRATORS]
+    return (f"options={{'cache': [<a {_either(skips)} config>, <{_either(calibrators)}>]}}, the calibrator "
+            f"predicting the residual the skipped steps reuse")
+
+
 def default_method() -> Method:
     """The method of `torch.compile(..., backend="cachepass")` without a cache config: the first registered."""
     return METHODS[0]

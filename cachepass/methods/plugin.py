@@ -160,6 +160,10 @@ class MethodPlugin(ABC):
         `tune_space` gives `calibrate`); raises ConfigError when the run measured nothing."""
         raise NotImplementedError(f"{type(self).__name__} gives no calibration run")
 
+    # -- compositions (methods/__init__.py, NOTE [What composes]) --------------------------------
+    calibrated_skip: bool = False  # its skipped steps reuse a block-stack residual a calibrator may predict
+    compose_hint: str = ""  # said when it is listed with another cache: what to list instead
+
     def needs_cfg_batch(self, config: Any) -> bool:
         """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""
         return False

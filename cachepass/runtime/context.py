@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .base import HISTORY_LIMIT, GenerationOrder, GenerationWatch, end_generation
+from .calibrate import CalibratorState
 from .store import CacheStore, Stamp
 
 _GENERATIONS = itertools.count(1)
@@ -50,6 +51,15 @@ class ContextState:
     store: CacheStore = field(default_factory=CacheStore)
     stamp: Stamp | None = None  # the latest call's (store.next_stamp)
     watch: GenerationWatch | None = None  # GraphRuntime.watched, for a method that feeds it (TaylorSeer)
+    calibrator: CalibratorState | None = None  # a composed residual calibrator's, this generation (calibrate.py)
+
+    def end_step(self, value: float | None, order: float | None, compute: bool) -> None:
+        """A step of this context ran: its decision value (None: none), its order value, whether it computed."""
+        if value is not None:
+            self.values.append(value)
+        self.iteration += 1
+        self.order.follow(order)
+        self.skips += not compute
 
     def reset(self) -> None:
         end_generation(self)
@@ -57,6 +67,7 @@ class ContextState:
         self.iteration, self.order, self.skips = 0, GenerationOrder(), 0
         self.values.clear()
         self.store.clear()
+        self.calibrator = None
 
 
 @dataclass

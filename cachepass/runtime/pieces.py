@@ -11,6 +11,7 @@ from typing import Any, Literal
 import torch
 
 from .base import GraphRuntime
+from .calibrate import CalibratorState
 from .store import Stamp, read_problem
 
 
@@ -58,13 +59,17 @@ class HeadTailRuntime(GraphRuntime):
     def run_tail(self, ctx: Any, compute: bool, args: Sequence[Any], handed: Sequence[torch.Tensor],
                  residual: torch.Tensor | None, stamp: Stamp) -> list[torch.Tensor]:
         """With `residual`, a compute step frees the whole store and keeps it in the head slot; without, it frees
-        only the tail slots (the caller keeps its head slot itself)."""
+        only the tail slots (the caller keeps its head slot itself). Composed with a calibrator (calibrate.py),
+        a tail slot's entry holds its factors, highest order first (`entry.tensor` is the residual itself)."""
         reuse_key, compute_key = self.tail_keys
+        calibrator = self.calibrator_of(ctx)
         if not compute:
             tail = self.variant(reuse_key)
-            reads = [ctx.store.get(slot.ident).tensor for slot in self._tail_slots]
+            reads = [self.reused(ctx.store.get(slot.ident), slot, calibrator) for slot in self._tail_slots]
             return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
         tail = self.variant(compute_key)
+        kept = {slot.ident: self.kept_factors(ctx, slot, stamp) for slot in self._tail_slots
+                if calibrator is not None and self.predicted(slot)}
         if residual is None:
             ctx.store.drop([slot.ident for slot in self._tail_slots])  # free the old residuals before the new exist
         else:
@@ -73,15 +78,46 @@ class HeadTailRuntime(GraphRuntime):
         if residual is not None:
             ctx.store.put(self._head_slot.ident, stamp, self.keep(residual))
         for slot, tensor in zip(self._tail_slots, outputs[tail.variant.num_outputs:]):
-            ctx.store.put(slot.ident, stamp, self.keep(tensor))
+            factors = (self.keep(tensor),)
+            if slot.ident in kept:
+                factors = calibrator.update(slot.ident, factors[0], kept.pop(slot.ident))
+            ctx.store.put(slot.ident, stamp, *reversed(factors))
         return list(outputs[: self.captured.num_outputs])
+
+    # -- a composed residual calibrator (calibrate.py) ------------------------------------------
+    def calibrator_of(self, ctx: Any) -> CalibratorState | None:
+        """This generation's calibrator of `ctx`, its step begun (called once per model step), or None."""
+        calibration = self.options.calibration
+        if calibration is None:
+            return None
+        if ctx.calibrator is None:
+            ctx.calibrator = calibration.new_state()
+        ctx.calibrator.begin_step()
+        return ctx.calibrator
+
+    def predicted(self, slot: Any) -> bool:
+        """Whether the calibrator predicts this tail slot's residual (the hidden stream's, or another's)."""
+        return self.options.calibration.predicts(slot.index == self.stack.hidden)
+
+    def kept_factors(self, ctx: Any, slot: Any, stamp: Stamp) -> tuple[torch.Tensor, ...]:
+        """The factors the last computed step kept for `slot`, lowest order first; none when the validator
+        refuses them (another generation, context or input shape)."""
+        entry = ctx.store.get(slot.ident)
+        if read_problem(entry, f"the factors of {slot.ident}", stamp, slot.spec) is not None:
+            return ()
+        return tuple(reversed(entry.tensors))
+
+    def reused(self, entry: Any, slot: Any, calibrator: CalibratorState | None) -> torch.Tensor:
+        """What a reuse step reads for a tail slot whose entry the validator accepted (`tails_readable`)."""
+        if calibrator is None or not self.predicted(slot):
+            return entry.tensor
+        return calibrator.predict(slot.ident, tuple(reversed(entry.tensors)))
 
     def tails_readable(self, ctx: Any, stamp: Stamp) -> bool:
         method, what = self.tail_words
         for slot in self._tail_slots:
             entry = ctx.store.get(slot.ident)
-            problem = read_problem(entry, f"the {what} of stream {self.stack.streams[slot.index].name}", stamp,
-                                   slot.spec)
+            problem = read_problem(entry, f"the {what} of stream {self.stream_name(slot.index)}", stamp, slot.spec)
             if problem is not None:
                 if entry is not None:
                     self._warn_once(f"tail:{problem.split(':')[0]}", f"{method}: not reusing the {what}s at step "
@@ -89,9 +125,9 @@ class HeadTailRuntime(GraphRuntime):
                 return False
         return True
 
+    def stream_name(self, index: int) -> str:
+        return self.stack.streams[index].name
+
     def step_number(self, ctx: Any) -> int:
         """The step a warning names."""
         return ctx.iteration
-
-    def keep(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool

@@ -170,7 +170,7 @@ class DBCacheGraph(HeadTailRuntime):
     def report(self, owner_ids: set[int] | None = None) -> DBGraphReport:
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
-        return DBGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
+        return DBGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes),
                              variants, sum(s.cache_bytes() for s in states), steps, self.plan, db=self.db)
 
 

@@ -37,7 +37,7 @@ def graph_report(graph: Any, owner_ids: set[int] | None) -> FCGraphReport:
     variants = variant_reports(graph.lowered, [r.ran for r in steps], reads_per_slot=2)  # [t_2, t] per slot
     half = graph.fc.half
     return FCGraphReport(
-        graph.serial, True, graph.config.describe(), len(graph.captured.gm.graph.nodes), variants,
+        graph.serial, True, graph.describe(), len(graph.captured.gm.graph.nodes), variants,
         sum(s.cache_bytes() for s in states), steps, graph.plan, sites=graph.tags.sites, rejected=graph.tags.rejected,
         peak_bytes=max((s.peak_bytes for s in states), default=0),
         generation_peaks=tuple(p for s in states for p in s.generation_peaks),

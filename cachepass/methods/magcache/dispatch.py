@@ -143,6 +143,6 @@ class MagCacheGraph(GraphRuntime):
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [r.variant for r in steps])
         calibrations = tuple(tuple(c) for s in states for c in s.calibrations)
-        return MagGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
+        return MagGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack,
                               calibrations=calibrations)

@@ -177,7 +177,7 @@ class CachedGraph(GraphRuntime):
     def report(self, owner_ids: set[int] | None = None) -> Any:
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
-        return PABGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes), variants,
+        return PABGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes), variants,
                               sum(s.cache_bytes() for s in states), steps, self.plan, sites=self.tags.sites,
                               rejected=self.tags.rejected)
 

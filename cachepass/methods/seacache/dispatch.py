@@ -270,5 +270,5 @@ class SeaCacheGraph(GraphRuntime):
         states, steps = self.reported(owner_ids)
         ran = [name for r in steps for name in r.pieces]
         variants = variant_reports(self.lowered, ran)
-        return SeaGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
+        return SeaGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, stack=self.stack)

@@ -30,6 +30,9 @@ class TaylorSeerPlugin(MethodPlugin):
 
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "TaylorSeer"
+    compose_hint = ("TaylorSeer predicting a stack skip's residual is the calibrator: list cache-dit's "
+                    "TaylorSeerCalibratorConfig(taylorseer_order=1) or cachepass.TaylorCalibratorConfig(order=1) "
+                    "instead of a TaylorSeer cache config.")
     dump_example = "cogvideox --method taylorseer --steps 20 --out dump-ts"
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace:

@@ -158,7 +158,7 @@ class TaylorSeerGraph(GraphRuntime):
 
     def report(self, owner_ids: set[int] | None = None) -> TSGraphReport:
         states, steps = self.reported(owner_ids)
-        return TSGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
+        return TSGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes),
                              variant_reports(self.lowered, [r.variant for r in steps]),
                              sum(s.cache_bytes() for s in states), steps, self.plan, ts_tags=self.ts_tags)
 

@@ -168,5 +168,5 @@ class TeaCacheGraph(HeadTailRuntime):
     def report(self, owner_ids: set[int] | None = None) -> TeaGraphReport:
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
-        return TeaGraphReport(self.serial, True, self.config.describe(), len(self.captured.gm.graph.nodes),
+        return TeaGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes),
                               variants, sum(s.cache_bytes() for s in states), steps, self.plan, tags=self.tags)

@@ -1,0 +1,220 @@
+"""Compositions (`options={"cache": [cache, calibrator]}`, methods/__init__.py NOTE [What composes]) against
+cache-dit 1.5.3's hybrid cache: DBCache (and FirstBlockCache, which is DBCache F1B0 in cache-dit's words) with
+cache-dit's TaylorSeer calibrator predicting the skipped blocks' residual.
+
+The oracle: `cache_dit.enable_cache(module, cache_config=DBCacheConfig(...), calibrator_config=
+TaylorSeerCalibratorConfig(...))` on an eager deep copy, `refresh_context` before each generation; cachepass runs
+the original model compiled with the same config objects. Every step's output and the step pattern must be equal
+over two generations, and the calibrated outputs must differ from the uncalibrated cache's (the prediction is used).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import cache_dit  # a test dependency: pyproject.toml's `test` extra
+import pytest
+import torch
+
+import cachepass
+from cachepass import ConfigError
+from tests.families import build_family
+from tests.fbc_helpers import count_host_reads
+from tests.helpers import max_diff
+
+TIMESTEPS = [float(t) for t in torch.linspace(999, 0, 10)]
+
+
+def db(**fields) -> cache_dit.DBCacheConfig:
+    return cache_dit.DBCacheConfig(**{"Fn_compute_blocks": 1, "Bn_compute_blocks": 0, "max_warmup_steps": 0,
+                                      "enable_separate_cfg": False, **fields})
+
+
+def taylor(order: int = 1, **fields) -> cache_dit.TaylorSeerCalibratorConfig:
+    return cache_dit.TaylorSeerCalibratorConfig(taylorseer_order=order, **fields)
+
+
+def cache_dit_run(demo, cache_config, calibrator, generations: int = 2) -> tuple[list[torch.Tensor], list[str]]:
+    module = copy.deepcopy(demo.module)
+    cache_dit.enable_cache(module, cache_config=cache_config, calibrator_config=calibrator)
+    outputs, patterns = [], []
+    for _ in range(generations):
+        cache_dit.refresh_context(module)
+        with torch.no_grad():
+            outputs += [demo(module, t) for t in TIMESTEPS]
+        cached = set(cache_dit.summary(module, logging=False)[0].cached_steps)
+        patterns.append("".join("R" if i in cached else "C" for i in range(len(TIMESTEPS))))
+    return outputs, patterns
+
+
+def cachepass_run(demo, cache, compiler: str = "eager", generations: int = 2):
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": cache, "compiler": compiler})
+    with torch.no_grad():
+        outputs = [demo(compiled, t) for _ in range(generations) for t in TIMESTEPS]
+    graph = [g for g in cachepass.compiled_graphs(demo.module) if g.cached][-1]
+    pattern, steps = graph.report().pattern, len(TIMESTEPS)
+    return outputs, [pattern[i * steps:(i + 1) * steps] for i in range(generations)], graph
+
+
+def uncalibrated(cache: list) -> list:
+    return [c for c in cache if not type(c).__name__.startswith("Taylor")]
+
+
+# (family, the composition): the step limit makes a pattern of computed and reused steps whatever the values are;
+# Flux carries two streams (the encoder residual is predicted by cache-dit's encoder calibrator); CogVideoX with
+# order 2; FirstBlockCache (diffusers' config) is cache-dit's F1B0, its threshold deciding on the values.
+CASES = {
+    "wan-DBCache-F1B0-order1": ("wan", lambda: [db(residual_diff_threshold=0.5, max_continuous_cached_steps=2),
+                                                taylor(1)]),
+    "flux-DBCache-F1B0-order1": ("flux", lambda: [db(residual_diff_threshold=0.5, max_continuous_cached_steps=2),
+                                                  taylor(1)]),
+    "cogvideox-DBCache-order2": ("cogvideox", lambda: [db(residual_diff_threshold=0.5,
+                                                          max_continuous_cached_steps=2), taylor(2)]),
+    "flux-FBC-order1": ("flux", lambda: [__import__("diffusers").FirstBlockCacheConfig(threshold=0.3), taylor(1)]),
+}
+
+
+def oracle_config(cache: list) -> tuple[cache_dit.DBCacheConfig, cache_dit.TaylorSeerCalibratorConfig]:
+    """cache-dit's configs for a composition: FirstBlockCache's threshold as DBCache F1B0's."""
+    first, calibrator = cache
+    if isinstance(first, cache_dit.DBCacheConfig):
+        return first, calibrator
+    return db(residual_diff_threshold=first.threshold), calibrator
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_matches_cache_dit_hybrid_step_by_step(case: str) -> None:
+    family, make = CASES[case]
+    reference, expected = cache_dit_run(build_family(family), *oracle_config(make()))
+    assert all("C" in p and "R" in p for p in expected), expected
+    demo = build_family(family)
+    outputs, patterns, graph = cachepass_run(demo, make())
+    assert patterns == expected
+    for step, (ours, theirs) in enumerate(zip(outputs, reference)):
+        assert max_diff(ours, theirs) <= 1e-5, (case, step)
+    assert "TaylorSeer calibrator" in graph.report().reason
+    # the calibrator's prediction is used: the same cache without it reuses the residual as it is
+    torch._dynamo.reset()
+    plain, plain_patterns, _ = cachepass_run(build_family(family), uncalibrated(make()))
+    assert plain_patterns == patterns
+    assert max(max_diff(a, b) for a, b in zip(outputs, plain)) > 1e-4
+
+
+def test_inductor_fullgraph_no_breaks_no_recompiles_one_host_read(monkeypatch) -> None:
+    """Inductor, fullgraph: equal to cache-dit's hybrid; torch's own counters: no graph break, no recompile, one
+    graph; one host read per step (the head's probe), counted over the second generation; the pieces are the
+    stack skip's own (a calibrator adds no variant)."""
+    from torch._dynamo.utils import counters
+
+    from cachepass.runtime.pieces import PIECES
+
+    make = lambda: [db(residual_diff_threshold=0.5, max_continuous_cached_steps=2), taylor(1)]  # noqa: E731
+    reference, expected = cache_dit_run(build_family("wan"), *make())
+    demo = build_family("wan")
+    counters.clear()
+    torch._dynamo.reset()
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": make()})
+    with torch.no_grad(), torch._dynamo.config.patch(error_on_recompile=True):
+        outputs = [demo(compiled, t) for t in TIMESTEPS]
+        reads = count_host_reads(monkeypatch)
+        outputs += [demo(compiled, t) for t in TIMESTEPS]
+        monkeypatch.undo()
+    assert sum(counters["graph_break"].values()) == 0
+    assert counters["stats"]["unique_graphs"] == 1
+    assert reads == ["tolist"] * len(TIMESTEPS)
+    for step, (ours, theirs) in enumerate(zip(outputs, reference)):
+        assert max_diff(ours, theirs) <= 1e-5, step
+    graph = [g for g in cachepass.compiled_graphs(demo.module) if g.cached][-1]
+    pattern = graph.report().pattern
+    assert [pattern[:10], pattern[10:]] == expected
+    assert set(graph.lowered) <= set(PIECES)
+
+
+def test_calibrator_matches_cache_dit_state_on_random_streams() -> None:
+    """The calibrator alone against cache-dit's TaylorSeerCalibrator on random compute/skip sequences (orders 1-3,
+    generations restarted as cache-dit's refreshed context does): every prediction equal."""
+    from cache_dit.caching.cache_contexts.calibrators import TaylorSeerCalibrator
+
+    from cachepass import TaylorCalibratorConfig
+
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(30):
+        order = 1 + trial % 3
+        theirs, ours = TaylorSeerCalibrator(n_derivatives=order), TaylorCalibratorConfig(order=order).new_state()
+        kept: tuple[torch.Tensor, ...] = ()
+        computes = [True] + (torch.rand(11, generator=generator) < 0.5).tolist()
+        for compute in computes:
+            theirs.mark_step_begin()
+            ours.begin_step()
+            if compute:
+                residual = torch.randn(3, 4, generator=generator)
+                theirs.update(residual, name="Bn")
+                kept = ours.update("Bn", residual, kept)
+            else:
+                assert torch.equal(ours.predict("Bn", kept), theirs.approximate(name="Bn")), (trial, computes)
+
+
+def test_calibrator_factors_live_in_the_store() -> None:
+    """The factors are store entries (the one validator reads them): after a computed step with a derivative, a
+    residual's entry holds the derivative and the residual, and the store's byte count includes both."""
+    demo = build_family("wan")
+    cache = [db(residual_diff_threshold=0.5, max_continuous_cached_steps=2), taylor(1)]
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": cache,
+                                                                                       "compiler": "eager"})
+    with torch.no_grad():
+        for t in TIMESTEPS[:7]:  # C R R C R R C: the update at step 6 has a derivative (cache-dit: from step 3)
+            demo(compiled, t)
+    graph = [g for g in cachepass.compiled_graphs(demo.module) if g.cached][-1]
+    stores = [ctx.store for _, state in graph.states() for ctx in state.contexts.values()]
+    sizes = {key: len(store.get(key).tensors) for store in stores for key in store.keys()}
+    assert sizes == {"db_fn_residual__0": 1, "db_middle_residual__0": 2}, sizes
+
+
+@pytest.mark.parametrize("cache, words", [
+    (lambda: [taylor(1)], "holds only a calibrator"),
+    (lambda: [db(), cachepass.TSConfig()], "two caches do not compose"),
+    (lambda: [db(), cachepass.MagConfig(mag_ratios=[1.0] * 4, num_inference_steps=4)], "two caches do not compose"),
+    (lambda: [cachepass.PABConfig(spatial_skip=2), taylor(1)], "does not compose with a "
+                                                                                      "calibrator"),
+    (lambda: [db(), taylor(1), cachepass.TaylorCalibratorConfig()], "keep one"),
+    (lambda: [], "lists no config"),
+    (lambda: [db(), taylor(1, calibrator_cache_type="hidden_states")], "calibrator_cache_type='residual'"),
+    (lambda: [db(), cachepass.TaylorCalibratorConfig(order=0)], "order=0"),
+])
+def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> None:
+    demo = build_family("wan")
+    calls = []
+    demo.module.register_forward_pre_hook(lambda *_: calls.append(1))
+    with pytest.raises(ConfigError, match=words):
+        cachepass.compile(demo.module, cache=cache())
+    assert not calls
+
+
+@pytest.mark.parametrize("family, threshold, coefficients", [("flux", 0.3, None), ("wan", 0.5, (1.0, 0.0))])
+def test_teacache_with_calibrator_matches_the_reference_loop(family: str, threshold: float, coefficients) -> None:
+    """TeaCache has no library to compare with: its reference loop (tests/tea_helpers.py, from the authors'
+    equations) with cache-dit's own TaylorSeerCalibrator predicting the skipped residual, step by step over two
+    generations (eager compiler; TeaCache alone is checked under Inductor in test_teacache.py)."""
+    from cachepass.methods.teacache.config import family_defaults
+    from tests.fbc_helpers import compiled_call
+    from tests.tea_helpers import TeaReference
+
+    demo = build_family(family)
+    steps = [float(t) for t in torch.linspace(999, 0, 10)]
+    config = cachepass.TeaCacheConfig(threshold=threshold, coefficients=coefficients, num_inference_steps=10,
+                                      retention_steps=1, cutoff_steps=1)
+    published = family_defaults(demo.module).coefficients
+    reference = TeaReference(demo, family, threshold, coefficients or published, 10, calibrator_order=1)
+    plain = TeaReference(demo, family, threshold, coefficients or published, 10)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": [config, cachepass.TaylorCalibratorConfig(order=1)],
+                                      "compiler": "eager"})
+    predicted = []
+    for _ in range(2):
+        for t in steps:
+            theirs, ours, unpredicted = reference(t), compiled_call(demo, compiled, t), plain(t)
+            assert max_diff(ours, theirs) <= 1e-5, (family, t)
+            predicted.append(max_diff(ours, unpredicted) > 1e-5)
+    assert plain.computed == reference.computed and 0 < reference.computed.count(False) < 18
+    assert any(predicted)  # the calibrator's prediction is used
