@@ -9,6 +9,7 @@ parameters), which every torch.compile model pays the same.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 import weakref
@@ -44,7 +45,7 @@ class VariantsAlone:
             return
         originals = dict(graph.lowered)
         for key, low in originals.items():
-            graph.lowered[key] = Lowered(low.variant, _recorder(low, self.args), low.compiler, low.compile_seconds)
+            graph.lowered[key] = dataclasses.replace(low, fn=_recorder(low, self.args))
         try:
             denoise(self.demo, self.module, self.timesteps, self.guidance, time_steps=False)
         finally:
@@ -57,7 +58,7 @@ class VariantsAlone:
         graph = self.graph()
         self.in_graph = self.in_runtime = 0.0
         for key, low in dict(graph.lowered).items():
-            graph.lowered[key] = Lowered(low.variant, self._clocked(low.fn), low.compiler, low.compile_seconds)
+            graph.lowered[key] = dataclasses.replace(low, fn=self._clocked(low.fn))
         _clock_runtime(type(graph))
         _CLOCKED[graph] = self
 

@@ -4,24 +4,29 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from cachepass.measure import median_ratio
 
 from .configurations import CONFIGURATIONS, applies, why_not
-from .turns import Rounds, Worker, in_turn
+from .turns import ROOT, Rounds, Worker, in_turn
 from .workloads import WORKLOADS
 
 
 def run_all(workloads: list[str], configurations: list[str], repeats: int, compiler: str, out: Path,
-            warm_cache: bool, rounds: int) -> list[dict[str, Any]]:
+            warm_cache: bool, rounds: int, second_process: Collection[str] = ()) -> list[dict[str, Any]]:
     """Every (workload, configuration) in a cold worker, one at a time; then, per CPU workload, the rounds in
-    turn across those workers, which waited with their warm models (bench/turns.py)."""
+    turn across those workers, which waited with their warm models (bench/turns.py). The configurations in
+    `second_process` also run their first generation once more in a new process, with the Inductor cache the
+    cold worker left (`second_process()`)."""
     chosen = {w: [c for c in configurations if applies(CONFIGURATIONS[c], WORKLOADS[w])] for w in workloads}
     # A peer that does not apply to a workload gets a row saying why (the others are simply not run there).
     results = [{"workload": w, "configuration": c, "skipped": why_not(CONFIGURATIONS[c], WORKLOADS[w])}
@@ -33,6 +38,7 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
     shared_cache = tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
     for workload in workloads:
         waiting: dict[str, Worker] = {}
+        seconds: dict[str, dict[str, Any]] = {}  # the second processes' fields, per configuration
         for configuration in chosen[workload]:
             show_progress(*next(progress), len(labels))
             cache = shared_cache if warm_cache else tempfile.mkdtemp(prefix="cachepass-bench-inductor-")
@@ -42,7 +48,9 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
             if workload in paired and worker.measured():
                 waiting[configuration] = worker  # warm, idle until the rounds
             else:
-                results.append(_finished(worker, workload, configuration, stem))
+                results.append(_finished(worker, workload, configuration, stem))  # frees a GPU's memory first
+            if configuration in second_process and (configuration in waiting or measured(results[-1])):
+                seconds[configuration] = second_generation(workload, configuration, compiler, cache, stem)
             if cache != shared_cache:
                 shutil.copytree(cache, shared_cache, dirs_exist_ok=True)
         if waiting:
@@ -51,8 +59,29 @@ def run_all(workloads: list[str], configurations: list[str], repeats: int, compi
             results += [_finished(worker, workload, name, out / f"{workload}--{slug(name)}")
                         for name, worker in waiting.items()]
             _attach_paired(results, workload, loops)
+        for result in results:
+            if result["workload"] == workload and measured(result):
+                result["first_generation_seconds"] = None if warm_cache else result["warmup_seconds"]
+                result.update(seconds.get(result["configuration"], {}))
     show_progress(len(labels), "done", len(labels))
     return results
+
+
+def second_generation(workload: str, configuration: str, compiler: str, cache: str, stem: Path) -> dict[str, Any]:
+    """The first generation once more, in a new process with the Inductor cache `cache` that the cold worker left
+    (a new worker, a serverless restart): its time, from the first call to the end of the generation, and how
+    Inductor's and AOTAutograd's caches answered (torch's counters), in total and per cachepass variant."""
+    log, json_path = Path(f"{stem}.second.log"), Path(f"{stem}.second.json")
+    with log.open("w") as output:
+        arguments = _worker_arguments(workload, configuration, 1, compiler, Path(f"{stem}.second"))
+        code = subprocess.run([sys.executable, "-m", "bench.worker", *arguments, "--first-generation"], cwd=ROOT,
+                              stdout=output, stderr=subprocess.STDOUT,
+                              env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}).returncode
+    if code != 0:
+        return {"second_process_error": log.read_text(errors="replace")[-2000:]}
+    second = json.loads(json_path.read_text())
+    return {"second_process_seconds": second["seconds"], "second_process_cache": second["inductor_cache"],
+            "second_process_variant_cache": second["variant_cache"]}
 
 
 def _worker_arguments(workload: str, configuration: str, repeats: int, compiler: str, stem: Path) -> list[str]:

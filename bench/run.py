@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     compiler = "eager" if args.smoke else "inductor"
     args.out.mkdir(parents=True, exist_ok=True)
     rounds = args.rounds or (2 if args.smoke else 7)
-    results = run_all(workloads, configurations, repeats, compiler, args.out, args.warm_cache, rounds)
+    results = run_all(workloads, configurations, repeats, compiler, args.out, args.warm_cache, rounds,
+                      second_process_configurations(preset, configurations))
     add_quality(results, args.out)
     comparison = first_block_comparison(results)
     calibrated = {c.name: first_block_comparison(results, c.name) for c in CALIBRATORS}
@@ -121,6 +122,16 @@ def default_configurations(preset: str) -> list[str]:
         return list(FIRST_BLOCK_COMPARISON)
     return [name for name, c in CONFIGURATIONS.items() if preset == "smoke" or c.peer is None]
 
+
+
+def second_process_configurations(preset: str, configurations: list[str]) -> list[str]:
+    """The configurations whose first generation also runs in a second new process, with the Inductor cache the
+    first left (the `second process s` column): plain Inductor and every cachepass row; smoke: plain Inductor and
+    the default method's row (the plumbing, at two processes' cost)."""
+    rows = [c for c in configurations if c == "torch.compile (inductor)" or CONFIGURATIONS[c].cachepass]
+    if preset == "smoke":
+        rows = [c for c in rows if not CONFIGURATIONS[c].cachepass or c == CACHEPASS_OF[default_method().name]]
+    return rows
 
 
 def machine() -> dict[str, Any]:

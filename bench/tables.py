@@ -21,7 +21,7 @@ def table(results: list[dict[str, Any]]) -> str:
         loop = r.get("paired_loop_seconds") or r["loop_seconds"]
         mark = "" if "paired_loop_seconds" in r else "*"
         rows.append((r["workload"], r["configuration"], f"{loop:.3f}{mark}", f"{1000 * loop / r['steps']:.2f}{mark}",
-                     _x(r["speedup_vs_eager"]), _x(r["speedup_vs_inductor"]), f"{r['warmup_seconds']:.1f}",
+                     _x(r["speedup_vs_eager"]), _x(r["speedup_vs_inductor"]), f"{r['warmup_seconds']:.1f}", second_process(r),
                      f"{r['dynamo_graphs']}/{r['recompiles']}/{r['graph_breaks']}" + (" eager!" if r["fell_back_to_eager"] else ""),
                      r["inductor_compiles"], f"{r['peak_memory_bytes'] / 2**20:,.0f}",
                      _num(r["rel_l2_vs_uncached"], ".1e"), _num(r["psnr_vs_uncached"], ".1f"),
@@ -30,7 +30,7 @@ def table(results: list[dict[str, Any]]) -> str:
                      "-" if r["efficiency"] is None else f"{r['ideal_loop_seconds']:.3f} ({r['efficiency']:.2f})",
                      _num(r.get("runtime_ms_per_step"), ".2f")))
     text = tabulate(rows, headers=("workload", "configuration", "loop s", "ms/step", "vs eager", "vs inductor",
-                                   "warm-up s", "graphs/recompiles/breaks", "inductor compiles", "peak MiB",
+                                   "first generation s", "second process s", "graphs/recompiles/breaks", "inductor compiles", "peak MiB",
                                    "rel L2", "PSNR dB", "max diff vs hook", "reused steps", "host reads",
                                    "fullgraph", "ideal s (efficiency)", "runtime ms/step"))
     notes = ["loop s, ms/step: median of the paired timing's rounds (every configuration's worker, one loop each "
@@ -40,6 +40,10 @@ def table(results: list[dict[str, Any]]) -> str:
              "efficiency_alone in the JSON); runtime ms/step: the cachepass runtime's own time per step (its calls "
              "minus the variants inside them, clocked in the same loops); the rest of ideal-to-loop is Dynamo's "
              "per-call work, the same for any torch.compile model (dynamo_ms_per_step in the JSON)",
+             "first generation s: the first loop in a new process, compiles included, with a cold Inductor cache "
+             "(unless --warm-cache); second process s: the same in another new process with the cache the first "
+             "left, and its misses in Inductor's FX graph and AOTAutograd caches (torch's counters; per variant in "
+             "the JSON)",
              "host reads: device-to-host reads per generation made deciding (counted in the watched decision "
              "functions; cachepass: its runtime's count); fullgraph: torch.compile(fullgraph=True) captures one "
              "call (the error's first line is in the JSON)"]
@@ -81,6 +85,15 @@ def comparison_text(comparison: dict[str, Any]) -> str:
                 lines.append(f"  {a['configuration']}: cachepass {_x(a['cachepass_faster'])} faster "
                              f"({'ok' if a['met'] else 'below the target'}{bound})")
     return "\n".join(lines)
+
+
+def second_process(result: dict[str, Any]) -> str:
+    """The second process's first generation and its cache misses, or why there is none."""
+    if "second_process_error" in result:
+        return "FAILED"
+    if result.get("second_process_seconds") is None:
+        return "-"
+    return f"{result['second_process_seconds']:.1f} ({result['second_process_cache']['missed']} missed)"
 
 
 def reused_steps(result: dict[str, Any]) -> str:

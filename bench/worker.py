@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch._dynamo.utils import counters, guard_failures
 
+import cachepass
+from cachepass.compiler.lower import CacheCounts
 from cachepass.measure import denoise, time_denoise
 
 from .configurations import CONFIGURATIONS, host_reads, step_pattern
@@ -55,6 +57,8 @@ class Measurement:
     family: str = ""  # cachepass, diffusers, cache-dit, ParaAttention or none (bench.configurations)
     host_reads: int | None = None  # device-to-host reads made deciding, in the last loop (see host_reads())
     fullgraph: str | None = None  # compiled configurations: "yes", or "no: " and the error's first line
+    inductor_cache: dict[str, int] = field(default_factory=dict)  # Inductor's and AOTAutograd's caches (CacheCounts)
+    variant_cache: dict[str, dict[str, int]] = field(default_factory=dict)  # cachepass: the same per variant
 
 
 class _RecompileLimitWatcher(logging.Handler):
@@ -130,12 +134,40 @@ def _measure(workload: Any, configuration: Any, repeats: int,
         graph_breaks=sum(counters["graph_break"].values()),
         fell_back_to_eager=watcher.hit,
         inductor_compiles=inductor["fxgraph_cache_miss"] + inductor["fxgraph_cache_hit"] + inductor["fxgraph_cache_bypass"],
-        peak_memory_bytes=_peak_memory(demo.device))
+        peak_memory_bytes=_peak_memory(demo.device), inductor_cache=inductor_cache(), variant_cache=variant_cache(module))
     if alone is not None:
         alone.fill(result)
     result.pattern = step_pattern(module, len(timesteps))
     result.family, result.host_reads = configuration.family, host_reads(module, len(timesteps))
     return result, timing.final, Session(demo, module, timesteps, workload.guidance, alone)
+
+
+def inductor_cache() -> dict[str, int]:
+    """Inductor's FX graph cache and AOTAutograd's cache since the counters were cleared (torch's own counters),
+    and `missed`: their misses and bypasses."""
+    counts = CacheCounts.now()
+    return {**asdict(counts), "missed": counts.missed}
+
+
+def variant_cache(module: Any) -> dict[str, dict[str, int]]:
+    """cachepass: Inductor's FX graph cache per compiled variant (torch's counters around each compile,
+    compiler/lower.py's CacheCounts); the graph's serial prefixes the name when a model has several graphs."""
+    graphs = [g for g in cachepass.compiled_graphs(module) if hasattr(g, "lowered")] \
+        if isinstance(module, torch.nn.Module) else []
+    return {(f"{index}:" if len(graphs) > 1 else "") + low.variant.name: asdict(low.cache)
+            for index, graph in enumerate(graphs) for low in graph.lowered.values()}
+
+
+def first_generation(workload_name: str, configuration_name: str, compiler: str) -> dict[str, Any]:
+    """`--first-generation`: one generation in this new process, from the compiled model's first call to the end
+    of the generation (compiles included), and how Inductor's caches answered (bench/orchestrate.py runs it with
+    the cache an earlier process left: the `second process s` column)."""
+    workload, configuration = WORKLOADS[workload_name], CONFIGURATIONS[configuration_name]
+    demo = workload.model()
+    module = configuration.prepare(demo, workload, compiler)
+    counters.clear()
+    seconds = denoise(demo, module, workload.timesteps(), workload.guidance).seconds
+    return {"seconds": seconds, "inductor_cache": inductor_cache(), "variant_cache": variant_cache(module)}
 
 
 def fullgraph(workload: Any, configuration: Any) -> str:
@@ -171,7 +203,13 @@ def main() -> None:
     parser.add_argument("--serve", type=int, default=None, metavar="FD",
                         help="a connected socket's file descriptor: after measuring, take loops in turn on request "
                              "(bench/turns.py) until told to finish")
+    parser.add_argument("--first-generation", action="store_true",
+                        help="only time the first generation and read Inductor's cache counters (--json gets them)")
     args = parser.parse_args()
+    if args.first_generation:
+        with open(args.json, "w") as handle:
+            json.dump(first_generation(args.workload, args.configuration, args.compiler), handle)
+        return
     try:
         result, final, session = measure(args.workload, args.configuration, args.repeats, args.compiler)
     except Unavailable as why:

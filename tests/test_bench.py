@@ -117,6 +117,15 @@ def test_smoke_bench_writes_every_field(tmp_path):
     assert sea["same_steps_as_hook"] is True and 0 < sea["pattern"].count("R") < 8
     assert sea["max_diff_vs_hook"] <= 1e-4 and (sea["dynamo_graphs"], sea["recompiles"], sea["graph_breaks"]) == (1, 0, 0)
     assert "cachepass PAB" in done.stdout and "ideal s (efficiency)" in done.stdout
+    # First generation (the cold worker's first loop) for every row; a second new process, with the cache the first
+    # left, for plain torch.compile and the default method's row (smoke compiles with the eager backend: no misses)
+    second = {"torch.compile (inductor)", "cachepass PAB"}
+    for name, result in results.items():
+        assert result["first_generation_seconds"] == result["warmup_seconds"] > 0, name
+        assert (result.get("second_process_seconds", 0) > 0) == (name in second), name
+    assert set(results["cachepass PAB"]["second_process_cache"].values()) == {0}
+    assert set(results["cachepass PAB"]["second_process_variant_cache"]) == set(cached["variants"])
+    assert "second process s" in done.stdout
     # Timing: every configuration's worker takes turns in the rounds, the hooks and peers under compile too.
     for name, result in results.items():
         assert result["timing"] == "paired" and len(result["paired_loops"]) == document["rounds"], name

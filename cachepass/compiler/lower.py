@@ -18,11 +18,12 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any, Protocol
 
 import torch
 from torch import fx
+from torch._dynamo.utils import counters
 
 from ..errors import GuardsAfterFreeze
 from ..integrations.dynamo_meta import inputs_fake_mode, mark_guards, unused_floats_specialized
@@ -56,6 +57,37 @@ class Variant(Protocol):
 
 
 @dataclass(frozen=True)
+class CacheCounts:
+    """Inductor's caches over one compile, from torch's own counters: its FX graph cache
+    (`counters["inductor"]["fxgraph_cache_*"]`) and AOTAutograd's cache above it
+    (`counters["aot_autograd"]["autograd_cache_*"]`). A variant that hits both in a new process costs neither
+    tracing nor code generation there (NOTE [Stable variants for Inductor's caches])."""
+
+    fxgraph_hit: int = 0
+    fxgraph_miss: int = 0
+    fxgraph_bypass: int = 0
+    autograd_hit: int = 0
+    autograd_miss: int = 0
+    autograd_bypass: int = 0
+
+    @staticmethod
+    def now() -> CacheCounts:
+        return CacheCounts(*(counters[group][f"{cache}_cache_{kind}"] for group, cache in _CACHES
+                             for kind in ("hit", "miss", "bypass")))
+
+    def since(self, before: CacheCounts) -> CacheCounts:
+        return CacheCounts(*(a - b for a, b in zip(astuple(self), astuple(before))))
+
+    @property
+    def missed(self) -> int:
+        """Misses and bypasses, of both caches: 0 when both answered every lookup."""
+        return self.fxgraph_miss + self.fxgraph_bypass + self.autograd_miss + self.autograd_bypass
+
+
+_CACHES = (("inductor", "fxgraph"), ("aot_autograd", "autograd"))
+
+
+@dataclass(frozen=True)
 class Lowered:
     variant: Variant
     fn: CompiledFn
@@ -63,23 +95,24 @@ class Lowered:
     compile_seconds: float
     guards_added: tuple[str, ...] = ()  # shape guards the compile added (only before Dynamo's freeze)
     after_freeze: bool = False  # compiled on first use, after Dynamo built the graph's guards
+    cache: CacheCounts = CacheCounts()  # Inductor's FX graph cache during this compile (all 0: not Inductor)
 
 
 def lower(variant: Variant, compiler: str | Callable, inductor_config: Mapping[str, Any]) -> Lowered:
-    start = time.perf_counter()
+    start, counted = time.perf_counter(), CacheCounts.now()
     mark = mark_guards(variant.example_inputs)
     fn = compile_graph(variant.gm, list(variant.example_inputs), compiler, inductor_config)
     added = mark.added()
-    seconds = time.perf_counter() - start
+    seconds, cache = time.perf_counter() - start, CacheCounts.now().since(counted)
     name = compiler if isinstance(compiler, str) else getattr(compiler, "__name__", "custom")
     if mark.frozen and added:
         raise GuardsAfterFreeze(
             f"compiling variant {variant.name} with {name} added shape guards {list(added)} after Dynamo installed "
             f"this graph's guards, so they would go unchecked. Compile with static shapes (dynamic=False) or mark "
             f"the sizes static (torch._dynamo.mark_static), and report this to cachepass.")
-    logger.info("cachepass lower: variant %s compiled with %s in %.2f s%s", variant.name, name, seconds,
+    logger.info("cachepass lower: variant %s compiled with %s in %.2f s (%s)%s", variant.name, name, seconds, cache,
                 f", added guards {list(added)}" if added else "")
-    return Lowered(variant, fn, name, seconds, added, mark.frozen)
+    return Lowered(variant, fn, name, seconds, added, mark.frozen, cache)
 
 
 def compile_graph(gm: fx.GraphModule, example_inputs: list[Any], compiler: str | Callable,
@@ -93,8 +126,64 @@ def compile_graph(gm: fx.GraphModule, example_inputs: list[Any], compiler: str |
         if compiler == "inductor":
             from torch._inductor.compile_fx import compile_fx
 
+            _fill_example_values(gm, example_inputs)
             return compile_fx(gm, example_inputs, config_patches=dict(inductor_config) or None)
         return compiler(gm, example_inputs)
+
+
+# NOTE [Stable variants for Inductor's caches]
+# A new process (a notebook restart, a serverless worker) should find every variant in the Inductor cache the last
+# one left, as plain torch.compile finds its graph. Two caches answer: AOTAutograd's (the traced joint graph and
+# Inductor's code, counters["aot_autograd"]["autograd_cache_*"]) and, under it, Inductor's FX graph cache
+# (counters["inductor"]["fxgraph_cache_*"]). AOTAutograd's cache refuses a graph -- "Bypassing autograd cache due
+# to: Unsupported call_method target ..." -- when the receiver of a `call_method` node has no
+# `meta["example_value"]`, which Dynamo's own nodes all have but nodes a method's rewrite adds may lack (FasterCache's
+# frequency split, `delta.float()`); AOTAutograd then traces the variant again in every process (FasterCache on the
+# smoke model: 32 s of a 78 s first generation in the second process). `_fill_example_values` gives every node the
+# fake value Dynamo would have recorded, in the inputs' fake mode, before Inductor sees the graph.
+
+
+def _fill_example_values(gm: fx.GraphModule, example_inputs: list[Any]) -> None:
+    """`meta["example_value"]` for every node that lacks one (nodes a rewrite added), from its inputs' fake values
+    (NOTE [Stable variants for Inductor's caches]). A rewrite may have made its new inputs' fakes in Dynamo's
+    backend mode, not the graph's: they are remade in the graph's mode (same ShapeEnv, so the same sizes). A node
+    whose value cannot be computed is left as it is: AOTAutograd then only skips its cache."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    mode = next((x.fake_mode for x in example_inputs if isinstance(x, FakeTensor)), None)
+    if mode is None:
+        return
+    values: dict[fx.Node, Any] = {}
+    for node, example in zip(gm.graph.find_nodes(op="placeholder"), example_inputs):
+        node.meta.setdefault("example_value", example)
+        values[node] = _in_mode(example, mode)
+    for node in gm.graph.nodes:
+        if node.op not in ("call_function", "call_method"):
+            continue
+        if "example_value" in node.meta:
+            values[node] = node.meta["example_value"]
+            continue
+        if any(n not in values for n in node.all_input_nodes):
+            continue
+        args, kwargs = fx.node.map_arg((node.args, node.kwargs), values.__getitem__)
+        try:
+            with mode, torch.no_grad():  # cachepass caches in inference only
+                value = node.target(*args, **kwargs) if node.op == "call_function" else \
+                    getattr(args[0], node.target)(*args[1:], **kwargs)
+        except Exception as error:  # a value it cannot compute: only AOTAutograd's cache is skipped
+            logger.debug("cachepass lower: no example value for %s: %s", node.name, error)
+            continue
+        node.meta["example_value"] = values[node] = value
+
+
+def _in_mode(value: Any, mode: Any) -> Any:
+    """A FakeTensor of another fake mode remade, by its metadata, in `mode` (whose ShapeEnv it shares)."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if not isinstance(value, FakeTensor) or value.fake_mode is mode:
+        return value
+    with mode:
+        return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device=value.device)
 
 
 @contextlib.contextmanager
