@@ -280,3 +280,16 @@ def test_the_float_and_fake_mode_names_cachepass_relies_on_still_exist():
     source = inspect.getsource(_tensorify_python_scalars)
     assert "backed_var_to_val" in source and "raise TensorifyScalarRestartAnalysis" in source
     assert TensorifyScalarRestartAnalysis.__name__ in inspect.getsource(torch._dynamo.output_graph.OutputGraph)
+
+
+def test_the_cache_names_cachepass_relies_on_still_exist():
+    """NOTE [Stable variants for Inductor's caches]: torch's counters of both caches (by the names the bench and
+    `Lowered.cache` read) and AOTAutograd's refusal of a `call_method` node without an example value, which
+    `fill_example_values` prevents. A torch upgrade that renames one fails here, by name (test_inductor_caches.py
+    checks the behaviour in two processes)."""
+    from torch._functorch._aot_autograd import autograd_cache
+
+    assert isinstance(dynamo_meta.cache_counter("inductor", "fxgraph_cache_hit"), int)
+    assert isinstance(dynamo_meta.cache_counter("aot_autograd", "autograd_cache_bypass"), int)
+    source = inspect.getsource(autograd_cache)
+    assert "autograd_cache_bypass" in source and "Unsupported call_method target" in source

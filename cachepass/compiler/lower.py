@@ -23,10 +23,10 @@ from typing import Any, Protocol
 
 import torch
 from torch import fx
-from torch._dynamo.utils import counters
 
 from ..errors import GuardsAfterFreeze
-from ..integrations.dynamo_meta import inputs_fake_mode, mark_guards, unused_floats_specialized
+from ..integrations.dynamo_meta import (cache_counter, fill_example_values, inputs_fake_mode, mark_guards,
+                                        unused_floats_specialized)
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class CacheCounts:
 
     @staticmethod
     def now() -> CacheCounts:
-        return CacheCounts(*(counters[group][f"{cache}_cache_{kind}"] for group, cache in _CACHES
+        return CacheCounts(*(cache_counter(group, f"{cache}_cache_{kind}") for group, cache in _CACHES
                              for kind in ("hit", "miss", "bypass")))
 
     def since(self, before: CacheCounts) -> CacheCounts:
@@ -126,64 +126,9 @@ def compile_graph(gm: fx.GraphModule, example_inputs: list[Any], compiler: str |
         if compiler == "inductor":
             from torch._inductor.compile_fx import compile_fx
 
-            _fill_example_values(gm, example_inputs)
+            fill_example_values(gm, example_inputs)  # NOTE [Stable variants for Inductor's caches]
             return compile_fx(gm, example_inputs, config_patches=dict(inductor_config) or None)
         return compiler(gm, example_inputs)
-
-
-# NOTE [Stable variants for Inductor's caches]
-# A new process (a notebook restart, a serverless worker) should find every variant in the Inductor cache the last
-# one left, as plain torch.compile finds its graph. Two caches answer: AOTAutograd's (the traced joint graph and
-# Inductor's code, counters["aot_autograd"]["autograd_cache_*"]) and, under it, Inductor's FX graph cache
-# (counters["inductor"]["fxgraph_cache_*"]). AOTAutograd's cache refuses a graph -- "Bypassing autograd cache due
-# to: Unsupported call_method target ..." -- when the receiver of a `call_method` node has no
-# `meta["example_value"]`, which Dynamo's own nodes all have but nodes a method's rewrite adds may lack (FasterCache's
-# frequency split, `delta.float()`); AOTAutograd then traces the variant again in every process (FasterCache on the
-# smoke model: 32 s of a 78 s first generation in the second process). `_fill_example_values` gives every node the
-# fake value Dynamo would have recorded, in the inputs' fake mode, before Inductor sees the graph.
-
-
-def _fill_example_values(gm: fx.GraphModule, example_inputs: list[Any]) -> None:
-    """`meta["example_value"]` for every node that lacks one (nodes a rewrite added), from its inputs' fake values
-    (NOTE [Stable variants for Inductor's caches]). A rewrite may have made its new inputs' fakes in Dynamo's
-    backend mode, not the graph's: they are remade in the graph's mode (same ShapeEnv, so the same sizes). A node
-    whose value cannot be computed is left as it is: AOTAutograd then only skips its cache."""
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    mode = next((x.fake_mode for x in example_inputs if isinstance(x, FakeTensor)), None)
-    if mode is None:
-        return
-    values: dict[fx.Node, Any] = {}
-    for node, example in zip(gm.graph.find_nodes(op="placeholder"), example_inputs):
-        node.meta.setdefault("example_value", example)
-        values[node] = _in_mode(example, mode)
-    for node in gm.graph.nodes:
-        if node.op not in ("call_function", "call_method"):
-            continue
-        if "example_value" in node.meta:
-            values[node] = node.meta["example_value"]
-            continue
-        if any(n not in values for n in node.all_input_nodes):
-            continue
-        args, kwargs = fx.node.map_arg((node.args, node.kwargs), values.__getitem__)
-        try:
-            with mode, torch.no_grad():  # cachepass caches in inference only
-                value = node.target(*args, **kwargs) if node.op == "call_function" else \
-                    getattr(args[0], node.target)(*args[1:], **kwargs)
-        except Exception as error:  # a value it cannot compute: only AOTAutograd's cache is skipped
-            logger.debug("cachepass lower: no example value for %s: %s", node.name, error)
-            continue
-        node.meta["example_value"] = values[node] = value
-
-
-def _in_mode(value: Any, mode: Any) -> Any:
-    """A FakeTensor of another fake mode remade, by its metadata, in `mode` (whose ShapeEnv it shares)."""
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    if not isinstance(value, FakeTensor) or value.fake_mode is mode:
-        return value
-    with mode:
-        return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device=value.device)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """What cachepass reads and writes of Dynamo's private state, in one place.
 
-Five things need it, and torch offers no public API for them:
+Six things need it, and torch offers no public API for them:
 
 - a graph variant must carry the metadata Dynamo attaches to the GraphModule it hands a backend, or
   aot_autograd treats it as a foreign graph (see NOTE [Dynamo's metadata on variants]);
@@ -11,7 +11,10 @@ Five things need it, and torch offers no public API for them:
 - a variant compiled after Dynamo installed its guards must not have added shape guards, which would be
   silently dropped (see NOTE [Guards after Dynamo froze the ShapeEnv]);
 - a `ConfigError` the backend raises must reach the user as itself, not wrapped in Dynamo's
-  `BackendCompilerFailed` (see NOTE [Config errors through Dynamo]).
+  `BackendCompilerFailed` (see NOTE [Config errors through Dynamo]);
+- a variant must carry every node's `meta["example_value"]`, or AOTAutograd's cache skips it and a new process
+  traces it again (see NOTE [Stable variants for Inductor's caches]); the caches' hits and misses are read from
+  torch's counters (`torch._dynamo.utils.counters`).
 
 Every private name is listed here; tests/test_dynamo_meta.py checks that torch still uses each of them,
 so a torch upgrade that changes one fails there first, by name.
@@ -20,6 +23,7 @@ so a torch upgrade that changes one fails there first, by name.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +31,8 @@ from typing import Any
 import torch
 from torch import fx
 from torch._dynamo.exc import ShortenTraceback
+
+logger = logging.getLogger(__name__)
 
 
 # NOTE [Dynamo's metadata on variants]
@@ -234,3 +240,64 @@ def mark_guards(example_inputs: Sequence[Any]) -> GuardMark:
 # errors.py beside ConfigError; the private name is only here.)
 PASS_THROUGH = ShortenTraceback  # torch._dynamo.exc.ShortenTraceback: raised by a backend, not wrapped
 
+
+# NOTE [Stable variants for Inductor's caches]
+# A new process (a notebook restart, a serverless worker) should find every variant in the Inductor cache the last
+# one left, as plain torch.compile finds its graph. Two caches answer: AOTAutograd's (the traced joint graph and
+# Inductor's code, counters["aot_autograd"]["autograd_cache_*"]) and, under it, Inductor's FX graph cache
+# (counters["inductor"]["fxgraph_cache_*"]). AOTAutograd's cache refuses a graph -- "Bypassing autograd cache due
+# to: Unsupported call_method target ..." -- when the receiver of a `call_method` node has no
+# `meta["example_value"]`, which Dynamo's own nodes all have but nodes a method's rewrite adds may lack (FasterCache's
+# frequency split, `delta.float()`); AOTAutograd then traces the variant again in every process (FasterCache on the
+# smoke model: 32 s of a 78 s first generation in the second process). `fill_example_values` gives every node the
+# fake value Dynamo would have recorded, in the inputs' fake mode, before Inductor sees the graph.
+
+
+def fill_example_values(gm: fx.GraphModule, example_inputs: list[Any]) -> None:
+    """`meta["example_value"]` for every node that lacks one (nodes a rewrite added), from its inputs' fake values
+    (NOTE [Stable variants for Inductor's caches]). A rewrite may have made its new inputs' fakes in Dynamo's
+    backend mode, not the graph's: they are remade in the graph's mode (same ShapeEnv, so the same sizes). A node
+    whose value cannot be computed is left as it is: AOTAutograd then only skips its cache."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    mode = next((x.fake_mode for x in example_inputs if isinstance(x, FakeTensor)), None)
+    if mode is None:
+        return
+    values: dict[fx.Node, Any] = {}
+    for node, example in zip(gm.graph.find_nodes(op="placeholder"), example_inputs):
+        node.meta.setdefault("example_value", example)
+        values[node] = _in_mode(example, mode)
+    for node in gm.graph.nodes:
+        if node.op not in ("call_function", "call_method"):
+            continue
+        if "example_value" in node.meta:
+            values[node] = node.meta["example_value"]
+            continue
+        if any(n not in values for n in node.all_input_nodes):
+            continue
+        args, kwargs = fx.node.map_arg((node.args, node.kwargs), values.__getitem__)
+        try:
+            with mode, torch.no_grad():  # cachepass caches in inference only
+                value = node.target(*args, **kwargs) if node.op == "call_function" else \
+                    getattr(args[0], node.target)(*args[1:], **kwargs)
+        except Exception as error:  # a value it cannot compute: only AOTAutograd's cache is skipped
+            logger.debug("cachepass lower: no example value for %s: %s", node.name, error)
+            continue
+        node.meta["example_value"] = values[node] = value
+
+
+def _in_mode(value: Any, mode: Any) -> Any:
+    """A FakeTensor of another fake mode remade, by its metadata, in `mode` (whose ShapeEnv it shares)."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if not isinstance(value, FakeTensor) or value.fake_mode is mode:
+        return value
+    with mode:
+        return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device=value.device)
+
+
+def cache_counter(group: str, name: str) -> int:
+    """torch's own count `counters[group][name]` (e.g. "inductor", "fxgraph_cache_hit")."""
+    from torch._dynamo.utils import counters
+
+    return counters[group][name]
