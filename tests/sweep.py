@@ -110,8 +110,16 @@ def main_output(out: Any) -> torch.Tensor:
     return out
 
 
+def model_class(name: str) -> type:
+    """The class, from diffusers' top level when exported there (no need to import every model module)."""
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    return cls if cls is not None else time_inputs()[name]
+
+
 def build(name: str, batch: int = 1) -> Model:
-    cls = time_inputs()[name]
+    cls = model_class(name)
     torch.manual_seed(0)
     module = cls(**TINY[name].init).eval()
     return Model(name, module, TIME_INPUT.get(name, "timestep"), batch)
