@@ -62,20 +62,52 @@ def versions() -> str:
     return ", ".join(f"{p} {version(p)}" for p in ("torch", "diffusers", "cache-dit")) + f", Python {platform.python_version()}"
 
 
-def cell_text(cell: dict) -> str:
-    outcome = cell["outcome"]
+class Notes:
+    """Reasons as numbered notes under the table (a table cell holds the outcome and a note number)."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, dict[str, int]] = {"refused": {}, "hook fails": {}, "defect": {}}
+
+    PREFIX = {"refused": "r", "hook fails": "h", "defect": "x"}
+
+    def mark(self, kind: str, text: str) -> str:
+        numbers = self.texts[kind]
+        text = text.removeprefix("DynamoConfigError: ").replace("|", "\\|")
+        return self.PREFIX[kind] + str(numbers.setdefault(text, len(numbers) + 1))
+
+    def lines(self) -> list[str]:
+        titles = {"refused": "Refused by cachepass (the ConfigError's first line)",
+                  "hook fails": "The reference fails (its error)", "defect": "Crashes, differences, timeouts"}
+        out = []
+        for kind, numbers in self.texts.items():
+            if numbers:
+                out += ["", f"{titles[kind]}:", ""] + [f"- {self.PREFIX[kind]}{n}: {text}" for text, n in numbers.items()]
+        return out
+
+
+def cell_text(cell: dict, notes: Notes) -> str:
+    outcome, detail, ours = cell["outcome"], cell["detail"], cell["ours"]
     if outcome == "equal":
-        return f"equal {cell['ours']}"
+        return f"equal {ours}"
     if outcome == "runs (no reference)":
-        return f"runs {cell['ours']}"
-    detail = cell["detail"].replace("|", "\\|")
-    return f"**{outcome}**: {detail}" if outcome in ("differs", "crash", "timeout") else f"{outcome}: {detail}"
+        return f"runs {ours}"
+    if outcome == "reused nothing":
+        return "reused nothing" + (f" {ours}" if ours else "")
+    if outcome == "hook fails":
+        error, _, _ = detail.partition("; cachepass reuses")
+        return f"hook fails ({notes.mark('hook fails', error)}); ours {ours}"
+    if outcome == "refused":
+        reason, _, theirs = detail.partition(" (the reference fails too: ")
+        text = f"refused ({notes.mark('refused', reason)})"
+        return text + (f", hook fails too ({notes.mark('hook fails', theirs.rstrip(')'))})" if theirs else "")
+    return f"**{outcome}** ({notes.mark('defect', detail)})"
 
 
 def table(records: list[dict], header: str) -> str:
     import sweep
 
     methods = sweep.METHOD_NAMES
+    notes = Notes()
     counts = Counter(c["outcome"] for r in records for c in r["cells"])
     lines = [header, "", "Outcomes over all cells: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()) + "."]
     without = [r for r in records if not r["cells"]]
@@ -88,12 +120,13 @@ def table(records: list[dict], header: str) -> str:
             continue
         by = {c["method"]: c for c in r["cells"]}
         whole = "yes" if r["fullgraph"] else "no"
-        lines.append(f"| {r['model']} | {whole} | " + " | ".join(cell_text(by[m]) if m in by else "-" for m in methods)
-                     + " |")
-    notes = [r for r in records if r["note"] and r["cells"]]
-    if notes:
+        lines.append(f"| {r['model']} | {whole} | "
+                     + " | ".join(cell_text(by[m], notes) if m in by else "-" for m in methods) + " |")
+    lines += notes.lines()
+    captured = [r for r in records if r["note"] and r["cells"]]
+    if captured:
         lines += ["", "Classes torch cannot capture whole (their cells ran without `fullgraph`):", ""]
-        lines += [f"- {r['model']}: {r['note']}" for r in sorted(notes, key=lambda r: r["model"])]
+        lines += [f"- {r['model']}: {r['note']}" for r in sorted(captured, key=lambda r: r["model"])]
     if without:
         lines += ["", "Not swept:", ""] + [f"- {r['model']}: {r['note']}" for r in sorted(without, key=lambda r: r["model"])]
     return "\n".join(lines) + "\n"
