@@ -100,6 +100,10 @@ def cell_text(cell: dict, notes: Notes) -> str:
         reason, _, theirs = detail.partition(" (the reference fails too: ")
         text = f"refused ({notes.mark('refused', reason)})"
         return text + (f", hook fails too ({notes.mark('hook fails', theirs.rstrip(')'))})" if theirs else "")
+    if outcome in ("both fail", "not run") or (outcome == "crash" and "(the reference fails too: " in detail):
+        ours, _, theirs = detail.partition(" (the reference fails too: ")
+        text = f"{'not run' if outcome == 'not run' else 'both fail'}: ours ({notes.mark('defect', ours)})"
+        return text + (f", hook ({notes.mark('hook fails', theirs.rstrip(')'))})" if theirs else "")
     return f"**{outcome}** ({notes.mark('defect', detail)})"
 
 

@@ -102,12 +102,18 @@ class Model:
             return main_output(module(**self.kwargs(t)))
 
 
-def batch_of(kwargs: dict[str, Any]) -> int:
+def latent_name(kwargs: dict[str, Any]) -> str | None:
+    """The latent input: `hidden_states` (or `x`, `sample`), else the first floating tensor of 3 dims or more
+    (None for a packed layout without a batch dimension, e.g. Cosmos 3's token lists)."""
     for key in ("hidden_states", "x", "sample"):
-        value = kwargs.get(key)
-        if isinstance(value, torch.Tensor):
-            return value.shape[0]
-    return next(v.shape[0] for v in kwargs.values() if isinstance(v, torch.Tensor) and v.dim())
+        if isinstance(kwargs.get(key), torch.Tensor):
+            return key
+    return next((k for k, v in kwargs.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+                 and v.dim() >= 3), None)
+
+
+def batch_of(kwargs: dict[str, Any]) -> int:
+    return kwargs[latent_name(kwargs)].shape[0]
 
 
 def doubled(kwargs: dict[str, Any], batch: int) -> dict[str, Any]:
@@ -190,7 +196,7 @@ def config_for(method: str, model: Model, threshold: float | None) -> Any:
             spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(-1, 681),
             attention_weight_callback=lambda _: 0.3, unconditional_batch_skip_range=5,
             unconditional_batch_timestep_skip_range=(-1, 781), current_timestep_callback=clock,
-            tensor_format="BCFHW" if model.kwargs(999.0)[_latent(model)].dim() == 5 else "BCHW")
+            tensor_format="BCFHW" if _latent(model).dim() == 5 else "BCHW")
     if method == "fbc":
         return FirstBlockCacheConfig(threshold=threshold)
     if method == "magcache":
@@ -214,9 +220,9 @@ def config_for(method: str, model: Model, threshold: float | None) -> Any:
     raise ValueError(method)
 
 
-def _latent(model: Model) -> str:
+def _latent(model: Model) -> torch.Tensor:
     kwargs = model.kwargs(999.0)
-    return next(k for k in ("hidden_states", "x", "sample") if isinstance(kwargs.get(k), torch.Tensor))
+    return kwargs[latent_name(kwargs)]
 
 
 def calling(method: str, model: Model, module: Any, step: int, t: float) -> torch.Tensor:
@@ -282,7 +288,9 @@ def pick_threshold(method: str, model: Model) -> tuple[float, str]:
 class Cell:
     model: str
     method: str
-    outcome: str  # equal | differs | refused | hook fails | crash | reused nothing | runs (no reference) | timeout
+    # equal | differs | refused | hook fails | crash | both fail | reused nothing | runs (no reference) | timeout |
+    # not run (the sweep could not set the cell up: its own limit, not cachepass's)
+    outcome: str
     detail: str = ""
     max_diff: float | None = None
     ours: str = ""  # R/C per step
@@ -320,6 +328,8 @@ def run_cell(name: str, method: str, fullgraph: bool) -> Cell:
 
     torch._dynamo.reset()
     model = build(name, batch=2 if method == "fastercache" else 1)
+    if model.batch == 2 and latent_name(materialize(TINY[name].inputs, torch.Generator())) is None:
+        return Cell(name, method, "not run", "no batched latent input to hold [uncond, cond] rows", fullgraph=fullgraph)
     if model.batch == 2 and TINY[name].inputs and batch_of(materialize(TINY[name].inputs, torch.Generator())) % 2 == 0:
         model.batch = 1  # the test's batch is already even: [uncond, cond] halves
     threshold, chosen = (None, "")
@@ -329,7 +339,7 @@ def run_cell(name: str, method: str, fullgraph: bool) -> Cell:
     try:
         cfg = config_for(method, model, threshold)
     except Exception as error:
-        cell.outcome, cell.detail = "crash", f"config: {first_line(error)}"
+        cell.outcome, cell.detail = "not run", f"the sweep's config: {first_line(error)}"
         return cell
     theirs, their_reused, hook_error = None, None, None
     if method != "teacache":
@@ -352,7 +362,7 @@ def run_cell(name: str, method: str, fullgraph: bool) -> Cell:
     except TimeoutError:
         raise
     except Exception as error:
-        cell.outcome, cell.detail = ("crash", first_line(error))
+        cell.outcome, cell.detail = ("both fail" if hook_error else "crash"), first_line(error)
         if hook_error:
             cell.detail += f" (the reference fails too: {hook_error})"
         return cell
