@@ -8,7 +8,7 @@ compares each step with the reference: diffusers' hook (`module.enable_cache(cfg
 FirstBlockCache, MagCache, TaylorSeer and SeaCache; cache-dit for DBCache; none for TeaCache (it must run and
 reuse). Which steps the reference reused is read from the reference itself, whatever the method: a step
 reused something when fewer leaf modules ran than in the uncached model's same step. Which steps cachepass
-reused is read from its step records (`record.reused`).
+reused is read from its step records (`record.reused`). (cache-dit: from its own record, `cache_dit.summary`.)
 
 NOTE [Thresholds on tiny random weights]
 Data-dependent methods (FirstBlockCache, SeaCache, DBCache) decide from residual changes that are 0.03-0.5 per
@@ -257,6 +257,11 @@ def reference_run(method: str, model: Model, cfg: Any) -> tuple[list[torch.Tenso
         counter.start()
         outputs.append(calling(method, model, module, step, t))
         reused.append(counter.calls[-1] < plain_calls[step])
+    if method == "dbcache":  # cache-dit's own record, as tests/test_dbcache.py reads it
+        import cache_dit
+
+        cached = set(cache_dit.summary(module, logging=False)[0].cached_steps)
+        reused = [step in cached for step in range(STEPS)]
     return outputs, reused
 
 
