@@ -85,6 +85,11 @@ class Notes:
         return out
 
 
+def commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
 def cell_text(cell: dict, notes: Notes) -> str:
     outcome, detail, ours = cell["outcome"], cell["detail"], cell["ours"]
     if outcome == "equal":
@@ -148,7 +153,7 @@ within {tolerance:g} and the same steps reused (the letters: C computed, R reuse
 see tests/sweep.py). Thresholds of fbc / seacache / dbcache measured per class on the reference (NOTE [Thresholds
 on tiny random weights]).
 
-Measured {date} on {machine}; {versions}.
+Measured {date} on {machine}; {versions}; cachepass at commit {commit}.
 """
 
 
@@ -182,7 +187,7 @@ def main() -> int:
         latest.setdefault(name, {"model": name, "fullgraph": False, "note": "not run yet", "cells": []})
     machine = f"{platform.machine()} Linux, {os.cpu_count()} CPU cores shared, 1 torch thread"
     header = HEADER.format(tolerance=sweep.TOLERANCE, date=datetime.date.today().isoformat(), machine=machine,
-                           versions=versions())
+                           versions=versions(), commit=commit())
     TABLE.write_text(table(list(latest.values()), header))
     return 0
 
