@@ -77,7 +77,7 @@ class Notes:
 
     def lines(self) -> list[str]:
         titles = {"refused": "Refused by cachepass (the ConfigError's first line)",
-                  "hook fails": "The reference fails (its error)", "defect": "Crashes, differences, timeouts"}
+                  "hook fails": "The reference fails (its error)", "defect": "Crashes, differences, timeouts, cells not run"}
         out = []
         for kind, numbers in self.texts.items():
             if numbers:
