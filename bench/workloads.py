@@ -140,6 +140,12 @@ TEACACHE_FLUX_50 = {"threshold": 0.25, "num_inference_steps": 50}
 # SeaCache: diffusers' Wan adapter reads `hidden_states` as the video latent (raw_vision_callback "hidden_states",
 # see the plug-in's bench_config); diffusers' defaults otherwise (threshold 0.25: not yet tuned on cogvideox-small).
 SEACACHE_COGVIDEOX = {"threshold": 0.25, "raw_vision_callback": "hidden_states"}
+# DBCache: F1B1 (its own feature: the last block refines every reused step) with FBC's random-weight threshold
+# (F1's decision is FirstBlockCache's) and 4 warm-up steps (cache-dit's default of 8 is for 28-50-step DiTs of
+# 28+ blocks; the middle is the 2 blocks between the first and the last of these 4-block models).
+DBCACHE_COGVIDEOX = {"Fn_compute_blocks": 1, "Bn_compute_blocks": 1, "max_warmup_steps": 4,
+                     "residual_diff_threshold": FBC_RANDOM_WEIGHTS["threshold"]}
+DBCACHE_FLUX = {**DBCACHE_COGVIDEOX, "residual_diff_threshold": FBC_FLUX_RANDOM_WEIGHTS["threshold"]}
 SEACACHE_NO_VIDEO_LATENT = ("Flux's hidden_states are packed tokens (B, N, C), not a (B, C, T, H, W) video latent: "
                             "SeaCache has no indicator (diffusers' hook runs every step; cachepass compiles uncached)")
 
@@ -148,18 +154,19 @@ WORKLOADS: dict[str, Workload] = {
                                 lambda: build("cogvideox", "small"), 50,
                                 {"pab": PAB_DEFAULT, "fastercache": FASTERCACHE_COGVIDEOX, "fbc": FBC_RANDOM_WEIGHTS,
                                  "magcache": MAGCACHE_50, "taylorseer": TAYLORSEER_COGVIDEOX,
-                                 "teacache": TEACACHE_COGVIDEOX_50, "seacache": SEACACHE_COGVIDEOX}),
+                                 "teacache": TEACACHE_COGVIDEOX_50, "seacache": SEACACHE_COGVIDEOX,
+                                 "dbcache": DBCACHE_COGVIDEOX}),
     "latte-small": Workload("latte-small", "Latte, 4 layers, 4x32 heads, 4 frames of 64 tokens (random weights)",
                             lambda: build("latte", "small"), 50,
                             {"pab": {**PAB_DEFAULT, "cross_attention_block_skip_range": 4,
                                      "cross_attention_timestep_skip_range": (100, 900)},
                              "fastercache": FASTERCACHE_LATTE},
                             why_not={"fbc": LATTE_NO_BLOCK_CACHE, "teacache": LATTE_NO_BLOCK_CACHE,
-                                     "seacache": LATTE_NO_BLOCK_CACHE}),
+                                     "seacache": LATTE_NO_BLOCK_CACHE, "dbcache": LATTE_NO_BLOCK_CACHE}),
     "flux-small": Workload("flux-small", "Flux, 2 double + 2 single blocks, 4x32 heads, 576 + 32 tokens, guidance "
                                          "embedding, no CFG batch (random weights)",
                            _flux_small, 50, {"pab": PAB_DEFAULT, "fbc": FBC_FLUX_RANDOM_WEIGHTS,
-                                             "teacache": TEACACHE_FLUX_50}, guidance=None,
+                                             "teacache": TEACACHE_FLUX_50, "dbcache": DBCACHE_FLUX}, guidance=None,
                            why_not={"seacache": SEACACHE_NO_VIDEO_LATENT}),
     "cogvideox-2b": Workload("cogvideox-2b", "CogVideoX-2b transformer config, 13x60x90 latents + 226 text tokens, "
                                              "bf16, batched CFG", _cogvideox_2b, 20,

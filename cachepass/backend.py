@@ -68,7 +68,7 @@ def _compile_block(method: Method, gm: fx.GraphModule, example_inputs: Sequence[
     relative = [info.name for info in plain.modules.values()]
     runtimes: dict[str, Any] = {}
     for lead, members in groups(scope, relative, method.plugin.name_patterns(options.cache)).items():
-        with named_under(lead, clock.hooked):
+        with named_under(lead, clock.hooked, scope.model):
             runtime = _compile(method, gm, example_inputs, options)
         runtimes.update(dict.fromkeys(members, runtime))
     logger.info("cachepass: a graph of %s serves %d instances (%s), in %d group(s)", scope.block_class.__name__,

@@ -1,4 +1,4 @@
-"""The `cachepass` command line: `cachepass demo` and `cachepass dump`."""
+"""The `cachepass` command line: `cachepass demo`, `cachepass dump` and `cachepass tune`."""
 
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(commands)
     _add_dump(commands)
+    _add_tune(commands)
     return parser
 
 
@@ -144,12 +145,114 @@ def _add_dump(commands: Any) -> None:
     dump.add_argument("--svg", action="store_true", help="also draw each variant as SVG (needs pydot and graphviz)")
 
 
+def tune_epilog() -> str:
+    """`cachepass tune --help`'s examples, the methods from the registry (those with a search space)."""
+    from .tune import tunable_methods
+
+    names = ",".join(m.name for m in tunable_methods(None)[:2])
+    return "\n".join([
+        "examples:", "  cachepass tune dit --budget psnr=35 --steps 8 --compiler eager      # the tiny plain DiT",
+        f"  cachepass tune cogvideox --budget psnr=35 --budget rel_l2=0.05 --methods {names} --out tune.json", "",
+        "A budget met on these inputs is a calibration, not a guarantee for others (docs/tune.md)."])
+
+
+def _add_tune(commands: Any) -> None:
+    tune = commands.add_parser(
+        "tune", help="find the fastest cache config that keeps a quality budget on a small built-in model",
+        description="Build a small model with random weights (no downloads), run its denoising loop once uncached "
+                    "(the reference), then search each method's knob for the most reuse within the budget; print "
+                    "every candidate, the winner and its measured time, and write them as JSON. One progress line "
+                    "per candidate goes to stderr.", epilog=tune_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tune.add_argument("model", choices=tuple(BUILDERS), metavar="MODEL", help=f"a built-in model: {', '.join(BUILDERS)}")
+    tune.add_argument("--size", default="tiny", choices=SIZES, help="model size (default: tiny)")
+    tune.add_argument("--budget", action="append", required=True, metavar="METRIC=BOUND",
+                      help="a quality floor against the uncached output, repeatable or comma-separated: psnr=35 (dB), "
+                           "ssim=0.95 (images of 11x11 or more), rel_l2=0.05 (a ceiling), lpips=0.1 (a ceiling; "
+                           "needs pip install lpips)")
+    tune.add_argument("--methods", default=None, metavar="NAMES",
+                      help="comma-separated methods to search (default: every method with a search space; one that "
+                           "cannot run on the model is left out with a note)")
+    tune.add_argument("--steps", type=int, default=20, help="denoising steps, 999 down to 0 (default: 20)")
+    tune.add_argument("--guidance", type=float, default=None,
+                      help="classifier-free guidance scale: a batch of 2 per call (default: none, a batch of 1)")
+    tune.add_argument("--compiler", default="inductor", choices=("inductor", "eager"),
+                      help="how variants compile: inductor (default; what you deploy) or eager (a quick look)")
+    tune.add_argument("--search", default="bisect", choices=("bisect", "grid"),
+                      help="bisect each knob (default) or evaluate every value")
+    tune.add_argument("--repeats", type=int, default=3, help="warm generations timing the winner (default: 3)")
+    tune.add_argument("--out", type=Path, default=Path("tune.json"), help="the result as JSON (default: tune.json)")
+    tune.add_argument("--plot", type=Path, default=None, help="also plot time against quality (needs matplotlib)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "tune":
+        return _tune(parser, args)
     return _dump(parser, args)
+
+
+def parse_budget_flags(values: Sequence[str]) -> dict[str, float]:
+    """`--budget psnr=35 --budget ssim=0.9,rel_l2=0.05` as {metric: bound}; ValueError names the bad item."""
+    budget: dict[str, float] = {}
+    for item in (part.strip() for value in values for part in value.split(",")):
+        name, sep, bound = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--budget {item!r} is not METRIC=BOUND, e.g. psnr=35")
+        try:
+            budget[name.strip()] = float(bound)
+        except ValueError:
+            raise ValueError(f"--budget {item!r}: {bound!r} is not a number") from None
+    return budget
+
+
+def _tune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .errors import ConfigError
+    from .measure import denoise
+    from .models import build
+    from .timesteps import timesteps_linspace
+    from .tune import parse_budget, tunable_methods, tune
+
+    try:
+        budget = parse_budget_flags(args.budget)
+        parse_budget(budget)
+        methods = None if args.methods is None else tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        tunable_methods(methods)
+    except (ValueError, ConfigError) as err:
+        parser.error(str(err))
+    for name in ("steps", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
+    demo = build(args.model, args.size)
+    timesteps = timesteps_linspace(args.steps)
+
+    def generate(model: Any) -> Any:
+        return denoise(demo, model, timesteps, guidance=args.guidance, time_steps=False).final
+
+    try:
+        result = tune(generate, budget, methods, model=demo.module, options={"compiler": args.compiler},
+                      search=args.search, repeats=args.repeats, progress=True)
+        if args.plot is not None:
+            result.plot(str(args.plot))
+    except ConfigError as err:
+        parser.error(str(err))
+    metrics = result.budget.metrics()
+    rows = [[c.method, c.row()["config"], *(f"{c.quality[m]:.4g}" for m in metrics), "yes" if c.met else "no",
+             f"{c.reused_calls}/{c.calls}", f"{c.predicted_seconds:.4g}",
+             "" if c.measured_seconds is None else f"{c.measured_seconds:.4g}"] for c in result.table]
+    print(tabulate(rows, headers=["method", "config", *metrics, "met", "reused", "predicted s", "measured s"]))
+    print()
+    print(result.summary())
+    for note in result.notes:
+        print(f"note: {note}")
+    result.save(str(args.out))
+    print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot is not None else ""))
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

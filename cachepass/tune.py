@@ -7,7 +7,9 @@
 to judge. The tuner runs it once uncached (the reference the budget is measured against), then, for each
 method whose plug-in gives a search space (`MethodPlugin.tune_space`: one knob along which a generation reuses
 more and its quality falls), bisects the knob for the most reuse that meets the budget. Method-neutral: the
-methods and their knobs come from the registry and the plug-ins.
+methods and their knobs come from the registry and the plug-ins. With `prompts=[...]` it calls
+`generate(model, prompt)` for each, and the budget must hold on every one (the worst decides). Budget metrics:
+PSNR, SSIM (quality.py), relative L2, LPIPS (the optional `lpips` package).
 
 # NOTE [The tuner's cost model]
 Candidates are not timed one by one (a timing needs warm repeats): a candidate's generation time is predicted
@@ -28,6 +30,7 @@ import json
 import logging
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,16 +44,33 @@ from .errors import ConfigError
 from .measure import psnr, rel_l2
 from .methods import METHODS, Method, method_named
 from .methods.plugin import MethodPlugin, TuneSeen, TuneSpace
+from .quality import lpips_distance, lpips_module, ssim
 from .runtime.clock import clock_variants, sync_outputs
 from .runtime.registry import live_graphs
 
 logger = logging.getLogger(__name__)
 
-# Each budget metric: (its function of (output, reference), whether higher is better, what it means).
-METRICS: dict[str, tuple[Callable[[torch.Tensor, torch.Tensor], float], bool, str]] = {
-    "psnr": (psnr, True, "the lowest PSNR in dB against the uncached output (peak: the reference's range), e.g. 35"),
-    "rel_l2": (rel_l2, False, "the highest relative L2 error ||out - ref|| / ||ref||, e.g. 0.05"),
+@dataclass(frozen=True)
+class Metric:
+    """One budget metric: its function of (output, reference), which way is better, its best value."""
+
+    measure: Callable[[torch.Tensor, torch.Tensor], float]
+    higher_is_better: bool
+    text: str  # what its bound means, with an example
+    best: float | None = None  # a floor above it can never be met (SSIM's 1)
+    check: Callable[[], Any] | None = None  # raises ConfigError where it cannot run here (a missing package)
+
+
+METRICS: dict[str, Metric] = {
+    "psnr": Metric(psnr, True, "the lowest PSNR in dB against the uncached output (peak: the reference's range), "
+                               "e.g. 35"),
+    "ssim": Metric(ssim, True, "the lowest mean SSIM (gaussian window 11, sigma 1.5) against the uncached output, "
+                               "at most 1, e.g. 0.95", best=1.0),
+    "rel_l2": Metric(rel_l2, False, "the highest relative L2 error ||out - ref|| / ||ref||, e.g. 0.05"),
+    "lpips": Metric(lpips_distance, False, "the highest LPIPS (AlexNet) on RGB images, e.g. 0.1; needs "
+                                           "pip install lpips", check=lpips_module),
 }
+ALWAYS = ("psnr", "rel_l2")  # measured for every candidate besides the budget's own metrics
 
 
 @dataclass(frozen=True)
@@ -60,16 +80,23 @@ class Budget:
     bounds: tuple[tuple[str, float], ...]
 
     def met(self, quality: dict[str, float]) -> bool:
-        return all(quality[name] >= bound if METRICS[name][1] else quality[name] <= bound for name, bound in self.bounds)
+        return all(quality[name] >= bound if METRICS[name].higher_is_better else quality[name] <= bound
+                   for name, bound in self.bounds)
 
     def describe(self) -> str:
-        return ", ".join(f"{name} {'>=' if METRICS[name][1] else '<='} {bound:g}" for name, bound in self.bounds)
+        return ", ".join(f"{name} {'>=' if METRICS[name].higher_is_better else '<='} {bound:g}"
+                         for name, bound in self.bounds)
+
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics every candidate is measured by: PSNR, relative L2 and the budget's own."""
+        return tuple(dict.fromkeys([*ALWAYS, *(name for name, _ in self.bounds)]))
 
 
 def parse_budget(budget: Any) -> Budget:
     """A ConfigError naming the fix for anything but a non-empty {metric: bound} of known metrics and finite
-    bounds that can be met (a PSNR floor > 0, a relative L2 ceiling >= 0)."""
-    known = "; ".join(f"{name!r}: {text}" for name, (_, _, text) in METRICS.items())
+    bounds that can be met (a PSNR floor > 0, an SSIM floor in (0, 1], a relative L2 or LPIPS ceiling >= 0), and
+    for a metric that cannot run here (LPIPS without its package)."""
+    known = "; ".join(f"{name!r}: {metric.text}" for name, metric in METRICS.items())
     if not isinstance(budget, dict) or not budget:
         raise ConfigError(f"tune's budget={budget!r} must be a non-empty dict of metric -> bound, e.g. "
                           f"{{'psnr': 35.0}}; metrics: {known}.")
@@ -77,10 +104,14 @@ def parse_budget(budget: Any) -> Budget:
     for name, bound in budget.items():
         if name not in METRICS:
             raise ConfigError(f"tune's budget names {name!r}, an unknown metric; use {known}.")
+        metric = METRICS[name]
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
-            raise ConfigError(f"tune's budget {name!r}={bound!r} must be a finite number: {METRICS[name][2]}.")
-        if bound < 0 or (METRICS[name][1] and bound == 0):
-            raise ConfigError(f"tune's budget {name!r}={bound!r} can never bind: give {METRICS[name][2]}.")
+            raise ConfigError(f"tune's budget {name!r}={bound!r} must be a finite number: {metric.text}.")
+        too_high = metric.best is not None and bound > metric.best
+        if bound < 0 or (metric.higher_is_better and bound == 0) or too_high:
+            raise ConfigError(f"tune's budget {name!r}={bound!r} can never bind: give {metric.text}.")
+        if metric.check is not None:
+            metric.check()
         bounds.append((name, float(bound)))
     return Budget(tuple(bounds))
 
@@ -100,8 +131,7 @@ class Candidate:
     measured_seconds: float | None = None  # the winner's only (NOTE [The tuner's cost model])
 
     def row(self) -> dict[str, Any]:
-        describe = getattr(self.config, "describe", None)
-        return {"method": self.method, "config": describe() if describe else repr(self.config),
+        return {"method": self.method, "config": _describe(self.config),
                 "fields": _fields(self.config), "quality": self.quality, "met": self.met, "calls": self.calls,
                 "reused_calls": self.reused_calls, "predicted_s": self.predicted_seconds,
                 "measured_s": self.measured_seconds}
@@ -130,6 +160,37 @@ class TuneResult:
         with open(path, "w") as f:
             json.dump(data, f, indent=2, default=str)
 
+    def plot(self, path: str) -> str:
+        """Every candidate's predicted seconds against its quality on the budget's first metric, one colour per
+        method, the budget's bound as a line and the winner ringed; needs matplotlib (the `bench` extra)."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as err:
+            raise ConfigError("TuneResult.plot needs matplotlib: pip install matplotlib (or pip install "
+                              "'cachepass[bench]'); result.save(path) writes the same table as JSON.") from err
+        name, bound = self.budget.bounds[0]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for method in dict.fromkeys(c.method for c in self.table):
+            rows = [c for c in self.table if c.method == method]
+            ax.scatter([c.quality[name] for c in rows], [c.predicted_seconds for c in rows], label=method)
+        winner = next((c for c in self.table if c.config is self.config), None) if self.config is not None else None
+        if winner is not None:
+            ax.scatter([winner.quality[name]], [winner.predicted_seconds], s=240, facecolors="none",
+                       edgecolors="black", label=f"winner ({winner.method})")
+        ax.axvline(bound, color="grey", linestyle="--", label=f"budget: {name} {bound:g}")
+        ax.axhline(self.reference_seconds, color="grey", linestyle=":", label="uncached reference")
+        ax.set_xlabel(f"{name} against the uncached output (worst over the inputs)")
+        ax.set_ylabel("predicted s per generation")
+        ax.set_title(f"cachepass tune: {len(self.table)} candidates, {self.generations} generations")
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
     def table_row_of_winner(self) -> dict[str, Any] | None:
         return next((c.row() for c in self.table if c.config is self.config), None) if self.config else None
 
@@ -142,17 +203,25 @@ class TuneResult:
                 f"s), {self.generations} generations to tune")
 
 
-def tune(generate: Callable[[Any], torch.Tensor], budget: dict[str, float], methods: Sequence[str] | None = None, *,
-         model: torch.nn.Module, options: dict[str, Any] | None = None, search: str = "bisect", repeats: int = 3,
-         timing_runs: int = 2, **compile_kwargs: Any) -> TuneResult:
+def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], methods: Sequence[str] | None = None, *,
+         model: torch.nn.Module, prompts: Sequence[Any] | None = None, options: dict[str, Any] | None = None,
+         search: str = "bisect", repeats: int = 3, timing_runs: int = 2, progress: bool = False,
+         **compile_kwargs: Any) -> TuneResult:
     """The fastest cache config of `methods` (default: every registered method with a search space) whose
     `generate(compiled model)` stays within `budget` of `generate(model)` uncached.
 
-    - `budget`: {"psnr": dB floor} and / or {"rel_l2": ceiling}, against the uncached output;
+    - `budget`: {"psnr": dB floor}, {"ssim": floor <= 1}, {"rel_l2": ceiling}, {"lpips": ceiling} (needs the
+      `lpips` package), any of them together, against the uncached output;
+    - `prompts`: several inputs: `generate(model, prompt)` for each, a reference each, and the budget must hold
+      for every one (the worst decides); times are per generation (a pass over the prompts, divided by them);
     - `options`: the backend's other options for every candidate (e.g. {"compiler": "eager"});
     - `search`: "bisect" (a knob's candidates bisected: few generations) or "grid" (every candidate);
     - `repeats`: warm generations timing the winner; `timing_runs`: warm generations clocking a method's variants;
+    - `progress`: one line per candidate on stderr, with the best plan so far (the same lines are logged at INFO);
     - `compile_kwargs`: to `cachepass.compile` (`fullgraph`, `dynamic`, ...).
+
+    A method named in `methods` that cannot be tuned on this model is a ConfigError; with `methods=None` it is
+    left out with a note in the result (and a warning).
 
     A budget met on the tuning inputs is a calibration, not a guarantee for other inputs (docs/tune.md).
     """
@@ -162,16 +231,34 @@ def tune(generate: Callable[[Any], torch.Tensor], budget: dict[str, float], meth
     for name, value in (("repeats", repeats), ("timing_runs", timing_runs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"tune's {name}={value!r} must be an int >= 1.")
-    chosen = _methods(methods)
-    session = _Session(generate, model, checked, dict(options or {}), compile_kwargs, timing_runs)
+    chosen = tunable_methods(methods)
+    session = _Session(generate, model, checked, _inputs(prompts), dict(options or {}), compile_kwargs, timing_runs,
+                       progress)
     seen = session.reference_run()
-    spaces = [(method, _space(method, seen)) for method in chosen]
-    for method, space in spaces:
-        session.search(method, session.calibrate(method, space), search)
+    for method in chosen:
+        try:
+            session.search(method, session.calibrate(method, _space(method, seen)), search)
+        except _GenerateError:
+            raise
+        except ConfigError as err:
+            if methods is not None:
+                raise
+            session.notes.append(f"{method.name}: left out: {err}")
+            logger.warning("cachepass tune: %s left out: %s", method.name, err)
     return session.result(repeats)
 
 
-def _methods(methods: Sequence[str] | None) -> list[Method]:
+def _inputs(prompts: Sequence[Any] | None) -> tuple[tuple[Any, ...], ...]:
+    """generate's arguments after the model, one tuple per generation of a pass: ((),) without prompts."""
+    if prompts is None:
+        return ((),)
+    if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence) or not prompts:
+        raise ConfigError(f"tune's prompts={prompts!r} must be a non-empty list (generate(model, prompt) is called "
+                          f"with each), or None for generate(model).")
+    return tuple((prompt,) for prompt in prompts)
+
+
+def tunable_methods(methods: Sequence[str] | None) -> list[Method]:
     """The requested methods (registry names), each with a search space; ConfigError names the choices."""
     tunable = [m for m in METHODS if type(m.plugin).tune_space is not MethodPlugin.tune_space]
     names = ", ".join(m.name for m in tunable)
@@ -201,6 +288,10 @@ def _fields(config: Any) -> dict[str, Any]:
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
+class _GenerateError(ConfigError):
+    """The user's `generate` misused (it ignores its model, returns no tensor): never a method's problem."""
+
+
 class _CachesNothing(Exception):
     """A candidate's compiled model cached nothing (the method found nothing to cache in it)."""
 
@@ -209,13 +300,15 @@ class _CachesNothing(Exception):
 class _Session:
     """One tuning: the reference, the clocks and every candidate so far."""
 
-    generate: Callable[[Any], torch.Tensor]
+    generate: Callable[..., torch.Tensor]
     model: torch.nn.Module
     budget: Budget
+    inputs: tuple[tuple[Any, ...], ...]  # generate's arguments after the model, one per generation of a pass
     options: dict[str, Any]
     compile_kwargs: dict[str, Any]
     timing_runs: int
-    reference: torch.Tensor | None = None
+    progress: bool
+    references: list[torch.Tensor] = field(default_factory=list)  # one per input
     reference_seconds: float = 0.0
     generations: int = 0
     table: list[Candidate] = field(default_factory=list)
@@ -224,17 +317,34 @@ class _Session:
     notes: list[str] = field(default_factory=list)  # what the result should say besides its table
 
     # -- generations ---------------------------------------------------------------------------
-    def run(self, model: Any) -> tuple[torch.Tensor, float]:
-        """(generate's output, its wall time): one generation, counted."""
-        self.generations += 1
+    def run(self, model: Any) -> tuple[list[torch.Tensor], float]:
+        """(generate's outputs, their wall time): one pass, a generation per input, each counted."""
         start = time.perf_counter()
-        output = self.generate(model)
+        outputs = [self.run_one(model, args) for args in self.inputs]
+        return outputs, time.perf_counter() - start
+
+    def run_one(self, model: Any, args: tuple[Any, ...]) -> torch.Tensor:
+        self.generations += 1
+        output = self.generate(model, *args)
         sync_outputs(output)
-        seconds = time.perf_counter() - start
         if not isinstance(output, torch.Tensor):
-            raise ConfigError(f"tune's generate returned {type(output).__name__}; return the tensor to judge (the "
-                              f"image, video or latent), e.g. pipe(..., output_type='pt').images or the final latent.")
-        return output.detach(), seconds
+            raise _GenerateError(f"tune's generate returned {type(output).__name__}; return the tensor to judge (the "
+                                 f"image, video or latent), e.g. pipe(..., output_type='pt').images or the final "
+                                 f"latent.")
+        return output.detach()
+
+    def per_generation(self, seconds: float) -> float:
+        """A pass's seconds per generation (a pass runs one per input)."""
+        return seconds / len(self.inputs)
+
+    def quality(self, outputs: list[torch.Tensor]) -> dict[str, float]:
+        """Each metric's worst over the inputs, against their references."""
+        quality = {}
+        for name in self.budget.metrics():
+            metric = METRICS[name]
+            values = [metric.measure(out, ref) for out, ref in zip(outputs, self.references, strict=True)]
+            quality[name] = min(values) if metric.higher_is_better else max(values)
+        return quality
 
     def reference_run(self) -> TuneSeen:
         """The uncached reference, watched (calls, timesteps); then one run whose model output is nudged: a
@@ -246,12 +356,16 @@ class _Session:
 
         handle = self.model.register_forward_hook(watch, with_kwargs=True)
         try:
-            self.reference, self.reference_seconds = self.run(self.model)
+            start = time.perf_counter()
+            self.references = [self.run_one(self.model, self.inputs[0])]
+            first_calls = len(seen_calls)  # the search space is sized from one generation
+            self.references += [self.run_one(self.model, args) for args in self.inputs[1:]]
+            self.reference_seconds = self.per_generation(time.perf_counter() - start)
         finally:
             handle.remove()
         if not seen_calls:
-            raise ConfigError("tune's generate never called the model it was given: call generate(model)'s `model` "
-                              "(e.g. pipe.transformer = model before the pipeline call), not a global one.")
+            raise _GenerateError("tune's generate never called the model it was given: call generate(model)'s "
+                                 "`model` (e.g. pipe.transformer = model before the pipeline call), not a global one.")
         forms: list[bool] = []
 
         def nudge(module: Any, args: Any, output: Any) -> Any:
@@ -264,9 +378,11 @@ class _Session:
             nudged, _ = self.run(self.model)
         finally:
             handle.remove()
-        if all(forms) and torch.equal(nudged, self.reference):  # an output form we cannot nudge: not checked
-            raise ConfigError("tune's generate returns the same output whatever the model computes: return what the "
-                              "model given to generate produced (e.g. the final latent or image), from a fixed seed.")
+        if all(forms) and any(torch.equal(n, r) for n, r in zip(nudged, self.references, strict=True)):
+            raise _GenerateError("tune's generate returns the same output whatever the model computes: return "
+                                 "what the model given to generate produced (e.g. the final latent or image), from a fixed seed.")
+        self.quality(self.references)  # a metric that cannot judge these outputs fails here, before any candidate
+        seen_calls = seen_calls[:first_calls]
         timesteps = tuple(t for t in seen_calls if t is not None)
         return TuneSeen(len(seen_calls), timesteps if len(timesteps) == len(seen_calls) else ())
 
@@ -277,22 +393,22 @@ class _Session:
         reset(self.model)
         return compile_cached(self.model, cache=config, options=self.options, **self.compile_kwargs)
 
-    def cached_run(self, compiled: Any) -> tuple[torch.Tensor, list[Any], list[Any]]:
-        """(output, the cachepass graphs that ran, their step records): one generation with `compiled`; no records
+    def cached_run(self, compiled: Any) -> tuple[list[torch.Tensor], list[Any], list[Any]]:
+        """(outputs, the cachepass graphs that ran, their step records): one generation with `compiled`; no records
         when the method cached nothing in this model (the backend warned why)."""
         first = max((g.serial for g in live_graphs()), default=-1)
         reset(self.model)
-        output, _ = self.run(compiled)
+        outputs, _ = self.run(compiled)
         ran = [g for g in compiled_graphs(self.model) if g.serial > first]
         graphs = [g for g in ran if g.cached]
         records = [r for g in graphs for _, s in g.states() for r in s.history if r.graph == g.serial]
         if not ran:
-            raise ConfigError("tune's generate ran no cachepass graph with the compiled model it was given: call "
-                              "generate(model)'s `model` (the compiled one), not the original or a global one.")
+            raise _GenerateError("tune's generate ran no cachepass graph with the compiled model it was given: "
+                                 "call generate(model)'s `model` (the compiled one), not the original or a global one.")
         for graph in graphs:  # the generation ends here (a hand-written loop never says so)
             for _, state in graph.states():
                 graph.before_reset(state)
-        return output, graphs, records
+        return outputs, graphs, records
 
     # -- the search --------------------------------------------------------------------------
     def calibrate(self, method: Method, space: TuneSpace) -> TuneSpace:
@@ -328,19 +444,31 @@ class _Session:
 
     def evaluate(self, method: Method, config: Any) -> Candidate | None:
         compiled = self.compiled(config)
-        output, graphs, records = self.cached_run(compiled)
+        outputs, graphs, records = self.cached_run(compiled)
         if not records:
             return None
-        quality = {name: METRICS[name][0](output, self.reference) for name in METRICS}
+        quality = self.quality(outputs)
         pieces = [p for r in records for p in r.pieces]
         if any((method.name, p) not in self.piece_seconds for p in pieces) or method.name not in self.overhead:
             self.clock(method, compiled, graphs, pieces)
         candidate = Candidate(method.name, config, quality, self.budget.met(quality), len(records),
                               sum(bool(r.reused) for r in records), tuple(pieces))
         self.table.append(candidate)
-        logger.info("cachepass tune: %s -> %s (%s)", getattr(config, "describe", config.__repr__)(),
-                    ", ".join(f"{k} {v:.4g}" for k, v in quality.items()), "met" if candidate.met else "missed")
+        self.report_progress(candidate)
         return candidate
+
+    def report_progress(self, candidate: Candidate) -> None:
+        """One line for the candidate just evaluated, with the best plan so far at the clocks so far."""
+        met = [c for c in self.table if c.met]
+        best = min(met, key=lambda c: self.predict(method_named(c.method), list(c.pieces)), default=None)
+        so_far = "none met yet" if best is None else (
+            f"{_describe(best.config)} ~{self.per_generation(self.predict(method_named(best.method), list(best.pieces))):.3g} s")
+        line = (f"cachepass tune [{len(self.table)}, {self.generations} generations] {_describe(candidate.config)}: "
+                f"{', '.join(f'{k} {v:.4g}' for k, v in candidate.quality.items())} "
+                f"({'met' if candidate.met else 'missed'}); best so far: {so_far}")
+        logger.info("%s", line)
+        if self.progress:
+            print(line, file=sys.stderr, flush=True)
 
     def clock(self, method: Method, compiled: Any, graphs: list[Any], pieces: list[str]) -> None:
         """`timing_runs` warm generations with every variant clocked (NOTE [The tuner's cost model]). The per-piece
@@ -363,8 +491,8 @@ class _Session:
 
     # -- the winner --------------------------------------------------------------------------
     def result(self, repeats: int) -> TuneResult:
-        self.table = [dataclasses.replace(c, predicted_seconds=self.predict(method_named(c.method), list(c.pieces)))
-                      for c in self.table]
+        self.table = [dataclasses.replace(c, predicted_seconds=self.per_generation(
+            self.predict(method_named(c.method), list(c.pieces)))) for c in self.table]
         met = [c for c in self.table if c.met]
         if not met:
             logger.warning("cachepass tune: no candidate met %s; nothing to cache within it.", self.budget.describe())
@@ -372,17 +500,22 @@ class _Session:
                               self.generations, tuple(self.notes))
         best = min(met, key=lambda c: c.predicted_seconds)
         compiled = self.compiled(best.config)
-        output, _, _ = self.cached_run(compiled)  # compiles; its output is the winner's quality, re-run fresh
+        outputs, _, _ = self.cached_run(compiled)  # compiles; its output is the winner's quality, re-run fresh
         times = []
         for _ in range(repeats):
             reset(self.model)
             times.append(self.run(compiled)[1])
-        measured = statistics.median(times)
+        measured = self.per_generation(statistics.median(times))
         winner = dataclasses.replace(best, measured_seconds=measured)
         self.table[self.table.index(best)] = winner
-        quality = {name: METRICS[name][0](output, self.reference) for name in METRICS}
+        quality = self.quality(outputs)
         return TuneResult(winner.config, winner.method, self.budget, tuple(self.table), self.reference_seconds,
                           winner.predicted_seconds, measured, quality, self.generations, tuple(self.notes))
+
+
+def _describe(config: Any) -> str:
+    describe = getattr(config, "describe", None)
+    return describe() if describe else repr(config)
 
 
 def _first_float(value: Any) -> float | None:

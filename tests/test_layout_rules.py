@@ -312,13 +312,16 @@ def test_cli_methods_and_flags_come_from_the_registry():
 
 def test_bench_rows_come_from_the_registry():
     """Every registered method has its bench rows, named by its plug-in (a cachepass row; diffusers' hook eager and
-    compiled where diffusers has the method), and nothing else is a cachepass row (a method left out of the
-    registry, or a row written by hand, fails here)."""
+    compiled where diffusers has the method), every stack skip a composed row per calibrator, and nothing else is a
+    cachepass row (a method left out of the registry, or a row written by hand, fails here)."""
     from bench.configurations import CONFIGURATIONS, HOOK_OF
-    from cachepass.methods import METHODS
+    from cachepass.methods import CALIBRATORS, METHODS
 
     cached = [c for c in CONFIGURATIONS.values() if c.cachepass]
-    assert [(c.name, c.method) for c in cached] == [(f"cachepass {m.plugin.bench_label}", m.name) for m in METHODS]
+    composed = [(f"cachepass {m.plugin.bench_label} + {c.title}", m.name, c.name) for m in METHODS
+                if m.plugin.calibrated_skip for c in CALIBRATORS]
+    assert [(c.name, c.method, c.calibrator) for c in cached] == [
+        *((f"cachepass {m.plugin.bench_label}", m.name, None) for m in METHODS), *composed]
     # the reference row: diffusers' hook, or the implementation the plug-in names (`bench_peer`: cache-dit's DBCache);
     # none for a method without another project's config (TeaCache)
     hooked = [m for m in METHODS if m.diffusers_config]

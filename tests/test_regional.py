@@ -5,6 +5,7 @@ hooks on an eager copy, and the report lists the layers the whole-model compile 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 
@@ -13,7 +14,8 @@ import torch
 from diffusers import FasterCacheConfig, FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
 from diffusers.hooks import HookRegistry, apply_faster_cache
 from families import build_family
-from fbc_helpers import count_host_reads
+from fbc_helpers import THRESHOLDS, FBCHooked, count_host_reads
+from torch._dynamo.utils import counters
 from helpers import TIMESTEPS_12, HookedReference, max_diff
 
 import cachepass
@@ -191,7 +193,6 @@ def test_instances_the_name_rules_tell_apart_get_runtimes_of_their_own():
 
 
 @pytest.mark.parametrize("config, message", [
-    (FirstBlockCacheConfig(threshold=0.1), "it decides per step whether to skip the blocks after the first"),
     (cachepass.MagConfig(calibrate=True), "it decides per step whether to skip the whole block stack"),
     (cachepass.TSConfig(), "TaylorSeer: this graph holds one block (blocks.0"),
     (cachepass.TeaCacheConfig(threshold=0.3, coefficients=(1.0, 0.0)), "TeaCache: this graph holds one block"),
@@ -209,6 +210,84 @@ def test_methods_that_need_the_whole_model_refuse_a_block_graph_naming_the_fix(c
         demo(blocks, 999.0)
     assert isinstance(getattr(raised.value, "inner_exception", raised.value), cachepass.ConfigError)
     assert "torch.compile(transformer" in str(raised.value)
+
+
+def fbc_generation(demo, module, context: str = "cond") -> list[torch.Tensor]:
+    """One 12-step generation inside `cache_context(context)`, as FBCHooked calls its copy."""
+    outputs = []
+    with torch.no_grad():
+        for t in TIMESTEPS_12:
+            with module.cache_context(context):
+                outputs.append(demo(module, t))
+    return outputs
+
+
+def fbc_pattern(model, generation_steps: int = len(TIMESTEPS_12)) -> str:
+    """The last generation's steps as the head block's graph recorded them: C computed, R reused."""
+    steps = [r for g in cachepass.compiled_graphs(model) if g.cached for _, s in g.states() for r in s.history
+             if r.graph == g.serial]
+    return "".join("C" if r.compute else "R" for r in steps[-generation_steps:])
+
+
+@pytest.mark.parametrize("family, compiler", [("wan", "eager"), ("flux", "eager"), ("hunyuanvideo", "eager"),
+                                              ("flux", "inductor")])
+def test_regional_fbc_matches_diffusers_hook_step_by_step(family, compiler, monkeypatch):
+    """compile_repeated_blocks with FirstBlockCache: the head block decides once per model step, the other blocks
+    (Flux and HunyuanVideo: both block lists, two graphs) run or pass through; equal to diffusers' hook on an eager
+    copy step by step over two generations, the hook's steps skipped, no recompile and no graph break after the
+    warm-up generation (torch's own counters), one host read per model step."""
+    demo = build_family(family)
+    threshold = THRESHOLDS[family]
+    reference = FBCHooked(demo, threshold)
+    plain = copy.deepcopy(demo.module)
+    plain.compile_repeated_blocks(backend="eager", fullgraph=True)
+    counters.clear()
+    blocks = regional(demo, FirstBlockCacheConfig(threshold=threshold), compiler)
+    for generation in range(2):
+        reference.reset()
+        start = len(reference.computed)
+        stance = torch.compiler.set_stance("fail_on_recompile") if generation else contextlib.nullcontext()
+        with stance:
+            ours = fbc_generation(demo, blocks)
+        theirs = [reference(t) for t in TIMESTEPS_12]
+        hook = "".join("C" if c else "R" for c in reference.computed[start:])
+        assert "R" in hook and "C" in hook[1:], f"the hook must skip some steps but not all: {hook}"
+        assert fbc_pattern(blocks) == hook, f"generation {generation}"
+        diffs = [max_diff(a, b) for a, b in zip(ours, theirs)]
+        assert max(diffs) <= 1e-5, f"generation {generation}: {diffs}"
+    ours_graphs, ours_breaks = counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
+    counters.clear()
+    fbc_generation(demo, plain)
+    assert (ours_graphs, ours_breaks) == (counters["stats"]["unique_graphs"], 0)
+    reads = count_host_reads(monkeypatch)
+    fbc_generation(demo, plain)
+    baseline = len(reads)
+    with torch.compiler.set_stance("fail_on_recompile"):
+        fbc_generation(demo, blocks)
+    assert len(reads) - 2 * baseline == len(TIMESTEPS_12), "one host read per model step"
+
+
+def test_regional_fbc_refuses_a_stack_block_that_runs_outside_cachepass():
+    """Only Flux's double blocks compiled: its single blocks would compute on a skip step; refused at step 2."""
+    demo = build_family("flux")
+    module = copy.deepcopy(demo.module)
+    for block in module.transformer_blocks:
+        block.compile(backend="cachepass", fullgraph=True,
+                      options={"cache": FirstBlockCacheConfig(threshold=0.3), "compiler": "eager"})
+    with pytest.raises(cachepass.ConfigError, match=re.escape("single_transformer_blocks.0")):
+        fbc_generation(demo, module)
+
+
+def test_regional_fbc_refuses_a_composed_calibrator():
+    """A calibrator composed with FirstBlockCache is not applied across block graphs: refused, never ignored."""
+    demo = build_family("wan")
+    module = copy.deepcopy(demo.module)
+    module.compile_repeated_blocks(backend="cachepass", fullgraph=True, options={
+        "cache": [FirstBlockCacheConfig(threshold=0.06), cachepass.TaylorCalibratorConfig(order=1)],
+        "compiler": "eager"})
+    with pytest.raises(Exception, match="composed calibrator") as raised:
+        fbc_generation(demo, module)
+    assert isinstance(getattr(raised.value, "inner_exception", raised.value), cachepass.ConfigError)
 
 
 def test_the_private_torch_names_scope_relies_on():

@@ -485,3 +485,91 @@ def skipped_stream_values(graph: fx.Graph, stack: BlockStack, env: dict, hidden:
     if not skip:
         raise StageError("rewrite", RuntimeError(f"{what}: no stream of the block stack can be skipped"))
     return skip
+
+
+# -- a graph of one block (regional compilation) --------------------------------------------------
+
+@dataclass(frozen=True)
+class BlockGraphStreams:
+    """A graph of one block (NOTE [Graphs of one block], integrations/scope.py) as the block-stack methods see
+    it: the model's whole stack, and which graph input each graph output carries on (the block's streams)."""
+
+    stack: tuple[str, ...]  # every block of the model's stack, call order (`lists` flattened)
+    lists: tuple[str, ...]  # the ModuleList attributes holding them
+    found_by: str
+    carried: tuple[int, ...]  # per graph output, the graph input it carries on (a skipped block returns that)
+    hidden: int  # the graph output of the hidden-states stream, whose residual decides
+    names: tuple[str, ...]  # per graph output, its stream's name ("hidden", "encoder", "stream<i>")
+    block_class: type  # the compiled block's class; its instances outside `stack` always run
+
+    @property
+    def head(self) -> str:
+        return self.stack[0]
+
+    @property
+    def tail(self) -> str:
+        return self.stack[-1]
+
+
+def model_stack(model: nn.Module, config: BlockConfig, instance: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """(the block paths of `model`'s stack, the lists, how they were found), as diffusers' hook takes them: the
+    config's `block_lists`, else the model's ModuleList children with diffusers' block names in the order it
+    defines them, else the ModuleList child holding `instance`."""
+    if config.block_lists is not None:
+        lists, found_by = config.block_lists, "block_lists of the config"
+    else:
+        known = diffusers_block_identifiers()
+        lists = tuple(name for name, child in model.named_children() if name in known and isinstance(child, nn.ModuleList))
+        found_by = "diffusers' block identifiers"
+        if not lists:
+            parent = instance.rpartition(".")[0]
+            lists = (parent,) if parent and "." not in parent else ()
+            found_by = "the ModuleList holding the compiled block"
+    paths = []
+    for name in lists:
+        blocks = getattr(model, name, None)
+        if not isinstance(blocks, nn.ModuleList):
+            raise ConfigError(f"block_lists names {name!r}, which is no ModuleList of {type(model).__name__}.")
+        paths += [f"{name}.{i}" for i in range(len(blocks))]
+    return tuple(paths), tuple(lists), found_by
+
+
+def tag_block_graph(captured: CapturedGraph, config: BlockConfig, user: StackUser) -> BlockGraphStreams:
+    """The stack of the model owning a graph of one block, and the block's streams read from the graph: each
+    output paired with the input it carries on (`_carried_input`); the hidden one is the output carrying the
+    `hidden_states` argument (diffusers' block registry names it so), or the only stream."""
+    model = captured.model() if captured.model is not None else None
+    if model is None:
+        raise ConfigError(f"cachepass {user.title}: the model owning {captured.prefix} is gone.")
+    stack, lists, found_by = model_stack(model, config, captured.prefix)
+    block_class = type(model.get_submodule(captured.prefix))
+    if not any(type(model.get_submodule(path)) is block_class for path in stack):
+        return BlockGraphStreams(stack, lists, found_by, (), 0, (), block_class)  # no block of the stack
+    graph = captured.gm.graph
+    nodes = {n.name: n for n in graph.nodes}
+    inputs = {i.name: i for i in captured.inputs_with_role("input")}
+    region = tuple(n.name for n in graph.nodes if n.op not in ("placeholder", "output"))
+    block = Block(captured.prefix, "", "", region, tuple(inputs), ())
+    results = fx.map_arg(graph.output_node().args[0], lambda n: n)
+    outputs = list(results) if isinstance(results, (tuple, list)) else [results]
+    carried = []
+    for output in outputs:
+        found = None
+        if isinstance(output, fx.Node):
+            found = output.name if output.name in inputs else _carried_input(block, output, nodes)
+        if found is None:
+            raise ConfigError(f"cachepass {user.title}: {captured.prefix} returns {getattr(output, 'name', output)}, "
+                              f"which carries on none of its inputs {sorted(inputs)} (or several alike); a skipped "
+                              f"block must hand its inputs on. Compile the whole transformer instead of its blocks.")
+        carried.append(found)
+    sources = [inputs[name].source for name in carried]
+    hidden = [i for i, source in enumerate(sources) if source.endswith("['hidden_states']")]
+    if len(hidden) != 1 and len(outputs) == 1:
+        hidden = [0]
+    if len(hidden) != 1:
+        raise ConfigError(f"cachepass {user.title}: cannot tell which output of {captured.prefix} is the hidden "
+                          f"states (outputs carry {sources}); the first block's residual is undefined.")
+    names = ["hidden" if i == hidden[0] else "encoder" if len(outputs) == 2 else f"stream{i}" for i in range(len(outputs))]
+    index = {name: i for i, name in enumerate(n.name for n in captured.placeholders())}
+    return BlockGraphStreams(stack, lists, found_by, tuple(index[name] for name in carried), hidden[0], tuple(names),
+                             block_class)

@@ -79,6 +79,7 @@ class CapturedGraph:
     owner: weakref.ref | None = None  # the real first parameter Dynamo passed: the instance being compiled
     prefix: str = ""  # a graph of one block (scope.py): the path of the instance its names are under
     hooked_timestep: bool = False  # with a prefix: the owning model's pre-hook hands over its `timestep`
+    model: weakref.ref | None = None  # with a prefix: the model owning the block (a stack spans its blocks)
 
     @property
     def has_timestep(self) -> bool:
@@ -102,13 +103,14 @@ class CapturedGraph:
         return [i for i in self.inputs if i.role in roles]
 
 
-_NAMING: contextvars.ContextVar[tuple[str, bool]] = contextvars.ContextVar("cachepass_naming", default=("", False))
+_NAMING: contextvars.ContextVar[tuple[str, bool, weakref.ref | None]] = contextvars.ContextVar(
+    "cachepass_naming", default=("", False, None))
 
 
 @contextlib.contextmanager
-def named_under(prefix: str, hooked_timestep: bool) -> Iterator[None]:
-    """Captures inside name their modules under `prefix` (a block's path in its model, scope.py)."""
-    token = _NAMING.set((prefix, hooked_timestep))
+def named_under(prefix: str, hooked_timestep: bool, model: weakref.ref | None = None) -> Iterator[None]:
+    """Captures inside name their modules under `prefix` (a block's path in its `model`, scope.py)."""
+    token = _NAMING.set((prefix, hooked_timestep, model))
     try:
         yield
     finally:
@@ -123,7 +125,7 @@ def capture(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> CapturedGraph:
     inputs = tuple(_graph_input(i, node) for i, node in enumerate(placeholders))
     timestep = [i.index for i in inputs if i.role == "input" and _TIMESTEP_SOURCE.search(i.source)]
     params = [i.index for i in inputs if i.role == "parameter"]
-    prefix, hooked_timestep = _NAMING.get()
+    prefix, hooked_timestep, model = _NAMING.get()
     captured = CapturedGraph(
         gm=gm,
         inputs=inputs,
@@ -135,6 +137,7 @@ def capture(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> CapturedGraph:
         owner=weakref.ref(example_inputs[params[0]]) if params else None,
         prefix=prefix,
         hooked_timestep=hooked_timestep,
+        model=model,
     )
     logger.debug("capture: %d nodes, %d inputs (%d parameters), timestep input %s, %d modules",
                  len(gm.graph.nodes), len(inputs), len(params),

@@ -286,7 +286,7 @@ class ScopedGraph:
                 f"on its own (torch._dynamo.reset() between them) or compile the whole model.")
         clock = clock_of(model, _is_compiled(model, list(_frames())))
         runtime = self._runtimes[path]
-        runtime.name_instance(owner, path, clock)
+        runtime.name_instance(owner, path, clock, model)
         self._by_owner[owner] = runtime, clock
         return runtime, clock
 

@@ -193,7 +193,8 @@ class InstanceNames:
     _instances: WeakIdKeyDictionary  # first parameter -> block path
     _clocks: WeakIdKeyDictionary  # first parameter -> the scope.StepClock of the instance's model
 
-    def name_instance(self, owner: torch.Tensor, path: str, clock: Any) -> None:
+    def name_instance(self, owner: torch.Tensor, path: str, clock: Any, model: Any = None) -> None:
+        """`model`: the module owning the instance, for a method whose state spans the model's blocks."""
         self._instances[owner] = path
         self._clocks[owner] = clock
 
@@ -282,9 +283,13 @@ class GraphRuntime(InstanceNames):
         self.serial = register_graph(self)
         listen.watch_denoising_loops(start_of_denoising_loop)  # listen.py, NOTE [Where a pipeline call starts]
         self._agreement = rank_agreement(self.captured.gm.graph)
-        owner = self.captured.owner() if self.captured.owner is not None else None
+        owner = self.compile_time_owner()
         if owner is not None:  # listen now, while Dynamo compiles: a hook registry attached later fails guards
             self._owner_state(owner)
+
+    def compile_time_owner(self) -> torch.Tensor | None:
+        """The tensor the compiled model's state is keyed by: the first parameter Dynamo passed."""
+        return self.captured.owner() if self.captured.owner is not None else None
 
     # NOTE [One begin-of-step]
     # Every method starts a step the same way: the calling model's state (per thread), the state of its
@@ -471,7 +476,12 @@ class GraphRuntime(InstanceNames):
     def context_name(self, args: Sequence[Any]) -> str | None:
         """The model's current diffusers `cache_context` name (None outside one, or without diffusers)."""
         owner_index = self.captured.owner_input
-        cell = _CONTEXTS.get(args[owner_index]) if owner_index is not None else None
+        return self.context_of(args[owner_index]) if owner_index is not None else None
+
+    @staticmethod
+    def context_of(owner: torch.Tensor) -> str | None:
+        """The current diffusers `cache_context` name of the model whose state is keyed by `owner`."""
+        cell = _CONTEXTS.get(owner)
         return cell.name if cell is not None else None
 
     def cache_context(self, args: Sequence[Any]) -> Any:
@@ -489,6 +499,10 @@ class GraphRuntime(InstanceNames):
 
     def owners(self) -> list[torch.Tensor]:
         return list(self._owners.keys())
+
+    def keep(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A variant's output kept across calls (a cache entry)."""
+        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

@@ -53,6 +53,14 @@ class ContextState:
     watch: GenerationWatch | None = None  # GraphRuntime.watched, for a method that feeds it (TaylorSeer)
     calibrator: CalibratorState | None = None  # a composed residual calibrator's, this generation (calibrate.py)
 
+    def end_step(self, value: float | None, order: float | None, compute: bool) -> None:
+        """A step of this context ran: its decision value (None: none), its order value, whether it computed."""
+        if value is not None:
+            self.values.append(value)
+        self.iteration += 1
+        self.order.follow(order)
+        self.skips += not compute
+
     def reset(self) -> None:
         end_generation(self)
         self.generation = next(_GENERATIONS)

@@ -117,8 +117,7 @@ class HeadTailRuntime(GraphRuntime):
         method, what = self.tail_words
         for slot in self._tail_slots:
             entry = ctx.store.get(slot.ident)
-            problem = read_problem(entry, f"the {what} of stream {self.stack.streams[slot.index].name}", stamp,
-                                   slot.spec)
+            problem = read_problem(entry, f"the {what} of stream {self.stream_name(slot.index)}", stamp, slot.spec)
             if problem is not None:
                 if entry is not None:
                     self._warn_once(f"tail:{problem.split(':')[0]}", f"{method}: not reusing the {what}s at step "
@@ -126,9 +125,9 @@ class HeadTailRuntime(GraphRuntime):
                 return False
         return True
 
+    def stream_name(self, index: int) -> str:
+        return self.stack.streams[index].name
+
     def step_number(self, ctx: Any) -> int:
         """The step a warning names."""
         return ctx.iteration
-
-    def keep(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.clone() if self._cudagraphs else tensor  # CUDA graph outputs live in its pool

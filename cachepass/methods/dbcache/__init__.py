@@ -14,7 +14,7 @@ from typing import Any
 
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace
 from .config import DBConfig, from_cache_dit
 from ...runtime.pieces import PIECES
 from .plan import DBPlan, make_plan
@@ -32,6 +32,13 @@ class DBCachePlugin(MethodPlugin):
     bench_peer = "cache-dit"  # its reference rows: cache-dit's own DBCache (diffusers has no DBCache hook)
     dump_example = "cogvideox --method dbcache --fn-blocks 1 --bn-blocks 0 --threshold 0.3 --out dump-dbcache"
     config_example = '{"Fn_compute_blocks": 1, "Bn_compute_blocks": 0, "residual_diff_threshold": 0.08} (DBConfig)'
+
+    def tune_space(self, seen: TuneSeen) -> TuneSpace:
+        """`residual_diff_threshold` on F1B0 (one block decides, none after), from none reused to most steps; the
+        warm-up is cache-dit's 8 steps, at most a quarter of the generation's calls (a short one keeps some)."""
+        base = DBConfig(Fn_compute_blocks=1, Bn_compute_blocks=0, max_warmup_steps=min(8, seen.calls // 4))
+        return TuneSpace("residual_diff_threshold", (0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32, 0.48, 0.64),
+                         base)
 
     def tag(self, captured: CapturedGraph, config: DBConfig) -> DBStack:
         return tag(captured, config)  # raises ConfigError when there is no stack or no middle block

@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 
-from ...compiler.blocks import BlockStack, StackUser, tag_blocks
+from ...compiler.blocks import BlockGraphStreams, BlockStack, StackUser, tag_block_graph, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace
+from ...errors import ConfigError
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached
 from .config import FBCConfig, from_diffusers
 from .plan import FBCPlan, make_plan
 
@@ -40,13 +41,38 @@ class FBCPlugin(MethodPlugin):
         """The threshold, from diffusers' default down to none reused up to where most steps skip."""
         return TuneSpace("threshold", (0.02, 0.05, 0.08, 0.12, 0.16, 0.24, 0.32, 0.48, 0.64), FBCConfig())
 
-    def tag(self, captured: CapturedGraph, config: FBCConfig) -> BlockStack:
+    def tag(self, captured: CapturedGraph, config: FBCConfig) -> BlockStack | BlockGraphStreams:
+        if captured.prefix:  # a graph of one block: regional compilation (regional.py)
+            return tag_block_graph(captured, config, STACK_USER)
         return tag_blocks(captured, config, STACK_USER)  # raises ConfigError when there is no block stack: nothing to fall back to
 
-    def plan(self, stack: BlockStack, config: FBCConfig) -> FBCPlan:
+    def check(self, captured: CapturedGraph, tags: BlockStack | BlockGraphStreams, config: FBCConfig) -> Uncached | None:
+        if not isinstance(tags, BlockGraphStreams):
+            return None
+        if len(tags.stack) < 2:
+            raise ConfigError(f"cachepass FirstBlockCache: the stack {list(tags.lists)} ({tags.found_by}) has "
+                              f"{len(tags.stack)} block(s); skipping the blocks after the first needs at least two. "
+                              f"Use PAB, which caches attention layers.")
+        if not tags.carried:
+            return Uncached("no block of the stack", f"cachepass FirstBlockCache: {captured.prefix} is no block of the "
+                            f"stack {list(tags.lists)}: it always runs, uncached.", quiet=True)
+        return None
+
+    def plan(self, stack: BlockStack | BlockGraphStreams, config: FBCConfig) -> FBCPlan:
         return make_plan(stack, config)
 
-    def runtime(self, captured: CapturedGraph, stack: BlockStack, plan: FBCPlan, options: BackendOptions) -> Any:
+    def runtime(self, captured: CapturedGraph, stack: BlockStack | BlockGraphStreams, plan: FBCPlan,
+                options: BackendOptions) -> Any:
+        if isinstance(stack, BlockGraphStreams):
+            from .regional import FirstBlockStackGraph
+
+            if options.calibration is not None:
+                raise ConfigError(f"cachepass FirstBlockCache: a composed calibrator ({options.calibration.describe()}) "
+                                  f"is not yet applied under regional compilation (this graph holds {captured.prefix}). "
+                                  f"Compile the whole transformer: torch.compile(transformer, backend='cachepass', "
+                                  f"fullgraph=True, options={{'cache': [...]}}), or drop the calibrator.")
+
+            return FirstBlockStackGraph(captured, stack, plan, options)
         from .dispatch import FirstBlockGraph
 
         return FirstBlockGraph(captured, stack, plan, options)

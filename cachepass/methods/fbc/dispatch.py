@@ -38,7 +38,7 @@ from .rewrite import build_piece, head_slot, tail_slots
 
 logger = logging.getLogger(__name__)
 
-_STATES = state_registry()  # first parameter -> ThreadStates of ContextStates
+STATES = state_registry()  # first parameter -> ThreadStates of ContextStates
 @dataclass(frozen=True)
 class FBCStepRecord(HeadTailStep):
     graph: int  # serial of the graph that ran the step
@@ -82,7 +82,7 @@ class FBCGraphReport(GraphReport):
 class FirstBlockGraph(HeadTailRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under FirstBlockCache."""
 
-    _states = _STATES
+    _states = STATES
     config: FBCConfig
     plan: FBCPlan
     first_variants = ("head", "tail-compute")  # every generation starts with these two
@@ -126,11 +126,7 @@ class FirstBlockGraph(HeadTailRuntime):
             self.serial, ctx.generation, context, ctx.iteration, timestep, value, self.plan.threshold, decision.compute,
             decision.reason, len(self.stack.blocks) if decision.compute else 1, 1 if probe else 0,
             (head.variant.key, decision.tail), local))
-        if value is not None:
-            ctx.values.append(value)
-        ctx.iteration += 1
-        ctx.order.follow(timestep)
-        ctx.skips += not decision.compute
+        ctx.end_step(value, timestep, decision.compute)
         return results
 
     # -- pieces ---------------------------------------------------------------------------------

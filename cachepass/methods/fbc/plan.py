@@ -64,7 +64,9 @@ class FBCPlan:
         return list(dict.fromkeys(p for d in self.simulate(values) for p in d.pieces))
 
 
-def make_plan(stack, config) -> FBCPlan:  # (BlockStack, FBCConfig): typed in fbc/__init__
+def make_plan(stack, config) -> FBCPlan:  # (BlockStack or BlockGraphStreams, FBCConfig): typed in fbc/__init__
+    if hasattr(stack, "carried"):  # a graph of one block: every stream it hands on
+        return FBCPlan(config.threshold, stack.names)
     return FBCPlan(config.threshold, tuple(stack.streams[i].name for i in stack.cached_streams))
 
 

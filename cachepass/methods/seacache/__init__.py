@@ -18,7 +18,7 @@ from ...compiler.blocks import BlockStack, StackUser, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin, Uncached
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached
 from .config import SeaConfig, from_diffusers
 from .plan import SeaPlan
 
@@ -44,6 +44,11 @@ class SeaCachePlugin(MethodPlugin):
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "SeaCache"
     bench_probe = "last block"  # a whole-stack skip: the last block runs only on a computed step
+
+    def tune_space(self, seen: TuneSeen) -> TuneSpace:
+        """The threshold on the accumulated filtered change, diffusers' other defaults (retention, end steps, at
+        most 2 reused in a row): from nearly none reused to where the row limit binds."""
+        return TuneSpace("threshold", (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8), SeaConfig())
 
     def tag(self, captured: CapturedGraph, config: SeaConfig) -> tuple[BlockStack, int | None]:
         _refuse_cosmos3(captured)

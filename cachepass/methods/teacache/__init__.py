@@ -15,7 +15,7 @@ from typing import Any
 
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace
 from .config import TeaCacheConfig
 from .plan import TeaPlan
 from .tag import TeaTags, tag_teacache
@@ -37,6 +37,13 @@ class TeaCachePlugin(MethodPlugin):
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "TeaCache"
     calibrated_skip = True  # a calibrator may predict its residuals (runtime/pieces.py)
+
+    def tune_space(self, seen: TuneSeen) -> TuneSpace:
+        """The threshold over the authors' range (LTX 0.03 to Flux 0.8), the family's published coefficients and
+        step rules, the step counter wrapping at the generation's calls. A model without published coefficients
+        is a ConfigError at its first candidate (tune leaves it out unless it was asked for by name)."""
+        values = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 0.8)
+        return TuneSpace("threshold", values, TeaCacheConfig(threshold=values[0], num_inference_steps=seen.calls))
 
     def tag(self, captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags:
         return tag_teacache(captured, config)  # a ConfigError names the fix (coefficients, indicator, blocks)
