@@ -80,7 +80,8 @@ class Model:
         first = kwargs[self.time_input]
         value = t / 1000 if self.name in UNIT_TIME else 1 - t / 1000 if self.name in RISING_TIME else t
         # float time always: an integer dtype at 999 and a float one at 856.4 would be two graphs
-        kwargs[self.time_input] = torch.full(first.shape, value, dtype=torch.float32)
+        shape = first.shape if isinstance(first, torch.Tensor) else ()  # PriorTransformer's test passes an int
+        kwargs[self.time_input] = torch.full(shape, value, dtype=torch.float32)
         if self.batch == 2:
             kwargs = doubled(kwargs, batch_of(kwargs))
         return kwargs
