@@ -1,14 +1,13 @@
 """DBCache (cache-dit's Dual Block Cache and its steps-computation masks) against cache-dit 1.5.3 itself.
 
-The oracle: `cache_dit.enable_cache` on an eager deep copy of the same tiny model, with the same config,
-`cache_dit.refresh_context` before each generation (what its pipeline wrapper does per call), and its own record
-of the cached steps (`cache_dit.summary`). cachepass runs the original model compiled with the same config object;
+The oracle (tests/compose_helpers.py): `cache_dit.enable_cache` on an eager deep copy of the same tiny model,
+with the same config, `cache_dit.refresh_context` before each generation (what its pipeline wrapper does per
+call), and its own record of the cached steps (`cache_dit.summary`). cachepass runs the original model compiled with the same config object;
 every step's output and the per-step compute/reuse pattern must be equal over two generations.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import cache_dit  # a test dependency: pyproject.toml's `test` extra
@@ -18,6 +17,7 @@ import torch
 import cachepass
 from cachepass import ConfigError
 from cachepass.models import DemoModel
+from tests import compose_helpers
 from tests.families import build_family
 from tests.fbc_helpers import count_host_reads
 from tests.helpers import max_diff
@@ -34,16 +34,7 @@ def deeper(name: str, **layers: int) -> DemoModel:
 
 
 def cache_dit_run(demo: DemoModel, config_kwargs: dict, generations: int = 2) -> tuple[list[torch.Tensor], list[str]]:
-    module = copy.deepcopy(demo.module)
-    cache_dit.enable_cache(module, cache_config=cache_dit.DBCacheConfig(**config_kwargs))
-    outputs, patterns = [], []
-    for _ in range(generations):
-        cache_dit.refresh_context(module)
-        with torch.no_grad():
-            outputs += [demo(module, t) for t in TIMESTEPS]
-        cached = set(cache_dit.summary(module, logging=False)[0].cached_steps)
-        patterns.append("".join("R" if i in cached else "C" for i in range(len(TIMESTEPS))))
-    return outputs, patterns
+    return compose_helpers.cache_dit_run(demo, cache_dit.DBCacheConfig(**config_kwargs), None, generations, TIMESTEPS)
 
 
 def cachepass_run(demo: DemoModel, config_kwargs: dict, compiler: str = "eager",

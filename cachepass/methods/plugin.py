@@ -65,6 +65,25 @@ class TuneSpace:
     calibrate: Any = None
 
 
+def check_block_graph(captured: Any, tags: Any, title: str) -> Uncached | None:
+    """The check of a stack skip on a graph of one block (regional compilation, runtime/stack_graph.py): a stack
+    of one block caches nothing (ConfigError); an instance of the block class outside the stack always runs,
+    uncached. None for a whole-model graph's tags, and for a block of the stack."""
+    from ..compiler.blocks import BlockGraphStreams
+    from ..errors import ConfigError
+
+    if not isinstance(tags, BlockGraphStreams):
+        return None
+    if len(tags.stack) < 2:
+        raise ConfigError(f"cachepass {title}: the stack {list(tags.lists)} ({tags.found_by}) has {len(tags.stack)} "
+                          f"block(s); skipping the blocks after the first needs at least two. Use PAB, which caches "
+                          f"attention layers.")
+    if not tags.carried:
+        return Uncached("no block of the stack", f"cachepass {title}: {captured.prefix} is no block of the stack "
+                        f"{list(tags.lists)}: it always runs, uncached.", quiet=True)
+    return None
+
+
 CLASSIFICATION = Flag("--classification", "how layers get their kind: from the graph (cachepass, default) or "
                       "diffusers' rule", (("choices", ("cachepass", "diffusers")), ("default", "cachepass")))
 

@@ -16,7 +16,7 @@ from ...compiler.blocks import BlockGraphStreams, tag_block_graph
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, check_block_graph
 from .config import DBConfig, from_cache_dit
 from ...runtime.pieces import PIECES
 from .plan import DBPlan, make_plan, stack_plan
@@ -53,15 +53,7 @@ class DBCachePlugin(MethodPlugin):
         return tag(captured, config)  # raises ConfigError when there is no stack or no middle block
 
     def check(self, captured: CapturedGraph, tags: DBStack | BlockGraphStreams, config: DBConfig) -> Uncached | None:
-        if not isinstance(tags, BlockGraphStreams):
-            return None
-        if len(tags.stack) < 2:
-            raise ConfigError(f"DBCache F1B0 on a stack of {len(tags.stack)} blocks ({', '.join(tags.lists)}) leaves "
-                              f"no middle block to skip: it caches nothing. Use PAB, which caches attention layers.")
-        if not tags.carried:
-            return Uncached("no block of the stack", f"cachepass DBCache: {captured.prefix} is no block of the stack "
-                            f"{list(tags.lists)}: it always runs, uncached.", quiet=True)
-        return None
+        return check_block_graph(captured, tags, "DBCache")
 
     def plan(self, db: DBStack | BlockGraphStreams, config: DBConfig) -> DBPlan:
         if isinstance(db, BlockGraphStreams):

@@ -16,8 +16,7 @@ from typing import Any
 from ...compiler.blocks import BlockGraphStreams, BlockStack, StackUser, tag_block_graph, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ...errors import ConfigError
-from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, check_block_graph
 from .config import FBCConfig, from_diffusers
 from .plan import FBCPlan, make_plan
 
@@ -47,16 +46,7 @@ class FBCPlugin(MethodPlugin):
         return tag_blocks(captured, config, STACK_USER)  # raises ConfigError when there is no block stack: nothing to fall back to
 
     def check(self, captured: CapturedGraph, tags: BlockStack | BlockGraphStreams, config: FBCConfig) -> Uncached | None:
-        if not isinstance(tags, BlockGraphStreams):
-            return None
-        if len(tags.stack) < 2:
-            raise ConfigError(f"cachepass FirstBlockCache: the stack {list(tags.lists)} ({tags.found_by}) has "
-                              f"{len(tags.stack)} block(s); skipping the blocks after the first needs at least two. "
-                              f"Use PAB, which caches attention layers.")
-        if not tags.carried:
-            return Uncached("no block of the stack", f"cachepass FirstBlockCache: {captured.prefix} is no block of the "
-                            f"stack {list(tags.lists)}: it always runs, uncached.", quiet=True)
-        return None
+        return check_block_graph(captured, tags, "FirstBlockCache")
 
     def plan(self, stack: BlockStack | BlockGraphStreams, config: FBCConfig) -> FBCPlan:
         return make_plan(stack, config)
