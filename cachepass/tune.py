@@ -26,9 +26,10 @@ at 1.91 s per generation from clocks taken under a burst of load measured 0.07 s
 different moments were compared by the moment, not by their cost. So every clocked time is divided by the
 yardstick of its own round (the uncached generation, timed beside it), and the cost model predicts in those
 units; the winner is then timed in `repeats` rounds of the same two generations (the uncached one and the
-winner's), and all predictions are converted to seconds at the median uncached generation of those rounds. Its
-predicted and measured seconds thus come from the same rounds, and the uncached reference time is warm (the
-reference generation itself is the model's first call, cold).
+winner's), its measured time is the median of its rounds' ratios, and all predictions and that measurement are
+converted to seconds at the median uncached generation of those rounds. Its predicted and measured seconds thus
+come from the same rounds, and the uncached reference time is warm (the reference generation itself is the
+model's first call, cold).
 """
 
 from __future__ import annotations
@@ -166,8 +167,8 @@ class TuneResult:
     reference_seconds: float  # one warm uncached generation: the median of the winner's rounds (NOTE [Times in
     # units of the uncached generation]); without a winner, of the clocks' rounds
     predicted_seconds: float | None  # the winner's
-    measured_seconds: float | None  # the winner's, compiled afresh: the median of `repeats` warm generations,
-    # each in a round with an uncached one
+    measured_seconds: float | None  # the winner's, compiled afresh: the median over `repeats` rounds of its warm
+    # generation over the round's uncached one, in seconds at reference_seconds
     quality: dict[str, float] | None  # the winner's, re-run fresh
     generations: int  # every call of `generate` the tuning made
     notes: tuple[str, ...] = ()  # methods left out, and why
@@ -556,7 +557,9 @@ class _Session:
         pairs = list(self.rounds(compiled, repeats))  # NOTE [Times in units of the uncached generation]
         uncached = statistics.median(u for u, _ in pairs)
         self.table = [dataclasses.replace(c, predicted_seconds=self.seconds(c, uncached)) for c in self.table]
-        measured = self.per_generation(statistics.median(w for _, w in pairs))
+        # In the same units as the prediction: each round's winner over its own uncached pass (a ratio taken in
+        # one round cancels the load of that round; median wall over median uncached would mix rounds).
+        measured = self.per_generation(statistics.median(w / u for u, w in pairs) * uncached)
         index = next(i for i, c in enumerate(self.table) if c.config is best.config)
         winner = self.table[index] = dataclasses.replace(self.table[index], measured_seconds=measured)
         quality = self.quality(outputs)
