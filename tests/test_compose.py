@@ -193,3 +193,66 @@ def test_teacache_with_calibrator_matches_the_reference_loop(family: str, thresh
             predicted.append(max_diff(ours, unpredicted) > 1e-5)
     assert plain.computed == reference.computed and 0 < reference.computed.count(False) < 18
     assert any(predicted)  # the calibrator's prediction is used
+
+
+# -- MagCache and SeaCache with the calibrator: diffusers' hook, its reuse replaced by cache-dit's calibrator -------
+
+@pytest.mark.parametrize("family, order", [("flux", 1), ("wan", 2)])
+def test_magcache_with_calibrator_matches_the_calibrated_hook(family: str, order: int) -> None:
+    """diffusers' MagCache hook on an eager copy whose skip adds cache-dit's TaylorSeerCalibrator's prediction
+    (tests/compose_helpers.py), step by step over two generations (eager compiler); the plain hook, called on the
+    same inputs, skips the same steps and differs where the prediction is used."""
+    from tests.compose_helpers import mag_hooked_with_calibrator
+    from tests.fbc_helpers import TIMESTEPS_12, compiled_call
+    from tests.test_magcache import MagHooked, config
+
+    demo = build_family(family)
+    cfg = config()
+    reference = mag_hooked_with_calibrator(MagHooked, demo, cfg, order)
+    plain = MagHooked(demo, cfg)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": [cfg, taylor(order)], "compiler": "eager"})
+    predicted = []
+    for _ in range(2):
+        for t in TIMESTEPS_12:
+            theirs, ours, reused = reference(t), compiled_call(demo, compiled, t), plain(t)
+            assert max_diff(ours, theirs) <= 1e-5, (family, t)
+            predicted.append(max_diff(ours, reused) > 1e-4)
+    records = list(cachepass.compiled_graphs(demo.module)[0].states()[0][1].history)
+    assert [r.compute for r in records] == reference.computed == plain.computed
+    assert 0 < reference.computed.count(False) < 20
+    # the prediction is used: a skip step differs from the plain hook's reuse once the calibrator has a
+    # derivative (cache-dit: an update after its step 1), and a computed step never differs
+    assert any(predicted) and not any(p and c for p, c in zip(predicted, reference.computed)), \
+        (predicted, reference.computed)
+
+
+@pytest.mark.parametrize("family, residual_order, order", [("wan", 1, 2), ("hunyuanvideo", 0, 1)])
+def test_seacache_with_calibrator_matches_the_calibrated_hook(family: str, residual_order: int, order: int) -> None:
+    """diffusers' SeaCache hook on an eager copy whose reuse adds cache-dit's TaylorSeerCalibrator's prediction
+    instead of the residual or its order-1 extrapolation (tests/compose_helpers.py), step by step over two
+    generations (eager compiler); the plain hook on the same inputs reuses the same steps and differs there."""
+    from tests.compose_helpers import sea_hooked_with_calibrator
+    from tests.test_seacache import STEPS, SeaHooked, call, config, generation
+
+    demo = build_family(family)
+    cfg = config(family, residual_order=residual_order)
+    reference = sea_hooked_with_calibrator(SeaHooked, demo, cfg, order)
+    plain = SeaHooked(demo, cfg)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": [cfg, taylor(order)], "compiler": "eager"})
+    predicted = []
+
+    def both(kwargs, step):
+        theirs, ours, reused = reference(kwargs, step), call(demo, compiled, kwargs, step), plain(kwargs, step)
+        assert max_diff(ours, theirs) <= 1e-5, (family, step)
+        predicted.append(max_diff(ours, reused) > 1e-4)
+        return theirs
+
+    for _ in range(2):
+        generation(demo, both)
+    records = list(cachepass.compiled_graphs(demo.module)[0].states()[0][1].history)
+    assert [r.compute for r in records] == reference.computed == plain.computed
+    assert 0 < reference.computed.count(False) < 2 * STEPS
+    assert any(p and not c for p, c in zip(predicted, reference.computed)), (predicted, reference.computed)
+    assert {r.variant for r in records if not r.compute} == {"skip"}  # the calibrator, never the extrapolation

@@ -142,7 +142,13 @@ def compose(cache: Any) -> tuple[Any, Any]:
     if not method.plugin.calibrated_skip:
         raise ConfigError(f"{method.title} does not compose with a calibrator: {composes()}.")
     entry, item = calibrators[0]
-    return caches[0], entry.convert(item)
+    calibration = entry.convert(item)
+    if method.plugin.calibrated_hidden_only and not calibration.predicts(True):
+        raise ConfigError(f"{method.title} reuses only the hidden stream's residual, and {calibration.describe()} "
+                          f"does not predict it, so it would predict nothing: predict the hidden stream "
+                          f"(cachepass.{entry.config_class}(hidden=True); {entry.config_owner}'s "
+                          f"{entry.their_config}(enable_calibrator=True)) or drop the calibrator.")
+    return caches[0], calibration
 
 
 def composes() -> str:
