@@ -156,6 +156,8 @@ def test_calibrator_factors_live_in_the_store() -> None:
     (lambda: [], "lists no config"),
     (lambda: [db(), taylor(1, calibrator_cache_type="hidden_states")], "calibrator_cache_type='residual'"),
     (lambda: [db(), cachepass.TaylorCalibratorConfig(order=0)], "order=0"),
+    (lambda: [cachepass.MagConfig(mag_ratios=[1.0] * 4, num_inference_steps=4),
+              cachepass.TaylorCalibratorConfig(hidden=False)], "reuses only the hidden stream's residual"),
 ])
 def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> None:
     demo = build_family("wan")
@@ -228,10 +230,15 @@ def test_magcache_with_calibrator_matches_the_calibrated_hook(family: str, order
 
 
 @pytest.mark.parametrize("family, residual_order, order", [("wan", 1, 2), ("hunyuanvideo", 0, 1)])
-def test_seacache_with_calibrator_matches_the_calibrated_hook(family: str, residual_order: int, order: int) -> None:
+def test_seacache_with_calibrator_matches_the_calibrated_hook(family: str, residual_order: int, order: int,
+                                                              monkeypatch) -> None:
     """diffusers' SeaCache hook on an eager copy whose reuse adds cache-dit's TaylorSeerCalibrator's prediction
     instead of the residual or its order-1 extrapolation (tests/compose_helpers.py), step by step over two
-    generations (eager compiler); the plain hook on the same inputs reuses the same steps and differs there."""
+    generations (eager compiler); the plain hook on the same inputs reuses the same steps and differs there.
+    fullgraph, no recompile (torch's error_on_recompile), no graph break, one graph; per step of the second
+    generation one host read when the distance decides and none otherwise, as SeaCache alone."""
+    from torch._dynamo.utils import counters
+
     from tests.compose_helpers import sea_hooked_with_calibrator
     from tests.test_seacache import STEPS, SeaHooked, call, config, generation
 
@@ -241,18 +248,58 @@ def test_seacache_with_calibrator_matches_the_calibrated_hook(family: str, resid
     plain = SeaHooked(demo, cfg)
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
                              options={"cache": [cfg, taylor(order)], "compiler": "eager"})
-    predicted = []
+    predicted: list[bool] = []
+    reads: list[list[str]] = [[]]  # the counting list, once counting starts
+    per_step: list[int] = []
 
     def both(kwargs, step):
-        theirs, ours, reused = reference(kwargs, step), call(demo, compiled, kwargs, step), plain(kwargs, step)
+        theirs, reused = reference(kwargs, step), plain(kwargs, step)  # the hooks' own reads are not counted
+        before = len(reads[0])
+        ours = call(demo, compiled, kwargs, step)
+        per_step.append(len(reads[0]) - before)
         assert max_diff(ours, theirs) <= 1e-5, (family, step)
         predicted.append(max_diff(ours, reused) > 1e-4)
         return theirs
 
-    for _ in range(2):
+    with torch._dynamo.config.patch(error_on_recompile=True):
         generation(demo, both)
+        reads[0] = count_host_reads(monkeypatch)
+        generation(demo, both)
+        monkeypatch.undo()
     records = list(cachepass.compiled_graphs(demo.module)[0].states()[0][1].history)
     assert [r.compute for r in records] == reference.computed == plain.computed
-    assert 0 < reference.computed.count(False) < 2 * STEPS
+    assert 0 < reference.computed[STEPS:].count(False) < STEPS
     assert any(p and not c for p, c in zip(predicted, reference.computed)), (predicted, reference.computed)
     assert {r.variant for r in records if not r.compute} == {"skip"}  # the calibrator, never the extrapolation
+    decided = [r.distance is not None for r in records[STEPS:]]
+    assert per_step[STEPS:] == [int(d) for d in decided] == [r.host_reads for r in records[STEPS:]] and any(decided)
+    assert sum(counters["graph_break"].values()) == 0 and counters["stats"]["unique_graphs"] == 1
+
+def test_magcache_with_calibrator_inductor_one_graph_no_recompiles_one_read_per_step(monkeypatch) -> None:
+    """Inductor, fullgraph: equal to the calibrated hook over two generations; torch's own counters: no graph break,
+    no recompile, one graph; the host reads per step of the second generation are MagCache's alone (the
+    timestep: the calibrator reads nothing); the variants are MagCache's own."""
+    from torch._dynamo.utils import counters
+
+    from tests.compose_helpers import mag_hooked_with_calibrator
+    from tests.fbc_helpers import TIMESTEPS_12, compiled_call
+    from tests.test_magcache import MagHooked, config
+
+    demo = build_family("wan")
+    cfg = config()
+    reference = mag_hooked_with_calibrator(MagHooked, demo, cfg, 1)
+    expected = [reference(t) for _ in range(2) for t in TIMESTEPS_12]
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": [cfg, taylor(1)]})
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        outputs = [compiled_call(demo, compiled, t) for t in TIMESTEPS_12]
+        reads = count_host_reads(monkeypatch)
+        outputs += [compiled_call(demo, compiled, t) for t in TIMESTEPS_12]
+        monkeypatch.undo()
+    assert sum(counters["graph_break"].values()) == 0 and counters["stats"]["unique_graphs"] == 1
+    assert len(reads) == len(TIMESTEPS_12), reads
+    for step, (ours, theirs) in enumerate(zip(outputs, expected)):
+        assert max_diff(ours, theirs) <= 1e-5, step
+    graph = cachepass.compiled_graphs(demo.module)[0]
+    assert not all(r.compute for r in graph.states()[0][1].history)
+    assert set(graph.lowered) == {"compute", "skip"}
+
