@@ -7,7 +7,7 @@ next step compares with them) and, when the distance decides, returns it too -- 
 per-latent distances --, the plan decides, and one variant of the model runs: `compute` (writing the
 residual and the other streams' last values) or a reuse (`skip`, `skip+extrapolate`). Forced steps read
 nothing from the device.
-Composed with a residual calibrator (runtime/calibrated.py; NOTE [SeaCache with a calibrator], plan.py), a
+Composed with a residual calibrator (runtime/calibrated.py; NOTE [SeaCache with a calibrator]), a
 reuse step is `skip` fed the calibrator's prediction of the residual instead of the hook's reuse or
 extrapolation, and a computed step keeps the residual with the calibrator's factors.
 
@@ -158,6 +158,15 @@ class SeaCacheGraph(CalibratedRuntime):
             ctx.gate = replace(ctx.gate, consecutive=ctx.gate.consecutive + 1)
         return self._finish(state, ctx, context, step, decision, key, outputs, reads[0], probe)
 
+    # NOTE [SeaCache with a calibrator]
+    # SeaCache extrapolates its residual itself (`residual_order=1`: latest + (latest - previous) * scale), which
+    # a TaylorSeer calibrator of order 1 also does, with another step count. Composed, the simplest honest rule:
+    # the calibrator replaces SeaCache's reuse and extrapolation of the residual on a reused step -- the gate
+    # decides as alone, a reused step runs `skip` fed the calibrator's prediction (never `skip+extrapolate`,
+    # whatever `residual_order` says), and a computed step keeps only the latest residual, with its factors.
+    # The other streams' kept last values are values, not residuals: reused as they are (`predicted`). The
+    # calibrator counts the gated calls (a fail-open call is no step of the trajectory); a new trajectory is a
+    # new generation, so a new calibrator. docs/methods.md, "Compositions".
     # -- the step's parts ---------------------------------------------------------------------
     def _step(self, args: Any, context: str | None, reads: list[int]) -> SeaStep | None:
         """The hook's root pre-forward: the step the loop passed with `cache_context`, or None (fail-open, said once)."""
