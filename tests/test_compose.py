@@ -168,6 +168,18 @@ def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> N
     assert not calls
 
 
+def against_calibrated(reference, plain, ours, timesteps: list[float], generations: int = 2) -> list[bool]:
+    """Each step of `generations` over `timesteps`: cachepass (`ours(t)`) equal to the calibrated reference to 1e-5;
+    per step, whether it differs from the plain (uncalibrated) reference, called on the same inputs."""
+    predicted = []
+    for _ in range(generations):
+        for t in timesteps:
+            theirs, mine, reused = reference(t), ours(t), plain(t)
+            assert max_diff(mine, theirs) <= 1e-5, t
+            predicted.append(max_diff(mine, reused) > 1e-5)
+    return predicted
+
+
 @pytest.mark.parametrize("family, threshold, coefficients", [("flux", 0.3, None), ("wan", 0.5, (1.0, 0.0))])
 def test_teacache_with_calibrator_matches_the_reference_loop(family: str, threshold: float, coefficients) -> None:
     """TeaCache has no library to compare with: its reference loop (tests/tea_helpers.py, from the authors'
@@ -187,12 +199,7 @@ def test_teacache_with_calibrator_matches_the_reference_loop(family: str, thresh
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
                              options={"cache": [config, cachepass.TaylorCalibratorConfig(order=1)],
                                       "compiler": "eager"})
-    predicted = []
-    for _ in range(2):
-        for t in steps:
-            theirs, ours, unpredicted = reference(t), compiled_call(demo, compiled, t), plain(t)
-            assert max_diff(ours, theirs) <= 1e-5, (family, t)
-            predicted.append(max_diff(ours, unpredicted) > 1e-5)
+    predicted = against_calibrated(reference, plain, lambda t: compiled_call(demo, compiled, t), steps)
     assert plain.computed == reference.computed and 0 < reference.computed.count(False) < 18
     assert any(predicted)  # the calibrator's prediction is used
 
@@ -214,12 +221,7 @@ def test_magcache_with_calibrator_matches_the_calibrated_hook(family: str, order
     plain = MagHooked(demo, cfg)
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
                              options={"cache": [cfg, taylor(order)], "compiler": "eager"})
-    predicted = []
-    for _ in range(2):
-        for t in TIMESTEPS_12:
-            theirs, ours, reused = reference(t), compiled_call(demo, compiled, t), plain(t)
-            assert max_diff(ours, theirs) <= 1e-5, (family, t)
-            predicted.append(max_diff(ours, reused) > 1e-4)
+    predicted = against_calibrated(reference, plain, lambda t: compiled_call(demo, compiled, t), TIMESTEPS_12)
     records = list(cachepass.compiled_graphs(demo.module)[0].states()[0][1].history)
     assert [r.compute for r in records] == reference.computed == plain.computed
     assert 0 < reference.computed.count(False) < 20
