@@ -193,7 +193,7 @@ def test_instances_the_name_rules_tell_apart_get_runtimes_of_their_own():
 
 
 @pytest.mark.parametrize("config, message", [
-    (cachepass.MagConfig(calibrate=True), "it decides per step whether to skip the whole block stack"),
+    (cachepass.MagConfig(calibrate=True), "MagCache: calibrate=True on a graph of one block (blocks.0"),
     (cachepass.TSConfig(), "TaylorSeer: this graph holds one block (blocks.0"),
     (cachepass.TeaCacheConfig(threshold=0.3, coefficients=(1.0, 0.0)), "TeaCache: this graph holds one block"),
     (cachepass.SeaConfig(), "SeaCache: this graph holds one block"),
@@ -322,6 +322,38 @@ def test_regional_dbcache_f1b0_matches_cache_dit_step_by_step(calibrated):
     assert [pattern[:len(TIMESTEPS)], pattern[len(TIMESTEPS):]] == expected
     diffs = [max_diff(a, b) for a, b in zip(outputs, reference)]
     assert max(diffs) <= 1e-5, diffs
+
+
+@pytest.mark.parametrize("family, compiler", [("wan", "eager"), ("flux", "eager"), ("hunyuanvideo", "eager"),
+                                              ("wan", "inductor")])
+def test_regional_magcache_matches_diffusers_hook_step_by_step(family, compiler, monkeypatch):
+    """compile_repeated_blocks with MagCache: the head block decides from the step index before it runs (NOTE
+    [Deciding before the head]); on a skip step it returns its input plus the residual (tail output - head input)
+    and every other block passes. Equal to diffusers' MagCache hook on an eager copy step by step over two
+    generations (the step index wraps), the hook's steps skipped, no recompile after the first generation, one
+    host read (the timestep) per model step."""
+    from test_magcache import MagHooked, config
+
+    demo = build_family(family)
+    reference = MagHooked(demo, config())
+    blocks = regional(demo, config(), compiler)
+    for generation in range(2):
+        patch = torch._dynamo.config.patch(error_on_recompile=bool(generation))
+        with patch:
+            ours = fbc_generation(demo, blocks)
+        theirs = [reference(t) for t in TIMESTEPS_12]
+        hook = "".join("C" if c else "R" for c in reference.computed[-len(TIMESTEPS_12):])
+        assert "R" in hook and "C" in hook[1:], f"the hook must skip some steps but not all: {hook}"
+        assert fbc_pattern(blocks) == hook, f"generation {generation}"
+        diffs = [max_diff(a, b) for a, b in zip(ours, theirs)]
+        assert max(diffs) <= 1e-5, f"generation {generation}: {diffs}"
+    with torch.no_grad():
+        uncached = [demo(demo.module, t) for t in TIMESTEPS_12]
+    assert max(max_diff(a, b) for a, b in zip(ours, uncached)) > 1e-4, "the skips must change the output"
+    reads = count_host_reads(monkeypatch)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        fbc_generation(demo, blocks)
+    assert len(reads) == len(TIMESTEPS_12), "one host read per model step"
 
 
 def test_the_private_torch_names_scope_relies_on():

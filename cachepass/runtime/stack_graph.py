@@ -1,6 +1,15 @@
 """A stack skip on graphs of one block (regional compilation): one decision per model step, taken by the head
 block's instance and followed by every other instance of the stack (NOTE [One decision across the block graphs],
-methods/fbc/regional.py). Each stack skip that runs it brings its own decision rules (the step hooks)."""
+methods/fbc/regional.py). Each stack skip that runs it brings its own decision rules (the step hooks).
+
+# NOTE [Deciding before the head]
+FirstBlockCache and DBCache decide from the head block's residual, so their head block always runs and a skip
+adds the tail residual to its output. A method whose decision needs no value of the block (MagCache: the step
+index alone) decides first, as diffusers' MagCache head hook does: the head reads the timestep (the one host read
+of the model step, for generation detection), decides, and on a skip step runs no block at all -- every stream
+of the head returns its input, the kept streams (`residual_outputs`) plus the residual, tail output minus HEAD
+INPUT, of the last computed step. A method's plan may also end a generation itself (`generation_ended`).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +35,7 @@ class StackStep(ContextState):
     """One cache_context's state of a stack spread over block graphs."""
 
     compute: bool = True  # the current model step's decision, taken by the head
-    head_out: tuple[torch.Tensor, ...] = ()  # the head's outputs of a compute step, until the tail's residuals
+    head_out: tuple[torch.Tensor, ...] = ()  # a compute step's head outputs (inputs: decides_first), for the tail
     ran: set[str] = field(default_factory=set)  # the stack's blocks that ran in the last compute step
     covered: bool = False  # every block of the stack was seen running through a cachepass graph
     kept: dict[str, tuple[torch.Tensor, ...]] = field(default_factory=dict)  # a calibrator's factors, head to tail
@@ -55,7 +64,8 @@ class Instance:
 class StackGraphRuntime(HeadTailRuntime):
     """What a graph of one block runs under a stack skip (NOTE [One decision across the block graphs],
     methods/fbc/regional.py). A method sets `_states`, `tail_words`, `head_slot`, `tail_site`, `probe_name` and
-    the step hooks `head_key`, `decide_step` and `step_record`."""
+    the step hooks `head_key`, `decide_step` and `step_record`; a method deciding before its head runs sets
+    `decides_first` (NOTE [Deciding before the head])."""
 
     per_context = True
     timesteps_from = "probe"  # the head reads the timestep with its decision value
@@ -64,6 +74,7 @@ class StackGraphRuntime(HeadTailRuntime):
     tail_site = "tail_residual"  # the tail slots' site name
     probe_name = "stack_probe"
     states_type: ClassVar[type] = StackStates
+    decides_first: ClassVar[bool] = False  # NOTE [Deciding before the head]
 
     def prepare(self, streams: BlockGraphStreams) -> None:
         self.streams = streams
@@ -71,7 +82,11 @@ class StackGraphRuntime(HeadTailRuntime):
         self._roles: WeakIdKeyDictionary = WeakIdKeyDictionary()  # first parameter -> Instance
         # one tail residual per stream; the head's stamp (its graph, generation, context, inputs) guards them
         self._tail_slots = tuple(CacheSlot(self.tail_site, "tail_residual", i, "", None)
-                                 for i in range(len(streams.carried)))
+                                 for i in range(len(self.residual_outputs())))
+
+    def residual_outputs(self) -> tuple[int, ...]:
+        """The graph outputs whose tail residual is kept, in the order of `_tail_slots`: every stream's."""
+        return tuple(range(len(self.streams.carried)))
 
     def stream_name(self, index: int) -> str:
         return self.streams.names[index]
@@ -82,7 +97,7 @@ class StackGraphRuntime(HeadTailRuntime):
     def variants_at_compile(self) -> tuple[str, ...]:
         model = self.captured.model()
         holds_head = model is not None and type(model.get_submodule(self.streams.head)) is self.streams.block_class
-        return ("head", "block") if holds_head else ("block",)
+        return ("head", "block") if holds_head and not self.decides_first else ("block",)
 
     def compile_time_owner(self) -> torch.Tensor | None:
         model = self.captured.model()
@@ -106,14 +121,15 @@ class StackGraphRuntime(HeadTailRuntime):
         context = self.context_of(key)
         slot = state.context(context)
         if instance.role == "head":
-            return self._head(args, instance, state, slot, context)
+            head = self._head_decided_first if self.decides_first else self._head
+            return head(args, instance, state, slot, context)
         if not slot.compute:
             return [args[i] for i in self.streams.carried]  # passed through: no kernel
         outputs = self.variant("block").fn(*args)
         slot.ran.add(instance.path)
         if instance.role == "tail" and slot.head_out:
-            for tail_slot, out, head in zip(self._tail_slots, outputs, slot.head_out):
-                self.put_residual(slot, tail_slot, slot.stamp, out - head, slot.kept)
+            for tail_slot, index, head in zip(self._tail_slots, self.residual_outputs(), slot.head_out):
+                self.put_residual(slot, tail_slot, slot.stamp, outputs[index] - head, slot.kept)
             slot.head_out = ()
         return outputs
 
@@ -157,6 +173,37 @@ class StackGraphRuntime(HeadTailRuntime):
         slot.end_step(value, order, decision.compute)
         return results
 
+    def _head_decided_first(self, args: tuple, instance: Instance, state: StackStates, slot: StackStep,
+                            context: str | None) -> list[torch.Tensor]:
+        """NOTE [Deciding before the head]: read the timestep, decide, then run the head block or add the kept
+        residuals to its inputs."""
+        stamp = next_stamp(slot, self.serial, context, self._signature(args))
+        timestep = instance.clock.model_timestep()
+        order = max(read_floats([timestep])[0]) if timestep is not None else None  # the one host read of the step
+        if self.starts_generation(order, slot, context) or self.generation_ended(slot):
+            self.new_generation(state, slot)
+            stamp = next_stamp(slot, self.serial, context, stamp.signature)
+        self._check_covered(slot, instance.stack)
+        decision = self.decide_step(slot, None, False, self.tails_readable(slot, stamp))
+        calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
+        inputs = [args[i] for i in self.streams.carried]
+        if decision.compute:
+            slot.kept = self.kept_before_compute(slot, calibrator, stamp, self._tail_slots)
+            slot.store.clear()  # free the old residuals before the new ones exist
+            results = self.variant("block").fn(*args)
+            slot.head_out, slot.ran = tuple(self.keep(inputs[i]) for i in self.residual_outputs()), {instance.path}
+        else:
+            results = inputs  # every stream its input; the kept ones plus their residual
+            for tail_slot, index in zip(self._tail_slots, self.residual_outputs()):
+                results[index] = skip_output(self.reused(slot.store.get(tail_slot.ident), tail_slot, calibrator),
+                                             inputs[index])
+        slot.compute = decision.compute
+        state.history.append(self.step_record(slot, context, order, None, decision,
+                                              "block" if decision.compute else "pass", len(instance.stack),
+                                              1 if timestep is not None else 0))
+        slot.end_step(None, order, decision.compute)
+        return results
+
     # -- the method's step ------------------------------------------------------------------------
     def head_key(self, slot: StackStep, has_previous: bool) -> str:
         """The head variant of this step: "head+decide" (reads the previous head residual) or "head"."""
@@ -165,6 +212,10 @@ class StackGraphRuntime(HeadTailRuntime):
     def decide_step(self, slot: StackStep, value: float | None, has_previous: bool, tails_readable: bool) -> Any:
         """The step's decision (with `compute`), its counters updated on `slot`."""
         raise NotImplementedError
+
+    def generation_ended(self, slot: StackStep) -> bool:
+        """Whether the method's plan ended the generation at the previous step (MagCache's step count wraps)."""
+        return False
 
     def step_record(self, slot: StackStep, context: str | None, order: float | None, value: float | None,
                     decision: Any, head: str, blocks: int, reads: int) -> Any:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 
-from ...compiler.blocks import BlockStack, StackUser, tag_blocks
+from ...compiler.blocks import BlockGraphStreams, BlockStack, StackUser, tag_block_graph, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
 from ...errors import ConfigError
-from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, check_block_graph
 from .config import MagConfig, from_diffusers
 from .plan import MagPlan
 
@@ -54,13 +54,30 @@ class MagCachePlugin(MethodPlugin):
                               "the model it is given.")
         return MagConfig(mag_ratios=ratios[-1], num_inference_steps=len(ratios[-1]))
 
-    def tag(self, captured: CapturedGraph, config: MagConfig) -> BlockStack:
+    def tag(self, captured: CapturedGraph, config: MagConfig) -> BlockStack | BlockGraphStreams:
+        if captured.prefix:  # a graph of one block: regional compilation (regional.py)
+            if config.calibrate:
+                raise ConfigError(
+                    f"cachepass MagCache: calibrate=True on a graph of one block ({captured.prefix}: regional "
+                    f"compilation) is not supported: the calibration ratio compares residuals spanning every block "
+                    f"graph. Calibrate with the whole transformer compiled (torch.compile(transformer, "
+                    f"backend='cachepass', fullgraph=True, options={{'cache': MagConfig(calibrate=True)}})), then pass "
+                    f"the printed mag_ratios to the regional compile.")
+            return tag_block_graph(captured, config, STACK_USER)
         return tag_blocks(captured, config, STACK_USER)  # a ConfigError names the fix when there is no block stack
 
-    def plan(self, stack: BlockStack, config: MagConfig) -> MagPlan:
+    def check(self, captured: CapturedGraph, tags: BlockStack | BlockGraphStreams, config: MagConfig) -> Uncached | None:
+        return check_block_graph(captured, tags, "MagCache")
+
+    def plan(self, stack: BlockStack | BlockGraphStreams, config: MagConfig) -> MagPlan:
         return MagPlan(config)
 
-    def runtime(self, captured: CapturedGraph, stack: BlockStack, plan: MagPlan, options: BackendOptions) -> Any:
+    def runtime(self, captured: CapturedGraph, stack: BlockStack | BlockGraphStreams, plan: MagPlan,
+                options: BackendOptions) -> Any:
+        if isinstance(stack, BlockGraphStreams):
+            from .regional import MagStackGraph
+
+            return MagStackGraph(captured, stack, plan, options)
         from .dispatch import MagCacheGraph
 
         return MagCacheGraph(captured, stack, plan, options)

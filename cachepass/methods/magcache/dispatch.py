@@ -29,7 +29,7 @@ from .rewrite import build_mag_variant, residual_slot
 
 logger = logging.getLogger(__name__)
 
-_STATES = state_registry()  # first parameter -> ThreadStates of MagModelState
+STATES = state_registry()  # first parameter -> ThreadStates of MagModelState
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class MagGraphReport(GraphReport):
 class MagCacheGraph(CalibratedRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under MagCache."""
 
-    _states = _STATES
+    _states = STATES
     config: MagConfig
     plan: MagPlan
     first_variants = ("compute",)  # every generation starts with it
