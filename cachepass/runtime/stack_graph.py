@@ -9,6 +9,9 @@ index alone) decides first, as diffusers' MagCache head hook does: the head read
 of the model step, for generation detection), decides, and on a skip step runs no block at all -- every stream
 of the head returns its input, the kept streams (`residual_outputs`) plus the residual, tail output minus HEAD
 INPUT, of the last computed step. A method's plan may also end a generation itself (`generation_ended`).
+A method deciding from a value computed before the block (TeaCache: the first block's modulated input) computes
+it in `head_probe`, read with the timestep in the same host read; on a compute step the head block then runs
+whole (the few nodes of the probe run twice).
 """
 
 from __future__ import annotations
@@ -178,13 +181,18 @@ class StackGraphRuntime(HeadTailRuntime):
         """NOTE [Deciding before the head]: read the timestep, decide, then run the head block or add the kept
         residuals to its inputs."""
         stamp = next_stamp(slot, self.serial, context, self._signature(args))
+        probe, compared = self.head_probe(args, slot, stamp)
         timestep = instance.clock.model_timestep()
-        order = max(read_floats([timestep])[0]) if timestep is not None else None  # the one host read of the step
+        reads = [*([probe] if probe is not None else []), *([timestep] if timestep is not None else [])]
+        values = read_floats(reads) if reads else []  # the one host read of the model step
+        value = values[0][0] if compared else None
+        order = max(values[-1]) if timestep is not None else None
         if self.starts_generation(order, slot, context) or self.generation_ended(slot):
             self.new_generation(state, slot)
             stamp = next_stamp(slot, self.serial, context, stamp.signature)
+            value, compared = None, False  # it compared with the previous generation's value
         self._check_covered(slot, instance.stack)
-        decision = self.decide_step(slot, None, False, self.tails_readable(slot, stamp))
+        decision = self.decide_step(slot, value, compared, self.tails_readable(slot, stamp))
         calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
         inputs = [args[i] for i in self.streams.carried]
         if decision.compute:
@@ -197,11 +205,12 @@ class StackGraphRuntime(HeadTailRuntime):
             for tail_slot, index in zip(self._tail_slots, self.residual_outputs()):
                 results[index] = skip_output(self.reused(slot.store.get(tail_slot.ident), tail_slot, calibrator),
                                              inputs[index])
+        self.after_decision(slot, stamp)
         slot.compute = decision.compute
-        state.history.append(self.step_record(slot, context, order, None, decision,
+        state.history.append(self.step_record(slot, context, order, value, decision,
                                               "block" if decision.compute else "pass", len(instance.stack),
-                                              1 if timestep is not None else 0))
-        slot.end_step(None, order, decision.compute)
+                                              1 if reads else 0))
+        slot.end_step(value, order, decision.compute)
         return results
 
     # -- the method's step ------------------------------------------------------------------------
@@ -212,6 +221,14 @@ class StackGraphRuntime(HeadTailRuntime):
     def decide_step(self, slot: StackStep, value: float | None, has_previous: bool, tails_readable: bool) -> Any:
         """The step's decision (with `compute`), its counters updated on `slot`."""
         raise NotImplementedError
+
+    def head_probe(self, args: tuple, slot: StackStep, stamp: Any) -> tuple[torch.Tensor | None, bool]:
+        """Deciding first: (a probe tensor read with the timestep, whose first value decides -- None: none; whether
+        it compared with the previous step's), computed before the decision (TeaCache's indicator change)."""
+        return None, False
+
+    def after_decision(self, slot: StackStep, stamp: Any) -> None:
+        """Deciding first: after the step's store is settled (TeaCache keeps its indicator every step)."""
 
     def generation_ended(self, slot: StackStep) -> bool:
         """Whether the method's plan ended the generation at the previous step (MagCache's step count wraps)."""

@@ -15,10 +15,10 @@ from typing import Any
 
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace
+from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, check_block_graph
 from .config import TeaCacheConfig
 from .plan import TeaPlan
-from .tag import TeaTags, tag_teacache
+from .tag import TeaBlockTags, TeaTags, tag_tea_block_graph, tag_teacache
 
 __all__ = ["PLUGIN", "TeaCacheConfig", "TeaPlan", "from_diffusers"]
 
@@ -45,13 +45,23 @@ class TeaCachePlugin(MethodPlugin):
         values = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 0.8)
         return TuneSpace("threshold", values, TeaCacheConfig(threshold=values[0], num_inference_steps=seen.calls))
 
-    def tag(self, captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags:
+    def tag(self, captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags | TeaBlockTags:
+        if captured.prefix:  # a graph of one block: regional compilation (regional.py)
+            return tag_tea_block_graph(captured, config)
         return tag_teacache(captured, config)  # a ConfigError names the fix (coefficients, indicator, blocks)
 
-    def plan(self, tags: TeaTags, config: TeaCacheConfig) -> TeaPlan:
+    def check(self, captured: CapturedGraph, tags: TeaTags | TeaBlockTags, config: TeaCacheConfig) -> Uncached | None:
+        return check_block_graph(captured, tags.streams, "TeaCache") if isinstance(tags, TeaBlockTags) else None
+
+    def plan(self, tags: TeaTags | TeaBlockTags, config: TeaCacheConfig) -> TeaPlan:
         return TeaPlan(config.threshold, config.num_inference_steps, tags.settings)
 
-    def runtime(self, captured: CapturedGraph, tags: TeaTags, plan: TeaPlan, options: BackendOptions) -> Any:
+    def runtime(self, captured: CapturedGraph, tags: TeaTags | TeaBlockTags, plan: TeaPlan,
+                options: BackendOptions) -> Any:
+        if isinstance(tags, TeaBlockTags):
+            from .regional import TeaStackGraph
+
+            return TeaStackGraph(captured, tags, plan, options)
         from .dispatch import TeaCacheGraph
 
         return TeaCacheGraph(captured, tags, plan, options)

@@ -30,7 +30,7 @@ from .tag import TeaTags
 
 logger = logging.getLogger(__name__)
 
-_STATES = state_registry()  # first parameter -> ThreadStates of TeaModelState
+STATES = state_registry()  # first parameter -> ThreadStates of TeaModelState
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class TeaGraphReport(GraphReport):
 class TeaCacheGraph(HeadTailRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under TeaCache."""
 
-    _states = _STATES
+    _states = STATES
     config: TeaCacheConfig
     plan: TeaPlan
     first_variants = ("head", "compute")  # every generation starts with these two

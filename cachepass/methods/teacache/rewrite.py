@@ -27,7 +27,7 @@ from ...compiler.pieces import copy_placeholders, copy_rest, probe_tensor, read_
 from ...compiler.regions import tensor_spec
 from ...errors import StageError
 from ...integrations.dynamo_meta import variant_module
-from .tag import TeaTags
+from .tag import TeaBlockTags, TeaTags
 
 Piece = Literal["head", "head+compare", "compute", "skip"]
 PIECES: tuple[Piece, ...] = ("head", "head+compare", "compute", "skip")
@@ -41,7 +41,7 @@ class TeaPiece(KeyedVariant):
     nodes_removed: int = 0
 
 
-def indicator_slot(tags: TeaTags, captured: CapturedGraph) -> CacheSlot:
+def indicator_slot(tags: TeaTags | TeaBlockTags, captured: CapturedGraph) -> CacheSlot:
     node = next(n for n in captured.gm.graph.nodes if n.name == tags.indicator)
     return CacheSlot("tea_indicator", "indicator", 0, tags.indicator, tensor_spec(node.meta["example_value"]))
 
@@ -54,11 +54,12 @@ def residual_slots(tags: TeaTags) -> tuple[CacheSlot, ...]:
 
 def build_piece(captured: CapturedGraph, tags: TeaTags, key: Piece) -> TeaPiece:
     if key in ("head", "head+compare"):
-        return _head(captured, tags, compare=key == "head+compare")
+        return head_piece(captured, tags, compare=key == "head+compare")
     return _tail(captured, tags, skip=key == "skip")
 
 
-def _head(captured: CapturedGraph, tags: TeaTags, compare: bool) -> TeaPiece:
+def head_piece(captured: CapturedGraph, tags: TeaTags | TeaBlockTags, compare: bool) -> TeaPiece:
+    """`head` / `head+compare`; for a graph of one block (regional.py) the indicator and its probe alone."""
     source = captured.gm.graph
     nodes = {n.name: n for n in source.nodes}
     graph, env = fx.Graph(), {}

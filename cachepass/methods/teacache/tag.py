@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import fx
 
-from ...compiler.blocks import BlockStack, StackUser, nodes_needed, tag_blocks
+from ...compiler.blocks import Block, BlockGraphStreams, BlockStack, StackUser, nodes_needed, tag_block_graph, tag_blocks
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from .config import TeaCacheConfig, TeaSettings, resolve
@@ -52,12 +52,49 @@ def tag_teacache(captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags:
     if settings.indicator == "timestep_embedding":
         indicator, found_by = _timestep_embedding(captured, stack, nodes)
     else:
-        indicator, found_by = _modulated_input(captured, stack, nodes)
+        indicator, found_by = _modulated_input(captured, stack.blocks[0], stack.head_input, nodes)
     later = set().union(*(b.region for b in stack.blocks))
     head = nodes_needed(graph, [nodes[indicator]], later - _ancestors_in(nodes[indicator], later))
     head |= _unpacked(head, nodes)
     crossing = tuple(n.name for n in graph.nodes if n.name in head and any(u.name not in head for u in n.users))
     return TeaTags(stack, settings, indicator, found_by, frozenset(head), crossing)
+
+
+@dataclass(frozen=True)
+class TeaBlockTags:
+    """A graph of one block under TeaCache (regional.py): the model's stack and the block's streams, and in the
+    graph of the stack's first block the indicator and the nodes it needs (its probe piece)."""
+
+    streams: BlockGraphStreams
+    settings: TeaSettings
+    indicator: str  # "" in the graph of a block class that is not the first block's
+    found_by: str
+    head_nodes: frozenset[str]
+    crossing: tuple[str, ...] = ()  # the probe piece hands nothing on: the head block runs whole on a compute step
+
+
+def tag_tea_block_graph(captured: CapturedGraph, config: TeaCacheConfig) -> TeaBlockTags:
+    """The block graph's streams (the core's `tag_block_graph`) and, where it holds the stack's first block, the
+    modulated input of that block: the indicator, computed by the probe piece before the decision."""
+    model = captured.model() if captured.model is not None else None
+    settings = resolve(config, model)
+    streams = tag_block_graph(captured, config, STACK_USER)
+    if not streams.carried or model is None or type(model.get_submodule(streams.head)) is not streams.block_class:
+        return TeaBlockTags(streams, settings, "", "", frozenset())
+    if settings.indicator != "modulated":
+        raise ConfigError(f"cachepass TeaCache: the {settings.indicator!r} indicator on a graph of one block "
+                          f"({captured.prefix}: regional compilation) is not supported: the block cannot tell which "
+                          f"input is the timestep embedding. Pass TeaCacheConfig(indicator='modulated') with "
+                          f"coefficients fitted for it, or compile the whole transformer: torch.compile(transformer, "
+                          f"backend='cachepass', fullgraph=True, options={{'cache': ...}}).")
+    graph = captured.gm.graph
+    nodes = {n.name: n for n in graph.nodes}
+    region = tuple(n.name for n in graph.nodes if n.op not in ("placeholder", "output"))
+    head_input = captured.placeholders()[streams.carried[streams.hidden]].name
+    block = Block(captured.prefix, "", "", region, tuple(i.name for i in captured.inputs_with_role("input")), ())
+    indicator, found_by = _modulated_input(captured, block, head_input, nodes)
+    head = nodes_needed(graph, [nodes[indicator]], set())
+    return TeaBlockTags(streams, settings, indicator, found_by, frozenset(head | _unpacked(head, nodes)))
 
 
 def _unpacked(head: set[str], nodes: dict[str, fx.Node]) -> set[str]:
@@ -94,9 +131,9 @@ def _timestep_embedding(captured: CapturedGraph, stack: BlockStack, nodes: dict[
     return fits[0], f"{block.name}'s timestep-embedding input"
 
 
-def _modulated_input(captured: CapturedGraph, stack: BlockStack, nodes: dict[str, fx.Node]) -> tuple[str, str]:
-    block = stack.blocks[0]
-    head_input = nodes[stack.head_input]
+def _modulated_input(captured: CapturedGraph, block: Block, head_name: str,
+                     nodes: dict[str, fx.Node]) -> tuple[str, str]:
+    head_input = nodes[head_name]
     aliases = {head_input}
     for name in block.region:  # the hidden states as block 0 reads them: through casts
         node = nodes[name]
@@ -112,7 +149,7 @@ def _modulated_input(captured: CapturedGraph, stack: BlockStack, nodes: dict[str
             break
         return _follow_modulation(outputs[0], set(block.region), wanted).name, f"{info} output, modulated"
     raise ConfigError(f"cachepass TeaCache: cannot find the modulated input of {block.name} (no submodule of it reads "
-                      f"the hidden states {stack.head_input} and hands on one value of their shape). Pass "
+                      f"the hidden states {head_name} and hands on one value of their shape). Pass "
                       f"TeaCacheConfig(indicator='timestep_embedding') with coefficients fitted for it.")
 
 

@@ -1,0 +1,106 @@
+"""TeaCache on graphs of one block (regional compilation, `compile_repeated_blocks`): the stack skip of
+runtime/stack_graph.py deciding before the head (NOTE [Deciding before the head]) with TeaCache's own plan
+(plan.py) from the relative L1 change of the first block's modulated input (tag.py `tag_tea_block_graph`).
+
+The head block's graph runs the indicator piece first (rewrite.py `head_piece`: the indicator and, with the
+previous step's, the change), kept every step as for the whole model; the change and the model's timestep are
+one host read. As the whole-model skip tail: every stream's residual is the last block's output minus the first
+block's input, and on a skip step no block runs -- the head returns each stream's input plus its residual, the
+others pass. The step counter wraps at `num_inference_steps`, starting a new generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from ...compiler.editing import CacheSlot
+from ...report import variant_reports
+from ...runtime.stack_graph import StackGraphRuntime, StackStates, StackStep
+from ...runtime.store import read_problem
+from .dispatch import STATES, TeaGraphReport, TeaStepRecord
+from .plan import TeaDecision, TeaState
+from .rewrite import head_piece, indicator_slot
+from .tag import TeaBlockTags
+
+
+@dataclass
+class TeaStackStep(StackStep):
+    tea: TeaState = field(default_factory=TeaState)  # the plan's counter and accumulator
+    wrapped: bool = False  # the last step reached num_inference_steps: the next one starts a generation
+    indicator: torch.Tensor | None = None  # this step's, until stored after the decision (a new generation keeps it)
+
+    def reset(self) -> None:
+        super().reset()
+        self.tea, self.wrapped = TeaState(), False
+
+
+@dataclass
+class TeaStackStates(StackStates):
+    context_type: ClassVar[type] = TeaStackStep
+
+
+class TeaStackGraph(StackGraphRuntime):
+    """What a graph of one block runs under TeaCache (NOTE [Deciding before the head])."""
+
+    _states = STATES
+    tail_words = ("cachepass TeaCache", "residual")
+    head_slot = CacheSlot("tea_head_unused", "head_residual", 0, "", None)  # deciding first, the head keeps none
+    tail_site = "tea_residual"
+    probe_name = "tea_probe"
+    states_type = TeaStackStates
+    decides_first = True
+
+    def prepare(self, tags: TeaBlockTags) -> None:  # type: ignore[override]
+        super().prepare(tags.streams)
+        self.tea_tags = tags
+        self._indicator = indicator_slot(tags, self.captured) if tags.indicator else None
+
+    def head_probe(self, args: tuple, slot: TeaStackStep, stamp: Any) -> tuple[torch.Tensor | None, bool]:
+        previous = slot.store.get(self._indicator.ident)
+        problem = read_problem(previous, "the previous step's indicator", stamp, self._indicator.spec)
+        if previous is not None and problem is not None:
+            self._warn_once(f"indicator:{problem.split(':')[0]}", f"cachepass TeaCache: not comparing with the "
+                            f"previous indicator at step {slot.tea.step_index}: {problem}; computing the blocks.")
+        piece = self.variant("head+compare" if problem is None else "head")
+        outputs = piece.fn(*args, *([previous.tensor] if problem is None else []))
+        slot.indicator = self.keep(outputs[0])
+        return (outputs[1] if piece.variant.probe else None), problem is None
+
+    def after_decision(self, slot: TeaStackStep, stamp: Any) -> None:
+        slot.store.put(self._indicator.ident, stamp, slot.indicator)  # kept every step, skipped or not
+        slot.indicator = None
+
+    def generation_ended(self, slot: TeaStackStep) -> bool:
+        return slot.wrapped
+
+    def decide_step(self, slot: TeaStackStep, value: float | None, has_previous: bool,
+                    tails_readable: bool) -> TeaDecision:
+        decision, slot.tea = self.plan.decide(slot.tea, value if has_previous else None, tails_readable)
+        slot.wrapped = decision.wraps
+        return decision
+
+    def step_number(self, ctx: TeaStackStep) -> int:
+        return ctx.tea.step_index
+
+    def step_record(self, slot: TeaStackStep, context: str | None, order: float | None, value: float | None,
+                    decision: TeaDecision, head: str, blocks: int, reads: int) -> TeaStepRecord:
+        return TeaStepRecord(self.serial, slot.generation, context, decision.step_index, order, decision.compute,
+                             decision.variant, value=value, accumulated=decision.accumulated, reason=decision.reason,
+                             host_reads=reads, head="head" if value is None else "head+compare")
+
+    def variants_at_compile(self) -> tuple[str, ...]:
+        return ("head", "block") if self._indicator is not None else ("block",)
+
+    def rewrite(self, key: str) -> Any:
+        if key in ("head", "head+compare"):
+            return head_piece(self.captured, self.tea_tags, key == "head+compare")
+        return super().rewrite(key)
+
+    def report(self, owner_ids: set[int] | None = None) -> TeaGraphReport:
+        states, steps = self.reported(owner_ids)
+        variants = variant_reports(self.lowered, [p for r in steps for p in (r.head, "block")[:1 + r.compute]])
+        return TeaGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes), variants,
+                              sum(s.cache_bytes() for s in states), steps, self.plan)
