@@ -325,6 +325,18 @@ def test_regional_dbcache_f1b0_matches_cache_dit_step_by_step(calibrated):
     assert max(diffs) <= 1e-5, diffs
 
 
+def check_skips_and_reads(demo, outputs, timesteps, generation, monkeypatch) -> None:
+    """A stack skip's last generation `outputs` differ from the uncached model's (the skips mattered), and
+    another `generation()` reads the host once per model step without recompiling."""
+    with torch.no_grad():
+        uncached = [demo(demo.module, t) for t in timesteps]
+    assert max(max_diff(a, b) for a, b in zip(outputs, uncached)) > 1e-4, "the skips must change the output"
+    reads = count_host_reads(monkeypatch)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        generation()
+    assert len(reads) == len(timesteps), "one host read per model step"
+
+
 @pytest.mark.parametrize("family, compiler", [("wan", "eager"), ("flux", "eager"), ("wan", "inductor")])
 def test_regional_magcache_matches_diffusers_hook_step_by_step(family, compiler, monkeypatch):
     """compile_repeated_blocks with MagCache: the head block decides from the step index before it runs (NOTE
@@ -347,13 +359,7 @@ def test_regional_magcache_matches_diffusers_hook_step_by_step(family, compiler,
         assert fbc_pattern(blocks) == hook, f"generation {generation}"
         diffs = [max_diff(a, b) for a, b in zip(ours, theirs)]
         assert max(diffs) <= 1e-5, f"generation {generation}: {diffs}"
-    with torch.no_grad():
-        uncached = [demo(demo.module, t) for t in TIMESTEPS_12]
-    assert max(max_diff(a, b) for a, b in zip(ours, uncached)) > 1e-4, "the skips must change the output"
-    reads = count_host_reads(monkeypatch)
-    with torch._dynamo.config.patch(error_on_recompile=True):
-        fbc_generation(demo, blocks)
-    assert len(reads) == len(TIMESTEPS_12), "one host read per model step"
+    check_skips_and_reads(demo, ours, TIMESTEPS_12, lambda: fbc_generation(demo, blocks), monkeypatch)
 
 
 @pytest.mark.parametrize("family, indicator", [("flux", None), ("wan", "modulated")])
@@ -385,13 +391,7 @@ def test_regional_teacache_matches_the_whole_model_teacache_step_by_step(family,
         assert fbc_pattern(blocks, len(TIMESTEPS_8)) == expected, f"generation {index}"
         diffs = [max_diff(a, b) for a, b in zip(ours, theirs)]
         assert max(diffs) <= 1e-5, f"generation {index}: {diffs}"
-    with torch.no_grad():
-        uncached = [demo(demo.module, t) for t in TIMESTEPS_8]
-    assert max(max_diff(a, b) for a, b in zip(ours, uncached)) > 1e-4, "the skips must change the output"
-    reads = count_host_reads(monkeypatch)
-    with torch._dynamo.config.patch(error_on_recompile=True):
-        generation(blocks)
-    assert len(reads) == len(TIMESTEPS_8), "one host read per model step"
+    check_skips_and_reads(demo, ours, TIMESTEPS_8, lambda: generation(blocks), monkeypatch)
 
 
 def test_the_private_torch_names_scope_relies_on():

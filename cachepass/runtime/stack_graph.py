@@ -8,7 +8,7 @@ adds the tail residual to its output. A method whose decision needs no value of 
 index alone) decides first, as diffusers' MagCache head hook does: the head reads the timestep (the one host read
 of the model step, for generation detection), decides, and on a skip step runs no block at all -- every stream
 of the head returns its input, the kept streams (`residual_outputs`) plus the residual, tail output minus HEAD
-INPUT, of the last computed step. A method's plan may also end a generation itself (`generation_ended`).
+INPUT, of the last computed step. A method's plan may also end a generation itself (`StackStep.ended`).
 A method deciding from a value computed before the block (TeaCache: the first block's modulated input) computes
 it in `head_probe`, read with the timestep in the same host read; on a compute step the head block then runs
 whole (the few nodes of the probe run twice).
@@ -42,10 +42,11 @@ class StackStep(ContextState):
     ran: set[str] = field(default_factory=set)  # the stack's blocks that ran in the last compute step
     covered: bool = False  # every block of the stack was seen running through a cachepass graph
     kept: dict[str, tuple[torch.Tensor, ...]] = field(default_factory=dict)  # a calibrator's factors, head to tail
+    ended: bool = False  # the method's plan ended the generation at the last step (a step count wrapped)
 
     def reset(self) -> None:
         super().reset()
-        self.compute, self.head_out, self.ran, self.covered, self.kept = True, (), set(), False, {}
+        self.compute, self.head_out, self.ran, self.covered, self.kept, self.ended = True, (), set(), False, {}, False
 
 
 @dataclass
@@ -149,18 +150,9 @@ class StackGraphRuntime(HeadTailRuntime):
         del previous
         count = len(self.streams.carried)
         results, residual = list(outputs[:count]), outputs[count]
-        timestep = instance.clock.model_timestep()
-        reads = [*outputs[count + 1:count + 2], *([timestep] if timestep is not None else [])]
-        values = read_floats(reads) if reads else []  # the one host read of the model step
-        value = values[0][0] if head.variant.probe else None
-        order = max(values[-1]) if timestep is not None else None
-        has_previous = problem is None
-        if self.starts_generation(order, slot, context):
-            self.new_generation(state, slot)
-            stamp = next_stamp(slot, self.serial, context, stamp.signature)
-            value, has_previous = None, False  # it compared with the previous generation's residual
-        self._check_covered(slot, instance.stack)
-        decision = self.decide_step(slot, value, has_previous, self.tails_readable(slot, stamp))
+        probe = outputs[count + 1] if head.variant.probe else None
+        decision, value, order, stamp, reads = self._decide(probe, problem is None, instance, state, slot, context,
+                                                             stamp)
         calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
         if decision.compute:
             slot.kept = self.kept_before_compute(slot, calibrator, stamp, self._tail_slots)  # updated by the tail instance
@@ -172,9 +164,27 @@ class StackGraphRuntime(HeadTailRuntime):
                        for tail_slot, out in zip(self._tail_slots, results)]
         slot.compute = decision.compute
         state.history.append(self.step_record(slot, context, order, value, decision, head.variant.key,
-                                              len(instance.stack), 1 if reads else 0))
+                                              len(instance.stack), reads))
         slot.end_step(value, order, decision.compute)
         return results
+
+    def _decide(self, probe: torch.Tensor | None, has_previous: bool, instance: Instance, state: StackStates,
+                slot: StackStep, context: str | None, stamp: Any) -> tuple[Any, float | None, float | None, Any, int]:
+        """Read the probe (its first value decides) and the model's timestep in ONE host read, start a new
+        generation where the timestep turns or the plan ended it, and decide: (decision, value, order value,
+        the step's stamp, host reads)."""
+        timestep = instance.clock.model_timestep()
+        reads = [*([probe] if probe is not None else []), *([timestep] if timestep is not None else [])]
+        values = read_floats(reads) if reads else []  # the one host read of the model step
+        value = values[0][0] if probe is not None else None
+        order = max(values[-1]) if timestep is not None else None
+        if self.starts_generation(order, slot, context) or slot.ended:
+            self.new_generation(state, slot)
+            stamp = next_stamp(slot, self.serial, context, stamp.signature)
+            value, has_previous = None, False  # it compared with the previous generation's value
+        self._check_covered(slot, instance.stack)
+        return self.decide_step(slot, value, has_previous, self.tails_readable(slot, stamp)), value, order, stamp, \
+            1 if reads else 0
 
     def _head_decided_first(self, args: tuple, instance: Instance, state: StackStates, slot: StackStep,
                             context: str | None) -> list[torch.Tensor]:
@@ -182,17 +192,7 @@ class StackGraphRuntime(HeadTailRuntime):
         residuals to its inputs."""
         stamp = next_stamp(slot, self.serial, context, self._signature(args))
         probe, compared = self.head_probe(args, slot, stamp)
-        timestep = instance.clock.model_timestep()
-        reads = [*([probe] if probe is not None else []), *([timestep] if timestep is not None else [])]
-        values = read_floats(reads) if reads else []  # the one host read of the model step
-        value = values[0][0] if compared else None
-        order = max(values[-1]) if timestep is not None else None
-        if self.starts_generation(order, slot, context) or self.generation_ended(slot):
-            self.new_generation(state, slot)
-            stamp = next_stamp(slot, self.serial, context, stamp.signature)
-            value, compared = None, False  # it compared with the previous generation's value
-        self._check_covered(slot, instance.stack)
-        decision = self.decide_step(slot, value, compared, self.tails_readable(slot, stamp))
+        decision, value, order, stamp, reads = self._decide(probe, compared, instance, state, slot, context, stamp)
         calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
         inputs = [args[i] for i in self.streams.carried]
         if decision.compute:
@@ -208,8 +208,7 @@ class StackGraphRuntime(HeadTailRuntime):
         self.after_decision(slot, stamp)
         slot.compute = decision.compute
         state.history.append(self.step_record(slot, context, order, value, decision,
-                                              "block" if decision.compute else "pass", len(instance.stack),
-                                              1 if reads else 0))
+                                              "block" if decision.compute else "pass", len(instance.stack), reads))
         slot.end_step(value, order, decision.compute)
         return results
 
@@ -229,10 +228,6 @@ class StackGraphRuntime(HeadTailRuntime):
 
     def after_decision(self, slot: StackStep, stamp: Any) -> None:
         """Deciding first: after the step's store is settled (TeaCache keeps its indicator every step)."""
-
-    def generation_ended(self, slot: StackStep) -> bool:
-        """Whether the method's plan ended the generation at the previous step (MagCache's step count wraps)."""
-        return False
 
     def step_record(self, slot: StackStep, context: str | None, order: float | None, value: float | None,
                     decision: Any, head: str, blocks: int, reads: int) -> Any:

@@ -24,11 +24,10 @@ from .plan import MagDecision, MagState
 @dataclass
 class MagStackStep(StackStep):
     mag: MagState = field(default_factory=MagState)  # the plan's accumulators
-    wrapped: bool = False  # the last step reached num_inference_steps: the next one starts a generation
 
     def reset(self) -> None:
         super().reset()
-        self.mag, self.wrapped = MagState(), False
+        self.mag = MagState()
 
 
 @dataclass
@@ -53,13 +52,10 @@ class MagStackGraph(StackGraphRuntime):
     def is_hidden(self, slot: Any) -> bool:
         return True  # its one residual is the hidden stream's
 
-    def generation_ended(self, slot: MagStackStep) -> bool:
-        return slot.wrapped
-
     def decide_step(self, slot: MagStackStep, value: float | None, has_previous: bool,
                     tails_readable: bool) -> MagDecision:
         decision, slot.mag = self.plan.decide(slot.mag, tails_readable)
-        slot.wrapped = decision.wraps
+        slot.ended = decision.wraps  # the step index wrapped: the next step starts a generation
         return decision
 
     def step_record(self, slot: MagStackStep, context: str | None, order: float | None, value: float | None,

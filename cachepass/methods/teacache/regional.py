@@ -29,12 +29,11 @@ from .tag import TeaBlockTags
 @dataclass
 class TeaStackStep(StackStep):
     tea: TeaState = field(default_factory=TeaState)  # the plan's counter and accumulator
-    wrapped: bool = False  # the last step reached num_inference_steps: the next one starts a generation
     indicator: torch.Tensor | None = None  # this step's, until stored after the decision (a new generation keeps it)
 
     def reset(self) -> None:
         super().reset()
-        self.tea, self.wrapped = TeaState(), False
+        self.tea = TeaState()
 
 
 @dataclass
@@ -67,19 +66,16 @@ class TeaStackGraph(StackGraphRuntime):
         piece = self.variant("head+compare" if problem is None else "head")
         outputs = piece.fn(*args, *([previous.tensor] if problem is None else []))
         slot.indicator = self.keep(outputs[0])
-        return (outputs[1] if piece.variant.probe else None), problem is None
+        return (outputs[1] if piece.variant.probe and problem is None else None), problem is None
 
     def after_decision(self, slot: TeaStackStep, stamp: Any) -> None:
         slot.store.put(self._indicator.ident, stamp, slot.indicator)  # kept every step, skipped or not
         slot.indicator = None
 
-    def generation_ended(self, slot: TeaStackStep) -> bool:
-        return slot.wrapped
-
     def decide_step(self, slot: TeaStackStep, value: float | None, has_previous: bool,
                     tails_readable: bool) -> TeaDecision:
         decision, slot.tea = self.plan.decide(slot.tea, value if has_previous else None, tails_readable)
-        slot.wrapped = decision.wraps
+        slot.ended = decision.wraps  # the step index wrapped: the next step starts a generation
         return decision
 
     def step_number(self, ctx: TeaStackStep) -> int:
