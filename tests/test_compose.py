@@ -156,6 +156,8 @@ def test_calibrator_factors_live_in_the_store() -> None:
     (lambda: [], "lists no config"),
     (lambda: [db(), taylor(1, calibrator_cache_type="hidden_states")], "calibrator_cache_type='residual'"),
     (lambda: [db(), cachepass.TaylorCalibratorConfig(order=0)], "order=0"),
+    (lambda: [cachepass.MagConfig(mag_ratios=[1.0] * 4, num_inference_steps=4),
+              cachepass.TaylorCalibratorConfig(hidden=False)], "reuses only the hidden stream's residual"),
 ])
 def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> None:
     demo = build_family("wan")
@@ -164,6 +166,18 @@ def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> N
     with pytest.raises(ConfigError, match=words):
         cachepass.compile(demo.module, cache=cache())
     assert not calls
+
+
+def against_calibrated(reference, plain, ours, timesteps: list[float], generations: int = 2) -> list[bool]:
+    """Each step of `generations` over `timesteps`: cachepass (`ours(t)`) equal to the calibrated reference to 1e-5;
+    per step, whether it differs from the plain (uncalibrated) reference, called on the same inputs."""
+    predicted = []
+    for _ in range(generations):
+        for t in timesteps:
+            theirs, mine, reused = reference(t), ours(t), plain(t)
+            assert max_diff(mine, theirs) <= 1e-5, t
+            predicted.append(max_diff(mine, reused) > 1e-5)
+    return predicted
 
 
 @pytest.mark.parametrize("family, threshold, coefficients", [("flux", 0.3, None), ("wan", 0.5, (1.0, 0.0))])
@@ -185,11 +199,109 @@ def test_teacache_with_calibrator_matches_the_reference_loop(family: str, thresh
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
                              options={"cache": [config, cachepass.TaylorCalibratorConfig(order=1)],
                                       "compiler": "eager"})
-    predicted = []
-    for _ in range(2):
-        for t in steps:
-            theirs, ours, unpredicted = reference(t), compiled_call(demo, compiled, t), plain(t)
-            assert max_diff(ours, theirs) <= 1e-5, (family, t)
-            predicted.append(max_diff(ours, unpredicted) > 1e-5)
+    predicted = against_calibrated(reference, plain, lambda t: compiled_call(demo, compiled, t), steps)
     assert plain.computed == reference.computed and 0 < reference.computed.count(False) < 18
     assert any(predicted)  # the calibrator's prediction is used
+
+
+# -- MagCache and SeaCache with the calibrator: diffusers' hook, its reuse replaced by cache-dit's calibrator -------
+
+@pytest.mark.parametrize("family, order", [("flux", 1), ("wan", 2)])
+def test_magcache_with_calibrator_matches_the_calibrated_hook(family: str, order: int) -> None:
+    """diffusers' MagCache hook on an eager copy whose skip adds cache-dit's TaylorSeerCalibrator's prediction
+    (tests/compose_helpers.py), step by step over two generations (eager compiler); the plain hook, called on the
+    same inputs, skips the same steps and differs where the prediction is used."""
+    from tests.compose_helpers import mag_hooked_with_calibrator
+    from tests.fbc_helpers import TIMESTEPS_12, compiled_call
+    from tests.test_magcache import MagHooked, config
+
+    demo = build_family(family)
+    cfg = config()
+    reference = mag_hooked_with_calibrator(MagHooked, demo, cfg, order)
+    plain = MagHooked(demo, cfg)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": [cfg, taylor(order)], "compiler": "eager"})
+    predicted = against_calibrated(reference, plain, lambda t: compiled_call(demo, compiled, t), TIMESTEPS_12)
+    records = list(cachepass.compiled_graphs(demo.module)[0].states()[0][1].history)
+    assert [r.compute for r in records] == reference.computed == plain.computed
+    assert 0 < reference.computed.count(False) < 20
+    # the prediction is used: a skip step differs from the plain hook's reuse once the calibrator has a
+    # derivative (cache-dit: an update after its step 1), and a computed step never differs
+    assert any(predicted) and not any(p and c for p, c in zip(predicted, reference.computed)), \
+        (predicted, reference.computed)
+
+
+@pytest.mark.parametrize("family, residual_order, order", [("wan", 1, 2), ("hunyuanvideo", 0, 1)])
+def test_seacache_with_calibrator_matches_the_calibrated_hook(family: str, residual_order: int, order: int,
+                                                              monkeypatch) -> None:
+    """diffusers' SeaCache hook on an eager copy whose reuse adds cache-dit's TaylorSeerCalibrator's prediction
+    instead of the residual or its order-1 extrapolation (tests/compose_helpers.py), step by step over two
+    generations (eager compiler); the plain hook on the same inputs reuses the same steps and differs there.
+    fullgraph, no recompile (torch's error_on_recompile), no graph break, one graph; per step of the second
+    generation one host read when the distance decides and none otherwise, as SeaCache alone."""
+    from torch._dynamo.utils import counters
+
+    from tests.compose_helpers import sea_hooked_with_calibrator
+    from tests.test_seacache import STEPS, SeaHooked, call, config, generation
+
+    demo = build_family(family)
+    cfg = config(family, residual_order=residual_order)
+    reference = sea_hooked_with_calibrator(SeaHooked, demo, cfg, order)
+    plain = SeaHooked(demo, cfg)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": [cfg, taylor(order)], "compiler": "eager"})
+    predicted: list[bool] = []
+    reads: list[list[str]] = [[]]  # the counting list, once counting starts
+    per_step: list[int] = []
+
+    def both(kwargs, step):
+        theirs, reused = reference(kwargs, step), plain(kwargs, step)  # the hooks' own reads are not counted
+        before = len(reads[0])
+        ours = call(demo, compiled, kwargs, step)
+        per_step.append(len(reads[0]) - before)
+        assert max_diff(ours, theirs) <= 1e-5, (family, step)
+        predicted.append(max_diff(ours, reused) > 1e-4)
+        return theirs
+
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        generation(demo, both)
+        reads[0] = count_host_reads(monkeypatch)
+        generation(demo, both)
+        monkeypatch.undo()
+    records = list(cachepass.compiled_graphs(demo.module)[0].states()[0][1].history)
+    assert [r.compute for r in records] == reference.computed == plain.computed
+    assert 0 < reference.computed[STEPS:].count(False) < STEPS
+    assert any(p and not c for p, c in zip(predicted, reference.computed)), (predicted, reference.computed)
+    assert {r.variant for r in records if not r.compute} == {"skip"}  # the calibrator, never the extrapolation
+    decided = [r.distance is not None for r in records[STEPS:]]
+    assert per_step[STEPS:] == [int(d) for d in decided] == [r.host_reads for r in records[STEPS:]] and any(decided)
+    assert sum(counters["graph_break"].values()) == 0 and counters["stats"]["unique_graphs"] == 1
+
+def test_magcache_with_calibrator_inductor_one_graph_no_recompiles_one_read_per_step(monkeypatch) -> None:
+    """Inductor, fullgraph: equal to the calibrated hook over two generations; torch's own counters: no graph break,
+    no recompile, one graph; the host reads per step of the second generation are MagCache's alone (the
+    timestep: the calibrator reads nothing); the variants are MagCache's own."""
+    from torch._dynamo.utils import counters
+
+    from tests.compose_helpers import mag_hooked_with_calibrator
+    from tests.fbc_helpers import TIMESTEPS_12, compiled_call
+    from tests.test_magcache import MagHooked, config
+
+    demo = build_family("wan")
+    cfg = config()
+    reference = mag_hooked_with_calibrator(MagHooked, demo, cfg, 1)
+    expected = [reference(t) for _ in range(2) for t in TIMESTEPS_12]
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": [cfg, taylor(1)]})
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        outputs = [compiled_call(demo, compiled, t) for t in TIMESTEPS_12]
+        reads = count_host_reads(monkeypatch)
+        outputs += [compiled_call(demo, compiled, t) for t in TIMESTEPS_12]
+        monkeypatch.undo()
+    assert sum(counters["graph_break"].values()) == 0 and counters["stats"]["unique_graphs"] == 1
+    assert len(reads) == len(TIMESTEPS_12), reads
+    for step, (ours, theirs) in enumerate(zip(outputs, expected)):
+        assert max_diff(ours, theirs) <= 1e-5, step
+    graph = cachepass.compiled_graphs(demo.module)[0]
+    assert not all(r.compute for r in graph.states()[0][1].history)
+    assert set(graph.lowered) == {"compute", "skip"}
+

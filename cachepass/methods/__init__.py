@@ -113,8 +113,11 @@ def calibrator_named(name: str) -> Calibrator:
 
 # NOTE [What composes]
 # A list of configs is one cache and what modifies it. Today: a stack skip whose skipped steps reuse a residual
-# (a plug-in with `calibrated_skip`: FirstBlockCache, DBCache, TeaCache) with one residual calibrator that
-# predicts that residual instead (cache-dit's hybrid of DBCache and its TaylorSeer calibrator). Two caches do not
+# (a plug-in with `calibrated_skip`: FirstBlockCache, DBCache, TeaCache, MagCache, SeaCache; their runtimes share
+# runtime/calibrated.py) with one residual calibrator that predicts that residual instead (cache-dit's hybrid of
+# DBCache and its TaylorSeer calibrator). For SeaCache the prediction replaces its own reuse and order-1
+# extrapolation (`residual_order` has no effect); MagCache and SeaCache reuse only the hidden stream's residual,
+# so a calibrator that does not predict it is refused (`calibrated_hidden_only`). Two caches do not
 # compose (two stack skips would both decide each step), and FasterCache's CFG skip and PAB's attention reuse do
 # not compose with a stack skip yet: each is a ConfigError naming what does. A one-element list is its element.
 def compose(cache: Any) -> tuple[Any, Any]:
@@ -142,7 +145,13 @@ def compose(cache: Any) -> tuple[Any, Any]:
     if not method.plugin.calibrated_skip:
         raise ConfigError(f"{method.title} does not compose with a calibrator: {composes()}.")
     entry, item = calibrators[0]
-    return caches[0], entry.convert(item)
+    calibration = entry.convert(item)
+    if method.plugin.calibrated_hidden_only and not calibration.predicts(True):
+        raise ConfigError(f"{method.title} reuses only the hidden stream's residual, and {calibration.describe()} "
+                          f"does not predict it, so it would predict nothing: predict the hidden stream "
+                          f"(cachepass.{entry.config_class}(hidden=True); {entry.config_owner}'s "
+                          f"{entry.their_config}(enable_calibrator=True)) or drop the calibrator.")
+    return caches[0], calibration
 
 
 def composes() -> str:

@@ -181,6 +181,7 @@ class MethodPlugin(ABC):
 
     # -- compositions (methods/__init__.py, NOTE [What composes]) --------------------------------
     calibrated_skip: bool = False  # its skipped steps reuse a block-stack residual a calibrator may predict
+    calibrated_hidden_only: bool = False  # the residual it reuses is the hidden stream's only (no text-stream one)
     compose_hint: str = ""  # said when it is listed with another cache: what to list instead
 
     def needs_cfg_batch(self, config: Any) -> bool:

@@ -1,12 +1,13 @@
 """Residual calibrators: what a stack skip reuses, predicted instead of repeated.
 
-A method that skips the block stack (FirstBlockCache, DBCache, TeaCache: runtime/pieces.py's `HeadTailRuntime`)
-reuses the residual its last computed step kept. Composed with a calibrator (`options={"cache": [skip,
+A method that skips the block stack (FirstBlockCache, DBCache, TeaCache: runtime/pieces.py's `HeadTailRuntime`;
+MagCache and SeaCache: their whole-graph runtimes; all on calibrated.py's `CalibratedRuntime`) reuses the residual
+its last computed step kept. Composed with a calibrator (`options={"cache": [skip,
 calibrator]}`, methods/__init__.py `compose`), every computed step hands the calibrator the new residual and the
 factors it kept (the store's entry, so the one read validator checks them like any cached tensor), and a
 skipped step adds the calibrator's prediction from those factors instead. The calibrator's arithmetic is a few
 elementwise ops per residual between the compiled pieces; no variant changes, so a composition compiles the
-same pieces as its stack skip alone.
+same pieces as its stack skip alone (SeaCache: fewer, its extrapolating variant is never used).
 
 A calibrator is a package's config (a `Calibration`: cache-dit's TaylorSeer calibrator lives in
 methods/taylorseer/calibrator.py); this module is its method-neutral contract.

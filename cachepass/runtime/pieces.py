@@ -10,8 +10,7 @@ from typing import Any, Literal
 
 import torch
 
-from .base import GraphRuntime
-from .calibrate import CalibratorState
+from .calibrated import CalibratedRuntime
 from .store import Stamp, read_problem
 
 
@@ -49,7 +48,7 @@ class HeadTailStep:
         return frozenset() if self.compute else frozenset({"blocks"})
 
 
-class HeadTailRuntime(GraphRuntime):
+class HeadTailRuntime(CalibratedRuntime):
     """A GraphRuntime whose steps run a head piece and one tail piece. Its `prepare` sets `stack` (a
     compiler.blocks.BlockStack), `_head_slot`, `_tail_slots`; `tail_words` names them in warnings."""
 
@@ -59,8 +58,8 @@ class HeadTailRuntime(GraphRuntime):
     def run_tail(self, ctx: Any, compute: bool, args: Sequence[Any], handed: Sequence[torch.Tensor],
                  residual: torch.Tensor | None, stamp: Stamp) -> list[torch.Tensor]:
         """With `residual`, a compute step frees the whole store and keeps it in the head slot; without, it frees
-        only the tail slots (the caller keeps its head slot itself). Composed with a calibrator (calibrate.py),
-        a tail slot's entry holds its factors, highest order first (`entry.tensor` is the residual itself)."""
+        only the tail slots (the caller keeps its head slot itself). Composed with a calibrator, a tail slot's
+        entry holds its factors (calibrated.py)."""
         reuse_key, compute_key = self.tail_keys
         calibrator = self.calibrator_of(ctx)
         if not compute:
@@ -68,7 +67,7 @@ class HeadTailRuntime(GraphRuntime):
             reads = [self.reused(ctx.store.get(slot.ident), slot, calibrator) for slot in self._tail_slots]
             return list(tail.fn(*args, *handed, *reads)[: self.captured.num_outputs])
         tail = self.variant(compute_key)
-        kept = self.kept_before_compute(ctx, calibrator, stamp)
+        kept = self.kept_before_compute(ctx, calibrator, stamp, self._tail_slots)
         if residual is None:
             ctx.store.drop([slot.ident for slot in self._tail_slots])  # free the old residuals before the new exist
         else:
@@ -77,58 +76,16 @@ class HeadTailRuntime(GraphRuntime):
         if residual is not None:
             ctx.store.put(self._head_slot.ident, stamp, self.keep(residual))
         for slot, tensor in zip(self._tail_slots, outputs[tail.variant.num_outputs:]):
-            self.put_tail(ctx, slot, stamp, tensor, kept)
+            self.put_residual(ctx, slot, stamp, tensor, kept)
         return list(outputs[: self.captured.num_outputs])
 
-    def put_tail(self, ctx: Any, slot: Any, stamp: Stamp, tensor: torch.Tensor,
-                 kept: dict[str, tuple[torch.Tensor, ...]]) -> None:
-        """Keep a computed step's tail residual of `slot`: with the calibrator's factors updated from the ones
-        `kept_before_compute` read for it (popped), else as it is."""
-        factors = (self.keep(tensor),)
-        if slot.ident in kept:
-            factors = ctx.calibrator.update(slot.ident, factors[0], kept.pop(slot.ident))
-        ctx.store.put(slot.ident, stamp, *reversed(factors))
-
-    # -- a composed residual calibrator (calibrate.py) ------------------------------------------
-    def calibrator_of(self, ctx: Any) -> CalibratorState | None:
-        """This generation's calibrator of `ctx`, its step begun (called once per model step), or None."""
-        calibration = self.options.calibration
-        if calibration is None:
-            return None
-        if ctx.calibrator is None:
-            ctx.calibrator = calibration.new_state()
-        ctx.calibrator.begin_step()
-        return ctx.calibrator
-
-    def kept_before_compute(self, ctx: Any, calibrator: CalibratorState | None,
-                            stamp: Stamp) -> dict[str, tuple[torch.Tensor, ...]]:
-        """A computed step's factors of the last computed one, per predicted tail slot, read before the store
-        frees them (none without a calibrator)."""
-        if calibrator is None:
-            return {}
-        return {slot.ident: self.kept_factors(ctx, slot, stamp) for slot in self._tail_slots if self.predicted(slot)}
-
-    def predicted(self, slot: Any) -> bool:
-        """Whether the calibrator predicts this tail slot's residual (the hidden stream's, or another's)."""
-        return self.options.calibration.predicts(slot.index == self.hidden_index())
+    # -- a composed residual calibrator (calibrated.py) ------------------------------------------
+    def is_hidden(self, slot: Any) -> bool:
+        return slot.index == self.hidden_index()
 
     def hidden_index(self) -> int:
         """The tail slot index of the hidden stream."""
         return self.stack.hidden
-
-    def kept_factors(self, ctx: Any, slot: Any, stamp: Stamp) -> tuple[torch.Tensor, ...]:
-        """The factors the last computed step kept for `slot`, lowest order first; none when the validator
-        refuses them (another generation, context or input shape)."""
-        entry = ctx.store.get(slot.ident)
-        if read_problem(entry, f"the factors of {slot.ident}", stamp, slot.spec) is not None:
-            return ()
-        return tuple(reversed(entry.tensors))
-
-    def reused(self, entry: Any, slot: Any, calibrator: CalibratorState | None) -> torch.Tensor:
-        """What a reuse step reads for a tail slot whose entry the validator accepted (`tails_readable`)."""
-        if calibrator is None or not self.predicted(slot):
-            return entry.tensor
-        return calibrator.predict(slot.ident, tuple(reversed(entry.tensors)))
 
     def tails_readable(self, ctx: Any, stamp: Stamp) -> bool:
         method, what = self.tail_words

@@ -113,7 +113,7 @@ class StackGraphRuntime(HeadTailRuntime):
         slot.ran.add(instance.path)
         if instance.role == "tail" and slot.head_out:
             for tail_slot, out, head in zip(self._tail_slots, outputs, slot.head_out):
-                self.put_tail(slot, tail_slot, slot.stamp, out - head, slot.kept)
+                self.put_residual(slot, tail_slot, slot.stamp, out - head, slot.kept)
             slot.head_out = ()
         return outputs
 
@@ -144,7 +144,7 @@ class StackGraphRuntime(HeadTailRuntime):
         decision = self.decide_step(slot, value, has_previous, self.tails_readable(slot, stamp))
         calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
         if decision.compute:
-            slot.kept = self.kept_before_compute(slot, calibrator, stamp)  # updated by the tail instance
+            slot.kept = self.kept_before_compute(slot, calibrator, stamp, self._tail_slots)  # updated by the tail instance
             slot.store.clear()  # free the old residuals before the new ones exist
             slot.store.put(self.head_slot.ident, stamp, self.keep(residual))
             slot.head_out, slot.ran = tuple(self.keep(r) for r in results), {instance.path}

@@ -18,7 +18,7 @@ per thread and cache_context), taken once per model step by the head instance.
 The head reads its probe (decision value) and the model's timestep together: ONE host read per model step.
 Composed with a calibrator (runtime/calibrate.py), its step begins in the head; a compute step's head reads the
 factors kept for each tail residual before it frees the store and the tail hands them to `update` with the new
-residual (runtime/pieces.py `put_tail`); a skip step's head adds the prediction instead of the residual.
+residual (runtime/calibrated.py `put_residual`); a skip step's head adds the prediction instead of the residual.
 A block of the stack that does not run through these graphs (its class not compiled) would compute on a skip
 step: the head refuses at the second step when the first did not run every block of the stack.
 A passed-through block costs the Python calls of Dynamo's guard check, ScopedGraph and this runtime and no

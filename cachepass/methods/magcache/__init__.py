@@ -30,6 +30,9 @@ STACK_USER = StackUser("MagCache", "MagConfig", "PAB, which caches attention lay
 class MagCachePlugin(MethodPlugin):
     """MagCache's stages and tool hooks (plugin.MethodPlugin)."""
 
+    calibrated_skip = True  # a calibrator may predict its residual (runtime/calibrated.py)
+    calibrated_hidden_only = True  # the only residual it reuses is the hidden stream's
+
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "MagCache"
     bench_probe = "last block"

@@ -4,7 +4,8 @@ Per call: pick the state of the model's current `cache_context` (one per name, a
 one unnamed state outside contexts), read the timestep (the one host read of the step, for generation
 detection), check the cached residual with the store's validator, let the plan decide from the step
 index alone, and run `compute` (writing the residual) or `skip`. Calibration keeps each step's ratio on
-the device and reads them once, when the generation ends.
+the device and reads them once, when the generation ends. Composed with a residual calibrator
+(runtime/calibrated.py), a computed step updates its factors and a skip adds its prediction instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from ...compiler.blocks import BlockStack
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GraphRuntime
+from ...runtime.calibrated import CalibratedRuntime
 from ...runtime.context import ContextState, ContextStates, VariantStepRecord
 from ...runtime.registry import state_registry
 from ...runtime.store import read_problem
@@ -79,7 +80,7 @@ class MagGraphReport(GraphReport):
         return [f"calibrated mag_ratios: {list(c)}" for c in self.calibrations]
 
 
-class MagCacheGraph(GraphRuntime):
+class MagCacheGraph(CalibratedRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under MagCache."""
 
     _states = _STATES
@@ -95,6 +96,7 @@ class MagCacheGraph(GraphRuntime):
 
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state, ctx, context, _, timestep, _, stamp = self.begin_step(args)
+        calibrator = self.calibrator_of(ctx)
         entry = ctx.store.get(self._slot.ident)
         problem = read_problem(entry, "the block stack's residual", stamp, self._slot.spec)
         if entry is not None and problem is not None:
@@ -104,14 +106,17 @@ class MagCacheGraph(GraphRuntime):
         key: Variant = ("skip" if not decision.compute else
                         "compute+calibrate" if self.config.calibrate and problem is None else "compute")
         low = self.variant(key)
+        kept = self.kept_before_compute(ctx, calibrator, stamp, (self._slot,)) if decision.compute else {}
+        reads = [entry.tensor if decision.compute else self.reused(entry, self._slot, calibrator)] \
+            if low.variant.reads else []
+        del entry
         if self._cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()
-        outputs = low.fn(*args, *([entry.tensor] if low.variant.reads else []))
-        del entry
+        outputs = low.fn(*args, *reads)
+        del reads
         count = self.captured.num_outputs
         if decision.compute:
-            residual = outputs[count]
-            ctx.store.put(self._slot.ident, stamp, residual.clone() if self._cudagraphs else residual)
+            self.put_residual(ctx, self._slot, stamp, outputs[count], kept)
             if self.config.calibrate:
                 ctx.ratios.append(outputs[count + 1] if low.variant.ratio else 1.0)
         state.history.append(MagStepRecord(self.serial, ctx.generation, context, decision.step_index, timestep,
@@ -121,6 +126,9 @@ class MagCacheGraph(GraphRuntime):
         if decision.wraps:  # diffusers' _advance_step: the residual is dropped, the next call starts afresh
             self.new_generation(state, ctx)
         return list(outputs[:count])
+
+    def is_hidden(self, slot: Any) -> bool:
+        return True  # its one residual is the hidden stream's (the other streams take their input on a skip)
 
     def end_generation(self, state: MagModelState, ctx: MagContext) -> None:
         """The end of a generation: report a finished calibration, as diffusers does."""

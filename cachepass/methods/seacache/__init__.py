@@ -41,6 +41,9 @@ STACK_USER = StackUser("SeaCache", "SeaConfig", "PAB, which caches attention lay
 class SeaCachePlugin(MethodPlugin):
     """SeaCache's stages and tool hooks (plugin.MethodPlugin)."""
 
+    calibrated_skip = True  # a calibrator may predict its residual (runtime/calibrated.py)
+    calibrated_hidden_only = True  # the only residual it reuses is the hidden stream's
+
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "SeaCache"
     bench_probe = "last block"  # a whole-stack skip: the last block runs only on a computed step

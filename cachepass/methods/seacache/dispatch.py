@@ -7,6 +7,9 @@ next step compares with them) and, when the distance decides, returns it too -- 
 per-latent distances --, the plan decides, and one variant of the model runs: `compute` (writing the
 residual and the other streams' last values) or a reuse (`skip`, `skip+extrapolate`). Forced steps read
 nothing from the device.
+Composed with a residual calibrator (runtime/calibrated.py; NOTE [SeaCache with a calibrator]), a
+reuse step is `skip` fed the calibrator's prediction of the residual instead of the hook's reuse or
+extrapolation, and a computed step keeps the residual with the calibrator's factors.
 
 A step index that does not follow the previous one starts a new trajectory (a new generation: caches
 freed), as the hook's `reset_trajectory`; so does a pipeline's end-of-call reset. Never a stale read: the
@@ -24,7 +27,7 @@ import torch
 
 from ...compiler.blocks import BlockStack
 from ...report import GraphReport, variant_reports
-from ...runtime.base import GraphRuntime
+from ...runtime.calibrated import CalibratedRuntime
 from ...runtime.context import ContextState, ContextStates, VariantStepRecord
 from ...runtime.registry import state_registry
 from ...runtime.store import next_stamp, read_problem
@@ -93,7 +96,7 @@ class SeaGraphReport(GraphReport):
                                    f"{self.pattern}"]
 
 
-class SeaCacheGraph(GraphRuntime):
+class SeaCacheGraph(CalibratedRuntime):
     """What the cachepass backend returns to Dynamo for one captured graph under SeaCache."""
 
     _states = _STATES
@@ -128,11 +131,12 @@ class SeaCacheGraph(GraphRuntime):
                 self.new_generation(state, ctx)
                 stamp = next_stamp(ctx, self.serial, context, signature)
             decision, probe = self._gate(args, ctx, step, stamp, reads)
+        calibrator = self.calibrator_of(ctx)  # after the gate, which may start a new trajectory
         key: Variant = "compute"
         entries: list[Any] = []
         scale = None
         if not decision.compute:
-            key, scale = self.plan.residual(step.step_index, ctx.computed)
+            key, scale = self.plan.residual(step.step_index, ctx.computed) if calibrator is None else ("skip", None)
             entries, problem = self._residuals(ctx, key, stamp)
             if problem is not None:  # the hook: no (or a changed) history computes and restarts the accumulation
                 if ctx.computed:
@@ -143,17 +147,26 @@ class SeaCacheGraph(GraphRuntime):
                 ctx.gate = replace(ctx.gate, accumulated=0.0)
                 decision = replace(decision, compute=True, reason=f"{decision.reason}; {problem}")
                 key, entries, scale = "compute", [], None
-        extras = [e.tensor for e in entries]
+        extras = [self.reused(e, slot, calibrator) for e, slot in zip(entries, self.lowered_reads(key))]
         if scale is not None:
             extras.append(torch.tensor(scale, dtype=torch.float32, device=extras[0].device))
         outputs = self._run(key, args, extras)
         del entries, extras
         if key == "compute":
-            self._record(ctx, step, outputs, stamp)
+            self._record(ctx, step, outputs, stamp, calibrator)
         else:
             ctx.gate = replace(ctx.gate, consecutive=ctx.gate.consecutive + 1)
         return self._finish(state, ctx, context, step, decision, key, outputs, reads[0], probe)
 
+    # NOTE [SeaCache with a calibrator]
+    # SeaCache extrapolates its residual itself (`residual_order=1`: latest + (latest - previous) * scale), which
+    # a TaylorSeer calibrator of order 1 also does, with another step count. Composed, the simplest honest rule:
+    # the calibrator replaces SeaCache's reuse and extrapolation of the residual on a reused step -- the gate
+    # decides as alone, a reused step runs `skip` fed the calibrator's prediction (never `skip+extrapolate`,
+    # whatever `residual_order` says), and a computed step keeps only the latest residual, with its factors.
+    # The other streams' kept last values are values, not residuals: reused as they are (`predicted`). The
+    # calibrator counts the gated calls (a fail-open call is no step of the trajectory); a new trajectory is a
+    # new generation, so a new calibrator. docs/methods.md, "Compositions".
     # -- the step's parts ---------------------------------------------------------------------
     def _step(self, args: Any, context: str | None, reads: list[int]) -> SeaStep | None:
         """The hook's root pre-forward: the step the loop passed with `cache_context`, or None (fail-open, said once)."""
@@ -222,6 +235,12 @@ class SeaCacheGraph(GraphRuntime):
                 return [], problem
         return entries, None
 
+    def is_hidden(self, slot: Any) -> bool:
+        return True  # its one residual slot read by a skip is the hidden stream's; the others keep values
+
+    def predicted(self, slot: Any) -> bool:
+        return slot is self._latest and super().predicted(slot)  # the other streams' kept values are not residuals
+
     def lowered_reads(self, key: Variant) -> tuple[Any, ...]:
         return (self._latest, *self._others) + ((self._previous,) if key == "skip+extrapolate" else ())
 
@@ -231,18 +250,19 @@ class SeaCacheGraph(GraphRuntime):
             torch.compiler.cudagraph_mark_step_begin()
         return low.fn(*args, *extras)
 
-    def _record(self, ctx: SeaContext, step: SeaStep, outputs: list[torch.Tensor], stamp: Any) -> None:
-        """The hook's `_record_full_execution`: keep the residual (the last `residual_order + 1`) and the other
-        streams' last values; the reuses in a row restart."""
+    def _record(self, ctx: SeaContext, step: SeaStep, outputs: list[torch.Tensor], stamp: Any,
+                calibrator: Any) -> None:
+        """The hook's `_record_full_execution`: keep the residual (the last `residual_order + 1`; with a
+        calibrator, the latest with its factors) and the other streams' last values; the reuses in a row restart."""
         count = self.captured.num_outputs
-        keep = (lambda t: t.clone()) if self._cudagraphs else (lambda t: t)
-        if self.config.residual_order == 1:
+        kept = self.kept_before_compute(ctx, calibrator, stamp, (self._latest,))
+        if self.config.residual_order == 1 and calibrator is None:
             latest = ctx.store.pop(self._latest.ident)
             if latest is not None:
                 ctx.store.put(self._previous.ident, latest.stamp, *latest.tensors)
-        ctx.store.put(self._latest.ident, stamp, keep(outputs[count]))
+        self.put_residual(ctx, self._latest, stamp, outputs[count], kept)
         for slot, value in zip(self._others, outputs[count + 1:]):
-            ctx.store.put(slot.ident, stamp, keep(value))
+            ctx.store.put(slot.ident, stamp, self.keep(value))
         ctx.computed[:] = [*ctx.computed, step.step_index][-(self.config.residual_order + 1):]
         ctx.gate = replace(ctx.gate, consecutive=0)
 
