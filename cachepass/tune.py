@@ -7,8 +7,8 @@
 to judge. The tuner runs it once uncached (the reference the budget is measured against), then, for each
 method whose plug-in gives a search space (`MethodPlugin.tune_space`: one knob along which a generation reuses
 more and its quality falls, crossed with a few settings of other fields), bisects the knob in each setting for the
-most reuse that meets the budget; the winner is the fastest predicted of every candidate that met it. Method-neutral: the
-methods and their knobs come from the registry and the plug-ins. With `prompts=[...]` it calls
+most reuse that meets the budget; the winner is the fastest predicted of every candidate that met it.
+Method-neutral: the methods and their knobs come from the registry and the plug-ins. With `prompts=[...]` it calls
 `generate(model, prompt)` for each, and the budget must hold on every one (the worst decides). Budget metrics:
 PSNR, SSIM (quality.py), relative L2, LPIPS (the optional `lpips` package).
 

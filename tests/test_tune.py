@@ -340,7 +340,7 @@ def test_a_multi_knob_search_bisects_each_setting_and_finds_the_grids_best(demo,
     monkeypatch.setattr(type(PLUGIN), "tune_space", cut)
     space = PLUGIN.tune_space(TuneSeen(len(TIMESTEPS), tuple(TIMESTEPS)))
     settings = set(space.settings())
-    assert settings == {(("max_skip_steps", 2), ("retention_ratio", 0.1)), (("max_skip_steps", 4), ("retention_ratio", 0.1))}
+    assert settings == {(("max_skip_steps", skips), ("retention_ratio", 0.1)) for skips in (2, 4)}
     generate = generate_with(demo)
     budget = {"psnr": 47.5}
     grid = cachepass.tune(generate, budget, ("magcache",), model=demo.module, options=EAGER, search="grid",
