@@ -160,7 +160,8 @@ def _add_tune(commands: Any) -> None:
     tune = commands.add_parser(
         "tune", help="find the fastest cache config that keeps a quality budget on a small built-in model",
         description="Build a small model with random weights (no downloads), run its denoising loop once uncached "
-                    "(the reference), then search each method's knob for the most reuse within the budget; print "
+                    "(the reference), then search each method's knob for the most reuse within the budget, in each "
+                    "setting of the few fields it crosses it with (docs/tune.md); print "
                     "every candidate, the winner and its measured time, and write them as JSON. One progress line "
                     "per candidate goes to stderr.", epilog=tune_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,7 +180,8 @@ def _add_tune(commands: Any) -> None:
     tune.add_argument("--compiler", default="inductor", choices=("inductor", "eager"),
                       help="how variants compile: inductor (default; what you deploy) or eager (a quick look)")
     tune.add_argument("--search", default="bisect", choices=("bisect", "grid"),
-                      help="bisect each knob (default) or evaluate every value")
+                      help="bisect each method's knob in each setting of its crossed fields (default) or evaluate "
+                           "every value")
     tune.add_argument("--repeats", type=int, default=3, help="warm generations timing the winner (default: 3)")
     tune.add_argument("--no-compose", dest="compose", action="store_false",
                       help="search each method alone (default: a stack skip also with each calibrator)")

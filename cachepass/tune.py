@@ -6,8 +6,9 @@
 `generate(model)` is the user's own generation with a fixed seed, given the model to use, returning the tensor
 to judge. The tuner runs it once uncached (the reference the budget is measured against), then, for each
 method whose plug-in gives a search space (`MethodPlugin.tune_space`: one knob along which a generation reuses
-more and its quality falls), bisects the knob for the most reuse that meets the budget. Method-neutral: the
-methods and their knobs come from the registry and the plug-ins. With `prompts=[...]` it calls
+more and its quality falls, crossed with a few settings of other fields), bisects the knob in each setting for the
+most reuse that meets the budget; the winner is the fastest predicted of every candidate that met it.
+Method-neutral: the methods and their knobs come from the registry and the plug-ins. With `prompts=[...]` it calls
 `generate(model, prompt)` for each, and the budget must hold on every one (the worst decides). Budget metrics:
 PSNR, SSIM (quality.py), relative L2, LPIPS (the optional `lpips` package).
 
@@ -18,6 +19,15 @@ each call ran, each at its median time measured in the loop, plus one per-piece 
 generation's wall time minus its pieces' own times in that generation, over its pieces: the user's loop, Dynamo's
 guards, the cachepass runtime). The first candidate that runs a piece not yet clocked pays `timing_runs` rounds of
 two warm generations: the uncached model's (the yardstick) and the candidate's with every variant clocked.
+
+# NOTE [How many generations a search takes]
+A method's space of S settings (its crossed fields' product, at most methods.plugin.MAX_SETTINGS) and V values of
+its knob takes at most S * ceil(log2(V + 1)) candidates bisected (S * V with search="grid"), each one generation
+per input; a calibrated method (MagCache) adds one run; a candidate that runs a piece not yet clocked adds
+`timing_runs` rounds of two generations; `compose` searches a stack skip once more per calibrator. Besides: the
+reference and the nudged run (two), and the winner's re-run and `repeats` rounds of two. E.g. MagCache's 2 x 2
+settings of 10 thresholds: at most 16 candidates, where its 40 configs would take 40. `TuneSpace.evaluations`
+gives the bound; `result.generations` counts what a tuning took.
 
 # NOTE [Times in units of the uncached generation]
 On a shared CPU the machine's speed swings several-fold over seconds (2 cores under a load of 4-9: torch's
@@ -236,7 +246,8 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
     - `prompts`: several inputs: `generate(model, prompt)` for each, a reference each, and the budget must hold
       for every one (the worst decides); times are per generation (a pass over the prompts, divided by them);
     - `options`: the backend's other options for every candidate (e.g. {"compiler": "eager"});
-    - `search`: "bisect" (a knob's candidates bisected: few generations) or "grid" (every candidate);
+    - `search`: "bisect" (the knob bisected in each setting of the crossed fields: few generations, NOTE [How many
+      generations a search takes]) or "grid" (every candidate);
     - `repeats`: rounds timing the winner, `timing_runs`: rounds clocking a method's variants, each round a warm
       uncached generation beside the candidate's (NOTE [Times in units of the uncached generation]);
     - `progress`: one line per candidate on stderr, with the best plan so far (the same lines are logged at INFO);
@@ -448,12 +459,13 @@ class _Session:
         return dataclasses.replace(space, base=method.plugin.calibrated(space, graphs))
 
     def search(self, method: Method, space: TuneSpace, search: str, calibrator: Any = None) -> None:
-        """Bisect the knob for the last value that meets the budget (quality falls along `values`), or evaluate
-        every value (`grid`); with `calibrator` (a methods.CALIBRATORS entry) each candidate is composed with its
-        default config. A method that caches nothing in this model is dropped, with a note."""
+        """In each setting of the space's crossed fields, bisect the knob for the last value that meets the budget
+        (quality falls along `values`), or evaluate every value (`grid`); with `calibrator` (a methods.CALIBRATORS
+        entry) each candidate is composed with its default config. Every candidate is built (and validated) before
+        any runs. A method that caches nothing in this model is dropped, with a note."""
+        settings = space.configs()  # a ConfigError for a bad value before any generation of this method
 
-        def met(index: int) -> bool:
-            config = dataclasses.replace(space.base, **{space.field: space.values[index]})
+        def met(config: Any) -> bool:
             composed = config if calibrator is None else [config, calibrator.config_type()]
             candidate = self.evaluate(method, composed, None if calibrator is None else calibrator.name)
             if candidate is None:
@@ -461,14 +473,15 @@ class _Session:
             return candidate.met
 
         try:
-            if search == "grid":
-                for index in range(len(space.values)):
-                    met(index)
-                return
-            low, high = -1, len(space.values)  # values[low] met the budget (-1: none yet), values[high] did not
-            while high - low > 1:
-                middle = (low + high) // 2
-                low, high = (middle, high) if met(middle) else (low, middle)
+            for configs in settings:
+                if search == "grid":
+                    for config in configs:
+                        met(config)
+                    continue
+                low, high = -1, len(configs)  # configs[low] met the budget (-1: none yet), configs[high] did not
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    low, high = (middle, high) if met(configs[middle]) else (low, middle)
         except _CachesNothing:
             self.notes.append(f"{method.name}: cached nothing in this model (the backend's warning says why); "
                               f"left out")

@@ -36,7 +36,14 @@ def generate_with(demo):
     return generate
 
 
-def test_bisection_finds_the_grids_best_and_the_winner_meets_the_budget_fresh(demo, tmp_path):
+def computed_share(session, candidate):
+    """A cost for tests of the search, not of the clocks: the share of a candidate's calls that compute (a
+    clocked ~10 ms generation lets the machine's load pick among close candidates)."""
+    return 1 - 0.9 * candidate.reused_calls / candidate.calls
+
+
+def test_bisection_finds_the_grids_best_and_the_winner_meets_the_budget_fresh(demo, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules["cachepass.tune"]._Session, "predict_units", computed_share)
     generate = generate_with(demo)
     budget = {"psnr": 45.0}
     grid = cachepass.tune(generate, budget, ("fbc",), model=demo.module, options=EAGER, search="grid", repeats=1,
@@ -312,6 +319,128 @@ def test_several_prompts_each_meet_the_budget_and_the_worst_decides(demo):
     assert all(p >= budget["psnr"] and s >= budget["ssim"] for p, s in scores), scores
     assert result.quality["psnr"] == pytest.approx(min(p for p, _ in scores), abs=1e-3)
     assert result.quality["ssim"] == pytest.approx(min(s for _, s in scores), abs=1e-6)
+
+
+# -- multi-knob search spaces ------------------------------------------------------------------------------------
+def crossed(config, space):
+    """The config's setting of the space's crossed fields, as TuneSpace.settings writes one."""
+    return tuple((name, getattr(config, name)) for name, _ in space.grid)
+
+
+def test_a_multi_knob_search_bisects_each_setting_and_finds_the_grids_best(demo, monkeypatch):
+    """MagCache's own space (a calibrated threshold crossed with max_skip_steps and retention_ratio), cut to three
+    thresholds and two settings (retention 0.1 only) to keep it cheap (~2 s a candidate): every setting is
+    searched, the bisection's winner is the exhaustive grid's best, no candidate that met the budget is predicted
+    faster than the winner, and the winner -- compiled afresh here -- meets the budget against an eager reference.
+    The budget (47.5 dB) leaves the grid one fastest candidate (threshold 0.02 with 4 skips in a row: 6 of 8 steps
+    reused; 2 in a row reuse 5 at most), so a search of max_skip_steps' default alone would miss it."""
+    from cachepass.methods.magcache import PLUGIN
+    from cachepass.methods.plugin import TuneSeen
+
+    real = type(PLUGIN).tune_space
+
+    def cut(self, seen):
+        space = real(self, seen)
+        grid = tuple((name, values if name == "max_skip_steps" else (0.1,)) for name, values in space.grid)
+        return dataclasses.replace(space, values=(0.02, 0.08, 0.24), grid=grid)
+
+    monkeypatch.setattr(type(PLUGIN), "tune_space", cut)
+    # the search is under test, not the clocks (the Inductor tests check those): load picked the winner once in
+    # six runs of two clocked searches here
+    monkeypatch.setattr(sys.modules["cachepass.tune"]._Session, "predict_units", computed_share)
+    space = PLUGIN.tune_space(TuneSeen(len(TIMESTEPS), tuple(TIMESTEPS)))
+    settings = set(space.settings())
+    assert settings == {(("max_skip_steps", skips), ("retention_ratio", 0.1)) for skips in (2, 4)}
+    generate = generate_with(demo)
+    budget = {"psnr": 47.5}
+    grid = cachepass.tune(generate, budget, ("magcache",), model=demo.module, options=EAGER, search="grid",
+                          repeats=1, timing_runs=1, compose=False)
+    found = cachepass.tune(generate, budget, ("magcache",), model=demo.module, options=EAGER, repeats=1,
+                           timing_runs=1, compose=False)
+    tables = "\n".join(f"{c.config.describe()}: {c.quality['psnr']:.2f} dB, {c.reused_calls} reused, "
+                       f"{c.predicted_seconds:.4g} s" for result in (grid, found) for c in result.table)
+    assert len(grid.table) == space.evaluations("grid") == 6, tables
+    assert len(found.table) <= space.evaluations("bisect") == 4 and found.generations < grid.generations, tables
+    met = [c for c in grid.table if c.met]
+    assert met and len(met) < len(grid.table), "the budget must split the grid for the test to mean anything"
+    for result in (grid, found):
+        assert {crossed(c.config, space) for c in result.table} == settings, tables  # every setting searched
+        assert crossed(result.config, space) in settings
+        assert result.predicted_seconds == min(c.predicted_seconds for c in result.table if c.met)
+    # the bisection's winner is the grid's best
+    best = min(met, key=lambda c: c.predicted_seconds)
+    assert found.config == best.config and best.reused_calls == max(c.reused_calls for c in met), tables
+    assert crossed(found.config, space) == (("max_skip_steps", 4), ("retention_ratio", 0.1)), tables
+    with torch.no_grad():
+        reference = generate(demo.module)
+    torch._dynamo.reset()
+    fresh = generate(cachepass.compile(demo.module, cache=found.config, options=EAGER))
+    assert psnr(fresh, reference) >= budget["psnr"]
+
+
+SEEN = (8, tuple(TIMESTEPS))  # a generation of 8 calls, 999 down to 0
+
+
+def test_every_methods_space_is_valid_configs_and_crosses_what_the_issue_names():
+    """Each tunable method's space on an 8-step generation: every candidate passes its config class's own
+    validation, at most MAX_SETTINGS settings; MagCache crosses max_skip_steps and retention_ratio, TaylorSeer the
+    order, PAB diffusers' window and the wider one the timesteps reach (only where it reaches more calls)."""
+    from cachepass.methods.plugin import MAX_SETTINGS, TuneSeen
+    from cachepass.tune import tunable_methods
+
+    seen = TuneSeen(*SEEN)
+    spaces = {}
+    for method in tunable_methods(None):
+        space = method.plugin.tune_space(seen)
+        if space.base is None:  # MagCache: the calibration run's ratios
+            space = dataclasses.replace(space, base=cachepass.MagConfig(mag_ratios=(1.0,) * 8, num_inference_steps=8))
+        configs = space.configs()
+        assert 1 <= len(configs) == len(space.settings()) <= MAX_SETTINGS
+        assert all(type(c) is type(space.base) and len(row) == len(space.values) for row in configs for c in row)
+        assert [crossed(row[0], space) for row in configs] == list(space.settings())
+        spaces[method.name] = space
+    assert dict(spaces["magcache"].grid) == {"max_skip_steps": (2, 4), "retention_ratio": (0.1, 0.2)}
+    assert dict(spaces["taylorseer"].grid) == {"max_order": (1, 2)}
+    assert dict(spaces["pab"].grid) == {"spatial_timesteps": ((100.0, 800.0), (0.0, 999.0))}
+    assert all(not spaces[name].grid for name in ("fbc", "dbcache", "teacache", "seacache"))
+    from cachepass.methods.pab import PLUGIN as PAB
+
+    inside = PAB.tune_space(TuneSeen(3, (700.0, 500.0, 300.0)))  # all inside diffusers' window: no wider one
+    assert dict(inside.grid) == {"spatial_timesteps": ((100.0, 800.0),)}
+    flow = PAB.tune_space(TuneSeen(3, (1.0, 0.5, 0.0)))  # outside it: the timesteps' own range, one window
+    assert dict(flow.grid) == {"spatial_timesteps": ((0.0, 1.0),)}
+
+
+@pytest.mark.parametrize("grid, words", [
+    ((("threshold", (1, 2)),), "not the bisected"), ((("a", (1,)), ("a", (2,))), "each field once"),
+    ((("a", ()),), "non-empty tuple"), ((("a", (1, 1)),), "distinct"), ((("a", [1, 2]),), "tuple"),
+    ((("a", (1, 2, 3)), ("b", (1, 2, 3))), "at most 6")])
+def test_bad_crossed_fields_are_config_errors(grid, words):
+    from cachepass.methods.plugin import TuneSpace
+
+    with pytest.raises(cachepass.ConfigError, match=words):
+        TuneSpace("threshold", (0.1, 0.2), cachepass.FBCConfig(), grid=grid)
+
+
+def test_a_crossed_value_the_config_refuses_is_an_error_before_the_methods_first_candidate(demo, monkeypatch):
+    """A crossed field that is not the config's, or a value its own validation refuses, is a ConfigError; in a
+    search, before any candidate runs: generate ran only for the reference and the nudged check."""
+    from cachepass.methods.fbc import PLUGIN
+    from cachepass.methods.plugin import TuneSpace
+
+    with pytest.raises(cachepass.ConfigError, match="not fields of FBCConfig"):
+        TuneSpace("threshold", (0.1, 0.2), cachepass.FBCConfig(), grid=(("nope", (1, 2)),)).configs()
+    calls = []
+
+    def generate(model):
+        calls.append(model)
+        return generate_with(demo)(model)
+
+    monkeypatch.setattr(type(PLUGIN), "tune_space", lambda self, seen: TuneSpace(
+        "threshold", (0.1, 0.2), cachepass.FBCConfig(), grid=(("block_lists", (("blocks",), "blocks")),)))
+    words = "FBCConfig.block_lists='blocks' must be"
+    assert words in refused(generate, {"psnr": 30}, ("fbc",), model=demo.module, compose=False)
+    assert calls == [demo.module, demo.module]  # the reference and the nudged run: no candidate
 
 
 # -- the command line ------------------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ method, the bench's rows. A method overrides what it does differently; the defau
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,19 +53,64 @@ class TuneSeen:
     timesteps: tuple[float, ...]  # the `timestep` input of each call (first element), where the model took one
 
 
+MAX_SETTINGS = 6  # settings of a TuneSpace's crossed fields: each one is a bisection of its own
+
+
 @dataclass(frozen=True)
 class TuneSpace:
-    """A method's search space for `cachepass.tune` (tune.py): one monotone knob over a base config.
+    """A method's search space for `cachepass.tune` (tune.py): one monotone knob, bisected within each setting of a
+    few crossed fields, over a base config.
 
-    Candidate i is `dataclasses.replace(base, **{field: values[i]})`; along `values` a generation reuses more
-    and its quality falls, so the tuner bisects the index. A method whose base config needs a measured signal
-    (MagCache's ratios) gives `calibrate`, a config the tuner runs once; `MethodPlugin.calibrated` turns that
-    run's graphs into `base`."""
+    A setting is one value for each field of `grid` (their product, at most MAX_SETTINGS); candidate i of a setting
+    is `dataclasses.replace(base, **setting, **{field: values[i]})`. Along `values` a generation reuses more and
+    its quality falls, so the tuner bisects the index within each setting; the crossed fields need not be monotone
+    (a longer skip row may reuse more and lose less), so every setting is searched. A method whose base config needs
+    a measured signal (MagCache's ratios) gives `calibrate`, a config the tuner runs once; `MethodPlugin.calibrated`
+    turns that run's graphs into `base`."""
 
     field: str
     values: tuple[Any, ...]
     base: Any = None  # None: run `calibrate` first
     calibrate: Any = None
+    grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # (field, its values), crossed
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigError
+
+        names = [name for name, _ in self.grid]
+        if self.field in names or len(set(names)) != len(names):
+            raise ConfigError(f"TuneSpace.grid {names} must name each field once, and not the bisected "
+                              f"{self.field!r}.")
+        for name, values in self.grid:
+            if not isinstance(values, tuple) or not values or any(values.count(v) > 1 for v in values):
+                raise ConfigError(f"TuneSpace.grid's {name!r} must be a non-empty tuple of distinct values, "
+                                  f"got {values!r}.")
+        if len(self.settings()) > MAX_SETTINGS:
+            raise ConfigError(f"TuneSpace.grid crosses {len(self.settings())} settings ({names}); at most "
+                              f"{MAX_SETTINGS}, each a search of its own: give fewer values.")
+
+    def settings(self) -> tuple[tuple[tuple[str, Any], ...], ...]:
+        """Every setting of the crossed fields as ((field, value), ...), the first field slowest; ((),) without."""
+        names = [name for name, _ in self.grid]
+        return tuple(tuple(zip(names, combo)) for combo in itertools.product(*(v for _, v in self.grid)))
+
+    def configs(self) -> tuple[tuple[Any, ...], ...]:
+        """Per setting, the candidate of each value: every config through its class's own validation (a
+        ConfigError for a bad value), built before the search runs any of them."""
+        from ..errors import ConfigError
+
+        known = {f.name for f in dataclasses.fields(self.base)}
+        unknown = [name for name in (self.field, *(n for n, _ in self.grid)) if name not in known]
+        if unknown:
+            raise ConfigError(f"TuneSpace names {unknown}, not fields of {type(self.base).__name__}.")
+        return tuple(tuple(dataclasses.replace(self.base, **dict(setting), **{self.field: value})
+                           for value in self.values) for setting in self.settings())
+
+    def evaluations(self, search: str) -> int:
+        """The most candidates a search evaluates: per setting, every value ("grid") or a bisection's
+        ceil(log2(len(values) + 1)) (NOTE [How many generations a search takes], tune.py)."""
+        per_setting = len(self.values) if search == "grid" else math.ceil(math.log2(len(self.values) + 1))
+        return len(self.settings()) * per_setting
 
 
 def check_block_graph(captured: Any, tags: Any, title: str) -> Uncached | None:

@@ -94,14 +94,21 @@ class PABPlugin(MethodPlugin):
     demo = True
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace | None:
-        """The spatial skip range, 2 (diffusers' default) to 8, inside diffusers' timestep window when the
-        model's timesteps fall in it, else inside the timesteps it receives; None without a `timestep` input."""
+        """The spatial skip range, 2 (diffusers' default) to 8, crossed with the window it applies in:
+        diffusers' timestep window when the model's timesteps fall in it, else inside the timesteps it receives;
+        and, where it reaches more calls, that window widened to the timesteps received (every call but the first
+        and the last); None without a `timestep` input."""
         if not seen.timesteps:
             return None
         low, high = DEFAULT_TIMESTEPS
         if not any(low < t < high for t in seen.timesteps):
             low, high = min(seen.timesteps), max(seen.timesteps)
-        return TuneSpace("spatial_skip", (2, 3, 4, 5, 6, 8), PABConfig(spatial_skip=2, spatial_timesteps=(low, high)))
+        windows = [(low, high)]
+        wider = (min(low, *seen.timesteps), max(high, *seen.timesteps))
+        if sum(wider[0] < t < wider[1] for t in seen.timesteps) > sum(low < t < high for t in seen.timesteps):
+            windows.append(wider)
+        return TuneSpace("spatial_skip", (2, 3, 4, 5, 6, 8), PABConfig(spatial_skip=2, spatial_timesteps=(low, high)),
+                         grid=(("spatial_timesteps", tuple(windows)),))
 
     def demo_config(self) -> Any:
         """diffusers' PAB at its default skip and window: the demo's method."""

@@ -37,10 +37,11 @@ class TaylorSeerPlugin(MethodPlugin):
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace:
         """The interval between computed steps after diffusers' default warm-up, 2 up to the steps left after it
-        (at most 10): a longer interval predicts more steps from older factors."""
+        (at most 10): a longer interval predicts more steps from older factors; crossed with the Taylor order,
+        diffusers' 1 and 2 (a second difference: a better prediction, or a noisier one)."""
         base = TSConfig()
         last = max(2, min(10, seen.calls - base.disable_cache_before_step))
-        return TuneSpace("cache_interval", tuple(range(2, last + 1)), base)
+        return TuneSpace("cache_interval", tuple(range(2, last + 1)), base, grid=(("max_order", (1, 2)),))
 
     def tag(self, captured: CapturedGraph, config: TSConfig) -> TSTags:
         return tag_modules(captured, config)
