@@ -362,6 +362,24 @@ def test_regional_magcache_matches_diffusers_hook_step_by_step(family, compiler,
     check_skips_and_reads(demo, ours, TIMESTEPS_12, lambda: fbc_generation(demo, blocks), monkeypatch)
 
 
+def test_regional_magcache_with_calibrator_matches_the_whole_model_composition():
+    """MagCache composed with cache-dit's TaylorSeer calibrator under compile_repeated_blocks: the last block hands
+    each new residual to the calibrator, the head adds its prediction on a skip step. Equal step by step to the
+    whole-model composition (tests/test_compose.py checks it against diffusers' hook with cache-dit's calibrator),
+    two generations; the prediction is used (the uncalibrated regional run differs)."""
+    from test_magcache import config
+
+    demo = build_family("wan")
+    calibrated = [config(), cachepass.TaylorCalibratorConfig(order=1)]
+    blocks, plain = regional(demo, calibrated, "eager"), regional(demo, config(), "eager")
+    whole = torch.compile(copy.deepcopy(demo.module), backend="cachepass", fullgraph=True,
+                          options={"cache": calibrated, "compiler": "eager"})
+    for generation in range(2):
+        ours, theirs, uncalibrated = (fbc_generation(demo, m) for m in (blocks, whole, plain))
+        assert max(max_diff(a, b) for a, b in zip(ours, theirs)) <= 1e-5, f"generation {generation}"
+        assert max(max_diff(a, b) for a, b in zip(ours, uncalibrated)) > 1e-4, f"generation {generation}"
+
+
 @pytest.mark.parametrize("family, indicator", [("flux", None), ("wan", "modulated")])
 def test_regional_teacache_matches_the_whole_model_teacache_step_by_step(family, indicator, monkeypatch):
     """compile_repeated_blocks with TeaCache: the head block's graph computes the indicator (the first block's
