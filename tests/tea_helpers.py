@@ -13,6 +13,20 @@ import numpy as np
 import torch
 
 
+def indicator(family: str, block: torch.nn.Module, bound: dict) -> torch.Tensor:
+    """The indicator from block 0 and its bound arguments, as the authors' scripts compute it."""
+    if family == "flux":  # teacache_flux.py: transformer_blocks[0].norm1(inp, emb=temb)
+        return block.norm1(bound["hidden_states"].clone(), emb=bound["temb"].clone())[0]
+    if family == "ltx":  # teacache_ltx.py: norm1(inp) * (1 + scale_msa) + shift_msa, from the block's table
+        hidden, temb, table = bound["hidden_states"], bound["temb"], block.scale_shift_table
+        ada = table[None, None] + temb.reshape(hidden.size(0), temb.size(1), table.shape[0], -1)
+        shift, scale = ada.unbind(dim=2)[:2]
+        return block.norm1(hidden) * (1 + scale) + shift
+    # teacache_generate.py (use_ret_steps): e0, the blocks' timestep projection; TeaCache4CogVideoX1.5's
+    # teacache_sample_video.py: emb, the timestep embedding every block reads
+    return bound["temb"]
+
+
 class Gate(torch.nn.Module):
     """One block of the reference: runs it on compute steps, passes its stream inputs on (no work) on skip steps."""
 
@@ -62,11 +76,7 @@ class TeaReference:
                 index += 1
 
     def indicator(self, block, bound) -> torch.Tensor:
-        if self.family == "flux":  # teacache_flux.py: transformer_blocks[0].norm1(inp, emb=temb)
-            return block.norm1(bound["hidden_states"].clone(), emb=bound["temb"].clone())[0]
-        # teacache_generate.py (use_ret_steps): e0, the blocks' timestep projection; TeaCache4CogVideoX1.5's
-        # teacache_sample_video.py: emb, the timestep embedding every block reads
-        return bound["temb"]
+        return indicator(self.family, block, bound)
 
     def hidden_of(self, out):
         return {"flux": lambda: out[1], "cogvideox": lambda: out[0]}.get(self.family, lambda: out)()

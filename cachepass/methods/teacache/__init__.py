@@ -11,9 +11,11 @@ See docs/methods.md, "TeaCache".
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ...compiler.capture import CapturedGraph
+from ...errors import ConfigError
 from ...options import BackendOptions
 from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, check_block_graph
 from .config import TeaCacheConfig
@@ -25,8 +27,6 @@ __all__ = ["PLUGIN", "TeaCacheConfig", "TeaPlan", "from_diffusers"]
 
 def from_diffusers(cfg: Any) -> TeaCacheConfig:
     """diffusers ships no TeaCache config (PR #12652 is open): nothing to convert."""
-    from ...errors import ConfigError
-
     raise ConfigError(f"cachepass TeaCache has no diffusers config to convert ({type(cfg).__name__}); pass "
                       f"cachepass.TeaCacheConfig(threshold=...).")
 
@@ -39,14 +39,36 @@ class TeaCachePlugin(MethodPlugin):
     calibrated_skip = True  # a calibrator may predict its residuals (runtime/pieces.py)
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace:
-        """The threshold over the authors' range (LTX 0.03 to Flux 0.8), the family's published coefficients and
-        step rules, the step counter wrapping at the generation's calls. A model without published coefficients
-        is a ConfigError at its first candidate (tune leaves it out unless it was asked for by name)."""
+        """The threshold over the authors' range (LTX 0.03 to Flux 0.8) with coefficients fitted on the model
+        from one calibration run (`calibrate=True`; so any model tunes, not only the published families), the
+        family's step rules, the step counter wrapping at the generation's calls."""
         values = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 0.8)
-        return TuneSpace("threshold", values, TeaCacheConfig(threshold=values[0], num_inference_steps=seen.calls))
+        return TuneSpace("threshold", values, calibrate=TeaCacheConfig(threshold=1.0, calibrate=True,
+                                                                       num_inference_steps=seen.calls))
+
+    def calibrated(self, space: TuneSpace, graphs: list[Any]) -> TeaCacheConfig:
+        """The last finished calibration's coefficients (a generation ends at its last step or at the tuner's
+        end-of-generation call) in the calibration config, calibrating no more."""
+        fits = [c for graph in graphs for c in graph.report().calibrations]
+        if not fits:
+            raise ConfigError("TeaCache's calibration run measured no (indicator change, output change) pairs: the "
+                              "model's calls never compared two steps' indicators; tune another method or check that "
+                              "generate runs the model it is given for more than one step.")
+        if fits[-1].coefficients is None:
+            raise ConfigError(f"TeaCache's calibration run measured {len(fits[-1].x)} pair(s) and no rescaling "
+                              f"polynomial positive on them (the output's change: {list(fits[-1].y)}); tune another "
+                              f"method on this model.")
+        return dataclasses.replace(space.calibrate, calibrate=False, coefficients=fits[-1].coefficients)
 
     def tag(self, captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags | TeaBlockTags:
         if captured.prefix:  # a graph of one block: regional compilation (regional.py)
+            if config.calibrate:
+                raise ConfigError(
+                    f"cachepass TeaCache: calibrate=True on a graph of one block ({captured.prefix}: regional "
+                    f"compilation) is not supported: the fit pairs the indicator's change with the model output's, "
+                    f"which no block graph sees. Calibrate with the whole transformer compiled (torch.compile("
+                    f"transformer, backend='cachepass', fullgraph=True, options={{'cache': TeaCacheConfig(threshold="
+                    f"..., calibrate=True)}})), then pass the printed coefficients to the regional compile.")
             return tag_tea_block_graph(captured, config)
         return tag_teacache(captured, config)  # a ConfigError names the fix (coefficients, indicator, blocks)
 
@@ -54,7 +76,7 @@ class TeaCachePlugin(MethodPlugin):
         return check_block_graph(captured, tags.streams, "TeaCache") if isinstance(tags, TeaBlockTags) else None
 
     def plan(self, tags: TeaTags | TeaBlockTags, config: TeaCacheConfig) -> TeaPlan:
-        return TeaPlan(config.threshold, config.num_inference_steps, tags.settings)
+        return TeaPlan(config.threshold, config.num_inference_steps, tags.settings, config.calibrate)
 
     def runtime(self, captured: CapturedGraph, tags: TeaTags | TeaBlockTags, plan: TeaPlan,
                 options: BackendOptions) -> Any:

@@ -35,6 +35,9 @@ class TeaCacheConfig:
     - `num_inference_steps`: the generation's length: the step counter wraps there (the authors' `num_steps`).
     - `indicator`: None (the family's), "modulated" or "timestep_embedding".
     - `block_lists`: as FBCConfig.block_lists.
+    - `calibrate`: True computes every step and fits `coefficients` for this model instead (docs/methods.md,
+      TeaCache, "Calibration"): each generation's fit is printed, logged and in `cachepass.report(model)`. A model
+      without published coefficients is accepted then.
     """
 
     threshold: float
@@ -44,8 +47,11 @@ class TeaCacheConfig:
     num_inference_steps: int = 28
     indicator: Indicator | None = None
     block_lists: tuple[str, ...] | None = None
+    calibrate: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.calibrate, bool):
+            raise ConfigError(f"TeaCacheConfig.calibrate={self.calibrate!r} must be True or False.")
         value = self.threshold
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
             raise ConfigError(f"TeaCacheConfig.threshold={value!r} must be a number > 0: the block stack is skipped "
@@ -68,6 +74,8 @@ class TeaCacheConfig:
             object.__setattr__(self, "block_lists", tuple(lists))
 
     def describe(self) -> str:
+        if self.calibrate:
+            return f"TeaCache[calibrate over {self.num_inference_steps} steps]"
         coefficients = "the family's" if self.coefficients is None else f"{len(self.coefficients)} given"
         return (f"TeaCache[threshold {self.threshold:g}, coefficients {coefficients}, {self.num_inference_steps} "
                 f"steps]")
@@ -96,6 +104,9 @@ class TeaSettings:
 
 
 _AUTHORS = "ali-vilab/TeaCache"
+# calibrate=True on a model without published coefficients: the plan never rescales (every step computes), so
+# the identity polynomial only fills the settings
+_CALIBRATION = FamilyDefaults((1.0, 0.0), "modulated", "calibration run")
 _FLUX = FamilyDefaults((4.98651651e+02, -2.83781631e+02, 5.58554382e+01, -3.82021401e+00, 2.64230861e-01),
                        "modulated", f"{_AUTHORS} TeaCache4FLUX/teacache_flux.py")
 _HUNYUAN = FamilyDefaults((7.33226126e+02, -4.01131952e+02, 6.75869174e+01, -3.14987800e+00, 9.61237896e-02),
@@ -160,15 +171,18 @@ def _cogvideox_variant(config: Any) -> str:
 
 def resolve(config: TeaCacheConfig, module: Any) -> TeaSettings:
     """The config with the family's defaults filled in; a ConfigError naming the fix when a model without
-    published coefficients gets none."""
+    published coefficients gets none (a calibration run needs none)."""
     family = family_defaults(module) if module is not None else None
+    if config.coefficients is None and family is None and config.calibrate:
+        family = _CALIBRATION
     if config.coefficients is None and family is None:
         raise ConfigError(
             f"cachepass TeaCache: no published rescaling coefficients for {type(module).__name__}; pass them: "
             f"cachepass.TeaCacheConfig(threshold=..., coefficients=(a4, a3, a2, a1, a0)), the polynomial (highest "
             f"power first, as numpy.poly1d) that maps the indicator's relative L1 change to the output's, fitted "
             f"on your model as the TeaCache authors do. Published for: Flux, HunyuanVideo, LTX-Video, Mochi, "
-            f"Qwen-Image, Wan 2.1, CogVideoX.")
+            f"Qwen-Image, Wan 2.1, CogVideoX. Or fit them on your model: run one generation with "
+            f"cachepass.TeaCacheConfig(threshold=..., calibrate=True) and copy the printed coefficients.")
     coefficients = config.coefficients if config.coefficients is not None else family.coefficients
     return TeaSettings(
         coefficients,

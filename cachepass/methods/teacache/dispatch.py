@@ -6,6 +6,9 @@ probe -- the relative L1 change and the timestep -- with ONE host read, let the 
 `compute` tail (writing the residuals) or the `skip` tail (no block runs). The indicator is kept every step.
 A turn of the timestep (seen in the probe; runtime/base.py, NOTE [When a generation starts]) or the step
 counter reaching `num_inference_steps` starts a new generation; a value compared with the previous generation's indicator is then discarded.
+Calibration (`calibrate=True`) computes every step and keeps, per step, the value and the output's relative L1
+change against the previous call's output as a device scalar; they are read once, when the generation ends, and
+fitted (calibration.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ...runtime.context import ContextState, ContextStates, VariantStepRecord
 from ...runtime.pieces import HeadTailRuntime
 from ...runtime.registry import state_registry
 from ...runtime.store import next_stamp, read_problem
+from .calibration import TeaCalibration, fit_coefficients, output_change
 from .config import TeaCacheConfig
 from .plan import TeaPlan, TeaState
 from .report import block_report
@@ -49,20 +53,26 @@ class TeaStepRecord(VariantStepRecord):
 @dataclass
 class TeaContext(ContextState):
     tea: TeaState = field(default_factory=TeaState)
+    pairs: list[tuple[float, torch.Tensor]] = field(default_factory=list)  # calibration: (value, output change)
+    output: torch.Tensor | None = None  # calibration: the previous call's first output
 
     def reset(self) -> None:
         super().reset()
         self.tea = TeaState()
+        self.pairs.clear()
+        self.output = None
 
 
 @dataclass
 class TeaModelState(ContextStates):
     context_type = TeaContext
+    calibrations: list[TeaCalibration] = field(default_factory=list)  # finished calibrations, oldest first
 
 
 @dataclass(frozen=True)
 class TeaGraphReport(GraphReport):
     tags: Any = None
+    calibrations: tuple[TeaCalibration, ...] = ()  # calibrate=True: each finished generation's pairs and fit
 
     def tag_table(self, fmt: str = "simple") -> str:
         return block_report(self.tags, fmt) if self.tags is not None else ""
@@ -86,8 +96,10 @@ class TeaGraphReport(GraphReport):
         if self.tags is None:
             return []
         settings = self.tags.settings
+        fits = [f"calibrated coefficients: {'none fitted' if c.coefficients is None else list(c.coefficients)} "
+                f"({len(c.x)} pairs)" for c in self.calibrations]
         return [f"coefficients {list(settings.coefficients)} from {settings.source}; first "
-                f"{settings.retention_steps} and last {settings.cutoff_steps} steps always computed"]
+                f"{settings.retention_steps} and last {settings.cutoff_steps} steps always computed", *fits]
 
 
 class TeaCacheGraph(HeadTailRuntime):
@@ -133,6 +145,8 @@ class TeaCacheGraph(HeadTailRuntime):
         ctx.order.follow(timestep)
         decision, ctx.tea = self.plan.decide(ctx.tea, value, self.tails_readable(ctx, stamp))
         results = self.run_tail(ctx, decision.compute, args, handed, None, stamp)
+        if self.plan.calibrate:
+            self.measure(ctx, value, results[0])
         ctx.store.put(self._indicator.ident, stamp, self.keep(indicator))  # kept every step, skipped or not
         state.history.append(TeaStepRecord(
             self.serial, ctx.generation, context, decision.step_index, timestep, decision.compute, decision.variant,
@@ -149,6 +163,23 @@ class TeaCacheGraph(HeadTailRuntime):
     def step_number(self, ctx: TeaContext) -> int:
         return ctx.tea.step_index
 
+    def fit(self, state: TeaModelState, ctx: TeaContext) -> None:
+        """The generation's pairs fitted (calibration.py), kept for the report, printed and logged."""
+        if not ctx.pairs:
+            return
+        x = tuple(value for value, _ in ctx.pairs)
+        y = tuple(torch.stack([change for _, change in ctx.pairs]).tolist())  # the generation's one read of them
+        ctx.pairs.clear()
+        fit = TeaCalibration(x, y, fit_coefficients(x, y))
+        state.calibrations.append(fit)
+        if fit.coefficients is None:
+            self._warn_once("no-fit", f"cachepass TeaCache: calibration measured {len(x)} pair(s) and fitted no "
+                                      f"rescaling polynomial positive on them (output changes {list(y)}).")
+            return
+        print("\n[TeaCache] Calibration Complete. Copy these values to TeaCacheConfig(coefficients=...):")
+        print(f"{list(fit.coefficients)}\n")
+        logger.info("TeaCache Calibration Results: %s (from %d pairs)", list(fit.coefficients), len(x))
+
     def rewrite(self, key: Piece) -> Any:
         return build_piece(self.captured, self.tags, key)
 
@@ -158,9 +189,18 @@ class TeaCacheGraph(HeadTailRuntime):
     def new_state(self) -> TeaModelState:
         return TeaModelState()
 
+    def measure(self, ctx: TeaContext, value: float | None, output: torch.Tensor) -> None:
+        """Calibration: the pair of this step (its value, the output's change; no host read), the output kept."""
+        previous, ctx.output = ctx.output, self.keep(output)  # cudagraphs: the pool's output is overwritten
+        if value is not None and previous is not None:
+            ctx.pairs.append((value, output_change(output, previous)))
+
     def end_generation(self, state: TeaModelState, ctx: TeaContext) -> None:
-        """A whole generation that never skipped: say the values, as FirstBlockCache does."""
-        if ctx.iteration >= 3 and ctx.skips == 0 and ctx.values:
+        """A calibration generation: fit its pairs. Else a whole generation that never skipped: say the values,
+        as FirstBlockCache does."""
+        if self.plan.calibrate:
+            self.fit(state, ctx)
+        elif ctx.iteration >= 3 and ctx.skips == 0 and ctx.values:
             self._warn_once("no-skip", f"cachepass TeaCache: a whole generation of {ctx.iteration} steps skipped "
                                        f"no step (relative L1 changes {min(ctx.values):.3g} .. {max(ctx.values):.3g}, "
                                        f"threshold {self.plan.threshold:g}); raise the threshold to skip steps.")
@@ -169,4 +209,5 @@ class TeaCacheGraph(HeadTailRuntime):
         states, steps = self.reported(owner_ids)
         variants = variant_reports(self.lowered, [p for r in steps for p in r.pieces])
         return TeaGraphReport(self.serial, True, self.describe(), len(self.captured.gm.graph.nodes),
-                              variants, sum(s.cache_bytes() for s in states), steps, self.plan, tags=self.tags)
+                              variants, sum(s.cache_bytes() for s in states), steps, self.plan, tags=self.tags,
+                              calibrations=tuple(c for s in states for c in s.calibrations))

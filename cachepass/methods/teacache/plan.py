@@ -8,7 +8,7 @@ Python float, as the scripts' `.cpu().item()`):
     otherwise:  acc += polyval(coefficients, value)             (float64, as numpy.poly1d)
                 acc < threshold:  skip   else: compute, acc = 0
 
-m_prev is kept on every step, skipped or not; the counter wraps at num_steps (a new generation). A step the
+m_prev is kept on every step, skipped or not; a calibration run (`calibrate`) computes every step; the counter wraps at num_steps (a new generation). A step the
 rule would skip computes when no valid residual is cached (cachepass's validator), without touching `acc`.
 """
 
@@ -47,6 +47,7 @@ class TeaPlan:
     threshold: float
     num_steps: int
     settings: TeaSettings
+    calibrate: bool = False  # every step computes: the runtime measures (value, output change) pairs
 
     def forced(self, step: int) -> bool:
         """A step always computed: one of the first `retention_steps` or the last `cutoff_steps`."""
@@ -59,6 +60,8 @@ class TeaPlan:
         step = state.step_index
         wraps = step + 1 >= self.num_steps
         after = TeaState() if wraps else replace(state, step_index=step + 1)
+        if self.calibrate:
+            return TeaDecision(step, True, value, 0.0, "calibration", wraps), replace(after, accumulated=0.0)
         if self.forced(step) or value is None:
             reason = "first/last steps" if self.forced(step) else "no earlier indicator"
             return TeaDecision(step, True, None, 0.0, reason, wraps), replace(after, accumulated=0.0)
