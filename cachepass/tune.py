@@ -23,7 +23,7 @@ two warm generations: the uncached model's (the yardstick) and the candidate's w
 # NOTE [How many generations a search takes]
 A method's space of S settings (its crossed fields' product, at most methods.plugin.MAX_SETTINGS) and V values of
 its knob takes at most S * ceil(log2(V + 1)) candidates bisected (S * V with search="grid"), each one generation
-per input; a calibrated method (MagCache) adds one run; a candidate that runs a piece not yet clocked adds
+per input; a calibrated method (MagCache's ratios, TeaCache's coefficients) adds one run; a candidate that runs a piece not yet clocked adds
 `timing_runs` rounds of two generations; `compose` searches a stack skip once more per calibrator. Besides: the
 reference and the nudged run (two), and the winner's re-run and `repeats` rounds of two. E.g. MagCache's 2 x 2
 settings of 10 thresholds: at most 16 candidates, where its 40 configs would take 40. `TuneSpace.evaluations`

@@ -392,8 +392,10 @@ def test_every_methods_space_is_valid_configs_and_crosses_what_the_issue_names()
     spaces = {}
     for method in tunable_methods(None):
         space = method.plugin.tune_space(seen)
-        if space.base is None:  # MagCache: the calibration run's ratios
-            space = dataclasses.replace(space, base=cachepass.MagConfig(mag_ratios=(1.0,) * 8, num_inference_steps=8))
+        if space.base is None:  # the calibration run's signal: MagCache's ratios, TeaCache's coefficients
+            base = (cachepass.MagConfig(mag_ratios=(1.0,) * 8, num_inference_steps=8) if method.name == "magcache"
+                    else dataclasses.replace(space.calibrate, calibrate=False, coefficients=(1.0, 0.0)))
+            space = dataclasses.replace(space, base=base)
         configs = space.configs()
         assert 1 <= len(configs) == len(space.settings()) <= MAX_SETTINGS
         assert all(type(c) is type(space.base) and len(row) == len(space.values) for row in configs for c in row)
