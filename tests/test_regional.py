@@ -194,7 +194,7 @@ def test_instances_the_name_rules_tell_apart_get_runtimes_of_their_own():
 
 @pytest.mark.parametrize("config, message", [
     (cachepass.MagConfig(calibrate=True), "MagCache: calibrate=True on a graph of one block (blocks.0"),
-    (cachepass.TSConfig(), "TaylorSeer: this graph holds one block (blocks.0"),
+    (cachepass.TSConfig(use_lite_mode=True), "TaylorSeer: this graph holds one block (blocks.0"),
     (cachepass.TeaCacheConfig(threshold=0.3, coefficients=(1.0, 0.0)),
      "TeaCache: the 'timestep_embedding' indicator on a graph of one block (blocks.0"),
     (cachepass.SeaConfig(), "SeaCache: this graph holds one block"),
@@ -410,6 +410,82 @@ def test_regional_teacache_matches_the_whole_model_teacache_step_by_step(family,
         diffs = [max_diff(a, b) for a, b in zip(ours, theirs)]
         assert max(diffs) <= 1e-5, f"generation {index}: {diffs}"
     check_skips_and_reads(demo, ours, TIMESTEPS_8, lambda: generation(blocks), monkeypatch)
+
+
+def hook_pattern(hooked) -> dict[str, str]:
+    """Spies on diffusers' TaylorSeer hooks of `hooked`: every hooked module's decisions, C computed, P predicted,
+    appended to the returned strings as the hooks take them."""
+    patterns: dict[str, str] = {}
+    for name, module in hooked.named_modules():
+        registry = getattr(module, "_diffusers_hook", None)
+        hook = registry.get_hook("taylorseer_cache") if registry is not None else None
+        if hook is not None:
+            patterns[name] = ""
+
+            def measured(_measure=hook._measure_should_compute, _name=name):
+                compute, state = _measure()
+                patterns[_name] += "C" if compute else "P"
+                return compute, state
+
+            hook._measure_should_compute = measured
+    return patterns
+
+
+def ts_patterns(model) -> dict[str, str]:
+    """Every block instance's decisions as its state recorded them (C computed, P predicted), by instance path."""
+    return {graph.path_of(owner): "".join("C" if r.compute else "P" for r in state.history if r.graph == graph.serial)
+            for graph in cachepass.compiled_graphs(model) if graph.cached for owner, state in graph.states()}
+
+
+@pytest.mark.parametrize("family, compiler", [("flux", "eager"), ("wan", "inductor")])
+def test_regional_taylorseer_matches_diffusers_hook_step_by_step(family, compiler, monkeypatch):
+    """compile_repeated_blocks with TaylorSeer: one graph per block class, a state per block instance (its step
+    counter and each selected module's Taylor factors), the model's timestep read once per model step for every
+    instance (a new generation when it turns). Equal to diffusers' TaylorSeer hook on an eager copy step by step
+    over two generations, each instance computing and predicting on exactly the steps the hook's modules of that
+    instance do; predicted steps differ from the uncached model; no recompile in generation 2; one host read per
+    model step, as the whole-model TaylorSeer."""
+    from test_taylorseer import TSHooked, config
+
+    demo = build_family(family)
+    cfg = config(family)
+    reference = TSHooked(demo, cfg)
+    hook = hook_pattern(reference.module)
+    blocks = regional(demo, cfg, compiler)
+    uncached = run(demo, demo.module, Clock())
+    for generation in range(2):
+        reference.reset()
+        with torch._dynamo.config.patch(error_on_recompile=bool(generation)):
+            ours = fbc_generation(demo, blocks)
+        theirs = [reference(t) for t in TIMESTEPS_12]
+        diffs = [max_diff(a, b) for a, b in zip(ours, theirs)]
+        assert max(diffs) <= 1e-5, f"generation {generation}: {diffs}"
+        patterns = ts_patterns(blocks)
+        assert len(patterns) >= 2 and all(any(m.startswith(p + ".") for m in hook) for p in patterns)
+        for module, decisions in hook.items():
+            path = next(p for p in patterns if module.startswith(p + "."))
+            assert patterns[path] == decisions, f"generation {generation}: {path} against {module}"
+        latest = patterns[path][-len(TIMESTEPS_12):]
+        assert "P" in latest and "C" in latest[1:], latest
+        assert all(max_diff(a, b) > 1e-5 for a, b, d in zip(ours, uncached, latest) if d == "P"), "predictions used"
+    reads = count_host_reads(monkeypatch)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        fbc_generation(demo, blocks)
+    assert len(reads) == len(TIMESTEPS_12), "one host read per model step"
+
+
+def test_regional_taylorseer_refuses_a_block_that_runs_twice_per_model_call():
+    """Wan with blocks.0 called twice per forward: its counter would advance twice per model step (the
+    whole-model compile refuses such a module at tag time); refused at its second run, naming the block."""
+    from test_taylorseer import config
+
+    demo = build_family("wan")
+    module = copy.deepcopy(demo.module)
+    module.blocks.append(module.blocks[0])
+    module.compile_repeated_blocks(backend="cachepass", fullgraph=True, options={"cache": config("wan"),
+                                                                                   "compiler": "eager"})
+    with pytest.raises(cachepass.ConfigError, match=re.escape("blocks.0 ran twice in one call of its model")):
+        fbc_generation(demo, module)
 
 
 def test_the_private_torch_names_scope_relies_on():

@@ -184,13 +184,14 @@ class StepClock:
     def _step(self) -> Any:
         local = self._local
         if not hasattr(local, "values"):
-            local.values, local.timestep, local.seen = None, None, set()
+            local.values, local.timestep, local.seen, local.serial = None, None, set(), 0
         return local
 
     def tick(self, timestep: Any) -> None:
         """The model is called: a new step (the pre-hook)."""
         step = self._step()
         step.values, step.timestep = None, timestep
+        step.serial += 1
 
     def enter(self, instance: Any) -> None:
         """A block instance runs; without the hook, a second run of one instance starts a new step."""
@@ -201,7 +202,13 @@ class StepClock:
         if key in step.seen:
             step.seen.clear()
             step.values = None
+            step.serial += 1
         step.seen.add(key)
+
+    def serial(self) -> int:
+        """The number of the current model step in this thread: a block instance that sees the same number twice
+        ran twice in one model call (only a hooked clock can tell)."""
+        return self._step().serial
 
     def model_timestep(self) -> Any:
         return self._step().timestep

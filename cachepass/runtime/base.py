@@ -361,9 +361,13 @@ class GraphRuntime(InstanceNames):
         return _agreed(chosen, "current_timestep_callback()"), max(mine)
 
     def _input_order(self, args: Sequence[Any], slot: Any = None) -> tuple[None, float | None]:
-        """(no schedule timestep, the largest timestep of the model's `timestep` input: generation detection)."""
+        """(no schedule timestep, the largest timestep of the model's `timestep` input: generation detection). A
+        graph of one block reads its model's, once per model step (scope.StepClock)."""
+        clock = self._clocks.get(args[self.captured.owner_input]) if self._clocks else None
+        if clock is not None:
+            return clock.once(lambda: (None, _largest(clock.model_timestep())))
         index = self.captured.timestep_input
-        return None, (max(read_floats([args[index]])[0]) if index is not None else None)
+        return None, _largest(args[index] if index is not None else None)
 
     def _signature(self, args: Sequence[Any]) -> tuple:
         """Shapes, dtypes and devices of the user inputs, and the symbolic sizes: what a cached tensor's
@@ -549,6 +553,11 @@ def _agreed(values: list[float], what: str) -> float:
         raise ValueError(f"cachepass: {what} holds different timesteps in one call ({low:g} .. {high:g}); "
                          "cachepass decides per call. Pass current_timestep_callback to choose the timestep.")
     return low
+
+
+def _largest(timestep: Any) -> float | None:
+    """The largest value of a `timestep` (one host read), None without one."""
+    return max(read_floats([timestep])[0]) if timestep is not None else None
 
 
 def _no_timesteps(runtime: Any, args: Sequence[Any], slot: Any = None) -> tuple[None, None]:

@@ -51,12 +51,13 @@ class TaylorSeerPlugin(MethodPlugin):
             return None
         suggestion = suggest_identifiers(info.name for info in captured.modules.values() if info.name)
         hint = suggestion.hint() if suggestion is not None else "name modules of this model"
-        if captured.prefix:
-            return Uncached("a submodule's graph without selected modules",
-                            f"cachepass TaylorSeer: this graph holds only {captured.prefix} (Dynamo compiles a "
-                            f"submodule on its own after a graph break inside its call), and none of the modules "
-                            f"the identifiers select; it runs uncached.", quiet=True)
         selected = _selected_elsewhere(captured, tags)
+        if captured.prefix and (selected or captured.model is None):
+            elsewhere = f" ({selected[0]}, ... are in other graphs)" if selected else ""
+            return Uncached("a submodule's graph without selected modules",
+                            f"cachepass TaylorSeer: this graph holds only {captured.prefix} (regional compilation, or "
+                            f"Dynamo compiles a submodule on its own after a graph break inside its call), and none of "
+                            f"the modules the identifiers select{elsewhere}; it runs uncached.", quiet=True)
         if selected:
             return Uncached("a piece of the model without selected modules",
                             f"cachepass TaylorSeer: this graph is a piece of the model (Dynamo cut it at a graph "
@@ -69,6 +70,11 @@ class TaylorSeerPlugin(MethodPlugin):
                         f"cachepass: TaylorSeer's default identifiers {list(tags.patterns[1])} fullmatch module names that "
                         f"END in 'attn', and none of this graph's modules does (diffusers' hook selects nothing here "
                         f"either); compiling without caching. Pass cache_identifiers, {hint}.")
+
+    def name_patterns(self, config: TSConfig) -> tuple[str, ...]:
+        """The identifiers, anchored: diffusers' rule is `re.fullmatch`, the grouping's `re.search`."""
+        inactive, active = config.patterns()
+        return tuple(rf"\A(?:{p})\Z" for p in (*inactive, *active))
 
     def plan(self, tags: TSTags, config: TSConfig) -> TSPlan:
         return TSPlan(config)
@@ -111,7 +117,8 @@ class TaylorSeerPlugin(MethodPlugin):
 def _selected_elsewhere(captured: CapturedGraph, tags: TSTags) -> list[str]:
     """The modules of the whole model the identifiers select, when this graph holds none of them: the graph is
     then one piece of a model Dynamo cut at a graph break, and the other pieces hold the selection."""
-    root = captured.root() if captured.root is not None else None
+    holder = captured.model if captured.model is not None else captured.root  # a block graph: its model
+    root = holder() if holder is not None else None
     if root is None:
         return []
     patterns = [*tags.patterns[1], *tags.patterns[0]]

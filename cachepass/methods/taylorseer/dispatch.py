@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from ...compiler.lower import Lowered
+from ...errors import ConfigError
 from ...report import GraphReport, variant_reports
 from ...runtime.base import GraphRuntime
 from ...runtime.context import ContextState, ContextStates, VariantStepRecord
@@ -40,6 +41,7 @@ class TSStepRecord(VariantStepRecord):
 @dataclass
 class TSContext(ContextState):
     ts: TSState = field(default_factory=TSState)
+    model_step: int = -1  # a block graph: the clock's serial of this instance's latest step (never reset)
 
     def reset(self) -> None:
         super().reset()
@@ -99,6 +101,8 @@ class TaylorSeerGraph(GraphRuntime):
 
     def __call__(self, *args: Any) -> list[torch.Tensor]:
         state, ctx, context, _, timestep, _, stamp = self.begin_step(args)
+        if self._clocks:
+            self._once_per_model_step(args, ctx)
         decision, after = self.plan.decide(ctx.ts)
         planned = not decision.compute  # a prediction, before a refused read makes it compute
         if decision.orders and self._unreadable(ctx, stamp, decision):
@@ -124,6 +128,26 @@ class TaylorSeerGraph(GraphRuntime):
                                           decision.compute, decision.name))
         ctx.iteration += 1
         return list(outputs[:count])
+
+    # NOTE [TaylorSeer on block graphs]
+    # Under regional compilation one graph serves every instance of a block class; each instance keeps its own
+    # state (keyed by its first parameter, as a model's is), so its step counter and its modules' factors are
+    # the instance's, as diffusers keeps them per hooked module, and its counter advances once per call of the
+    # instance. The order value that finds generations is the owning model's `timestep`, read once per model step
+    # for all instances (scope.StepClock, GraphRuntime._input_order). A block called twice in one model call would
+    # advance its counter twice per model step (the whole-model tag refuses such a module): with the model's
+    # pre-hook the clock numbers the model calls, and a second run under the same number is refused.
+    def _once_per_model_step(self, args: tuple, ctx: TSContext) -> None:
+        owner = args[self.captured.owner_input]
+        clock = self._clocks.get(owner)
+        if clock is None or not clock.hooked:
+            return
+        serial = clock.serial()
+        if ctx.model_step == serial:
+            raise ConfigError(f"cachepass TaylorSeer: {self.path_of(owner)} ran twice in one call of its model; its "
+                              f"step counter would advance twice per model step (diffusers' hook counts each call as "
+                              f"a step). Leave its modules out of the identifiers, or compile the whole transformer.")
+        ctx.model_step = serial
 
     def _unreadable(self, ctx: TSContext, stamp: Stamp, decision: TSDecision) -> bool:
         for slot, spec in zip(self._slots, self._factor_specs):

@@ -63,11 +63,12 @@ def tag_modules(captured: CapturedGraph, config: TSConfig) -> TSTags:
             raise ConfigError(f"cachepass TaylorSeer: {info.name} is called more than once per forward; diffusers' "
                               f"hook would count each call as a step. Leave it out of the identifiers.")
         matched.append((info, hit_inactive is not None, hit_inactive or hit_active))
-    # A graph of one submodule: a block of a ModuleList (regional compilation) is refused; a lone submodule
-    # compiled on its own after a break inside its call, with nothing selected in it, runs uncached (check).
-    if matched or captured.prefix.rsplit(".", 1)[-1].isdigit():
-        refuse_block_graph(captured, "TaylorSeer", "its step counters and generation detection are not yet kept "
-                                                   "per model step across block graphs")
+    # A graph of one block (regional compilation) keeps a state per instance (NOTE [TaylorSeer on block graphs],
+    # dispatch.py); lite mode predicts proj_out, which runs outside every block graph. A lone submodule compiled
+    # on its own after a break inside its call, with nothing selected in it, runs uncached (check).
+    if config.use_lite_mode and captured.prefix.rsplit(".", 1)[-1].isdigit():
+        refuse_block_graph(captured, "TaylorSeer", "lite mode predicts proj_out, which runs outside the block "
+                                                   "graphs (uncompiled), so its blocks would only return zeros")
     names = [info.name for info, _, _ in matched]
     nested = sorted({inner for inner in names for outer in names if inner.startswith(outer + ".")})
     if nested:
