@@ -472,19 +472,36 @@ class _Session:
                 raise _CachesNothing
             return candidate.met
 
+        ends_met = []  # the settings whose last value (the most reuse) met the budget
         try:
-            for configs in settings:
+            for setting, configs in zip(space.settings(), settings):
                 if search == "grid":
-                    for config in configs:
-                        met(config)
-                    continue
-                low, high = -1, len(configs)  # configs[low] met the budget (-1: none yet), configs[high] did not
-                while high - low > 1:
-                    middle = (low + high) // 2
-                    low, high = (middle, high) if met(configs[middle]) else (low, middle)
+                    last = [met(config) for config in configs][-1]
+                else:
+                    low, high = -1, len(configs)  # configs[low] met the budget (-1: none yet), configs[high] did not
+                    while high - low > 1:
+                        middle = (low + high) // 2
+                        low, high = (middle, high) if met(configs[middle]) else (low, middle)
+                    last = low == len(configs) - 1
+                if last:
+                    ends_met.append(setting)
         except _CachesNothing:
             self.notes.append(f"{method.name}: cached nothing in this model (the backend's warning says why); "
                               f"left out")
+            return
+        if ends_met:
+            self.note_space_end(method, space, calibrator, ends_met)
+
+    def note_space_end(self, method: Method, space: TuneSpace, calibrator: Any, settings: list[Any]) -> None:
+        """Say where a search stopped at the end of its space rather than at the budget: a config reusing more
+        than the space's last value may meet the budget too (a model that changes little from step to step)."""
+        label = method.name if calibrator is None else f"{method.name} + {calibrator.name}"
+        where = "" if settings == [()] else " (with " + "; ".join(", ".join(f"{k}={v}" for k, v in s)
+                                                               for s in settings) + ")"
+        note = (f"{label}: the space's last value, {space.field}={space.values[-1]}{where}, met the budget: a config "
+                f"reusing more may meet it too; tune it by hand beyond that value, or tighten the budget.")
+        self.notes.append(note)
+        logger.warning("cachepass tune: %s", note)
 
     def evaluate(self, method: Method, config: Any, calibrator: str | None = None) -> Candidate | None:
         compiled = self.compiled(config)
