@@ -53,7 +53,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +63,7 @@ from .api import compile as compile_cached
 from .api import compiled_graphs, reset
 from .errors import ConfigError
 from .measure import psnr, rel_l2
-from .methods import CALIBRATORS, METHODS, Method, method_named
+from .methods import CALIBRATORS, METHODS, Method, method_named, method_of, to_cache_config
 from .methods.plugin import MethodPlugin, TuneSeen, TuneSpace
 from .quality import lpips_distance, lpips_module, ssim
 from .runtime.clock import clock_variants, sync_outputs
@@ -237,7 +237,7 @@ class TuneResult:
 def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], methods: Sequence[str] | None = None, *,
          model: torch.nn.Module, prompts: Sequence[Any] | None = None, options: dict[str, Any] | None = None,
          search: str = "bisect", repeats: int = 3, timing_runs: int = 2, progress: bool = False,
-         compose: bool = True, **compile_kwargs: Any) -> TuneResult:
+         compose: bool = True, bases: Mapping[str, Any] | None = None, **compile_kwargs: Any) -> TuneResult:
     """The fastest cache config of `methods` (default: every registered method with a search space) whose
     `generate(compiled model)` stays within `budget` of `generate(model)` uncached.
 
@@ -253,6 +253,10 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
     - `progress`: one line per candidate on stderr, with the best plan so far (the same lines are logged at INFO);
     - `compose`: also search each stack skip with each calibrator (`[config, calibrator]`, the same knob;
       methods/__init__.py NOTE [What composes]); the winner is then possibly a list, usable as options["cache"];
+    - `bases`: {method name: its config} (cachepass's or diffusers'), the config a method's search varies: its knob
+      and crossed fields are replaced, every other field kept (e.g. TaylorSeer's `cache_identifiers` for a model
+      whose attention names its defaults miss, MagCache's `mag_ratios` measured on real weights). A base is used as
+      given: the method's calibration run (MagCache's ratios, TeaCache's coefficients) is skipped;
     - `compile_kwargs`: to `cachepass.compile` (`fullgraph`, `dynamic`, ...).
 
     A method named in `methods` that cannot be tuned on this model is a ConfigError; with `methods=None` it is
@@ -267,12 +271,13 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"tune's {name}={value!r} must be an int >= 1.")
     chosen = tunable_methods(methods)
+    given = checked_bases(bases, chosen)
     session = _Session(generate, model, checked, _inputs(prompts), dict(options or {}), compile_kwargs, timing_runs,
                        progress)
     seen = session.reference_run()
     for method in chosen:
         try:
-            space = session.calibrate(method, _space(method, seen))
+            space = session.calibrate(method, _space(method, seen, given.get(method.name)))
             for calibrator in (None, *(CALIBRATORS if compose and method.plugin.calibrated_skip else ())):
                 session.search(method, space, search, calibrator)
         except _GenerateError:
@@ -310,13 +315,40 @@ def tunable_methods(methods: Sequence[str] | None) -> list[Method]:
     return chosen
 
 
-def _space(method: Method, seen: TuneSeen) -> TuneSpace:
+def checked_bases(bases: Mapping[str, Any] | None, chosen: Sequence[Method]) -> dict[str, Any]:
+    """tune's `bases` as {method name: cachepass config}: each named method tuned, each config that method's
+    (diffusers' converted through the registry); a ConfigError names the problem before any generation."""
+    if bases is None:
+        return {}
+    if not isinstance(bases, Mapping):
+        raise ConfigError(f"tune's bases={bases!r} must be a dict {{method name: its config}}, e.g. "
+                          f"{{'taylorseer': TaylorSeerCacheConfig(cache_identifiers=[...])}}.")
+    names = [m.name for m in chosen]
+    given = {}
+    for name, config in bases.items():
+        if name not in names:
+            raise ConfigError(f"tune's bases names {name!r}, not a method this tuning searches ({', '.join(names)}); "
+                              f"add it to methods or drop its base.")
+        if isinstance(config, (list, tuple)):
+            raise ConfigError(f"tune's bases[{name!r}] is a list: a base is one method's config (compositions with "
+                              f"a calibrator are searched by compose=True).")
+        converted = to_cache_config(config)  # ConfigError for what is no cache config
+        if method_of(converted).name != name:
+            raise ConfigError(f"tune's bases[{name!r}] is a {type(config).__name__}, {method_of(converted).title}'s "
+                              f"config; give {name!r} a config of its own method.")
+        given[name] = converted
+    return given
+
+
+def _space(method: Method, seen: TuneSeen, base: Any = None) -> TuneSpace:
+    """The method's search space; around the user's `base` where given (it replaces the plug-in's base and any
+    calibration run)."""
     space = method.plugin.tune_space(seen)
     if space is None or not space.values:
         raise ConfigError(f"method {method.name!r} has no search space for this model (its generation showed "
                           f"{seen.calls} calls, timesteps {'seen' if seen.timesteps else 'not passed'}); drop it from "
                           f"methods.")
-    return space
+    return space if base is None else dataclasses.replace(space, base=base, calibrate=None)
 
 
 def _fields(config: Any) -> dict[str, Any]:
@@ -423,7 +455,8 @@ class _Session:
         self.quality(self.references)  # a metric that cannot judge these outputs fails here, before any candidate
         seen_calls = seen_calls[:first_calls]
         timesteps = tuple(t for t in seen_calls if t is not None)
-        return TuneSeen(len(seen_calls), timesteps if len(timesteps) == len(seen_calls) else ())
+        return TuneSeen(len(seen_calls), timesteps if len(timesteps) == len(seen_calls) else (),
+                        tuple(name for name, _ in self.model.named_modules() if name))
 
     def compiled(self, config: Any) -> Any:
         """A fresh compile of the model with `config`: Dynamo's caches are dropped first, so that candidates never
