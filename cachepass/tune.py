@@ -254,9 +254,9 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
     - `compose`: also search each stack skip with each calibrator (`[config, calibrator]`, the same knob;
       methods/__init__.py NOTE [What composes]); the winner is then possibly a list, usable as options["cache"];
     - `bases`: {method name: its config} (cachepass's or diffusers'), the config a method's search varies: its knob
-      and crossed fields are replaced, every other field kept (e.g. TaylorSeer's `cache_identifiers` for a model
-      whose attention names its defaults miss, MagCache's `mag_ratios` measured on real weights). A base is used as
-      given: the method's calibration run (MagCache's ratios, TeaCache's coefficients) is skipped;
+      and crossed fields are replaced, every other field kept (e.g. module names where a method's defaults miss the
+      model's, a signal measured on real weights). A base is used as given: the method's calibration run (where its
+      space has one) is skipped;
     - `compile_kwargs`: to `cachepass.compile` (`fullgraph`, `dynamic`, ...).
 
     A method named in `methods` that cannot be tuned on this model is a ConfigError; with `methods=None` it is
@@ -322,7 +322,7 @@ def checked_bases(bases: Mapping[str, Any] | None, chosen: Sequence[Method]) -> 
         return {}
     if not isinstance(bases, Mapping):
         raise ConfigError(f"tune's bases={bases!r} must be a dict {{method name: its config}}, e.g. "
-                          f"{{'taylorseer': TaylorSeerCacheConfig(cache_identifiers=[...])}}.")
+                          f"{{'<method name>': <its config, diffusers' or cachepass's>}}.")
     names = [m.name for m in chosen]
     given = {}
     for name, config in bases.items():
