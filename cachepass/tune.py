@@ -498,43 +498,60 @@ class _Session:
         any runs. A method that caches nothing in this model is dropped, with a note."""
         settings = space.configs()  # a ConfigError for a bad value before any generation of this method
 
-        def met(config: Any) -> bool:
+        def met(config: Any) -> Candidate:
             composed = config if calibrator is None else [config, calibrator.config_type()]
             candidate = self.evaluate(method, composed, None if calibrator is None else calibrator.name)
             if candidate is None:
                 raise _CachesNothing
-            return candidate.met
+            return candidate
 
-        ends_met = []  # the settings whose last value (the most reuse) met the budget
+        ends = []  # per setting whose last value (the most reuse) met the budget: did its reuse still grow there?
         try:
             for setting, configs in zip(space.settings(), settings):
                 if search == "grid":
-                    last = [met(config) for config in configs][-1]
+                    tried = {i: met(config) for i, config in enumerate(configs)}
                 else:
+                    tried = {}
                     low, high = -1, len(configs)  # configs[low] met the budget (-1: none yet), configs[high] did not
                     while high - low > 1:
                         middle = (low + high) // 2
-                        low, high = (middle, high) if met(configs[middle]) else (low, middle)
-                    last = low == len(configs) - 1
-                if last:
-                    ends_met.append(setting)
+                        tried[middle] = met(configs[middle])
+                        low, high = (middle, high) if tried[middle].met else (low, middle)
+                last = tried.get(len(configs) - 1)
+                if last is not None and last.met:
+                    ends.append((setting, _still_growing(tried, last)))
         except _CachesNothing:
             self.notes.append(f"{method.name}: cached nothing in this model (the backend's warning says why); "
                               f"left out")
             return
-        if ends_met:
-            self.note_space_end(method, space, calibrator, ends_met)
+        if ends:
+            self.note_space_end(method, space, calibrator, ends)
 
-    def note_space_end(self, method: Method, space: TuneSpace, calibrator: Any, settings: list[Any]) -> None:
+    def note_space_end(self, method: Method, space: TuneSpace, calibrator: Any,
+                       ends: list[tuple[Any, bool]]) -> None:
         """Say where a search stopped at the end of its space rather than at the budget: a config reusing more
-        than the space's last value may meet the budget too (a model that changes little from step to step)."""
+        than the space's last value may meet the budget too (a model that changes little from step to step) --
+        unless the reuse had stopped growing along the knob (another field binds), which is said instead."""
         label = method.name if calibrator is None else f"{method.name} + {calibrator.name}"
-        where = "" if settings == [()] else " (with " + "; ".join(", ".join(f"{k}={v}" for k, v in s)
-                                                               for s in settings) + ")"
-        note = (f"{label}: the space's last value, {space.field}={space.values[-1]}{where}, met the budget: a config "
-                f"reusing more may meet it too; tune it by hand beyond that value, or tighten the budget.")
-        self.notes.append(note)
-        logger.warning("cachepass tune: %s", note)
+
+        def where(settings: list[Any]) -> str:
+            return "" if settings == [()] else " (with " + "; ".join(", ".join(f"{k}={v}" for k, v in s)
+                                                                     for s in settings) + ")"
+
+        growing = [setting for setting, grows in ends if grows]
+        bound = [setting for setting, grows in ends if not grows]
+        notes = []
+        if growing:
+            notes.append(f"{label}: the space's last value, {space.field}={space.values[-1]}{where(growing)}, met the "
+                         f"budget: a config reusing more may meet it too; tune it by hand beyond that value, or "
+                         f"tighten the budget.")
+        if bound:
+            notes.append(f"{label}: the space's last value, {space.field}={space.values[-1]}{where(bound)}, met the "
+                         f"budget reusing no more calls than a lower value did: {space.field} no longer binds there "
+                         f"(another field limits the reuse).")
+        for note in notes:
+            self.notes.append(note)
+            logger.warning("cachepass tune: %s", note)
 
     def evaluate(self, method: Method, config: Any, calibrator: str | None = None) -> Candidate | None:
         compiled = self.compiled(config)
@@ -629,6 +646,13 @@ class _Session:
         return TuneResult(winner.config, winner.method, self.budget, tuple(self.table),
                           self.per_generation(uncached), winner.predicted_seconds, measured, quality,
                           self.generations, tuple(self.notes))
+
+
+def _still_growing(tried: dict[int, Candidate], last: Candidate) -> bool:
+    """Whether the last value reused more calls than every lower value tried that met the budget (True where none
+    was: the search cannot tell)."""
+    lower = [c for c in tried.values() if c is not last and c.met]
+    return all(c.reused_calls < last.reused_calls for c in lower)
 
 
 def _describe(config: Any) -> str:

@@ -203,6 +203,24 @@ def test_a_search_that_ends_inside_the_budget_says_so(demo, monkeypatch, search)
         "it by hand beyond that value, or tighten the budget."]
 
 
+def test_a_search_whose_reuse_stopped_growing_says_the_knob_no_longer_binds(demo, monkeypatch):
+    """Both thresholds reuse every call after the first: the last value met the budget, but a config reusing more
+    does not exist along this knob, so the note says the knob no longer binds (the first bench --tune run of this
+    session told MagCache users to go past a threshold its row limit had made moot)."""
+    from cachepass.methods.fbc import PLUGIN
+    from cachepass.methods.plugin import TuneSpace
+
+    monkeypatch.setattr(sys.modules["cachepass.tune"]._Session, "predict_units", computed_share)
+    monkeypatch.setattr(type(PLUGIN), "tune_space",
+                        lambda self, seen: TuneSpace("threshold", (50.0, 100.0), cachepass.FBCConfig()))
+    result = cachepass.tune(generate_with(demo), {"psnr": 1.0}, ("fbc",), model=demo.module, options=EAGER,
+                            repeats=1, timing_runs=1, compose=False)
+    assert [c.reused_calls for c in result.table] == [len(TIMESTEPS) - 1] * 2
+    assert [n for n in result.notes if "last value" in n] == [
+        "fbc: the space's last value, threshold=100.0, met the budget reusing no more calls than a lower value did: "
+        "threshold no longer binds there (another field limits the reuse)."]
+
+
 def refused(generate, budget, methods=None, **kwargs):
     with pytest.raises(cachepass.ConfigError) as error:
         cachepass.tune(generate, budget, methods, options=EAGER, **kwargs)
