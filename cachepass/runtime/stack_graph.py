@@ -83,6 +83,17 @@ class HeadProbe:
 
 
 @dataclass(frozen=True)
+class Decided:
+    """A model step's decision as the head took it (`StackGraphRuntime._decide`)."""
+
+    decision: Any  # the method's decision (with `compute`)
+    value: float | None  # the probe's first value; None: none, or a new generation began
+    order: float | None  # the order value: the model's timestep; None: none
+    stamp: Any  # the step's stamp (renewed when a new generation began)
+    reads: int  # host reads taken: 1 or 0
+
+
+@dataclass(frozen=True)
 class Instance:
     """A block instance that runs this graph: where it sits in its model's stack."""
 
@@ -180,28 +191,24 @@ class StackGraphRuntime(HeadTailRuntime):
         count = len(self.streams.carried)
         results, residual = list(outputs[:count]), outputs[count]
         probe = outputs[count + 1] if head.variant.probe else None
-        decision, value, order, stamp, reads = self._decide(probe, problem is None, instance, state, slot, context,
-                                                             stamp)
+        step = self._decide(probe, problem is None, instance, state, slot, context, stamp)
         calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
-        if decision.compute:
-            slot.kept = self.kept_before_compute(slot, calibrator, stamp, self._tail_slots)  # updated by the tail instance
+        if step.decision.compute:
+            # the calibrator's factors, updated by the tail instance
+            slot.kept = self.kept_before_compute(slot, calibrator, step.stamp, self._tail_slots)
             slot.store.clear()  # free the old residuals before the new ones exist
-            slot.store.put(self.head_slot.ident, stamp, self.keep(residual))
+            slot.store.put(self.head_slot.ident, step.stamp, self.keep(residual))
             slot.head_out, slot.ran = tuple(self.keep(r) for r in results), {instance.path}
         else:
             results = [skip_output(self.reused(slot.store.get(tail_slot.ident), tail_slot, calibrator), out)
                        for tail_slot, out in zip(self._tail_slots, results)]
-        slot.compute = decision.compute
-        state.history.append(self.step_record(slot, context, order, value, decision, head.variant.key,
-                                              len(instance.stack), reads))
-        slot.end_step(value, order, decision.compute)
+        self._record(state, slot, context, step, head.variant.key, len(instance.stack))
         return results
 
     def _decide(self, probe: torch.Tensor | None, has_previous: bool, instance: Instance, state: StackStates,
-                slot: StackStep, context: str | None, stamp: Any) -> tuple[Any, float | None, float | None, Any, int]:
+                slot: StackStep, context: str | None, stamp: Any) -> Decided:
         """Read the probe (its first value decides) and the model's timestep in ONE host read, start a new
-        generation where the timestep turns or the plan ended it, and decide: (decision, value, order value,
-        the step's stamp, host reads)."""
+        generation where the timestep turns or the plan ended it, and decide."""
         timestep = instance.clock.model_timestep()
         reads = [*([probe] if probe is not None else []), *([timestep] if timestep is not None else [])]
         values = read_floats(reads) if reads else []  # the one host read of the model step
@@ -212,8 +219,16 @@ class StackGraphRuntime(HeadTailRuntime):
             stamp = next_stamp(slot, self.serial, context, stamp.signature)
             value, has_previous = None, False  # it compared with the previous generation's value
         self._check_covered(slot, instance.stack)
-        return self.decide_step(slot, value, has_previous, self.tails_readable(slot, stamp)), value, order, stamp, \
-            1 if reads else 0
+        decision = self.decide_step(slot, value, has_previous, self.tails_readable(slot, stamp))
+        return Decided(decision, value, order, stamp, 1 if reads else 0)
+
+    def _record(self, state: StackStates, slot: StackStep, context: str | None, step: Decided, head: str,
+                blocks: int) -> None:
+        """The head's step ran: its decision holds for the other blocks, its record joins the model's history."""
+        slot.compute = step.decision.compute
+        state.history.append(self.step_record(slot, context, step.order, step.value, step.decision, head, blocks,
+                                              step.reads))
+        slot.end_step(step.value, step.order, step.decision.compute)
 
     def _head_decided_first(self, args: tuple, instance: Instance, state: StackStates, slot: StackStep,
                             context: str | None) -> list[torch.Tensor]:
@@ -221,12 +236,11 @@ class StackGraphRuntime(HeadTailRuntime):
         residuals to its inputs."""
         stamp = next_stamp(slot, self.serial, context, self._signature(args))
         probe = self.head_probe(args, slot, stamp)
-        decision, value, order, stamp, reads = self._decide(probe.value, probe.compared, instance, state, slot,
-                                                             context, stamp)
+        step = self._decide(probe.value, probe.compared, instance, state, slot, context, stamp)
         calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
         inputs = [args[i] for i in self.streams.carried]
-        if decision.compute:
-            slot.kept = self.kept_before_compute(slot, calibrator, stamp, self._tail_slots)
+        if step.decision.compute:
+            slot.kept = self.kept_before_compute(slot, calibrator, step.stamp, self._tail_slots)
             slot.store.clear()  # free the old residuals before the new ones exist
             results = self.variant("block").fn(*args)
             slot.head_out, slot.ran = tuple(self.keep(inputs[i]) for i in self.residual_outputs()), {instance.path}
@@ -235,11 +249,8 @@ class StackGraphRuntime(HeadTailRuntime):
             for tail_slot, index in zip(self._tail_slots, self.residual_outputs()):
                 results[index] = skip_output(self.reused(slot.store.get(tail_slot.ident), tail_slot, calibrator),
                                              inputs[index])
-        self.after_decision(slot, stamp, probe)
-        slot.compute = decision.compute
-        state.history.append(self.step_record(slot, context, order, value, decision,
-                                              "block" if decision.compute else "pass", len(instance.stack), reads))
-        slot.end_step(value, order, decision.compute)
+        self.after_decision(slot, step.stamp, probe)
+        self._record(state, slot, context, step, "block" if step.decision.compute else "pass", len(instance.stack))
         return results
 
     # -- the method's step ------------------------------------------------------------------------
