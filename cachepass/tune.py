@@ -53,7 +53,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +63,7 @@ from .api import compile as compile_cached
 from .api import compiled_graphs, reset
 from .errors import ConfigError
 from .measure import psnr, rel_l2
-from .methods import CALIBRATORS, METHODS, Method, method_named
+from .methods import CALIBRATORS, METHODS, Method, method_named, method_of, to_cache_config
 from .methods.plugin import MethodPlugin, TuneSeen, TuneSpace
 from .quality import lpips_distance, lpips_module, ssim
 from .runtime.clock import clock_variants, sync_outputs
@@ -237,7 +237,7 @@ class TuneResult:
 def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], methods: Sequence[str] | None = None, *,
          model: torch.nn.Module, prompts: Sequence[Any] | None = None, options: dict[str, Any] | None = None,
          search: str = "bisect", repeats: int = 3, timing_runs: int = 2, progress: bool = False,
-         compose: bool = True, **compile_kwargs: Any) -> TuneResult:
+         compose: bool = True, bases: Mapping[str, Any] | None = None, **compile_kwargs: Any) -> TuneResult:
     """The fastest cache config of `methods` (default: every registered method with a search space) whose
     `generate(compiled model)` stays within `budget` of `generate(model)` uncached.
 
@@ -253,6 +253,10 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
     - `progress`: one line per candidate on stderr, with the best plan so far (the same lines are logged at INFO);
     - `compose`: also search each stack skip with each calibrator (`[config, calibrator]`, the same knob;
       methods/__init__.py NOTE [What composes]); the winner is then possibly a list, usable as options["cache"];
+    - `bases`: {method name: its config} (cachepass's or diffusers'), the config a method's search varies: its knob
+      and crossed fields are replaced, every other field kept (e.g. module names where a method's defaults miss the
+      model's, a signal measured on real weights). A base is used as given: the method's calibration run (where its
+      space has one) is skipped;
     - `compile_kwargs`: to `cachepass.compile` (`fullgraph`, `dynamic`, ...).
 
     A method named in `methods` that cannot be tuned on this model is a ConfigError; with `methods=None` it is
@@ -267,12 +271,13 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"tune's {name}={value!r} must be an int >= 1.")
     chosen = tunable_methods(methods)
+    given = checked_bases(bases, chosen)
     session = _Session(generate, model, checked, _inputs(prompts), dict(options or {}), compile_kwargs, timing_runs,
                        progress)
     seen = session.reference_run()
     for method in chosen:
         try:
-            space = session.calibrate(method, _space(method, seen))
+            space = session.calibrate(method, _space(method, seen, given.get(method.name)))
             for calibrator in (None, *(CALIBRATORS if compose and method.plugin.calibrated_skip else ())):
                 session.search(method, space, search, calibrator)
         except _GenerateError:
@@ -310,13 +315,40 @@ def tunable_methods(methods: Sequence[str] | None) -> list[Method]:
     return chosen
 
 
-def _space(method: Method, seen: TuneSeen) -> TuneSpace:
+def checked_bases(bases: Mapping[str, Any] | None, chosen: Sequence[Method]) -> dict[str, Any]:
+    """tune's `bases` as {method name: cachepass config}: each named method tuned, each config that method's
+    (diffusers' converted through the registry); a ConfigError names the problem before any generation."""
+    if bases is None:
+        return {}
+    if not isinstance(bases, Mapping):
+        raise ConfigError(f"tune's bases={bases!r} must be a dict {{method name: its config}}, e.g. "
+                          f"{{'<method name>': <its config, diffusers' or cachepass's>}}.")
+    names = [m.name for m in chosen]
+    given = {}
+    for name, config in bases.items():
+        if name not in names:
+            raise ConfigError(f"tune's bases names {name!r}, not a method this tuning searches ({', '.join(names)}); "
+                              f"add it to methods or drop its base.")
+        if isinstance(config, (list, tuple)):
+            raise ConfigError(f"tune's bases[{name!r}] is a list: a base is one method's config (compositions with "
+                              f"a calibrator are searched by compose=True).")
+        converted = to_cache_config(config)  # ConfigError for what is no cache config
+        if method_of(converted).name != name:
+            raise ConfigError(f"tune's bases[{name!r}] is a {type(config).__name__}, {method_of(converted).title}'s "
+                              f"config; give {name!r} a config of its own method.")
+        given[name] = converted
+    return given
+
+
+def _space(method: Method, seen: TuneSeen, base: Any = None) -> TuneSpace:
+    """The method's search space; around the user's `base` where given (it replaces the plug-in's base and any
+    calibration run)."""
     space = method.plugin.tune_space(seen)
     if space is None or not space.values:
         raise ConfigError(f"method {method.name!r} has no search space for this model (its generation showed "
                           f"{seen.calls} calls, timesteps {'seen' if seen.timesteps else 'not passed'}); drop it from "
                           f"methods.")
-    return space
+    return space if base is None else dataclasses.replace(space, base=base, calibrate=None)
 
 
 def _fields(config: Any) -> dict[str, Any]:
@@ -423,7 +455,8 @@ class _Session:
         self.quality(self.references)  # a metric that cannot judge these outputs fails here, before any candidate
         seen_calls = seen_calls[:first_calls]
         timesteps = tuple(t for t in seen_calls if t is not None)
-        return TuneSeen(len(seen_calls), timesteps if len(timesteps) == len(seen_calls) else ())
+        return TuneSeen(len(seen_calls), timesteps if len(timesteps) == len(seen_calls) else (),
+                        tuple(name for name, _ in self.model.named_modules() if name))
 
     def compiled(self, config: Any) -> Any:
         """A fresh compile of the model with `config`: Dynamo's caches are dropped first, so that candidates never
@@ -465,43 +498,60 @@ class _Session:
         any runs. A method that caches nothing in this model is dropped, with a note."""
         settings = space.configs()  # a ConfigError for a bad value before any generation of this method
 
-        def met(config: Any) -> bool:
+        def met(config: Any) -> Candidate:
             composed = config if calibrator is None else [config, calibrator.config_type()]
             candidate = self.evaluate(method, composed, None if calibrator is None else calibrator.name)
             if candidate is None:
                 raise _CachesNothing
-            return candidate.met
+            return candidate
 
-        ends_met = []  # the settings whose last value (the most reuse) met the budget
+        ends = []  # per setting whose last value (the most reuse) met the budget: did its reuse still grow there?
         try:
             for setting, configs in zip(space.settings(), settings):
                 if search == "grid":
-                    last = [met(config) for config in configs][-1]
+                    tried = {i: met(config) for i, config in enumerate(configs)}
                 else:
+                    tried = {}
                     low, high = -1, len(configs)  # configs[low] met the budget (-1: none yet), configs[high] did not
                     while high - low > 1:
                         middle = (low + high) // 2
-                        low, high = (middle, high) if met(configs[middle]) else (low, middle)
-                    last = low == len(configs) - 1
-                if last:
-                    ends_met.append(setting)
+                        tried[middle] = met(configs[middle])
+                        low, high = (middle, high) if tried[middle].met else (low, middle)
+                last = tried.get(len(configs) - 1)
+                if last is not None and last.met:
+                    ends.append((setting, _still_growing(tried, last)))
         except _CachesNothing:
             self.notes.append(f"{method.name}: cached nothing in this model (the backend's warning says why); "
                               f"left out")
             return
-        if ends_met:
-            self.note_space_end(method, space, calibrator, ends_met)
+        if ends:
+            self.note_space_end(method, space, calibrator, ends)
 
-    def note_space_end(self, method: Method, space: TuneSpace, calibrator: Any, settings: list[Any]) -> None:
+    def note_space_end(self, method: Method, space: TuneSpace, calibrator: Any,
+                       ends: list[tuple[Any, bool]]) -> None:
         """Say where a search stopped at the end of its space rather than at the budget: a config reusing more
-        than the space's last value may meet the budget too (a model that changes little from step to step)."""
+        than the space's last value may meet the budget too (a model that changes little from step to step) --
+        unless the reuse had stopped growing along the knob (another field binds), which is said instead."""
         label = method.name if calibrator is None else f"{method.name} + {calibrator.name}"
-        where = "" if settings == [()] else " (with " + "; ".join(", ".join(f"{k}={v}" for k, v in s)
-                                                               for s in settings) + ")"
-        note = (f"{label}: the space's last value, {space.field}={space.values[-1]}{where}, met the budget: a config "
-                f"reusing more may meet it too; tune it by hand beyond that value, or tighten the budget.")
-        self.notes.append(note)
-        logger.warning("cachepass tune: %s", note)
+
+        def where(settings: list[Any]) -> str:
+            return "" if settings == [()] else " (with " + "; ".join(", ".join(f"{k}={v}" for k, v in s)
+                                                                     for s in settings) + ")"
+
+        growing = [setting for setting, grows in ends if grows]
+        bound = [setting for setting, grows in ends if not grows]
+        notes = []
+        if growing:
+            notes.append(f"{label}: the space's last value, {space.field}={space.values[-1]}{where(growing)}, met the "
+                         f"budget: a config reusing more may meet it too; tune it by hand beyond that value, or "
+                         f"tighten the budget.")
+        if bound:
+            notes.append(f"{label}: the space's last value, {space.field}={space.values[-1]}{where(bound)}, met the "
+                         f"budget reusing no more calls than a lower value did: {space.field} no longer binds there "
+                         f"(another field limits the reuse).")
+        for note in notes:
+            self.notes.append(note)
+            logger.warning("cachepass tune: %s", note)
 
     def evaluate(self, method: Method, config: Any, calibrator: str | None = None) -> Candidate | None:
         compiled = self.compiled(config)
@@ -596,6 +646,13 @@ class _Session:
         return TuneResult(winner.config, winner.method, self.budget, tuple(self.table),
                           self.per_generation(uncached), winner.predicted_seconds, measured, quality,
                           self.generations, tuple(self.notes))
+
+
+def _still_growing(tried: dict[int, Candidate], last: Candidate) -> bool:
+    """Whether the last value reused more calls than every lower value tried that met the budget (True where none
+    was: the search cannot tell)."""
+    lower = [c for c in tried.values() if c is not last and c.met]
+    return all(c.reused_calls < last.reused_calls for c in lower)
 
 
 def _describe(config: Any) -> str:

@@ -8,6 +8,7 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import re
 import subprocess
 import sys
 
@@ -202,6 +203,24 @@ def test_a_search_that_ends_inside_the_budget_says_so(demo, monkeypatch, search)
         "it by hand beyond that value, or tighten the budget."]
 
 
+def test_a_search_whose_reuse_stopped_growing_says_the_knob_no_longer_binds(demo, monkeypatch):
+    """Both thresholds reuse every call after the first: the last value met the budget, but a config reusing more
+    does not exist along this knob, so the note says the knob no longer binds (the first bench --tune run of this
+    session told MagCache users to go past a threshold its row limit had made moot)."""
+    from cachepass.methods.fbc import PLUGIN
+    from cachepass.methods.plugin import TuneSpace
+
+    monkeypatch.setattr(sys.modules["cachepass.tune"]._Session, "predict_units", computed_share)
+    monkeypatch.setattr(type(PLUGIN), "tune_space",
+                        lambda self, seen: TuneSpace("threshold", (50.0, 100.0), cachepass.FBCConfig()))
+    result = cachepass.tune(generate_with(demo), {"psnr": 1.0}, ("fbc",), model=demo.module, options=EAGER,
+                            repeats=1, timing_runs=1, compose=False)
+    assert [c.reused_calls for c in result.table] == [len(TIMESTEPS) - 1] * 2
+    assert [n for n in result.notes if "last value" in n] == [
+        "fbc: the space's last value, threshold=100.0, met the budget reusing no more calls than a lower value did: "
+        "threshold no longer binds there (another field limits the reuse)."]
+
+
 def refused(generate, budget, methods=None, **kwargs):
     with pytest.raises(cachepass.ConfigError) as error:
         cachepass.tune(generate, budget, methods, options=EAGER, **kwargs)
@@ -224,6 +243,56 @@ def test_unknown_or_untunable_methods_are_refused_before_any_generation(demo):
     assert "unknown cache method 'nope'" in refused(never_called, {"psnr": 30}, ("nope",), model=demo.module)
     assert "no search space" in refused(never_called, {"psnr": 30}, ("fastercache",), model=demo.module)
     assert "non-empty sequence" in refused(never_called, {"psnr": 30}, "fbc", model=demo.module)
+
+
+@pytest.mark.parametrize("bases, words", [
+    ([("fbc", cachepass.FBCConfig())], "must be a dict"), ({"pab": cachepass.PABConfig()}, "not a method this tuning"),
+    ({"fbc": [cachepass.FBCConfig()]}, "is a list"), ({"fbc": 0.3}, "option 'cache' must be"),
+    ({"fbc": cachepass.TSConfig()}, "TaylorSeer's config")])
+def test_bad_bases_are_refused_before_any_generation(demo, bases, words):
+    assert words in refused(never_called, {"psnr": 30}, ("fbc",), model=demo.module, bases=bases)
+
+
+def test_a_base_is_varied_in_its_knob_only_and_replaces_the_calibration_run(demo, monkeypatch):
+    """`bases`: every candidate is the user's config with the knob and the crossed fields replaced (its other
+    fields kept: TaylorSeer's identifiers and warm-up here), and a method whose space calibrates (MagCache) runs
+    no calibration when given a base: its ratios are the base's in every candidate."""
+    from cachepass.methods.magcache import PLUGIN as MAG
+    from cachepass.methods.plugin import TuneSpace
+
+    monkeypatch.setattr(sys.modules["cachepass.tune"]._Session, "predict_units", computed_share)
+    monkeypatch.setattr(type(MAG), "tune_space", lambda self, seen: TuneSpace(
+        "threshold", (0.05, 0.5), calibrate=cachepass.MagConfig(calibrate=True, num_inference_steps=seen.calls)))
+    monkeypatch.setattr(type(MAG), "calibrated", lambda self, space, graphs: pytest.fail("calibrated with a base"))
+    ratios = tuple(1.0 - 0.01 * i for i in range(8))
+    bases = {"taylorseer": cachepass.TSConfig(cache_identifiers=(r"blocks\.\d+\.attn",), disable_cache_before_step=1),
+             "magcache": cachepass.MagConfig(mag_ratios=ratios, num_inference_steps=8, max_skip_steps=5)}
+    result = cachepass.tune(generate_with(demo), {"psnr": 20.0}, ("taylorseer", "magcache"), model=demo.module,
+                            options=EAGER, repeats=1, timing_runs=1, compose=False, bases=bases)
+    by_method = {name: [c.config for c in result.table if c.method == name] for name in bases}
+    assert all(by_method.values()), by_method
+    for config in by_method["taylorseer"]:
+        assert config.cache_identifiers == bases["taylorseer"].cache_identifiers
+        assert config.disable_cache_before_step == 1
+    assert {c.cache_interval for c in by_method["taylorseer"]} - {5}  # the knob moved off the base's value
+    assert all(c.mag_ratios == ratios and c.max_skip_steps == 5 for c in by_method["magcache"])
+
+
+def test_taylorseers_space_selects_the_models_attention_where_diffusers_defaults_select_none():
+    """diffusers' default identifiers fullmatch names ending in `attn`: CogVideoX's `attn1` is none of them, so the
+    space's base takes the model's largest attention family (the refusal's suggestion); a model whose names the
+    defaults select keeps diffusers' defaults."""
+    from cachepass.methods.plugin import TuneSeen
+    from cachepass.methods.taylorseer import PLUGIN
+
+    cogvideox = tuple(n for n, _ in build("cogvideox", "tiny").module.named_modules() if n)
+    space = PLUGIN.tune_space(TuneSeen(8, tuple(TIMESTEPS), cogvideox))
+    selected = [n for n in cogvideox if any(re.fullmatch(p, n) for p in space.base.cache_identifiers)]
+    assert selected and all(n.endswith("attn1") for n in selected)
+    assert len(selected) == len([n for n in cogvideox if n.endswith("attn1")])
+    dit = tuple(n for n, _ in build("dit").module.named_modules() if n)
+    assert PLUGIN.tune_space(TuneSeen(8, tuple(TIMESTEPS), dit)).base == cachepass.TSConfig()
+    assert PLUGIN.tune_space(TuneSeen(8, tuple(TIMESTEPS))).base == cachepass.TSConfig()  # names unknown
 
 
 def test_a_generate_that_ignores_its_model_is_refused(demo):

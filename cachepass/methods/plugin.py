@@ -51,6 +51,7 @@ class TuneSeen:
 
     calls: int  # model calls in one generation
     timesteps: tuple[float, ...]  # the `timestep` input of each call (first element), where the model took one
+    modules: tuple[str, ...] = ()  # the model's `named_modules()` names (a method whose defaults name modules)
 
 
 MAX_SETTINGS = 6  # settings of a TuneSpace's crossed fields: each one is a bisection of its own

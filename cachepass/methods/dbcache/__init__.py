@@ -39,7 +39,7 @@ class DBCachePlugin(MethodPlugin):
         """`residual_diff_threshold` on F1B0 (one block decides, none after), from none reused to most steps; the
         warm-up is cache-dit's 8 steps, at most a quarter of the generation's calls (a short one keeps some)."""
         base = DBConfig(Fn_compute_blocks=1, Bn_compute_blocks=0, max_warmup_steps=min(8, seen.calls // 4))
-        return TuneSpace("residual_diff_threshold", (0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32, 0.48, 0.64),
+        return TuneSpace("residual_diff_threshold", (0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.32, 0.48, 0.64, 0.96, 1.28),
                          base)
 
     def tag(self, captured: CapturedGraph, config: DBConfig) -> DBStack | BlockGraphStreams:

@@ -37,8 +37,9 @@ class FBCPlugin(MethodPlugin):
     config_example = '{"threshold": 0.1, "block_lists": ["transformer_blocks"]} (FBCConfig)'
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace:
-        """The threshold, from diffusers' default down to none reused up to where most steps skip."""
-        return TuneSpace("threshold", (0.02, 0.05, 0.08, 0.12, 0.16, 0.24, 0.32, 0.48, 0.64), FBCConfig())
+        """The threshold, from nearly none reused up to past 1 (every step after the first skips on a model that
+        changes little: a search may end at the budget, not at the space's end)."""
+        return TuneSpace("threshold", (0.02, 0.05, 0.08, 0.12, 0.16, 0.24, 0.32, 0.48, 0.64, 0.96, 1.28), FBCConfig())
 
     def tag(self, captured: CapturedGraph, config: FBCConfig) -> BlockStack | BlockGraphStreams:
         if captured.prefix:  # a graph of one block: regional compilation (regional.py)

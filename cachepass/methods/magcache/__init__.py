@@ -43,7 +43,7 @@ class MagCachePlugin(MethodPlugin):
         """The threshold over the model's own ratios: one calibration run measures them (as `calibrate=True`
         does for a user), so the schedule is the model's, not Flux's; crossed with the skips allowed in a row
         (around diffusers' 3) and the retention (diffusers' 0.2, and half of it: more steps may skip)."""
-        return TuneSpace("threshold", (0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.36, 0.5),
+        return TuneSpace("threshold", (0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.24, 0.36, 0.5, 0.75, 1.0),
                          calibrate=MagConfig(calibrate=True, num_inference_steps=seen.calls),
                          grid=(("max_skip_steps", (2, 4)), ("retention_ratio", (0.1, 0.2))))
 

@@ -51,7 +51,7 @@ class SeaCachePlugin(MethodPlugin):
     def tune_space(self, seen: TuneSeen) -> TuneSpace:
         """The threshold on the accumulated filtered change, diffusers' other defaults (retention, end steps, at
         most 2 reused in a row): from nearly none reused to where the row limit binds."""
-        return TuneSpace("threshold", (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8), SeaConfig())
+        return TuneSpace("threshold", (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.2, 1.6), SeaConfig())
 
     def tag(self, captured: CapturedGraph, config: SeaConfig) -> tuple[BlockStack, int | None]:
         _refuse_cosmos3(captured)

@@ -37,10 +37,18 @@ class TaylorSeerPlugin(MethodPlugin):
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace:
         """The interval between computed steps after diffusers' default warm-up, 2 up to the steps left after it
-        (at most 10): a longer interval predicts more steps from older factors; crossed with the Taylor order,
-        diffusers' 1 and 2 (a second difference: a better prediction, or a noisier one)."""
+        (at most 20): a longer interval predicts more steps from older factors; crossed with the Taylor order,
+        diffusers' 1 and 2 (a second difference: a better prediction, or a noisier one). Where diffusers' default
+        identifiers select none of the model's modules (e.g. CogVideoX's `attn1`), the base selects the model's
+        largest family of attention modules instead (the pattern the refusal suggests), so the tuner has
+        something to tune; the pattern is in the winner's config."""
         base = TSConfig()
-        last = max(2, min(10, seen.calls - base.disable_cache_before_step))
+        _, active = base.patterns()
+        if seen.modules and not any(re.fullmatch(p, name) for p in active for name in seen.modules):
+            suggestion = suggest_identifiers(seen.modules)
+            if suggestion is not None:
+                base = TSConfig(cache_identifiers=(suggestion.pattern,))
+        last = max(2, min(20, seen.calls - base.disable_cache_before_step))
         return TuneSpace("cache_interval", tuple(range(2, last + 1)), base, grid=(("max_order", (1, 2)),))
 
     def tag(self, captured: CapturedGraph, config: TSConfig) -> TSTags:

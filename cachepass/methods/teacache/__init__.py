@@ -40,10 +40,10 @@ class TeaCachePlugin(MethodPlugin):
     calibrated_skip = True  # a calibrator may predict its residuals (runtime/pieces.py)
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace:
-        """The threshold over the authors' range (LTX 0.03 to Flux 0.8) with coefficients fitted on the model
-        from one calibration run (`calibrate=True`; so any model tunes, not only the published families), the
-        family's step rules, the step counter wrapping at the generation's calls."""
-        values = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 0.8)
+        """The threshold over the authors' range (LTX 0.03 to Flux 0.8) and two steps past it, with coefficients
+        fitted on the model from one calibration run (`calibrate=True`; so any model tunes, not only the published
+        families), the family's step rules, the step counter wrapping at the generation's calls."""
+        values = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6, 0.8, 1.2, 1.6)
         return TuneSpace("threshold", values, calibrate=TeaCacheConfig(threshold=1.0, calibrate=True,
                                                                        num_inference_steps=seen.calls))
 
