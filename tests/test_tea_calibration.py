@@ -115,6 +115,27 @@ def test_calibration_computes_every_step_and_fits_the_eager_pairs(family, publis
     assert any("calibrated coefficients" in note for note in graph.report().notes())
 
 
+def test_a_loop_editing_the_output_in_place_fits_the_same_pairs():
+    """The calibration keeps its own copy of the previous output: a loop that reads each output and then edits
+    it in place (`out.mul_(0)`) fits the eager pairs, as a loop that leaves it alone does."""
+    demo = build_family("flux")
+    _, x, y = _eager_pairs(demo, "flux")
+    cfg = cachepass.TeaCacheConfig(threshold=0.1, calibrate=True, num_inference_steps=8)
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": cfg, "compiler": "eager"})
+    for edits in (True, False):  # one generation each: each ends at its 8th step
+        for t in TIMESTEPS_8:
+            out = compiled_call(demo, compiled, t)
+            if edits:
+                out.mul_(0)
+    edited, left = cachepass.compiled_graphs(compiled)[0].report().calibrations
+    for calibration in (edited, left):
+        np.testing.assert_allclose(calibration.x, x, rtol=1e-4)
+        np.testing.assert_allclose(calibration.y, y, rtol=1e-4)
+    assert edited.coefficients == fit_coefficients(edited.x, edited.y) is not None
+    np.testing.assert_allclose(edited.coefficients, left.coefficients, rtol=1e-4)
+
+
 def test_calibration_under_regional_compilation_names_the_fix():
     demo = build_family("flux")
     demo.module.compile_repeated_blocks(backend="cachepass", fullgraph=True, options={

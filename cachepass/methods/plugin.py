@@ -133,6 +133,19 @@ def check_block_graph(captured: Any, tags: Any, title: str) -> Uncached | None:
     return None
 
 
+def block_graph_calibration_error(prefix: str, title: str, why: str, calibrating: str, result: str) -> Exception:
+    """The ConfigError of calibrate=True on a graph of one block (`prefix`, regional compilation): `why` no block
+    graph can calibrate; the fix calibrates with the whole model compiled under the config `calibrating` (its
+    source text), then passes the printed `result` to the regional compile."""
+    from ..errors import ConfigError
+
+    return ConfigError(
+        f"cachepass {title}: calibrate=True on a graph of one block ({prefix}: regional compilation) is not "
+        f"supported: {why}. Calibrate with the whole transformer compiled (torch.compile(transformer, "
+        f"backend='cachepass', fullgraph=True, options={{'cache': {calibrating}}})), then pass the printed {result} "
+        f"to the regional compile.")
+
+
 CLASSIFICATION = Flag("--classification", "how layers get their kind: from the graph (cachepass, default) or "
                       "diffusers' rule", (("choices", ("cachepass", "diffusers")), ("default", "cachepass")))
 

@@ -81,8 +81,12 @@ class ContextStates:
     def context(self, name: str | None) -> Any:
         state = self.contexts.get(name)
         if state is None:
-            state = self.contexts[name] = self.context_type()
+            state = self.contexts[name] = self.new_context()
         return state
+
+    def new_context(self) -> ContextState:
+        """A new context's state."""
+        return self.context_type()
 
     def reset(self) -> None:
         """diffusers' StateManager.reset drops every context's state."""

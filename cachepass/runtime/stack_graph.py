@@ -12,13 +12,19 @@ INPUT, of the last computed step. A method's plan may also end a generation itse
 A method deciding from a value computed before the block (TeaCache: the first block's modulated input) computes
 it in `head_probe`, read with the timestep in the same host read; on a compute step the head block then runs
 whole (the few nodes of the probe run twice).
+
+# NOTE [The plan's state]
+A method's plan may keep its own state per cache_context (MagCache's and TeaCache's step counters and
+accumulators, DBCache's counters): the runtime names its type in `plan_state_type` (a class called with no
+argument; None: the plan keeps none), and every StackStep holds one in `plan_state`, built new with the step and
+on each `reset` -- a new generation, a pipeline's reset -- so a generation never sees the last one's counts.
 """
 
 from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
@@ -43,15 +49,48 @@ class StackStep(ContextState):
     covered: bool = False  # every block of the stack was seen running through a cachepass graph
     kept: dict[str, tuple[torch.Tensor, ...]] = field(default_factory=dict)  # a calibrator's factors, head to tail
     ended: bool = False  # the method's plan ended the generation at the last step (a step count wrapped)
+    new_plan_state: Callable[[], Any] | None = field(default=None, repr=False)  # NOTE [The plan's state]
+    plan_state: Any = field(init=False, default=None)  # new_plan_state()'s, new each generation
+
+    def __post_init__(self) -> None:
+        self.renew_plan_state()
+
+    def renew_plan_state(self) -> None:
+        self.plan_state = self.new_plan_state() if self.new_plan_state is not None else None
 
     def reset(self) -> None:
         super().reset()
         self.compute, self.head_out, self.ran, self.covered, self.kept, self.ended = True, (), set(), False, {}, False
+        self.renew_plan_state()
 
 
 @dataclass
 class StackStates(ContextStates):
     context_type: ClassVar[type] = StackStep
+    new_plan_state: Callable[[], Any] | None = None  # each context's plan state (NOTE [The plan's state])
+
+    def new_context(self) -> StackStep:
+        return StackStep(new_plan_state=self.new_plan_state)
+
+
+@dataclass(frozen=True)
+class HeadProbe:
+    """What a head deciding first computes before its decision (NOTE [Deciding before the head])."""
+
+    value: torch.Tensor | None = None  # read with the timestep, its first value decides; None: none
+    compared: bool = False  # it compared with the previous step's
+    kept: Any = None  # for `after_decision` (TeaCache's indicator): it outlives a generation the step starts
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A model step's decision as the head took it (`StackGraphRuntime._decide`)."""
+
+    decision: Any  # the method's decision (with `compute`)
+    value: float | None  # the probe's first value; None: none, or a new generation began
+    order: float | None  # the order value: the model's timestep; None: none
+    stamp: Any  # the step's stamp (renewed when a new generation began)
+    reads: int  # host reads taken: 1 or 0
 
 
 @dataclass(frozen=True)
@@ -68,8 +107,9 @@ class Instance:
 class StackGraphRuntime(HeadTailRuntime):
     """What a graph of one block runs under a stack skip (NOTE [One decision across the block graphs],
     methods/fbc/regional.py). A method sets `_states`, `tail_words`, `head_slot`, `tail_site`, `probe_name` and
-    the step hooks `head_key`, `decide_step` and `step_record`; a method deciding before its head runs sets
-    `decides_first` (NOTE [Deciding before the head])."""
+    the step hooks `head_key`, `decide_step` and `step_record`; a plan keeping its own state sets
+    `plan_state_type` (NOTE [The plan's state]); a method deciding before its head runs sets `decides_first`
+    (NOTE [Deciding before the head])."""
 
     per_context = True
     timesteps_from = "probe"  # the head reads the timestep with its decision value
@@ -77,7 +117,7 @@ class StackGraphRuntime(HeadTailRuntime):
     head_slot: CacheSlot  # the head block's residual
     tail_site = "tail_residual"  # the tail slots' site name
     probe_name = "stack_probe"
-    states_type: ClassVar[type] = StackStates
+    plan_state_type: ClassVar[type | None] = None  # NOTE [The plan's state]
     decides_first: ClassVar[bool] = False  # NOTE [Deciding before the head]
 
     def prepare(self, streams: BlockGraphStreams) -> None:
@@ -151,28 +191,24 @@ class StackGraphRuntime(HeadTailRuntime):
         count = len(self.streams.carried)
         results, residual = list(outputs[:count]), outputs[count]
         probe = outputs[count + 1] if head.variant.probe else None
-        decision, value, order, stamp, reads = self._decide(probe, problem is None, instance, state, slot, context,
-                                                             stamp)
+        step = self._decide(probe, problem is None, instance, state, slot, context, stamp)
         calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
-        if decision.compute:
-            slot.kept = self.kept_before_compute(slot, calibrator, stamp, self._tail_slots)  # updated by the tail instance
+        if step.decision.compute:
+            # the calibrator's factors, updated by the tail instance
+            slot.kept = self.kept_before_compute(slot, calibrator, step.stamp, self._tail_slots)
             slot.store.clear()  # free the old residuals before the new ones exist
-            slot.store.put(self.head_slot.ident, stamp, self.keep(residual))
+            slot.store.put(self.head_slot.ident, step.stamp, self.keep(residual))
             slot.head_out, slot.ran = tuple(self.keep(r) for r in results), {instance.path}
         else:
             results = [skip_output(self.reused(slot.store.get(tail_slot.ident), tail_slot, calibrator), out)
                        for tail_slot, out in zip(self._tail_slots, results)]
-        slot.compute = decision.compute
-        state.history.append(self.step_record(slot, context, order, value, decision, head.variant.key,
-                                              len(instance.stack), reads))
-        slot.end_step(value, order, decision.compute)
+        self._record(state, slot, context, step, head.variant.key, len(instance.stack))
         return results
 
     def _decide(self, probe: torch.Tensor | None, has_previous: bool, instance: Instance, state: StackStates,
-                slot: StackStep, context: str | None, stamp: Any) -> tuple[Any, float | None, float | None, Any, int]:
+                slot: StackStep, context: str | None, stamp: Any) -> Decided:
         """Read the probe (its first value decides) and the model's timestep in ONE host read, start a new
-        generation where the timestep turns or the plan ended it, and decide: (decision, value, order value,
-        the step's stamp, host reads)."""
+        generation where the timestep turns or the plan ended it, and decide."""
         timestep = instance.clock.model_timestep()
         reads = [*([probe] if probe is not None else []), *([timestep] if timestep is not None else [])]
         values = read_floats(reads) if reads else []  # the one host read of the model step
@@ -183,20 +219,28 @@ class StackGraphRuntime(HeadTailRuntime):
             stamp = next_stamp(slot, self.serial, context, stamp.signature)
             value, has_previous = None, False  # it compared with the previous generation's value
         self._check_covered(slot, instance.stack)
-        return self.decide_step(slot, value, has_previous, self.tails_readable(slot, stamp)), value, order, stamp, \
-            1 if reads else 0
+        decision = self.decide_step(slot, value, has_previous, self.tails_readable(slot, stamp))
+        return Decided(decision, value, order, stamp, 1 if reads else 0)
+
+    def _record(self, state: StackStates, slot: StackStep, context: str | None, step: Decided, head: str,
+                blocks: int) -> None:
+        """The head's step ran: its decision holds for the other blocks, its record joins the model's history."""
+        slot.compute = step.decision.compute
+        state.history.append(self.step_record(slot, context, step.order, step.value, step.decision, head, blocks,
+                                              step.reads))
+        slot.end_step(step.value, step.order, step.decision.compute)
 
     def _head_decided_first(self, args: tuple, instance: Instance, state: StackStates, slot: StackStep,
                             context: str | None) -> list[torch.Tensor]:
         """NOTE [Deciding before the head]: read the timestep, decide, then run the head block or add the kept
         residuals to its inputs."""
         stamp = next_stamp(slot, self.serial, context, self._signature(args))
-        probe, compared = self.head_probe(args, slot, stamp)
-        decision, value, order, stamp, reads = self._decide(probe, compared, instance, state, slot, context, stamp)
+        probe = self.head_probe(args, slot, stamp)
+        step = self._decide(probe.value, probe.compared, instance, state, slot, context, stamp)
         calibrator = self.calibrator_of(slot)  # its step begins once per model step, here
         inputs = [args[i] for i in self.streams.carried]
-        if decision.compute:
-            slot.kept = self.kept_before_compute(slot, calibrator, stamp, self._tail_slots)
+        if step.decision.compute:
+            slot.kept = self.kept_before_compute(slot, calibrator, step.stamp, self._tail_slots)
             slot.store.clear()  # free the old residuals before the new ones exist
             results = self.variant("block").fn(*args)
             slot.head_out, slot.ran = tuple(self.keep(inputs[i]) for i in self.residual_outputs()), {instance.path}
@@ -205,11 +249,8 @@ class StackGraphRuntime(HeadTailRuntime):
             for tail_slot, index in zip(self._tail_slots, self.residual_outputs()):
                 results[index] = skip_output(self.reused(slot.store.get(tail_slot.ident), tail_slot, calibrator),
                                              inputs[index])
-        self.after_decision(slot, stamp)
-        slot.compute = decision.compute
-        state.history.append(self.step_record(slot, context, order, value, decision,
-                                              "block" if decision.compute else "pass", len(instance.stack), reads))
-        slot.end_step(value, order, decision.compute)
+        self.after_decision(slot, step.stamp, probe)
+        self._record(state, slot, context, step, "block" if step.decision.compute else "pass", len(instance.stack))
         return results
 
     # -- the method's step ------------------------------------------------------------------------
@@ -221,12 +262,11 @@ class StackGraphRuntime(HeadTailRuntime):
         """The step's decision (with `compute`), its counters updated on `slot`."""
         raise NotImplementedError
 
-    def head_probe(self, args: tuple, slot: StackStep, stamp: Any) -> tuple[torch.Tensor | None, bool]:
-        """Deciding first: (a probe tensor read with the timestep, whose first value decides -- None: none; whether
-        it compared with the previous step's), computed before the decision (TeaCache's indicator change)."""
-        return None, False
+    def head_probe(self, args: tuple, slot: StackStep, stamp: Any) -> HeadProbe:
+        """Deciding first: what the head computes before the decision (TeaCache's indicator change)."""
+        return HeadProbe()
 
-    def after_decision(self, slot: StackStep, stamp: Any) -> None:
+    def after_decision(self, slot: StackStep, stamp: Any, probe: HeadProbe) -> None:
         """Deciding first: after the step's store is settled (TeaCache keeps its indicator every step)."""
 
     def step_record(self, slot: StackStep, context: str | None, order: float | None, value: float | None,
@@ -256,7 +296,7 @@ class StackGraphRuntime(HeadTailRuntime):
         return block_head(self.captured, self.streams, self.head_slot, key == "head+decide", self.probe_name)
 
     def new_state(self) -> StackStates:
-        return self.states_type()
+        return StackStates(new_plan_state=self.plan_state_type)
 
 
 def skip_output(residual: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

@@ -4,28 +4,13 @@ Fn blocks' residual and the Bn blocks span several block graphs) is refused by t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from ...compiler.editing import CacheSlot
 from ...report import variant_reports
-from ...runtime.stack_graph import StackGraphRuntime, StackStates, StackStep
+from ...runtime.stack_graph import StackGraphRuntime, StackStep
 from .dispatch import STATES, DBGraphReport, DBStepRecord
 from .plan import Counters
-
-
-@dataclass
-class DBStackStep(StackStep):
-    counters: Counters = field(default_factory=Counters)  # cache-dit's counts the rules read
-
-    def reset(self) -> None:
-        super().reset()
-        self.counters = Counters()
-
-
-@dataclass
-class DBStackStates(StackStates):
-    context_type: ClassVar[type] = DBStackStep
 
 
 class DBStackGraph(StackGraphRuntime):
@@ -36,17 +21,17 @@ class DBStackGraph(StackGraphRuntime):
     head_slot = CacheSlot("db_fn_residual", "fn_residual", 0, "", None)
     tail_site = "db_middle_residual"
     probe_name = "db_probe"
-    states_type = DBStackStates
+    plan_state_type = Counters  # cache-dit's counts the rules read
 
-    def head_key(self, slot: DBStackStep, has_previous: bool) -> str:
-        return "head+decide" if self.plan.compares(slot.iteration, slot.counters, has_previous) else "head"
+    def head_key(self, slot: StackStep, has_previous: bool) -> str:
+        return "head+decide" if self.plan.compares(slot.iteration, slot.plan_state, has_previous) else "head"
 
-    def decide_step(self, slot: DBStackStep, value: float | None, has_previous: bool, tails_readable: bool) -> Any:
-        decision = self.plan.decide(slot.iteration, slot.counters, has_previous, value, tails_readable)
-        slot.counters = slot.counters.after(decision)
+    def decide_step(self, slot: StackStep, value: float | None, has_previous: bool, tails_readable: bool) -> Any:
+        decision = self.plan.decide(slot.iteration, slot.plan_state, has_previous, value, tails_readable)
+        slot.plan_state = slot.plan_state.after(decision)
         return decision
 
-    def step_record(self, slot: DBStackStep, context: str | None, order: float | None, value: float | None,
+    def step_record(self, slot: StackStep, context: str | None, order: float | None, value: float | None,
                     decision: Any, head: str, blocks: int, reads: int) -> DBStepRecord:
         return DBStepRecord(self.serial, slot.generation, context, slot.iteration, order, decision.value,
                             decision.compute, decision.reason, blocks if decision.compute else 1, reads,

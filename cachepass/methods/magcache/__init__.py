@@ -17,7 +17,8 @@ from ...compiler.blocks import BlockGraphStreams, BlockStack, StackUser, tag_blo
 from ...compiler.capture import CapturedGraph
 from ...options import BackendOptions
 from ...errors import ConfigError
-from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, check_block_graph
+from ..plugin import (Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, block_graph_calibration_error,
+                      check_block_graph)
 from .config import MagConfig, from_diffusers
 from .plan import MagPlan
 
@@ -59,12 +60,9 @@ class MagCachePlugin(MethodPlugin):
     def tag(self, captured: CapturedGraph, config: MagConfig) -> BlockStack | BlockGraphStreams:
         if captured.prefix:  # a graph of one block: regional compilation (regional.py)
             if config.calibrate:
-                raise ConfigError(
-                    f"cachepass MagCache: calibrate=True on a graph of one block ({captured.prefix}: regional "
-                    f"compilation) is not supported: the calibration ratio compares residuals spanning every block "
-                    f"graph. Calibrate with the whole transformer compiled (torch.compile(transformer, "
-                    f"backend='cachepass', fullgraph=True, options={{'cache': MagConfig(calibrate=True)}})), then pass "
-                    f"the printed mag_ratios to the regional compile.")
+                raise block_graph_calibration_error(
+                    captured.prefix, "MagCache", "the calibration ratio compares residuals spanning every block graph",
+                    "MagConfig(calibrate=True)", "mag_ratios")
             return tag_block_graph(captured, config, STACK_USER)
         return tag_blocks(captured, config, STACK_USER)  # a ConfigError names the fix when there is no block stack
 

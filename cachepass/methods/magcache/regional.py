@@ -11,28 +11,13 @@ block graphs): calibrate with the whole transformer compiled, then pass the rati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from ...compiler.editing import CacheSlot
 from ...report import variant_reports
-from ...runtime.stack_graph import StackGraphRuntime, StackStates, StackStep
+from ...runtime.stack_graph import StackGraphRuntime, StackStep
 from .dispatch import STATES, MagGraphReport, MagStepRecord
 from .plan import MagDecision, MagState
-
-
-@dataclass
-class MagStackStep(StackStep):
-    mag: MagState = field(default_factory=MagState)  # the plan's accumulators
-
-    def reset(self) -> None:
-        super().reset()
-        self.mag = MagState()
-
-
-@dataclass
-class MagStackStates(StackStates):
-    context_type: ClassVar[type] = MagStackStep
 
 
 class MagStackGraph(StackGraphRuntime):
@@ -43,7 +28,7 @@ class MagStackGraph(StackGraphRuntime):
     head_slot = CacheSlot("mag_head_unused", "head_residual", 0, "", None)  # deciding first, the head keeps none
     tail_site = "mag_residual"
     probe_name = "mag_probe"
-    states_type = MagStackStates
+    plan_state_type = MagState  # the plan's accumulators
     decides_first = True
 
     def residual_outputs(self) -> tuple[int, ...]:
@@ -52,13 +37,13 @@ class MagStackGraph(StackGraphRuntime):
     def is_hidden(self, slot: Any) -> bool:
         return True  # its one residual is the hidden stream's
 
-    def decide_step(self, slot: MagStackStep, value: float | None, has_previous: bool,
+    def decide_step(self, slot: StackStep, value: float | None, has_previous: bool,
                     tails_readable: bool) -> MagDecision:
-        decision, slot.mag = self.plan.decide(slot.mag, tails_readable)
+        decision, slot.plan_state = self.plan.decide(slot.plan_state, tails_readable)
         slot.ended = decision.wraps  # the step index wrapped: the next step starts a generation
         return decision
 
-    def step_record(self, slot: MagStackStep, context: str | None, order: float | None, value: float | None,
+    def step_record(self, slot: StackStep, context: str | None, order: float | None, value: float | None,
                     decision: MagDecision, head: str, blocks: int, reads: int) -> MagStepRecord:
         return MagStepRecord(self.serial, slot.generation, context, decision.step_index, order, decision.compute,
                              decision.variant, error=decision.error)

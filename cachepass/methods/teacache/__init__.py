@@ -17,7 +17,8 @@ from typing import Any
 from ...compiler.capture import CapturedGraph
 from ...errors import ConfigError
 from ...options import BackendOptions
-from ..plugin import Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, check_block_graph
+from ..plugin import (Flag, MethodPlugin, TuneSeen, TuneSpace, Uncached, block_graph_calibration_error,
+                      check_block_graph)
 from .config import TeaCacheConfig
 from .plan import TeaPlan
 from .tag import TeaBlockTags, TeaTags, tag_tea_block_graph, tag_teacache
@@ -63,12 +64,9 @@ class TeaCachePlugin(MethodPlugin):
     def tag(self, captured: CapturedGraph, config: TeaCacheConfig) -> TeaTags | TeaBlockTags:
         if captured.prefix:  # a graph of one block: regional compilation (regional.py)
             if config.calibrate:
-                raise ConfigError(
-                    f"cachepass TeaCache: calibrate=True on a graph of one block ({captured.prefix}: regional "
-                    f"compilation) is not supported: the fit pairs the indicator's change with the model output's, "
-                    f"which no block graph sees. Calibrate with the whole transformer compiled (torch.compile("
-                    f"transformer, backend='cachepass', fullgraph=True, options={{'cache': TeaCacheConfig(threshold="
-                    f"..., calibrate=True)}})), then pass the printed coefficients to the regional compile.")
+                raise block_graph_calibration_error(
+                    captured.prefix, "TeaCache", "the fit pairs the indicator's change with the model output's, "
+                    "which no block graph sees", "TeaCacheConfig(threshold=..., calibrate=True)", "coefficients")
             return tag_tea_block_graph(captured, config)
         return tag_teacache(captured, config)  # a ConfigError names the fix (coefficients, indicator, blocks)
 

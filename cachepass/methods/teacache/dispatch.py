@@ -191,7 +191,8 @@ class TeaCacheGraph(HeadTailRuntime):
 
     def measure(self, ctx: TeaContext, value: float | None, output: torch.Tensor) -> None:
         """Calibration: the pair of this step (its value, the output's change; no host read), the output kept."""
-        previous, ctx.output = ctx.output, self.keep(output)  # cudagraphs: the pool's output is overwritten
+        # our own copy: the caller may edit the returned output in place, and cudagraphs' pool overwrites it
+        previous, ctx.output = ctx.output, output.detach().clone()
         if value is not None and previous is not None:
             ctx.pairs.append((value, output_change(output, previous)))
 

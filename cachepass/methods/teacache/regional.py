@@ -11,34 +11,16 @@ others pass. The step counter wraps at `num_inference_steps`, starting a new gen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-import torch
+from typing import Any
 
 from ...compiler.editing import CacheSlot
 from ...report import variant_reports
-from ...runtime.stack_graph import StackGraphRuntime, StackStates, StackStep
+from ...runtime.stack_graph import HeadProbe, StackGraphRuntime, StackStep
 from ...runtime.store import read_problem
 from .dispatch import STATES, TeaGraphReport, TeaStepRecord
 from .plan import TeaDecision, TeaState
 from .rewrite import head_piece, indicator_slot
 from .tag import TeaBlockTags
-
-
-@dataclass
-class TeaStackStep(StackStep):
-    tea: TeaState = field(default_factory=TeaState)  # the plan's counter and accumulator
-    indicator: torch.Tensor | None = None  # this step's, until stored after the decision (a new generation keeps it)
-
-    def reset(self) -> None:
-        super().reset()
-        self.tea = TeaState()
-
-
-@dataclass
-class TeaStackStates(StackStates):
-    context_type: ClassVar[type] = TeaStackStep
 
 
 class TeaStackGraph(StackGraphRuntime):
@@ -49,7 +31,7 @@ class TeaStackGraph(StackGraphRuntime):
     head_slot = CacheSlot("tea_head_unused", "head_residual", 0, "", None)  # deciding first, the head keeps none
     tail_site = "tea_residual"
     probe_name = "tea_probe"
-    states_type = TeaStackStates
+    plan_state_type = TeaState  # the plan's counter and accumulator
     decides_first = True
 
     def prepare(self, tags: TeaBlockTags) -> None:  # type: ignore[override]
@@ -57,31 +39,31 @@ class TeaStackGraph(StackGraphRuntime):
         self.tea_tags = tags
         self._indicator = indicator_slot(tags, self.captured) if tags.indicator else None
 
-    def head_probe(self, args: tuple, slot: TeaStackStep, stamp: Any) -> tuple[torch.Tensor | None, bool]:
+    def head_probe(self, args: tuple, slot: StackStep, stamp: Any) -> HeadProbe:
         previous = slot.store.get(self._indicator.ident)
         problem = read_problem(previous, "the previous step's indicator", stamp, self._indicator.spec)
         if previous is not None and problem is not None:
+            step = slot.plan_state.step_index
             self._warn_once(f"indicator:{problem.split(':')[0]}", f"cachepass TeaCache: not comparing with the "
-                            f"previous indicator at step {slot.tea.step_index}: {problem}; computing the blocks.")
+                            f"previous indicator at step {step}: {problem}; computing the blocks.")
         piece = self.variant("head+compare" if problem is None else "head")
         outputs = piece.fn(*args, *([previous.tensor] if problem is None else []))
-        slot.indicator = self.keep(outputs[0])
-        return (outputs[1] if piece.variant.probe and problem is None else None), problem is None
+        change = outputs[1] if piece.variant.probe and problem is None else None
+        return HeadProbe(change, problem is None, self.keep(outputs[0]))  # this step's indicator, stored after
 
-    def after_decision(self, slot: TeaStackStep, stamp: Any) -> None:
-        slot.store.put(self._indicator.ident, stamp, slot.indicator)  # kept every step, skipped or not
-        slot.indicator = None
+    def after_decision(self, slot: StackStep, stamp: Any, probe: HeadProbe) -> None:
+        slot.store.put(self._indicator.ident, stamp, probe.kept)  # kept every step, skipped or not
 
-    def decide_step(self, slot: TeaStackStep, value: float | None, has_previous: bool,
+    def decide_step(self, slot: StackStep, value: float | None, has_previous: bool,
                     tails_readable: bool) -> TeaDecision:
-        decision, slot.tea = self.plan.decide(slot.tea, value if has_previous else None, tails_readable)
+        decision, slot.plan_state = self.plan.decide(slot.plan_state, value if has_previous else None, tails_readable)
         slot.ended = decision.wraps  # the step index wrapped: the next step starts a generation
         return decision
 
-    def step_number(self, ctx: TeaStackStep) -> int:
-        return ctx.tea.step_index
+    def step_number(self, ctx: StackStep) -> int:
+        return ctx.plan_state.step_index
 
-    def step_record(self, slot: TeaStackStep, context: str | None, order: float | None, value: float | None,
+    def step_record(self, slot: StackStep, context: str | None, order: float | None, value: float | None,
                     decision: TeaDecision, head: str, blocks: int, reads: int) -> TeaStepRecord:
         return TeaStepRecord(self.serial, slot.generation, context, decision.step_index, order, decision.compute,
                              decision.variant, value=value, accumulated=decision.accumulated, reason=decision.reason,
