@@ -138,3 +138,99 @@ def test_fbc_inside_fastercache_cfg_skip_matches_the_reference_loop() -> None:
         # the second generation compiles nothing new (its first head compares with the last generation's residual,
         # then discards the value: FirstBlockCache's own rule), and each chain holds exactly the predicted pieces
         assert {p for r in second for p in r.pieces} <= set(predicted) == set(inner.lowered), name
+
+
+def test_inductor_fullgraph_no_breaks_no_recompiles(monkeypatch) -> None:
+    """Inductor, fullgraph, two generations equal to the reference loop; torch's own counters: no graph break, no
+    recompile (error_on_recompile), two Dynamo graphs (the model's and FasterCache's half-batch capture), one
+    Inductor compile per predicted piece of each chain; per step of the second generation two host reads: the
+    timestep FasterCache's rule reads before choosing the rows, and the first block's probe (the one data-dependent
+    read, FirstBlockCache's own)."""
+    from torch._dynamo.utils import counters
+
+    from tests.fbc_helpers import count_host_reads
+    from tests.fc_helpers import inductor_compiles
+
+    demo = build_family("cogvideox")
+    cache = [cachepass.FBCConfig(threshold=THRESHOLD), fc_config()]
+    counters.clear()
+    torch._dynamo.reset()
+    reference = Reference(demo, cache[1], THRESHOLD)
+    expected = []
+    for _ in range(2):
+        reference.reset()
+        expected += [reference(t) for t in TIMESTEPS_12]
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True, options={"cache": cache})
+    with torch.no_grad(), torch._dynamo.config.patch(error_on_recompile=True):
+        outputs = [demo(compiled, t, 2) for t in TIMESTEPS_12]
+        reads = count_host_reads(monkeypatch)
+        outputs += [demo(compiled, t, 2) for t in TIMESTEPS_12]
+        monkeypatch.undo()
+    for step, (ours, theirs) in enumerate(zip(outputs, expected)):
+        assert max_diff(ours, theirs) <= 1e-4, step
+    assert sum(counters["graph_break"].values()) == 0 and counters["stats"]["unique_graphs"] == 2
+    assert len(reads) == 2 * len(TIMESTEPS_12), reads
+    _, full, half = graphs(demo)
+    assert inductor_compiles() == len(full.lowered) + len(half.lowered)
+    assert [r.compute for r in chain_records(full)] == reference.chains["full"].computed
+    assert [r.compute for r in chain_records(half)] == reference.chains["half"].computed
+
+
+def test_composed_plan_predicts_each_chains_pieces() -> None:
+    """The composed plan alone (no model): FasterCache's rule splits the steps into the two chains, FirstBlockCache's
+    rule picks each chain's pieces from that chain's own decision values."""
+    from cachepass.methods.fastercache import FCConfig
+    from cachepass.methods.fastercache.plan import make_plan
+    from cachepass.methods.fbc.plan import FBCPlan
+    from cachepass.runtime.cfg_split import CFGSplitPlan
+
+    timesteps = TIMESTEPS_12
+    outer = make_plan(frozenset(), FCConfig(spatial_skip=None, uncond_skip=UNCOND_SKIP,
+                                            uncond_timesteps=UNCOND_WINDOW))
+    plan = CFGSplitPlan(outer, FBCPlan(0.3, ("hidden",)))
+    assert plan.chains(timesteps) == {"full": [0, 1, 2, 3, 6, 9], "half": [4, 5, 7, 8, 10, 11]}
+    low, high = 0.1, 0.9
+    cases = [  # values per step -> (full chain's pieces, half chain's pieces)
+        ([high] * 12, (["head", "tail-compute", "head+decide"], ["head", "tail-compute", "head+decide"])),
+        ([low] * 12, (["head", "tail-compute", "head+decide", "tail-reuse"],
+                      ["head", "tail-compute", "head+decide", "tail-reuse"])),
+        # low only where the half chain decides: the full chain never reuses
+        ([high, high, high, high, high, low, high, low, low, high, low, low],
+         (["head", "tail-compute", "head+decide"], ["head", "tail-compute", "head+decide", "tail-reuse"])),
+    ]
+    for values, (full, half) in cases:
+        assert plan.variants(timesteps, values) == {"full": full, "half": half}, values
+    # a low value at step 4 is not looked at: the half chain starts there (one shared chain would reuse)
+    assert plan.variants(timesteps, [high] * 4 + [low] + [high] * 7)["half"] == ["head", "tail-compute",
+                                                                              "head+decide"]
+
+
+@pytest.mark.parametrize("cache, words", [
+    (lambda: [cachepass.FBCConfig(), FasterCacheConfig()], "spatial_attention_block_skip_range=None"),
+    (lambda: [cachepass.FBCConfig(), fc_config(temporal_attention_block_skip_range=2)], "extrapolates temporal"),
+    (lambda: [cachepass.FBCConfig(), fc_config(is_guidance_distilled=True)], "no unconditional branch"),
+    (lambda: [cachepass.FBCConfig(), cachepass.FCConfig(spatial_skip=None, cfg_calls="sequential")],
+     "cfg_calls='sequential'"),
+    (lambda: [cachepass.PABConfig(spatial_skip=2), fc_config()], "does not compose with Pyramid"),
+    (lambda: [cachepass.FBCConfig(), fc_config(), cachepass.TaylorCalibratorConfig()], "calibrator yet"),
+    (lambda: [cachepass.FBCConfig(), fc_config(), cachepass.TSConfig()], "3 caches"),
+])
+def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> None:
+    demo = build_family("cogvideox")
+    calls = []
+    demo.module.register_forward_pre_hook(lambda *_: calls.append(1))
+    with pytest.raises(ConfigError, match=words):
+        cachepass.compile(demo.module, cache=cache())
+    assert not calls
+
+
+def test_two_calls_per_timestep_are_refused() -> None:
+    """Sequential CFG (the same timestep twice) is no batched step: a ConfigError, not a silent chain mix-up."""
+    demo = build_family("cogvideox")
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": [cachepass.FBCConfig(threshold=THRESHOLD), fc_config()],
+                                      "compiler": "eager"})
+    with torch.no_grad():
+        demo(compiled, 999.0, 2)
+        with pytest.raises(ConfigError, match="needs batched CFG"):
+            demo(compiled, 999.0, 2)
