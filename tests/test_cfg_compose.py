@@ -205,25 +205,6 @@ def test_composed_plan_predicts_each_chains_pieces() -> None:
                                                                               "head+decide"]
 
 
-@pytest.mark.parametrize("cache, words", [
-    (lambda: [cachepass.FBCConfig(), FasterCacheConfig()], "spatial_attention_block_skip_range=None"),
-    (lambda: [cachepass.FBCConfig(), fc_config(temporal_attention_block_skip_range=2)], "extrapolates temporal"),
-    (lambda: [cachepass.FBCConfig(), fc_config(is_guidance_distilled=True)], "no unconditional branch"),
-    (lambda: [cachepass.FBCConfig(), cachepass.FCConfig(spatial_skip=None, cfg_calls="sequential")],
-     "cfg_calls='sequential'"),
-    (lambda: [cachepass.PABConfig(spatial_skip=2), fc_config()], "does not compose with Pyramid"),
-    (lambda: [cachepass.FBCConfig(), fc_config(), cachepass.TaylorCalibratorConfig()], "calibrator yet"),
-    (lambda: [cachepass.FBCConfig(), fc_config(), cachepass.TSConfig()], "3 caches"),
-])
-def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> None:
-    demo = build_family("cogvideox")
-    calls = []
-    demo.module.register_forward_pre_hook(lambda *_: calls.append(1))
-    with pytest.raises(ConfigError, match=words):
-        cachepass.compile(demo.module, cache=cache())
-    assert not calls
-
-
 def test_two_calls_per_timestep_are_refused() -> None:
     """Sequential CFG (the same timestep twice) is no batched step: a ConfigError, not a silent chain mix-up."""
     demo = build_family("cogvideox")
