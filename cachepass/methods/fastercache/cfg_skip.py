@@ -80,7 +80,7 @@ class CFGSkipReport(GraphReport):
         return self.cached_head(f"; the inner cache runs in graphs {', '.join(map(str, self.inner))}")
 
     def tag_table(self, fmt: str = "simple") -> str:
-        return ""
+        return "no tags of its own: the rows run the inner cache's graphs"
 
     def step_table(self, fmt: str = "simple") -> str:
         from tabulate import tabulate
