@@ -13,6 +13,7 @@ through Dynamo], dynamo_meta.py).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -55,7 +56,13 @@ def compile_with_cache(gm: fx.GraphModule, example_inputs: Sequence[Any], option
         return _uncached(plain, None, "grad mode is enabled: caching is for inference", options)
     scope = run_stage("capture", find_scope, receiver(), first_parameter(gm, example_inputs))
     if scope is not None and scope.owner_path:
+        if options.cfg_skip is not None:
+            raise ConfigError(f"cachepass: {method_of(options.cfg_skip).title}'s CFG skip acts on the whole model's "
+                              f"output, but this graph is one block of {type(scope.model()).__name__} (regional "
+                              f"compilation): compile the whole denoiser for the composition.")
         return _compile_block(method, gm, example_inputs, options, scope)
+    if options.cfg_skip is not None:
+        return _compile_cfg_split(method, gm, example_inputs, options)
     return _compile(method, gm, example_inputs, options)
 
 
@@ -90,6 +97,32 @@ def _compile(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any],
     plan = run_stage("plan", plugin.plan, tags, config)
     logger.info("cachepass: %s with %s%s", method.title, config.describe(),
                 f" + {options.calibration.describe()}" if options.calibration is not None else "")
+    return run_stage("dispatch", plugin.runtime, captured, tags, plan, options)
+
+
+def _compile_cfg_split(method: Method, gm: fx.GraphModule, example_inputs: Sequence[Any],
+                       options: BackendOptions) -> Callable[..., Any]:
+    """A CFG skip around `method` (NOTE [A CFG skip around a cache], runtime/cfg_split.py): the skip's captures of
+    the full rows and their conditional half, the inner method's runtime on each (the half's with states of its
+    own), handed to the skip's runtime."""
+    outer = method_of(options.cfg_skip).plugin
+    rows = run_stage("capture", outer.cfg_skip_rows, gm, example_inputs, options.cfg_skip)
+    warn_if_new_shapes(rows.full, example_inputs)
+    full = _inner_runtime(method, rows.full, options)
+    half = _inner_runtime(method, rows.half, dataclasses.replace(options, row_set="half")) if rows.half else None
+    logger.info("cachepass: %s inside %s's CFG skip", options.cache.describe(), options.cfg_skip.describe())
+    return run_stage("dispatch", outer.cfg_skip_runtime, rows, full, half, options)
+
+
+def _inner_runtime(method: Method, captured: CapturedGraph, options: BackendOptions) -> Any:
+    """tag -> check -> plan -> runtime of the inner cache on one row set's capture; nothing to cache is an error
+    here (the CFG skip would run around an uncached graph while the user asked for both)."""
+    config, plugin = options.cache, method.plugin
+    tags = run_stage("tag", plugin.tag, captured, config)
+    nothing = run_stage("check", plugin.check, captured, tags, config)
+    if nothing is not None:
+        raise ConfigError(f"cachepass: {method.title} inside a CFG skip has nothing to cache: {nothing.message}")
+    plan = run_stage("plan", plugin.plan, tags, config)
     return run_stage("dispatch", plugin.runtime, captured, tags, plan, options)
 
 

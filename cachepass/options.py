@@ -56,6 +56,8 @@ class BackendOptions:
     cache_given: bool = True  # False when the user passed no cache config and defaults apply
     cudagraphs: bool = False  # replay each variant as a CUDA graph (Inductor's cudagraph trees)
     calibration: Any = None  # a residual calibrator composed with `cache` (runtime/calibrate.py), or None
+    cfg_skip: Any = None  # a CFG skip's config around `cache` (runtime/cfg_split.py), or None
+    row_set: str | None = None  # an inner runtime's rows under a CFG skip ("half"): its own states (cfg_split.py)
 
 
 OPTION_KEYS = ("cache", "compiler", "inductor_config", "cudagraphs")
@@ -70,7 +72,8 @@ def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) ->
             raise ConfigError(f"unknown option {key!r} for backend='cachepass'{_did_you_mean(key, OPTION_KEYS)}. "
                               f"Valid options: {', '.join(OPTION_KEYS)}.")
     cache_given = "cache" in options and options["cache"] is not None
-    cache, calibration = compose(options["cache"]) if cache_given else (default_method().config_type(), None)
+    composed = compose(options["cache"]) if cache_given else None
+    cache = composed.cache if composed is not None else default_method().config_type()
     if not cache_given:
         logger.info("cachepass: no cache config given; using %s with diffusers' defaults: %s",
                     default_method().title, cache.describe())
@@ -91,7 +94,8 @@ def parse_options(options: Mapping[str, Any] | None, mode: str | None = None) ->
         raise ConfigError(f"inductor_config/mode/cudagraphs only apply to compiler='inductor', not {compiler!r}; "
                           "drop them or use the inductor compiler.")
     return BackendOptions(cache=cache, compiler=compiler, inductor_config=inductor_config, cache_given=cache_given,
-                          cudagraphs=cudagraphs, calibration=calibration)
+                          cudagraphs=cudagraphs, calibration=composed.calibration if composed else None,
+                          cfg_skip=composed.cfg_skip if composed else None)
 
 
 def as_mapping(options: Any) -> Mapping[str, Any]:

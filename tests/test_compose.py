@@ -16,7 +16,10 @@ import torch
 
 import cachepass
 from cachepass import ConfigError
+from diffusers import FasterCacheConfig
+
 from tests.compose_helpers import TIMESTEPS, cache_dit_run, db, taylor
+from tests.test_cfg_compose import fc_config
 from tests.families import build_family
 from tests.fbc_helpers import count_host_reads
 from tests.helpers import max_diff
@@ -158,6 +161,16 @@ def test_calibrator_factors_live_in_the_store() -> None:
     (lambda: [db(), cachepass.TaylorCalibratorConfig(order=0)], "order=0"),
     (lambda: [cachepass.MagConfig(mag_ratios=[1.0] * 4, num_inference_steps=4),
               cachepass.TaylorCalibratorConfig(hidden=False)], "reuses only the hidden stream's residual"),
+    # FasterCache's CFG skip around FirstBlockCache (tests/test_cfg_compose.py): its CFG skip only, batched
+    (lambda: [cachepass.FBCConfig(), FasterCacheConfig()], "spatial_attention_block_skip_range=None"),
+    (lambda: [cachepass.FBCConfig(), fc_config(temporal_attention_block_skip_range=2)], "extrapolates temporal"),
+    (lambda: [cachepass.FBCConfig(), fc_config(is_guidance_distilled=True)], "no unconditional branch"),
+    (lambda: [cachepass.FBCConfig(), cachepass.FCConfig(spatial_skip=None, cfg_calls="sequential")],
+     "cfg_calls='sequential'"),
+    (lambda: [cachepass.PABConfig(spatial_skip=2), fc_config()], "does not compose with Pyramid"),
+    (lambda: [db(), fc_config()], "does not compose with DBCache yet"),
+    (lambda: [cachepass.FBCConfig(), fc_config(), cachepass.TaylorCalibratorConfig()], "calibrator yet"),
+    (lambda: [cachepass.FBCConfig(), fc_config(), cachepass.TSConfig()], "3 caches"),
 ])
 def test_what_does_not_compose_is_refused_before_tracing(cache, words: str) -> None:
     demo = build_family("wan")

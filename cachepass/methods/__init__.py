@@ -112,16 +112,30 @@ def calibrator_named(name: str) -> Calibrator:
 
 
 # NOTE [What composes]
-# A list of configs is one cache and what modifies it. Today: a stack skip whose skipped steps reuse a residual
-# (a plug-in with `calibrated_skip`: FirstBlockCache, DBCache, TeaCache, MagCache, SeaCache; their runtimes share
-# runtime/calibrated.py) with one residual calibrator that predicts that residual instead (cache-dit's hybrid of
-# DBCache and its TaylorSeer calibrator). For SeaCache the prediction replaces its own reuse and order-1
-# extrapolation (`residual_order` has no effect); MagCache and SeaCache reuse only the hidden stream's residual,
-# so a calibrator that does not predict it is refused (`calibrated_hidden_only`). Two caches do not
-# compose (two stack skips would both decide each step), and FasterCache's CFG skip and PAB's attention reuse do
-# not compose with a stack skip yet: each is a ConfigError naming what does. A one-element list is its element.
-def compose(cache: Any) -> tuple[Any, Any]:
-    """(the cachepass config of the one cache, its calibrator's config or None) of `options["cache"]`."""
+# A list of configs is one cache and what modifies it. Two kinds today:
+# - a stack skip whose skipped steps reuse a residual (a plug-in with `calibrated_skip`: FirstBlockCache, DBCache,
+#   TeaCache, MagCache, SeaCache; their runtimes share runtime/calibrated.py) with one residual calibrator that
+#   predicts that residual instead (cache-dit's hybrid of DBCache and its TaylorSeer calibrator). For SeaCache the
+#   prediction replaces its own reuse and order-1 extrapolation (`residual_order` has no effect); MagCache and
+#   SeaCache reuse only the hidden stream's residual, so a calibrator that does not predict it is refused
+#   (`calibrated_hidden_only`);
+# - a CFG skip (a plug-in with `cfg_skip`: FasterCache's unconditional-branch skip, no attention extrapolation)
+#   around an inner cache that runs inside whatever rows run (a plug-in with `cfg_inner`: FirstBlockCache), one
+#   inner state per row set (NOTE [A CFG skip around a cache], runtime/cfg_split.py).
+# Two caches that are neither do not compose (two stack skips would both decide each step), a CFG skip with a
+# calibrator is not built yet, and PAB's attention reuse does not compose with a stack skip yet: each is a
+# ConfigError naming what does. A one-element list is its element.
+@dataclass(frozen=True)
+class Composed:
+    """What `options["cache"]` asks for: the cache, its calibrator's config, the CFG skip around it."""
+
+    cache: Any  # the cachepass config of the cache that owns the graphs
+    calibration: Any = None  # a residual calibrator's config, or None
+    cfg_skip: Any = None  # the cachepass config of a CFG skip around `cache` (FasterCache's), or None
+
+
+def compose(cache: Any) -> Composed:
+    """The cache of `options["cache"]`, what modifies it, checked to compose."""
     items = list(cache) if isinstance(cache, (list, tuple)) else [cache]
     if not items:
         raise ConfigError(f"option 'cache'=[] lists no config; pass {accepted()}, or a list of one with a "
@@ -131,6 +145,7 @@ def compose(cache: Any) -> tuple[Any, Any]:
     if not caches:
         raise ConfigError(f"option 'cache' holds only a calibrator ({type(items[0]).__name__}): a calibrator "
                           f"predicts what a stack skip reuses; list it with one: {composes()}.")
+    cfg_skip, caches = _cfg_skip_of(caches)
     if len(caches) > 1:
         methods = [method_of(c) for c in caches]
         hints = [m.plugin.compose_hint for m in methods if m.plugin.compose_hint]
@@ -140,8 +155,11 @@ def compose(cache: Any) -> tuple[Any, Any]:
     if len(calibrators) > 1:
         raise ConfigError(f"option 'cache' lists {len(calibrators)} calibrators; keep one.")
     if not calibrators:
-        return caches[0], None
+        return Composed(caches[0], None, cfg_skip)
     method = method_of(caches[0])
+    if cfg_skip is not None:
+        raise ConfigError(f"{method_of(cfg_skip).title}'s CFG skip does not compose with a calibrator yet: list "
+                          f"{method.title} with one or the other.")
     if not method.plugin.calibrated_skip:
         raise ConfigError(f"{method.title} does not compose with a calibrator: {composes()}.")
     entry, item = calibrators[0]
@@ -151,7 +169,26 @@ def compose(cache: Any) -> tuple[Any, Any]:
                           f"does not predict it, so it would predict nothing: predict the hidden stream "
                           f"(cachepass.{entry.config_class}(hidden=True); {entry.config_owner}'s "
                           f"{entry.their_config}(enable_calibrator=True)) or drop the calibrator.")
-    return caches[0], calibration
+    return Composed(caches[0], calibration)
+
+
+def _cfg_skip_of(caches: list[Any]) -> tuple[Any, list[Any]]:
+    """(the CFG skip listed with one other cache, or None; the other caches), checked to compose."""
+    if len(caches) != 2:
+        return None, caches
+    skips = [c for c in caches if method_of(c).plugin.cfg_skip]
+    if len(skips) != 1:
+        return None, caches
+    skip = skips[0]
+    inner = next(c for c in caches if c is not skip)
+    outer, method = method_of(skip), method_of(inner)
+    if not method.plugin.cfg_inner:
+        raise ConfigError(f"{outer.title}'s CFG skip does not compose with {method.title} yet. What composes: "
+                          f"{composes()}.")
+    problem = outer.plugin.cfg_skip_problem(skip)
+    if problem:
+        raise ConfigError(f"{outer.title} listed with {method.title} contributes its CFG skip only: {problem}.")
+    return skip, [inner]
 
 
 def composes() -> str:
@@ -159,8 +196,14 @@ def composes() -> str:
     skips = [m.title for m in METHODS if m.plugin.calibrated_skip]
     calibrators = [f"{c.title} ({c.config_owner}'s {c.their_config} or cachepass.{c.config_class})"
                    for c in CALIBRATORS]
-    return (f"options={{'cache': [<a {_either(skips)} config>, <{_either(calibrators)}>]}}, the calibrator "
-            f"predicting the residual the skipped steps reuse")
+    inner = [m.title for m in METHODS if m.plugin.cfg_inner]
+    outer = [m.title for m in METHODS if m.plugin.cfg_skip]
+    words = (f"options={{'cache': [<a {_either(skips)} config>, <{_either(calibrators)}>]}}, the calibrator "
+             f"predicting the residual the skipped steps reuse")
+    if inner and outer:
+        words += (f"; options={{'cache': [<a {_either(inner)} config>, <a {_either(outer)} config>]}}, the "
+                  f"{_either(inner)} inside the rows the CFG skip runs")
+    return words
 
 
 def default_method() -> Method:

@@ -245,6 +245,22 @@ class MethodPlugin(ABC):
     calibrated_skip: bool = False  # its skipped steps reuse a block-stack residual a calibrator may predict
     calibrated_hidden_only: bool = False  # the residual it reuses is the hidden stream's only (no text-stream one)
     compose_hint: str = ""  # said when it is listed with another cache: what to list instead
+    cfg_inner: bool = False  # its runtime runs inside the rows a CFG skip runs, one state per row set
+    cfg_skip: bool = False  # it offers a CFG skip around an inner cache (the `cfg_skip_*` hooks below)
+
+    def cfg_skip_problem(self, config: Any) -> str | None:
+        """Why this config cannot be a CFG skip around another cache (what to change), or None."""
+        return None
+
+    def cfg_skip_rows(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: Any) -> Any:
+        """The captured row sets a CFG skip runs: an object with `full` and `half` CapturedGraphs (`half` None when
+        none could be captured) that `cfg_skip_runtime` takes back."""
+        raise NotImplementedError(f"{type(self).__name__} offers no CFG skip")
+
+    def cfg_skip_runtime(self, rows: Any, full: Any, half: Any, options: Any) -> Any:
+        """The runtime Dynamo runs: the CFG skip deciding each call's rows, running the inner cache's runtime `full`
+        on the whole CFG batch or `half` on the conditional half (None when there is no half graph)."""
+        raise NotImplementedError(f"{type(self).__name__} offers no CFG skip")
 
     def needs_cfg_batch(self, config: Any) -> bool:
         """Whether `cachepass dump` traces a batched-CFG call ([uncond, cond]) for this config."""

@@ -37,6 +37,7 @@ from ..compiler.lower import Lowered, lower
 from ..errors import run_stage
 from ..integrations import listen
 from ..integrations.parallel import rank_agreement
+from .cfg_split import row_set_states
 from .registry import register_graph, start_of_denoising_loop
 from .store import Stamp, next_stamp
 
@@ -236,6 +237,9 @@ class GraphRuntime(InstanceNames):
     _states: WeakIdKeyDictionary
 
     def __init__(self, captured: CapturedGraph, tagged: Any, plan: Any, options: Any) -> None:
+        row_set = getattr(options, "row_set", None)
+        if row_set is not None:  # the half rows under a CFG skip: states of their own (cfg_split.py)
+            self._states = row_set_states(type(self)._states, row_set)
         self.captured = captured
         self.plan = plan
         self.options = options

@@ -65,6 +65,27 @@ class FasterCachePlugin(MethodPlugin):
     bench_label = "FasterCache"
     dump_example = "cogvideox --method fastercache --steps 20 --out dump-fc"
     config_example = '{"uncond_skip": 5, "spatial_timesteps": [-1, 681]} (FCConfig)'
+    cfg_skip = True  # its CFG skip wraps an inner cache (cfg_skip.py)
+
+    def cfg_skip_problem(self, config: FCConfig) -> str | None:
+        from .cfg_skip import cfg_skip_problem
+
+        return cfg_skip_problem(config)
+
+    def cfg_skip_rows(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> Any:
+        from .cfg_skip import CFGRows
+
+        captured = capture_fastercache(gm, example_inputs, config)
+        if config.current_timestep_callback is None and not captured.full.has_timestep:
+            raise ConfigError("cachepass FasterCache reads the current timestep from the model's `timestep` tensor "
+                              "input, but this graph has none. Pass the timestep as a tensor, or give the config a "
+                              "current_timestep_callback.")
+        return CFGRows(captured)
+
+    def cfg_skip_runtime(self, rows: Any, full: Any, half: Any, options: BackendOptions) -> Any:
+        from .cfg_skip import CFGSkipGraph
+
+        return CFGSkipGraph(rows, full, half, options)
 
     def capture(self, gm: fx.GraphModule, example_inputs: Sequence[Any], config: FCConfig) -> FCCapture:
         return capture_fastercache(gm, example_inputs, config)

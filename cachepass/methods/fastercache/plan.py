@@ -160,6 +160,11 @@ class FCPlan:
                 decisions.append(decision)
         return decisions
 
+    def rows(self, timesteps: Sequence[float]) -> list[GraphKind]:
+        """Per step of a batched generation, the rows it runs: "full" (the CFG batch) or "half" (the conditional
+        half, the unconditional output estimated): a CFG skip around an inner cache (runtime/cfg_split.py)."""
+        return ["half" if d.skip_uncond else "full" for d in self.simulate(timesteps, "batched")]
+
     def variants(self, timesteps: Sequence[float], mode: Mode | None = None) -> list[VariantKey]:
         """Distinct compiled variants a generation uses, in order of first use: the Inductor compiles."""
         return list(dict.fromkeys(d.variant for d in self.simulate(timesteps, mode) if d.variant is not None))

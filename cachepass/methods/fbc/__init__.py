@@ -32,6 +32,7 @@ class FBCPlugin(MethodPlugin):
     from_diffusers = staticmethod(from_diffusers)
     bench_label = "FBC"
     calibrated_skip = True  # a calibrator may predict its tail residuals (runtime/pieces.py)
+    cfg_inner = True  # it runs inside the rows a CFG skip runs (runtime/cfg_split.py)
     bench_probe = "first-block decision"
     dump_example = "cogvideox --method fbc --threshold 0.3 --out dump-fbc"
     config_example = '{"threshold": 0.1, "block_lists": ["transformer_blocks"]} (FBCConfig)'
