@@ -30,7 +30,7 @@ from .capture import FCCapture
 from .config import FCConfig
 from .frequency import FrequencyDeltas, estimate, next_alpha
 from .placement import check_cfg_batch, next_call, start_generation_mode
-from .plan import FCPlan, make_plan
+from .plan import make_plan
 from .state import FCState, FCStepRecord, half_problem
 
 logger = logging.getLogger(__name__)
