@@ -121,7 +121,9 @@ def _inner_runtime(method: Method, captured: CapturedGraph, options: BackendOpti
     tags = run_stage("tag", plugin.tag, captured, config)
     nothing = run_stage("check", plugin.check, captured, tags, config)
     if nothing is not None:
-        raise ConfigError(f"cachepass: {method.title} inside a CFG skip has nothing to cache: {nothing.message}")
+        raise ConfigError(f"cachepass: {method.title} inside a CFG skip has nothing to cache in this graph "
+                          f"({nothing.reason}), and the CFG skip does not run around an uncached graph. "
+                          f"{method.title} alone would say: {nothing.message}")
     plan = run_stage("plan", plugin.plan, tags, config)
     return run_stage("dispatch", plugin.runtime, captured, tags, plan, options)
 

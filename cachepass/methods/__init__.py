@@ -120,8 +120,10 @@ def calibrator_named(name: str) -> Calibrator:
 #   SeaCache reuse only the hidden stream's residual, so a calibrator that does not predict it is refused
 #   (`calibrated_hidden_only`);
 # - a CFG skip (a plug-in with `cfg_skip`: FasterCache's unconditional-branch skip, no attention extrapolation)
-#   around an inner cache that runs inside whatever rows run (a plug-in with `cfg_inner`: FirstBlockCache), one
-#   inner state per row set (NOTE [A CFG skip around a cache], runtime/cfg_split.py).
+#   around an inner cache that runs inside whatever rows run (a plug-in with `cfg_inner`: FirstBlockCache's stack
+#   skip, PAB's attention reuse), one inner state per row set (NOTE [A CFG skip around a cache],
+#   runtime/cfg_split.py). The composed plan (`CFGSplitPlan`) predicts each chain's variants from the inner plan:
+#   from the decision values for FirstBlockCache, from the chain's own timesteps for PAB.
 # Two caches that are neither do not compose (two stack skips would both decide each step), a CFG skip with a
 # calibrator is not built yet, and PAB's attention reuse does not compose with a stack skip yet: each is a
 # ConfigError naming what does. A one-element list is its element.

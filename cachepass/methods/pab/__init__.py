@@ -92,6 +92,7 @@ class PABPlugin(MethodPlugin):
                       "(diffusers' PyramidAttentionBroadcastConfig)")
 
     demo = True
+    cfg_inner = True  # it runs inside the rows a CFG skip runs, one state per row set (runtime/cfg_split.py)
 
     def tune_space(self, seen: TuneSeen) -> TuneSpace | None:
         """The spatial skip range, 2 (diffusers' default) to 8, crossed with the window it applies in:
