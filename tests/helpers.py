@@ -48,10 +48,15 @@ class HookedReference:
         HookRegistry.check_if_exists_or_initialize(self.module).reset_stateful_hooks()
 
     def __call__(self, timestep: float, batch: int | None = None) -> torch.Tensor:
+        return self.call(timestep, self.demo.inputs(timestep, batch))
+
+    def call(self, timestep: float, kwargs: Mapping) -> torch.Tensor:
+        """One call on `kwargs` (e.g. some rows of a CFG batch) at `timestep`, the hooks' callback's value."""
         self._timestep = timestep
         self.computed.append(set())
         with torch.no_grad():
-            return self.demo(self.module, timestep, batch)
+            out = self.module(**kwargs)
+        return out[0] if isinstance(out, (tuple, list)) else out
 
     def reused(self, call: int) -> set[str]:
         """Hooked layers that returned their cache on call number `call`."""

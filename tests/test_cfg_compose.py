@@ -1,8 +1,9 @@
-"""FirstBlockCache inside FasterCache's CFG skip (`options={"cache": [FBCConfig, FasterCacheConfig]}`; NOTE [A CFG
-skip around a cache], runtime/cfg_split.py) against a reference loop written here: FasterCache's CFG rule (diffusers'
-denoiser hook) decides whether the CFG batch or its conditional half runs; diffusers' FirstBlockCache hook runs those
-rows on one of two eager copies, one per row set (its own chain each); the unconditional estimate is diffusers'
-denoiser-hook equations (its `_split_low_high_freq`, the deltas weighted on skip steps, the inverse FFT)."""
+"""FirstBlockCache and PAB inside FasterCache's CFG skip (`options={"cache": [FBCConfig or PABConfig,
+FasterCacheConfig]}`; NOTE [A CFG skip around a cache], runtime/cfg_split.py) against a reference loop written here:
+FasterCache's CFG rule (diffusers' denoiser hook) decides whether the CFG batch or its conditional half runs;
+diffusers' FirstBlockCache (or PAB) hook runs those rows on one of two eager copies, one per row set (its own chain
+each); the unconditional estimate is diffusers' denoiser-hook equations (its `_split_low_high_freq`, the deltas
+weighted on skip steps, the inverse FFT)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import copy
 
 import pytest
 import torch
-from diffusers import FasterCacheConfig, FirstBlockCacheConfig
+from diffusers import FasterCacheConfig, FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
 from diffusers.hooks.faster_cache import _split_low_high_freq
 
 import cachepass
@@ -18,7 +19,7 @@ from cachepass import ConfigError
 from tests.fbc_helpers import TIMESTEPS_12
 from tests.fc_helpers import halves
 from tests.families import build_family
-from tests.helpers import max_diff
+from tests.helpers import HookedReference, max_diff
 
 THRESHOLD = 0.3
 UNCOND_SKIP, UNCOND_WINDOW = 3, (-1, 800)  # steps 4, 5, 7, 8, 10, 11 of 12 run the conditional half
@@ -36,13 +37,13 @@ class Chain:
     after the first (a forward hook on the last block's first submodule, which runs only then: the hook replaces
     the block's forward, not its call)."""
 
-    def __init__(self, module: torch.nn.Module, threshold: float) -> None:
-        self.module = copy.deepcopy(module)
+    def __init__(self, demo, threshold: float) -> None:
+        self.module = copy.deepcopy(demo.module)
         self.module.enable_cache(FirstBlockCacheConfig(threshold=threshold))
         self.computed: list[bool] = []
         next(self.module.transformer_blocks[-1].children()).register_forward_hook(lambda *_: self.computed.__setitem__(-1, True))
 
-    def __call__(self, kwargs) -> torch.Tensor:
+    def call(self, t: float, kwargs) -> torch.Tensor:
         self.computed.append(False)
         with torch.no_grad(), self.module.cache_context("cfg"):
             return self.module(**kwargs)[0]
@@ -54,9 +55,10 @@ class Chain:
 class Reference:
     """The composition written out from the published rules, one generation after `reset()`."""
 
-    def __init__(self, demo, config: FasterCacheConfig, threshold: float) -> None:
+    def __init__(self, demo, config: FasterCacheConfig, chain) -> None:
+        """`chain(demo)`: a new eager copy with the inner cache's hook (`call(t, kwargs)`, `reset()`)."""
         self.demo, self.config = demo, config
-        self.chains = {"full": Chain(demo.module, threshold), "half": Chain(demo.module, threshold)}
+        self.chains = {"full": chain(demo), "half": chain(demo)}
         self.rows: list[str] = []
         self.reset()
 
@@ -78,12 +80,12 @@ class Reference:
         kwargs = self.demo.inputs(t, 2)
         if not self.skips(t):
             self.rows.append("full")
-            out = self.chains["full"](kwargs)
+            out = self.chains["full"].call(t, kwargs)
             (low_u, high_u), (low_c, high_c) = (_split_low_high_freq(x.float()) for x in out.chunk(2))
             self.low, self.high = low_u - low_c, high_u - high_c
             return out
         self.rows.append("half")
-        cond = self.chains["half"](halves(kwargs)[0])
+        cond = self.chains["half"].call(t, halves(kwargs)[0])
         c = self.config
         self.low = self.low * self.weight(t, c.low_frequency_weight_update_timestep_range, c.alpha_low_frequency)
         self.high = self.high * self.weight(t, c.high_frequency_weight_update_timestep_range, c.alpha_high_frequency)
@@ -92,8 +94,12 @@ class Reference:
         return torch.cat([uncond.to(cond.dtype), cond])
 
 
-def run_both(demo, cache, compiler: str = "eager", generations: int = 2):
-    reference = Reference(demo, cache[1], cache[0].threshold)
+def fbc_chain(demo) -> Chain:
+    return Chain(demo, THRESHOLD)
+
+
+def run_both(demo, cache, chain=fbc_chain, compiler: str = "eager", generations: int = 2):
+    reference = Reference(demo, cache[1], chain)
     compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
                              options={"cache": cache, "compiler": compiler})
     for _ in range(generations):
@@ -116,6 +122,12 @@ def chain_records(inner) -> list:
     return [r for _, state in inner.states() for r in state.history]
 
 
+def check_rows(reference: Reference, outer) -> None:
+    """The rows of every call of two generations: FasterCache's rule, in the reference and in the CFG skip."""
+    rows = outer.plan.outer.rows(TIMESTEPS_12)
+    assert reference.rows == rows * 2 and [r.ran for r in outer.states()[0][1].history] == rows * 2
+
+
 def test_fbc_inside_fastercache_cfg_skip_matches_the_reference_loop() -> None:
     """Two generations, eager compiler: every output equal to the reference loop; each chain decides as its own
     diffusers hook (computed and reused steps in both); the rows per step as FasterCache's rule; the pieces each
@@ -124,8 +136,7 @@ def test_fbc_inside_fastercache_cfg_skip_matches_the_reference_loop() -> None:
     cache = [cachepass.FBCConfig(threshold=THRESHOLD), fc_config()]
     reference = run_both(demo, cache)
     outer, full, half = graphs(demo)
-    rows = outer.plan.outer.rows(TIMESTEPS_12)
-    assert reference.rows == rows * 2 and [r.ran for r in outer.states()[0][1].history] == rows * 2
+    check_rows(reference, outer)
     for name, inner in (("full", full), ("half", half)):
         records = chain_records(inner)
         assert [r.compute for r in records] == reference.chains[name].computed, name
@@ -138,6 +149,36 @@ def test_fbc_inside_fastercache_cfg_skip_matches_the_reference_loop() -> None:
         # the second generation compiles nothing new (its first head compares with the last generation's residual,
         # then discards the value: FirstBlockCache's own rule), and each chain holds exactly the predicted pieces
         assert {p for r in second for p in r.pieces} <= set(predicted) == set(inner.lowered), name
+
+
+PAB = dict(spatial_attention_block_skip_range=2, spatial_attention_timestep_skip_range=(100, 800))
+
+
+def pab_chain(demo) -> HookedReference:
+    """diffusers' PAB hooks on an eager copy: one row set's chain (`reused(i)`: the layers call i reused)."""
+    return HookedReference(demo, PyramidAttentionBroadcastConfig(**PAB))
+
+
+def test_pab_inside_fastercache_cfg_skip_matches_the_reference_loop() -> None:
+    """Two generations, eager compiler, diffusers' own PAB config: every output equal to the reference loop; each
+    chain reuses attention on the calls its own diffusers hook does, counting its own calls (both chains compute and
+    reuse; one shared chain would reuse at step 7, the half chain's third call, which computes); the variants each
+    chain compiled per generation as the composed plan predicts from that chain's own timesteps."""
+    demo = build_family("cogvideox")
+    cache = [PyramidAttentionBroadcastConfig(**PAB), fc_config()]
+    reference = run_both(demo, cache, pab_chain)
+    outer, full, half = graphs(demo)
+    check_rows(reference, outer)
+    predicted = outer.plan.variants(TIMESTEPS_12)
+    for name, inner in (("full", full), ("half", half)):
+        records, chain = chain_records(inner), reference.chains[name]
+        assert chain.hooked and [bool(r.reused) for r in records] == [bool(chain.reused(i)) for i in
+                                                                       range(len(chain.computed))], name
+        assert any(r.reused for r in records) and not all(r.reused for r in records), name
+        steps = len(records) // 2
+        for generation in (records[:steps], records[steps:]):
+            assert list(dict.fromkeys(r.reused for r in generation)) == predicted[name], name
+        assert len(predicted[name]) == len(inner.lowered) == 2 and set(predicted[name]) == set(inner.lowered), name
 
 
 def test_inductor_fullgraph_no_breaks_no_recompiles(monkeypatch) -> None:
@@ -155,7 +196,7 @@ def test_inductor_fullgraph_no_breaks_no_recompiles(monkeypatch) -> None:
     cache = [cachepass.FBCConfig(threshold=THRESHOLD), fc_config()]
     counters.clear()
     torch._dynamo.reset()
-    reference = Reference(demo, cache[1], THRESHOLD)
+    reference = Reference(demo, cache[1], fbc_chain)
     expected = []
     for _ in range(2):
         reference.reset()
