@@ -217,18 +217,24 @@ def test_inductor_fullgraph_no_breaks_no_recompiles(monkeypatch) -> None:
     assert [r.compute for r in chain_records(half)] == reference.chains["half"].computed
 
 
+def composed_plan(inner):
+    """The composed plan of `inner` inside the CFG skip of `fc_config()`'s rule (cachepass's FCConfig of it)."""
+    from cachepass.methods.fastercache import FCConfig
+    from cachepass.methods.fastercache.plan import make_plan
+    from cachepass.runtime.cfg_split import CFGSplitPlan
+
+    outer = make_plan(frozenset(), FCConfig(spatial_skip=None, uncond_skip=UNCOND_SKIP,
+                                            uncond_timesteps=UNCOND_WINDOW))
+    return CFGSplitPlan(outer, inner)
+
+
 def test_composed_plan_predicts_each_chains_pieces() -> None:
     """The composed plan alone (no model): FasterCache's rule splits the steps into the two chains, FirstBlockCache's
     rule picks each chain's pieces from that chain's own decision values."""
-    from cachepass.methods.fastercache import FCConfig
-    from cachepass.methods.fastercache.plan import make_plan
     from cachepass.methods.fbc.plan import FBCPlan
-    from cachepass.runtime.cfg_split import CFGSplitPlan
 
     timesteps = TIMESTEPS_12
-    outer = make_plan(frozenset(), FCConfig(spatial_skip=None, uncond_skip=UNCOND_SKIP,
-                                            uncond_timesteps=UNCOND_WINDOW))
-    plan = CFGSplitPlan(outer, FBCPlan(0.3, ("hidden",)))
+    plan = composed_plan(FBCPlan(0.3, ("hidden",)))
     assert plan.chains(timesteps) == {"full": [0, 1, 2, 3, 6, 9], "half": [4, 5, 7, 8, 10, 11]}
     low, high = 0.1, 0.9
     cases = [  # values per step -> (full chain's pieces, half chain's pieces)
@@ -244,6 +250,24 @@ def test_composed_plan_predicts_each_chains_pieces() -> None:
     # a low value at step 4 is not looked at: the half chain starts there (one shared chain would reuse)
     assert plan.variants(timesteps, [high] * 4 + [low] + [high] * 7)["half"] == ["head", "tail-compute",
                                                                               "head+decide"]
+
+
+def test_composed_plan_predicts_each_chains_pab_variants() -> None:
+    """The composed plan alone with PAB inside: each chain's variants from PAB's rule over that chain's own
+    timesteps, its calls counted from its own first (steps 0-3, 6, 9 full; 4, 5, 7, 8, 10, 11 half)."""
+    from cachepass.methods.pab.config import KindRule
+    from cachepass.methods.pab.plan import Plan
+
+    compute, spatial = frozenset(), frozenset({"spatial"})
+    cases = [  # (skip, window) -> (full chain's variants, half chain's variants)
+        ((2, (100, 800)), ([compute, spatial], [compute, spatial])),
+        ((2, (700, 1000)), ([compute, spatial], [compute])),  # steps 1-3 only: all full
+        # step 4 only, the half chain's first call: computed (one shared chain's fifth call would reuse)
+        ((3, (600, 700)), ([compute], [compute])),
+    ]
+    for (skip, (low, high)), (full, half) in cases:
+        plan = composed_plan(Plan({"spatial": KindRule("spatial", skip, low, high)}))
+        assert plan.variants(TIMESTEPS_12) == {"full": full, "half": half}, (skip, low, high)
 
 
 def test_two_calls_per_timestep_are_refused() -> None:
