@@ -181,22 +181,20 @@ def test_pab_inside_fastercache_cfg_skip_matches_the_reference_loop() -> None:
         assert len(predicted[name]) == len(inner.lowered) == 2 and set(predicted[name]) == set(inner.lowered), name
 
 
-def test_inductor_fullgraph_no_breaks_no_recompiles(monkeypatch) -> None:
-    """Inductor, fullgraph, two generations equal to the reference loop; torch's own counters: no graph break, no
-    recompile (error_on_recompile), two Dynamo graphs (the model's and FasterCache's half-batch capture), one
-    Inductor compile per predicted piece of each chain; per step of the second generation two host reads: the
-    timestep FasterCache's rule reads before choosing the rows, and the first block's probe (the one data-dependent
-    read, FirstBlockCache's own)."""
+def inductor_run(monkeypatch, cache: list, chain) -> tuple[Reference, list[str], tuple]:
+    """Inductor, fullgraph, two generations equal to the reference loop (1e-4); torch's own counters: no graph
+    break, no recompile (error_on_recompile), two Dynamo graphs (the model's and FasterCache's half-batch capture),
+    one Inductor compile per variant each chain compiled. Returns the reference, the host reads of the second
+    generation and the inner (full, half) graphs."""
     from torch._dynamo.utils import counters
 
     from tests.fbc_helpers import count_host_reads
     from tests.fc_helpers import inductor_compiles
 
     demo = build_family("cogvideox")
-    cache = [cachepass.FBCConfig(threshold=THRESHOLD), fc_config()]
     counters.clear()
     torch._dynamo.reset()
-    reference = Reference(demo, cache[1], fbc_chain)
+    reference = Reference(demo, cache[1], chain)
     expected = []
     for _ in range(2):
         reference.reset()
@@ -210,11 +208,33 @@ def test_inductor_fullgraph_no_breaks_no_recompiles(monkeypatch) -> None:
     for step, (ours, theirs) in enumerate(zip(outputs, expected)):
         assert max_diff(ours, theirs) <= 1e-4, step
     assert sum(counters["graph_break"].values()) == 0 and counters["stats"]["unique_graphs"] == 2
-    assert len(reads) == 2 * len(TIMESTEPS_12), reads
     _, full, half = graphs(demo)
     assert inductor_compiles() == len(full.lowered) + len(half.lowered)
+    return reference, reads, (full, half)
+
+
+def test_inductor_fullgraph_no_breaks_no_recompiles(monkeypatch) -> None:
+    """FirstBlockCache inside, under Inductor (`inductor_run`); per step of the second generation two host reads:
+    the timestep FasterCache's rule reads before choosing the rows, and the first block's probe (the one
+    data-dependent read, FirstBlockCache's own)."""
+    cache = [cachepass.FBCConfig(threshold=THRESHOLD), fc_config()]
+    reference, reads, (full, half) = inductor_run(monkeypatch, cache, fbc_chain)
+    assert len(reads) == 2 * len(TIMESTEPS_12), reads
     assert [r.compute for r in chain_records(full)] == reference.chains["full"].computed
     assert [r.compute for r in chain_records(half)] == reference.chains["half"].computed
+
+
+def test_pab_inside_under_inductor(monkeypatch) -> None:
+    """PAB inside, under Inductor (`inductor_run`): each chain reuses on the calls its own diffusers hook does;
+    per step of the second generation two host reads, both of the timestep: FasterCache's rule reads it to choose
+    the rows, PAB's runtime reads it again for its window (no data-dependent read)."""
+    cache = [PyramidAttentionBroadcastConfig(**PAB), fc_config()]
+    reference, reads, inner = inductor_run(monkeypatch, cache, pab_chain)
+    assert reads == ["tolist"] * 2 * len(TIMESTEPS_12), reads
+    for name, graph in zip(("full", "half"), inner):
+        chain = reference.chains[name]
+        assert [bool(r.reused) for r in chain_records(graph)] == [bool(chain.reused(i)) for i in
+                                                                  range(len(chain.computed))], name
 
 
 def composed_plan(inner):
