@@ -300,3 +300,14 @@ def test_two_calls_per_timestep_are_refused() -> None:
         demo(compiled, 999.0, 2)
         with pytest.raises(ConfigError, match="needs batched CFG"):
             demo(compiled, 999.0, 2)
+
+
+def test_an_inner_cache_with_nothing_to_cache_is_refused() -> None:
+    """PAB inside the CFG skip on a model without the attention it is asked to cache (CogVideoX has no cross
+    attention): a ConfigError saying the CFG skip does not run around an uncached graph, not an uncached compile."""
+    demo = build_family("cogvideox")
+    cache = [cachepass.PABConfig(spatial_skip=None, cross_skip=2), fc_config()]
+    compiled = torch.compile(demo.module, backend="cachepass", fullgraph=True,
+                             options={"cache": cache, "compiler": "eager"})
+    with torch.no_grad(), pytest.raises(ConfigError, match="does not run around an uncached graph"):
+        demo(compiled, 999.0, 2)
