@@ -21,6 +21,7 @@ from tabulate import tabulate
 
 import cachepass
 from cachepass.measure import denoise
+from cachepass.tune import tunable_methods
 
 from .configurations import CACHE_DIT_DEFAULT, CACHEPASS_OF, add_tuned, tuned_name
 from .orchestrate import measured, run_all
@@ -97,6 +98,7 @@ def comparison_text(rows: list[dict[str, Any]]) -> str:
 
 def main(preset: str, out: Path, rounds: int | None = None, warm_cache: bool = False) -> int:
     workloads, budgets, methods, default_rounds, compiler, timing = TUNE_PRESETS[preset]
+    methods = methods or tuple(m.name for m in tunable_methods(None))  # None: every method with a search space
     out.mkdir(parents=True, exist_ok=True)
     tuned = [plan for w in workloads for plan in tune_workload(w, budgets, methods, compiler, timing)]
     tuned_path = out / f"tuned-{preset}.json"
