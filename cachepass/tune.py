@@ -82,6 +82,7 @@ logger = logging.getLogger(__name__)
 CHECK_BAND = 1.25
 MAX_RECLOCKS = 3
 
+
 @dataclass(frozen=True)
 class Metric:
     """One budget metric: its function of (output, reference), which way is better, its best value."""
@@ -290,7 +291,8 @@ def tune(generate: Callable[..., torch.Tensor], budget: dict[str, float], method
         try:
             space = session.calibrate(method, _space(method, seen, given.get(method.name)))
             for calibrator in (None, *(CALIBRATORS if compose and method.plugin.calibrated_skip else ())):
-                session.search(method, space, search, calibrator)
+                if not session.search(method, space, search, calibrator):
+                    break  # it cached nothing in this model: composed, it would cache nothing either
         except _GenerateError:
             raise
         except ConfigError as err:
@@ -502,11 +504,11 @@ class _Session:
             _, graphs, _ = self.cached_run(self.compiled(space.calibrate))
         return dataclasses.replace(space, base=method.plugin.calibrated(space, graphs))
 
-    def search(self, method: Method, space: TuneSpace, search: str, calibrator: Any = None) -> None:
+    def search(self, method: Method, space: TuneSpace, search: str, calibrator: Any = None) -> bool:
         """In each setting of the space's crossed fields, bisect the knob for the last value that meets the budget
         (quality falls along `values`), or evaluate every value (`grid`); with `calibrator` (a methods.CALIBRATORS
         entry) each candidate is composed with its default config. Every candidate is built (and validated) before
-        any runs. A method that caches nothing in this model is dropped, with a note."""
+        any runs. A method that caches nothing in this model is dropped, with a note: False."""
         settings = space.configs()  # a ConfigError for a bad value before any generation of this method
 
         def met(config: Any) -> Candidate:
@@ -534,9 +536,10 @@ class _Session:
         except _CachesNothing:
             self.notes.append(f"{method.name}: cached nothing in this model (the backend's warning says why); "
                               f"left out")
-            return
+            return False
         if ends:
             self.note_space_end(method, space, calibrator, ends)
+        return True
 
     def note_space_end(self, method: Method, space: TuneSpace, calibrator: Any,
                        ends: list[tuple[Any, bool]]) -> None:

@@ -254,6 +254,18 @@ def test_a_winner_measured_far_from_its_clocks_is_clocked_again(demo, monkeypatc
                                                                            result.measured_seconds)
 
 
+def test_a_method_that_caches_nothing_is_not_searched_again_composed():
+    """SeaCache with diffusers' defaults finds no video latent in the tiny CogVideoX's loop and caches nothing: it is
+    left out once, with one note, not searched a second time with the calibrator (which would cache nothing too;
+    the bench --tune run of 2026-12-08 spent those generations and said it twice)."""
+    cogvideox = build("cogvideox", "tiny")
+    result = cachepass.tune(generate_with(cogvideox), {"psnr": 30.0}, ("seacache",), model=cogvideox.module,
+                            options=EAGER, repeats=1, timing_runs=1)
+    assert result.config is None and not result.table
+    assert [n for n in result.notes if "cached nothing" in n] == [
+        "seacache: cached nothing in this model (the backend's warning says why); left out"]
+
+
 def refused(generate, budget, methods=None, **kwargs):
     with pytest.raises(cachepass.ConfigError) as error:
         cachepass.tune(generate, budget, methods, options=EAGER, **kwargs)

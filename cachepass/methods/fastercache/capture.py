@@ -55,6 +55,10 @@ class HalfGraph:
     arg_map: tuple[tuple[int, bool], ...]  # per half-graph input: (full-graph input index, slice to cond half)
     input_shapes: tuple[tuple[int, tuple[int, ...]], ...]  # (half input index, shape) of its user tensors
 
+    def args(self, full_args: Sequence[Any]) -> list[Any]:
+        """The half graph's arguments from the full graph's: each split input's conditional half (a view)."""
+        return [full_args[i].chunk(2, dim=0)[1] if sliced else full_args[i] for i, sliced in self.arg_map]
+
 
 @dataclass(frozen=True)
 class FCCapture:

@@ -28,7 +28,7 @@ from ...runtime.registry import state_registry
 from ...runtime.store import next_stamp
 from .capture import FCCapture
 from .config import FCConfig
-from .frequency import FrequencyDeltas, estimate, next_alpha
+from .frequency import FrequencyDeltas, next_alpha, with_estimate
 from .placement import check_cfg_batch, next_call, start_generation_mode
 from .plan import make_plan
 from .state import FCState, FCStepRecord, half_problem
@@ -156,11 +156,10 @@ class CFGSkipGraph(GraphRuntime):
 
     def _half_step(self, state: FCState, args: Sequence[Any], timestep: float) -> list[torch.Tensor]:
         """The conditional half through the inner cache's half runtime, the unconditional output estimated."""
-        half_args = [args[i].chunk(2, dim=0)[1] if sliced else args[i] for i, sliced in self.fc.half.arg_map]
-        outputs = list(self.half(*half_args))
+        outputs = list(self.half(*self.fc.half.args(args)))
         state.alpha = next_alpha(state, self.config, self.plan.outer, self.model_of(args), timestep)
         cond = outputs[self.fc.output_index]
-        outputs[self.fc.output_index] = torch.cat([estimate(cond, state), cond], dim=0)
+        outputs[self.fc.output_index] = with_estimate(cond, state)
         return outputs
 
     def reuse_windows(self) -> str:

@@ -29,7 +29,7 @@ from ...runtime.registry import state_registry
 from ...runtime.store import Stamp, next_stamp
 from .capture import FCCapture
 from .config import FCKind
-from .frequency import FrequencyDeltas, estimate, next_alpha
+from .frequency import FrequencyDeltas, estimate, next_alpha, with_estimate
 from .inputs import InputPacker, cache_writes
 from .placement import check_cfg_batch, fixed_mode, next_call, pending_mode, start_generation_mode
 from .plan import Call, FCDecision, FCPlan, Mode, VariantKey
@@ -150,13 +150,12 @@ class FasterCacheGraph(GraphRuntime):
         kinds = self._readable(decision.variant.extrapolate, state, stamp, self.half_tags, decision)
         lowered = self.variant(VariantKey("half", kinds))
         state.alpha = next_alpha(state, self.config, self.plan, self.model_of(args), decision.timestep)
-        half_args = [args[i].chunk(2, dim=0)[1] if sliced else args[i] for i, sliced in half.arg_map]
-        outputs = self._run(lowered, half_args, self._extras(lowered, state))
+        outputs = self._run(lowered, half.args(args), self._extras(lowered, state))
         self._store_blocks(state, lowered, outputs, stamp)
         results = list(outputs[: self._num_outputs])
         if not lowered.variant.estimate:
             cond = results[self.fc.output_index]
-            results[self.fc.output_index] = torch.cat([estimate(cond, state), cond], dim=0)
+            results[self.fc.output_index] = with_estimate(cond, state)
         return results, Ran(decision.step_kind, lowered.variant.name, kinds, True)
 
     def _distilled(self, state: FCState, timestep: float, args: Sequence[Any], signature: tuple):

@@ -55,3 +55,8 @@ def next_alpha(state: FCState, config: Any, plan: Any, root: Any, timestep: floa
     low = config.low_freq_weight(root) if config.low_freq_weight else plan.low_freq.weight(timestep)
     high = config.high_freq_weight(root) if config.high_freq_weight else plan.high_freq.weight(timestep)
     return state.alpha[0] * low, state.alpha[1] * high
+
+
+def with_estimate(cond: torch.Tensor, state: FCState) -> torch.Tensor:
+    """A half call's prediction as the full batch's: `[estimate; cond]` rows."""
+    return torch.cat([estimate(cond, state), cond], dim=0)
